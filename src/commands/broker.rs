@@ -1,0 +1,44 @@
+//! `mailtest broker`: run the embedded Kafka cluster until interrupted.
+
+use anyhow::{Context, Result};
+
+use crate::broker::{Broker, BrokerSettings};
+use crate::cli::BrokerArgs;
+use crate::exit_code::Outcome;
+use crate::printer::Printer;
+use crate::settings::{self, ConfigFile};
+
+pub async fn run(args: BrokerArgs, config: &ConfigFile, printer: &Printer) -> Result<Outcome> {
+    let catalog = settings::load_catalog(args.catalog.as_deref().or(config.catalog.as_deref()))?;
+    let mut topics = catalog.topics();
+    topics.push(format!("{}.dlq", crate::catalog::DEFAULT_TOPIC));
+    let broker = Broker::start(&BrokerSettings {
+        brokers: args.broker_count,
+        partitions: args.partitions,
+        topics,
+    })?;
+    printer.data(broker.bootstrap())?;
+    if let Some(path) = &args.ready_file {
+        write_ready_file(path, broker.bootstrap())?;
+    }
+    printer.status(&format!(
+        "broker ready at {} with {} topics; `export MAILTEST_BROKERS={}` to use it; Ctrl-C stops",
+        broker.bootstrap(),
+        catalog.topics().len() + 1,
+        broker.bootstrap()
+    ));
+    tokio::signal::ctrl_c()
+        .await
+        .context("cannot wait for Ctrl-C")?;
+    drop(broker);
+    Ok(Outcome::Success)
+}
+
+/// Writes the file whole under a temporary name first, so a script polling for it never
+/// reads half of it.
+pub fn write_ready_file(path: &std::path::Path, contents: &str) -> Result<()> {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, format!("{contents}\n"))
+        .with_context(|| format!("cannot write `{}`", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("cannot write `{}`", path.display()))
+}

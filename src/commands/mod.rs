@@ -1,0 +1,54 @@
+//! One module and one entry function per subcommand; this file only dispatches.
+
+mod broker;
+mod catalog;
+mod completions;
+mod consume;
+mod produce;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use anyhow::Result;
+
+use crate::cli::{Cli, Command};
+use crate::exit_code::Outcome;
+use crate::printer::Printer;
+use crate::settings::{ConfigFile, SettingsError};
+
+/// Runs the parsed command.
+pub async fn run(cli: Cli, printer: &Printer) -> Result<Outcome> {
+    let config = ConfigFile::load(cli.global.config.as_deref())?;
+    match cli.command {
+        Command::Broker(args) => broker::run(args, &config, printer).await,
+        Command::Produce(args) => produce::run(args, &config, printer).await,
+        Command::Consume(args) => consume::run(args, &config, printer).await,
+        Command::Catalog(args) => catalog::run(&args, &config, printer),
+        Command::Completions(args) => completions::run(&args),
+        Command::Render(_) => pending("render"),
+        Command::Sink(_) => pending("sink"),
+        Command::Verify(_) => pending("verify"),
+        Command::Dispatch(_) => pending("dispatch"),
+        Command::Smoke(_) => pending("smoke"),
+    }
+}
+
+fn pending(name: &str) -> Result<Outcome> {
+    Err(SettingsError::invalid(
+        "command",
+        format!("`mailtest {name}` is not yet available in this build"),
+    )
+    .into())
+}
+
+/// A flag that turns true on Ctrl-C, for blocking loops to check.
+fn interrupt_flag() -> Arc<AtomicBool> {
+    let flag = Arc::new(AtomicBool::new(false));
+    let set = flag.clone();
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            set.store(true, Ordering::Relaxed);
+        }
+    });
+    flag
+}

@@ -1,0 +1,124 @@
+//! `mailtest produce`: turn flags into a plan and a pace, send, and summarise.
+
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+
+use crate::cli::{OutputFormat, ProduceArgs};
+use crate::exit_code::Outcome;
+use crate::kafka::parse_key_value;
+use crate::printer::Printer;
+use crate::produce::plan::{self, Input, PlanSettings};
+use crate::produce::{self, Pace, Summary};
+use crate::settings::{self, ConfigFile, SettingsError, TopicLayout};
+
+pub async fn run(args: ProduceArgs, config: &ConfigFile, printer: &Printer) -> Result<Outcome> {
+    let (connection, catalog) = settings::kafka(&args.kafka, config)?;
+    let plan_settings = plan_settings(&args, config)?;
+    let rate = match args.rate {
+        Some(r) if !(r.is_finite() && r > 0.0) => {
+            return Err(SettingsError::invalid(
+                "--rate",
+                format!("`{r}`: expected a positive number of events per second"),
+            )
+            .into());
+        }
+        other => other,
+    };
+    let plan = plan::build(plan_settings, &catalog)?;
+    if args.dry_run {
+        for message in plan.messages {
+            printer.data(&String::from_utf8_lossy(&message.payload))?;
+        }
+        return Ok(Outcome::Success);
+    }
+    let pace = Pace {
+        rate,
+        flush_timeout: Duration::from_secs(35).max(connection.timeout),
+    };
+    let progress = printer.progress(Some(plan.total), "producing");
+    let stop = super::interrupt_flag();
+    let summary = tokio::task::spawn_blocking(move || {
+        produce::run(&connection, plan.messages, &pace, &progress, &stop)
+    })
+    .await
+    .context("the producer thread failed")??;
+    report(&summary, args.output, printer)?;
+    Ok(if summary.interrupted {
+        Outcome::Interrupted
+    } else if summary.failed > 0 || summary.undelivered > 0 {
+        Outcome::Failure
+    } else {
+        Outcome::Success
+    })
+}
+
+fn plan_settings(args: &ProduceArgs, config: &ConfigFile) -> Result<PlanSettings> {
+    let input = if args.raw {
+        Input::Raw(args.files.clone())
+    } else if args.fixtures {
+        Input::Fixtures
+    } else if args.files.is_empty() {
+        Input::Generate { seed: args.seed }
+    } else {
+        Input::Files(args.files.clone())
+    };
+    let headers = args
+        .headers
+        .iter()
+        .map(|h| parse_key_value(h).map_err(|m| SettingsError::invalid("--header", m)))
+        .collect::<Result<Vec<_>, _>>()?;
+    if args.count == Some(0) {
+        return Err(SettingsError::invalid("--count", "must be at least 1").into());
+    }
+    Ok(PlanSettings {
+        input,
+        types: args.types.clone(),
+        count: args.count,
+        layout: TopicLayout::resolve(args.topic.as_deref(), args.topic_per_type, config),
+        topic_override: args.topic.clone(),
+        headers,
+    })
+}
+
+fn report(summary: &Summary, output: OutputFormat, printer: &Printer) -> Result<()> {
+    if output == OutputFormat::Json {
+        printer.data(&serde_json::to_string(summary)?)?;
+    }
+    let mut table = printer.table(&[
+        "delivered",
+        "failed",
+        "undelivered",
+        "events/s",
+        "p50 ms",
+        "p99 ms",
+        "time",
+    ]);
+    table.add_row(vec![
+        summary.delivered.to_string(),
+        summary.failed.to_string(),
+        summary.undelivered.to_string(),
+        format!("{:.0}", summary.per_second),
+        format!("{:.2}", summary.latency_p50_ms),
+        format!("{:.2}", summary.latency_p99_ms),
+        format!("{:.2}s", summary.elapsed_ms as f64 / 1000.0),
+    ]);
+    printer.table_out(&table);
+    if !summary.partitions.is_empty() {
+        let mut parts = printer.table(&["topic/partition", "delivered"]);
+        for (tp, n) in &summary.partitions {
+            parts.add_row(vec![tp.clone(), n.to_string()]);
+        }
+        printer.table_out(&parts);
+    }
+    for (reason, n) in &summary.errors {
+        printer.warn(&format!("{n} events failed: {reason}"));
+    }
+    if summary.undelivered > 0 {
+        printer.warn(&format!(
+            "{} events were not acknowledged before the end",
+            summary.undelivered
+        ));
+    }
+    Ok(())
+}

@@ -1,0 +1,152 @@
+//! The email event envelope shared by produce, consume, render and dispatch, and its checks.
+
+mod locate;
+pub mod source;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::catalog::{Catalog, Violation, schema};
+
+pub use source::{InputError, Problem, SourceEvent};
+
+/// One email event, as the app under test emits it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    pub event_id: uuid::Uuid,
+    pub event_type: String,
+    pub occurred_at: chrono::DateTime<chrono::FixedOffset>,
+    pub schema_version: u32,
+    pub recipient: Recipient,
+    pub locale: String,
+    pub data: Map<String, Value>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Recipient {
+    pub email: String,
+    pub name: String,
+}
+
+/// The envelope fields every event has, in the order they are checked.
+const ENVELOPE: &[&str] = &[
+    "event_id",
+    "event_type",
+    "occurred_at",
+    "schema_version",
+    "recipient",
+    "locale",
+    "data",
+];
+
+/// Everything wrong with `value` as an event of the catalog; empty when it is valid.
+pub fn check(value: &Value, catalog: &Catalog) -> Vec<Violation> {
+    let mut out = Vec::new();
+    let Value::Object(map) = value else {
+        out.push(Violation::new(
+            "",
+            format!(
+                "expected an event object, found {}",
+                schema::describe(value)
+            ),
+        ));
+        return out;
+    };
+    for name in ENVELOPE {
+        if map.get(*name).is_none_or(Value::is_null) {
+            out.push(Violation::new(*name, "required field is missing"));
+        }
+    }
+    check_envelope(map, &mut out);
+    let Some(Value::String(event_type)) = map.get("event_type") else {
+        return out;
+    };
+    let Some(ty) = catalog.get(event_type) else {
+        out.push(Violation::new(
+            "event_type",
+            format!(
+                "unknown event type `{event_type}` (known: {})",
+                catalog.names().join(", ")
+            ),
+        ));
+        return out;
+    };
+    if let Some(Value::Number(v)) = map.get("schema_version") {
+        if v.as_u64()
+            .is_some_and(|v| v > u64::from(ty.schema.schema_version))
+        {
+            out.push(Violation::new(
+                "schema_version",
+                format!(
+                    "version {v} is newer than the catalog's `{event_type}` schema (version {})",
+                    ty.schema.schema_version
+                ),
+            ));
+        }
+    }
+    if let Some(Value::Object(data)) = map.get("data") {
+        schema::check_fields(&ty.schema.data, data, "data", &mut out);
+    }
+    out
+}
+
+fn check_envelope(map: &Map<String, Value>, out: &mut Vec<Violation>) {
+    use crate::catalog::Kind;
+    let expect = |name: &str, kind: Kind, out: &mut Vec<Violation>| {
+        if let Some(v) = map.get(name).filter(|v| !v.is_null()) {
+            if !schema::check_kind(kind, v) {
+                let found = schema::describe(v);
+                out.push(Violation::new(
+                    name,
+                    format!("expected {}, found {found}", kind.name()),
+                ));
+            }
+        }
+    };
+    expect("event_id", Kind::Uuid, out);
+    expect("event_type", Kind::String, out);
+    expect("occurred_at", Kind::Datetime, out);
+    expect("schema_version", Kind::Integer, out);
+    expect("locale", Kind::String, out);
+    expect("recipient", Kind::Object, out);
+    expect("data", Kind::Object, out);
+    if let Some(Value::Object(recipient)) = map.get("recipient") {
+        match recipient.get("email") {
+            Some(Value::String(email)) if schema::is_email(email) => {}
+            Some(other) => out.push(Violation::new(
+                "recipient.email",
+                format!("expected email address, found {}", schema::describe(other)),
+            )),
+            None => out.push(Violation::new(
+                "recipient.email",
+                "required field is missing",
+            )),
+        }
+        if !matches!(recipient.get("name"), Some(Value::String(_))) {
+            out.push(Violation::new("recipient.name", "expected string"));
+        }
+    }
+    if let Some(Value::String(locale)) = map.get("locale") {
+        if !is_locale(locale) {
+            out.push(Violation::new(
+                "locale",
+                format!("`{locale}` is not a language tag such as `en` or `de-CH`"),
+            ));
+        }
+    }
+}
+
+fn is_locale(tag: &str) -> bool {
+    let mut parts = tag.split(['-', '_']);
+    let lang = parts.next().unwrap_or("");
+    (2..=3).contains(&lang.len())
+        && lang.bytes().all(|b| b.is_ascii_alphabetic())
+        && parts.all(|p| (2..=8).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_alphanumeric()))
+}
+
+impl Event {
+    /// Converts a value that [`check`] found valid.
+    pub fn from_value(value: Value) -> Result<Self, serde_json::Error> {
+        serde_json::from_value(value)
+    }
+}

@@ -1,0 +1,280 @@
+//! Reading events from JSON, JSON Lines and YAML files (or stdin), keeping where each one is,
+//! so that every problem can be reported as `file:line: field ...`.
+
+use std::fmt;
+use std::io::Read;
+use std::ops::Range;
+use std::path::Path;
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use super::locate;
+use crate::catalog::Violation;
+
+/// One event read from a file, before it is checked.
+#[derive(Debug, Clone)]
+pub struct SourceEvent {
+    pub file: Arc<str>,
+    /// The line the event starts on, from 1.
+    pub line: usize,
+    pub value: Value,
+    text: Arc<str>,
+    span: Range<usize>,
+}
+
+impl SourceEvent {
+    /// Where a violation found in this event is, as a reportable problem.
+    pub fn problem(&self, violation: &Violation) -> Problem {
+        let text = &self.text[self.span.clone()];
+        Problem {
+            file: self.file.to_string(),
+            line: locate::field_line(text, self.line, &violation.path),
+            field: violation.path.clone(),
+            message: violation.message.clone(),
+        }
+    }
+}
+
+/// One thing wrong with one event, located in its file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub file: String,
+    pub line: usize,
+    pub field: String,
+    pub message: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.field.is_empty() {
+            write!(f, "{}:{}: {}", self.file, self.line, self.message)
+        } else {
+            write!(
+                f,
+                "{}:{}: field `{}`: {}",
+                self.file, self.line, self.field, self.message
+            )
+        }
+    }
+}
+
+/// Errors met while reading or checking event input.
+#[derive(Debug, thiserror::Error)]
+pub enum InputError {
+    #[error("cannot read `{path}`")]
+    Read {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{file}:{line}:{column}: {message}")]
+    Syntax {
+        file: String,
+        line: usize,
+        column: usize,
+        message: String,
+    },
+    #[error("{}", list_problems(.0))]
+    Invalid(Vec<Problem>),
+    #[error("{0}")]
+    Other(String),
+}
+
+fn list_problems(problems: &[Problem]) -> String {
+    let mut out = match problems.len() {
+        1 => "invalid event:".to_owned(),
+        n => format!("{n} problems in events:"),
+    };
+    for p in problems.iter().take(20) {
+        out.push_str("\n  ");
+        out.push_str(&p.to_string());
+    }
+    if problems.len() > 20 {
+        out.push_str(&format!("\n  ... and {} more", problems.len() - 20));
+    }
+    out
+}
+
+/// The formats event input can come in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Format {
+    Json,
+    JsonLines,
+    Yaml,
+}
+
+/// Reads every event in `path` (`-` for stdin); the format comes from the extension, or
+/// is sniffed for stdin and unknown extensions.
+pub fn read_path(path: &str) -> Result<Vec<SourceEvent>, InputError> {
+    let read_err = |source| InputError::Read {
+        path: path.to_owned(),
+        source,
+    };
+    let (name, text) = if path == "-" {
+        let mut text = String::new();
+        std::io::stdin()
+            .read_to_string(&mut text)
+            .map_err(read_err)?;
+        ("<stdin>".to_owned(), text)
+    } else {
+        (
+            path.to_owned(),
+            std::fs::read_to_string(path).map_err(read_err)?,
+        )
+    };
+    let ext = Path::new(path)
+        .extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or("");
+    parse(&name, &text, ext)
+}
+
+/// Parses events from `text`, named `file` in messages.
+pub fn parse(file: &str, text: &str, ext: &str) -> Result<Vec<SourceEvent>, InputError> {
+    let format = match ext {
+        "json" => Format::Json,
+        "jsonl" | "ndjson" => Format::JsonLines,
+        "yaml" | "yml" => Format::Yaml,
+        _ => sniff(text),
+    };
+    let file: Arc<str> = Arc::from(file);
+    let text: Arc<str> = Arc::from(text);
+    match format {
+        Format::Json => parse_json(&file, &text),
+        Format::JsonLines => parse_lines(&file, &text),
+        Format::Yaml => parse_yaml(&file, &text),
+    }
+}
+
+fn sniff(text: &str) -> Format {
+    let trimmed = text.trim_start();
+    if !(trimmed.starts_with('{') || trimmed.starts_with('[')) {
+        return Format::Yaml;
+    }
+    // One object per line is JSON Lines; a single (possibly pretty) document is JSON.
+    let mut docs = serde_json::Deserializer::from_str(text).into_iter::<serde::de::IgnoredAny>();
+    match (docs.next(), docs.next()) {
+        (Some(Ok(_)), Some(_)) => Format::JsonLines,
+        _ => Format::Json,
+    }
+}
+
+fn event(file: &Arc<str>, text: &Arc<str>, span: Range<usize>, value: Value) -> SourceEvent {
+    SourceEvent {
+        file: file.clone(),
+        line: line_of(text, span.start),
+        value,
+        text: text.clone(),
+        span,
+    }
+}
+
+/// The line (from 1) of a byte offset.
+pub fn line_of(text: &str, offset: usize) -> usize {
+    text.as_bytes()[..offset.min(text.len())]
+        .iter()
+        .filter(|b| **b == b'\n')
+        .count()
+        + 1
+}
+
+fn json_syntax(file: &str, err: &serde_json::Error, line_offset: usize) -> InputError {
+    InputError::Syntax {
+        file: file.to_owned(),
+        line: err.line() + line_offset,
+        column: err.column(),
+        message: format!("invalid JSON: {}", strip_position(&err.to_string())),
+    }
+}
+
+/// serde's messages end with " at line L column C", which the error already shows in front.
+fn strip_position(message: &str) -> &str {
+    message.find(" at line ").map_or(message, |i| &message[..i])
+}
+
+fn parse_json(file: &Arc<str>, text: &Arc<str>) -> Result<Vec<SourceEvent>, InputError> {
+    let value: Value = serde_json::from_str(text).map_err(|e| json_syntax(file, &e, 0))?;
+    match value {
+        Value::Array(items) => {
+            let spans = locate::array_element_spans(text);
+            Ok(items
+                .into_iter()
+                .enumerate()
+                .map(|(i, v)| {
+                    let span = spans.get(i).cloned().unwrap_or(0..text.len());
+                    event(file, text, span, v)
+                })
+                .collect())
+        }
+        value => {
+            let start = text.len() - text.trim_start().len();
+            Ok(vec![event(file, text, start..text.len(), value)])
+        }
+    }
+}
+
+fn parse_lines(file: &Arc<str>, text: &Arc<str>) -> Result<Vec<SourceEvent>, InputError> {
+    let mut out = Vec::new();
+    let mut offset = 0;
+    for (i, line) in text.split_inclusive('\n').enumerate() {
+        let span = offset..offset + line.len();
+        offset += line.len();
+        if line.trim().is_empty() {
+            continue;
+        }
+        let value: Value = serde_json::from_str(line).map_err(|e| json_syntax(file, &e, i))?;
+        out.push(event(file, text, span, value));
+    }
+    Ok(out)
+}
+
+fn parse_yaml(file: &Arc<str>, text: &Arc<str>) -> Result<Vec<SourceEvent>, InputError> {
+    use serde::Deserialize;
+    let mut docs = Vec::new();
+    for doc in serde_norway::Deserializer::from_str(text) {
+        let value = Value::deserialize(doc).map_err(|err| {
+            let (line, column) = err.location().map_or((1, 1), |l| (l.line(), l.column()));
+            InputError::Syntax {
+                file: file.to_string(),
+                line,
+                column,
+                message: format!("invalid YAML: {}", strip_position(&err.to_string())),
+            }
+        })?;
+        if !value.is_null() {
+            docs.push(value);
+        }
+    }
+    let doc_spans = locate::yaml_document_spans(text);
+    if let [Value::Array(_)] = docs.as_slice() {
+        let Some(Value::Array(items)) = docs.pop() else {
+            unreachable!()
+        };
+        let spans = locate::yaml_item_spans(text);
+        return Ok(items
+            .into_iter()
+            .enumerate()
+            .map(|(i, v)| {
+                event(
+                    file,
+                    text,
+                    spans.get(i).cloned().unwrap_or(0..text.len()),
+                    v,
+                )
+            })
+            .collect());
+    }
+    Ok(docs
+        .into_iter()
+        .enumerate()
+        .map(|(i, v)| {
+            event(
+                file,
+                text,
+                doc_spans.get(i).cloned().unwrap_or(0..text.len()),
+                v,
+            )
+        })
+        .collect())
+}

@@ -1,0 +1,169 @@
+//! Kafka clients: configuration from settings, producer and consumer construction, and the
+//! errors that map to exit codes. rdkafka types stay behind this module and its users.
+
+use std::time::Duration;
+
+use rdkafka::ClientConfig;
+use rdkafka::client::ClientContext;
+use rdkafka::config::RDKafkaLogLevel;
+use rdkafka::consumer::{BaseConsumer, ConsumerContext};
+use rdkafka::metadata::Metadata;
+use rdkafka::producer::{BaseProducer, ProducerContext};
+
+use crate::exit_code::ErrorClass;
+
+/// How to reach the cluster: bootstrap servers and any librdkafka properties (`-X`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Connection {
+    pub brokers: String,
+    /// librdkafka properties, applied after mailtest's defaults so they win.
+    pub properties: Vec<(String, String)>,
+    /// How long to wait for the cluster to answer before giving up.
+    pub timeout: Duration,
+}
+
+/// Kafka failures, each with the exit code class it maps to.
+#[derive(Debug, thiserror::Error)]
+pub enum KafkaError {
+    #[error("cannot reach Kafka at `{brokers}` within {}", humantime::format_duration(*.timeout))]
+    Unreachable {
+        brokers: String,
+        timeout: Duration,
+        #[source]
+        source: rdkafka::error::KafkaError,
+    },
+    #[error("invalid Kafka property: {0}")]
+    Config(String),
+    #[error("topic `{0}` does not exist")]
+    NoTopic(String),
+    #[error("{context}")]
+    Client {
+        context: String,
+        #[source]
+        source: rdkafka::error::KafkaError,
+    },
+}
+
+impl KafkaError {
+    pub fn class(&self) -> ErrorClass {
+        match self {
+            Self::Unreachable { .. } => ErrorClass::Unavailable,
+            Self::Config(_) | Self::NoTopic(_) => ErrorClass::BadInput,
+            Self::Client { .. } => ErrorClass::Other,
+        }
+    }
+
+    pub fn client(context: impl Into<String>, source: rdkafka::error::KafkaError) -> Self {
+        Self::Client {
+            context: context.into(),
+            source,
+        }
+    }
+}
+
+/// Producer defaults a careful team sets: nothing acknowledged before every in-sync replica
+/// has it, no duplicates on retry, compressed batches that wait a moment to fill.
+pub const PRODUCER_DEFAULTS: &[(&str, &str)] = &[
+    ("acks", "all"),
+    ("enable.idempotence", "true"),
+    ("compression.type", "zstd"),
+    ("linger.ms", "10"),
+    ("message.timeout.ms", "30000"),
+];
+
+impl Connection {
+    fn config(&self, defaults: &[(&str, &str)]) -> ClientConfig {
+        let mut config = ClientConfig::new();
+        config.set("bootstrap.servers", &self.brokers);
+        for (key, value) in defaults {
+            config.set(*key, *value);
+        }
+        for (key, value) in &self.properties {
+            config.set(key, value);
+        }
+        // librdkafka's own log lines go through `tracing` (target `librdkafka`).
+        config.set_log_level(RDKafkaLogLevel::Info);
+        config
+    }
+
+    /// A producer with [`PRODUCER_DEFAULTS`] under the user's properties.
+    pub fn producer<C: ProducerContext>(&self, context: C) -> Result<BaseProducer<C>, KafkaError> {
+        self.config(PRODUCER_DEFAULTS)
+            .create_with_context(context)
+            .map_err(config_error)
+    }
+
+    /// A consumer; `group` joins a consumer group that commits, `None` reads without one.
+    pub fn consumer<C: ConsumerContext>(
+        &self,
+        group: Option<&str>,
+        extra: &[(&str, &str)],
+        context: C,
+    ) -> Result<BaseConsumer<C>, KafkaError> {
+        // librdkafka's assign() needs a group id even when no group is joined; a reader
+        // without `--group` gets a throwaway one and never commits under it.
+        let reader_group = format!("mailtest-reader-{}", std::process::id());
+        let mut defaults = vec![
+            ("enable.partition.eof", "true"),
+            ("enable.auto.commit", "false"),
+            ("group.id", group.unwrap_or(&reader_group)),
+        ];
+        defaults.extend_from_slice(extra);
+        self.config(&defaults)
+            .create_with_context(context)
+            .map_err(config_error)
+    }
+
+    /// Cluster metadata (for one topic, or all), or [`KafkaError::Unreachable`] in time.
+    pub fn metadata<C: ClientContext>(
+        &self,
+        client: &rdkafka::client::Client<C>,
+        topic: Option<&str>,
+    ) -> Result<Metadata, KafkaError> {
+        client
+            .fetch_metadata(topic, self.timeout)
+            .map_err(|source| KafkaError::Unreachable {
+                brokers: self.brokers.clone(),
+                timeout: self.timeout,
+                source,
+            })
+    }
+}
+
+fn config_error(err: rdkafka::error::KafkaError) -> KafkaError {
+    match err {
+        rdkafka::error::KafkaError::ClientConfig(_, message, key, value) => {
+            let message = message.trim_end_matches('.');
+            if key.is_empty() {
+                KafkaError::Config(message.to_owned())
+            } else {
+                KafkaError::Config(format!("`{key}={value}`: {message}"))
+            }
+        }
+        other => KafkaError::client("cannot create Kafka client", other),
+    }
+}
+
+/// Parses `key=value` (for `-X` and `--header`).
+pub fn parse_key_value(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((key, value)) if !key.trim().is_empty() => {
+            Ok((key.trim().to_owned(), value.to_owned()))
+        }
+        _ => Err(format!("expected `key=value`, got `{text}`")),
+    }
+}
+
+/// Partitions of `topic` according to `metadata`, if the topic exists without error.
+pub fn partitions(metadata: &Metadata, topic: &str) -> Option<Vec<i32>> {
+    let t = metadata.topics().iter().find(|t| t.name() == topic)?;
+    if t.error().is_some() || t.partitions().is_empty() {
+        return None;
+    }
+    Some(
+        t.partitions()
+            .iter()
+            .map(rdkafka::metadata::MetadataPartition::id)
+            .collect(),
+    )
+}

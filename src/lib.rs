@@ -1,0 +1,75 @@
+//! mailtest: pre-production email testing for event-driven backends.
+//!
+//! Map of the crate:
+//! - `cli` parses the command line; `settings` resolves flags, environment and config file;
+//! - `commands/*` holds one entry function per subcommand;
+//! - `catalog` (event types, schemas, generation) and `event` (the envelope, reading input);
+//! - `kafka` builds clients; `broker` runs the embedded cluster; `produce` and `consume` move
+//!   events;
+//! - `printer`, `logging`, `hint` and `exit_code` are the shared output and error plumbing.
+
+pub mod broker;
+pub mod catalog;
+pub mod cli;
+mod commands;
+pub mod consume;
+pub mod event;
+pub mod exit_code;
+mod hint;
+pub mod kafka;
+mod logging;
+pub mod printer;
+pub mod produce;
+pub mod record;
+pub mod settings;
+
+use std::ffi::OsString;
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::cli::Cli;
+use crate::exit_code::Outcome;
+use crate::printer::Printer;
+
+/// Runs mailtest with these arguments (the first is the program name) and returns the exit
+/// code; errors are printed here and nowhere else.
+pub fn main<I, T>(args: I) -> ExitCode
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(err) => {
+            // clap prints help and version to stdout with exit 0, usage errors with exit 2.
+            let _ = err.print();
+            return ExitCode::from(err.exit_code() as u8);
+        }
+    };
+    let printer = Printer::new(cli.global.quiet, cli.global.color);
+    logging::init(
+        cli.global.verbose,
+        cli.global.quiet,
+        cli.global.log_format,
+        printer.color(),
+    );
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            printer.error(&anyhow::Error::new(err).context("cannot start the async runtime"));
+            return ExitCode::from(exit_code::FAILURE);
+        }
+    };
+    match runtime.block_on(commands::run(cli, &printer)) {
+        Ok(outcome) => outcome.into(),
+        Err(err) if exit_code::is_broken_pipe(&err) => Outcome::Success.into(),
+        Err(err) => {
+            printer.error(&err);
+            ExitCode::from(exit_code::classify(&err).code())
+        }
+    }
+}

@@ -1,0 +1,221 @@
+//! What a produce run sends: events from files, the catalog's fixtures, generated events or
+//! raw lines, checked up front (nothing is sent when any input is bad) and repeated to a count.
+
+use serde_json::Value;
+
+use crate::catalog::Catalog;
+use crate::catalog::generate::Generator;
+use crate::event::{self, InputError, source};
+use crate::record::{self, Message};
+use crate::settings::TopicLayout;
+
+/// Where events come from.
+#[derive(Debug, Clone)]
+pub enum Input {
+    /// Event files (or consumed-record JSON lines); `-` is stdin.
+    Files(Vec<String>),
+    /// The catalog's sample fixtures.
+    Fixtures,
+    /// Generated events.
+    Generate { seed: Option<u64> },
+    /// Lines sent as they are, unchecked.
+    Raw(Vec<String>),
+}
+
+/// Everything that decides the messages.
+#[derive(Debug, Clone)]
+pub struct PlanSettings {
+    pub input: Input,
+    /// Only these types (empty: all).
+    pub types: Vec<String>,
+    /// Total to send; input repeats to reach it. `None`: each input once (generated: one of
+    /// each type).
+    pub count: Option<u64>,
+    pub layout: TopicLayout,
+    /// The topic given with `--topic`, which also overrides consumed records' own topics.
+    pub topic_override: Option<String>,
+    pub headers: Vec<(String, String)>,
+}
+
+/// The messages to send, made lazily so a run of millions does not sit in memory.
+pub struct Plan {
+    pub total: u64,
+    pub messages: Box<dyn Iterator<Item = Message> + Send>,
+}
+
+/// One checked input item.
+#[derive(Clone)]
+enum Item {
+    Event(Value),
+    Ready(Message),
+}
+
+pub fn build(settings: PlanSettings, catalog: &Catalog) -> Result<Plan, InputError> {
+    for ty in &settings.types {
+        if catalog.get(ty).is_none() {
+            return Err(InputError::Other(format!(
+                "unknown event type `{ty}` (known: {})",
+                catalog.names().join(", ")
+            )));
+        }
+    }
+    let items = match &settings.input {
+        Input::Generate { seed } => return Ok(generated(&settings, catalog, *seed)),
+        Input::Files(paths) => from_files(paths, &settings, catalog)?,
+        Input::Fixtures => from_fixtures(&settings, catalog)?,
+        Input::Raw(paths) => raw_lines(paths, &settings)?,
+    };
+    if items.is_empty() {
+        return Err(InputError::Other("the input holds no events".into()));
+    }
+    let total = settings.count.unwrap_or(items.len() as u64);
+    let len = items.len() as u64;
+    let messages = (0..total).map(move |i| match &items[(i % len) as usize] {
+        Item::Ready(message) => message.clone(),
+        // A repeated event gets a fresh id, or consumers would rightly drop it as a duplicate.
+        Item::Event(value) if i >= len => {
+            let mut value = value.clone();
+            value["event_id"] = Value::String(uuid::Uuid::new_v4().to_string());
+            to_message(&value, &settings)
+        }
+        Item::Event(value) => to_message(value, &settings),
+    });
+    Ok(Plan {
+        total,
+        messages: Box::new(messages),
+    })
+}
+
+fn to_message(event: &Value, settings: &PlanSettings) -> Message {
+    let ty = event
+        .get("event_type")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    record::message_from_event(event, settings.layout.topic_for(ty), &settings.headers)
+}
+
+fn generated(settings: &PlanSettings, catalog: &Catalog, seed: Option<u64>) -> Plan {
+    let types: Vec<_> = catalog
+        .types()
+        .filter(|t| settings.types.is_empty() || settings.types.iter().any(|w| w == t.name()))
+        .cloned()
+        .collect();
+    let total = settings.count.unwrap_or(types.len() as u64);
+    let mut generator = Generator::new(seed);
+    let settings = settings.clone();
+    let messages = (0..total).map(move |i| {
+        let event = generator.event(&types[(i % types.len() as u64) as usize]);
+        to_message(&event, &settings)
+    });
+    Plan {
+        total,
+        messages: Box::new(messages),
+    }
+}
+
+fn wanted(settings: &PlanSettings, value: &Value) -> bool {
+    settings.types.is_empty()
+        || value
+            .get("event_type")
+            .and_then(Value::as_str)
+            .is_some_and(|t| settings.types.iter().any(|w| w == t))
+}
+
+/// Checks every event of every source, reporting all problems at once.
+fn check_all(
+    sources: Vec<source::SourceEvent>,
+    settings: &PlanSettings,
+    catalog: &Catalog,
+) -> Result<Vec<Item>, InputError> {
+    let mut problems = Vec::new();
+    let mut items = Vec::new();
+    for src in sources {
+        if record::is_record(&src.value) {
+            let message =
+                record::message_from_record(&src.value, settings.topic_override.as_deref())
+                    .map_err(|m| {
+                        InputError::Invalid(vec![
+                            src.problem(&crate::catalog::Violation::new("", m)),
+                        ])
+                    })?;
+            items.push(Item::Ready(message));
+            continue;
+        }
+        let violations = event::check(&src.value, catalog);
+        if violations.is_empty() {
+            if wanted(settings, &src.value) {
+                items.push(Item::Event(src.value));
+            }
+        } else {
+            problems.extend(violations.iter().map(|v| src.problem(v)));
+        }
+    }
+    if problems.is_empty() {
+        Ok(items)
+    } else {
+        Err(InputError::Invalid(problems))
+    }
+}
+
+fn from_files(
+    paths: &[String],
+    settings: &PlanSettings,
+    catalog: &Catalog,
+) -> Result<Vec<Item>, InputError> {
+    let mut sources = Vec::new();
+    for path in paths {
+        sources.extend(source::read_path(path)?);
+    }
+    check_all(sources, settings, catalog)
+}
+
+fn from_fixtures(settings: &PlanSettings, catalog: &Catalog) -> Result<Vec<Item>, InputError> {
+    let mut sources = Vec::new();
+    for ty in catalog.types() {
+        for fixture in &ty.fixtures {
+            let ext = fixture.path.rsplit('.').next().unwrap_or("");
+            sources.extend(source::parse(&fixture.path, &fixture.text, ext)?);
+        }
+    }
+    check_all(sources, settings, catalog)
+}
+
+fn raw_lines(paths: &[String], settings: &PlanSettings) -> Result<Vec<Item>, InputError> {
+    let topic = settings.layout.topic_for("raw");
+    let mut items = Vec::new();
+    let paths = if paths.is_empty() {
+        vec!["-".to_owned()]
+    } else {
+        paths.to_vec()
+    };
+    for path in &paths {
+        let text = read_text(path)?;
+        for line in text.lines().filter(|l| !l.trim().is_empty()) {
+            items.push(Item::Ready(Message {
+                topic: topic.clone(),
+                key: None,
+                headers: settings
+                    .headers
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.clone().into_bytes()))
+                    .collect(),
+                payload: line.as_bytes().to_vec(),
+            }));
+        }
+    }
+    Ok(items)
+}
+
+fn read_text(path: &str) -> Result<String, InputError> {
+    let err = |source| InputError::Read {
+        path: path.to_owned(),
+        source,
+    };
+    if path == "-" {
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut text).map_err(err)?;
+        Ok(text)
+    } else {
+        std::fs::read_to_string(path).map_err(err)
+    }
+}

@@ -1,0 +1,192 @@
+//! Resolved settings: flags over `MAILTEST_*` environment (both through clap) over the
+//! config file over defaults, validated once so commands never see clap types.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use indexmap::IndexMap;
+use serde::Deserialize;
+
+use crate::catalog::{Catalog, DEFAULT_TOPIC};
+use crate::cli::KafkaArgs;
+use crate::kafka::{Connection, parse_key_value};
+
+/// Where Kafka commands connect when nothing says otherwise.
+pub const DEFAULT_BROKERS: &str = "127.0.0.1:9092";
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+pub const CONFIG_FILE: &str = "mailtest.yaml";
+
+/// Bad flags or config, reported with where they came from (exit 2).
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    #[error("cannot read config file `{path}`")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}:{line}:{column}: {message}")]
+    Config {
+        path: PathBuf,
+        line: usize,
+        column: usize,
+        message: String,
+    },
+    #[error("invalid {what}: {message}")]
+    Invalid { what: String, message: String },
+}
+
+impl SettingsError {
+    pub fn invalid(what: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::Invalid {
+            what: what.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// The config file, `mailtest.yaml`. Unknown keys are errors, so typos do not pass silently.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigFile {
+    /// Bootstrap servers.
+    pub brokers: Option<String>,
+    /// librdkafka properties for every Kafka client (the `-X` flags win over these).
+    #[serde(default)]
+    pub kafka: IndexMap<String, serde_norway::Value>,
+    /// How long to wait for a service, such as `10s`.
+    pub timeout: Option<String>,
+    /// A catalog directory adding or replacing event types.
+    pub catalog: Option<PathBuf>,
+    /// Topic for produced events (single-topic layout).
+    pub topic: Option<String>,
+    /// One topic per event type.
+    pub topic_per_type: Option<bool>,
+}
+
+impl ConfigFile {
+    /// The file named by `--config`, else `./mailtest.yaml` when present, else defaults.
+    pub fn load(explicit: Option<&Path>) -> Result<Self, SettingsError> {
+        let path = match explicit {
+            Some(path) => path.to_owned(),
+            None if Path::new(CONFIG_FILE).is_file() => PathBuf::from(CONFIG_FILE),
+            None => return Ok(Self::default()),
+        };
+        let text = std::fs::read_to_string(&path).map_err(|source| SettingsError::Read {
+            path: path.clone(),
+            source,
+        })?;
+        Self::parse(&path, &text)
+    }
+
+    pub fn parse(path: &Path, text: &str) -> Result<Self, SettingsError> {
+        if text.trim().is_empty() {
+            return Ok(Self::default());
+        }
+        serde_norway::from_str(text).map_err(|err| {
+            let (line, column) = err.location().map_or((1, 1), |l| (l.line(), l.column()));
+            let message = err.to_string();
+            let message = message
+                .find(" at line ")
+                .map_or(message.as_str(), |i| &message[..i]);
+            SettingsError::Config {
+                path: path.to_owned(),
+                line,
+                column,
+                message: message.to_owned(),
+            }
+        })
+    }
+}
+
+/// Parses a duration such as `10s`, `500ms` or `2m`.
+pub fn parse_duration(what: &str, text: &str) -> Result<Duration, SettingsError> {
+    humantime::parse_duration(text.trim())
+        .map_err(|e| SettingsError::invalid(what, format!("`{text}`: {e} (try `10s` or `500ms`)")))
+}
+
+/// The Kafka connection and catalog every Kafka command resolves the same way.
+pub fn kafka(args: &KafkaArgs, file: &ConfigFile) -> Result<(Connection, Catalog), SettingsError> {
+    let brokers = args
+        .brokers
+        .clone()
+        .or_else(|| file.brokers.clone())
+        .unwrap_or_else(|| DEFAULT_BROKERS.to_owned());
+    if brokers.trim().is_empty() {
+        return Err(SettingsError::invalid(
+            "--brokers",
+            "no bootstrap servers given",
+        ));
+    }
+    let timeout = match args.timeout.as_deref().or(file.timeout.as_deref()) {
+        Some(text) => parse_duration("--timeout", text)?,
+        None => DEFAULT_TIMEOUT,
+    };
+    let mut properties = Vec::new();
+    for (key, value) in &file.kafka {
+        properties.push((key.clone(), yaml_scalar(key, value)?));
+    }
+    for text in &args.property {
+        properties.push(parse_key_value(text).map_err(|m| SettingsError::invalid("-X", m))?);
+    }
+    let catalog_dir = args.catalog.as_deref().or(file.catalog.as_deref());
+    let catalog = load_catalog(catalog_dir)?;
+    Ok((
+        Connection {
+            brokers,
+            properties,
+            timeout,
+        },
+        catalog,
+    ))
+}
+
+/// Loads the catalog, mapping its errors into settings errors' exit class.
+pub fn load_catalog(dir: Option<&Path>) -> Result<Catalog, SettingsError> {
+    Catalog::load(dir).map_err(|e| SettingsError::invalid("catalog", e.to_string()))
+}
+
+fn yaml_scalar(key: &str, value: &serde_norway::Value) -> Result<String, SettingsError> {
+    use serde_norway::Value as Y;
+    match value {
+        Y::String(s) => Ok(s.clone()),
+        Y::Bool(b) => Ok(b.to_string()),
+        Y::Number(n) => Ok(n.to_string()),
+        _ => Err(SettingsError::invalid(
+            format!("config `kafka.{key}`"),
+            "expected a string, number or boolean",
+        )),
+    }
+}
+
+/// Where produced events go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TopicLayout {
+    /// Every event on one topic, its type in the `event_type` header.
+    Single(String),
+    /// `email-events.<type>` for each type.
+    PerType,
+}
+
+impl TopicLayout {
+    pub fn resolve(topic: Option<&str>, per_type: bool, file: &ConfigFile) -> Self {
+        if let Some(topic) = topic {
+            return Self::Single(topic.to_owned());
+        }
+        if per_type || (file.topic_per_type == Some(true) && file.topic.is_none()) {
+            return Self::PerType;
+        }
+        Self::Single(
+            file.topic
+                .clone()
+                .unwrap_or_else(|| DEFAULT_TOPIC.to_owned()),
+        )
+    }
+
+    pub fn topic_for(&self, event_type: &str) -> String {
+        match self {
+            Self::Single(topic) => topic.clone(),
+            Self::PerType => crate::catalog::per_type_topic(event_type),
+        }
+    }
+}
