@@ -88,6 +88,7 @@ pub fn run(
     }
     let mut stats = Stats::default();
     let started = Instant::now();
+    let mut time_gate = TimeGate::new(options.start);
     loop {
         if stop.load(Ordering::Relaxed) {
             stats.interrupted = true;
@@ -116,6 +117,9 @@ pub fn run(
                 stats.received += 1;
                 ends.consumed(msg.topic(), msg.partition(), msg.offset());
                 let received = to_received(&msg);
+                if !time_gate.pass(&received) {
+                    continue;
+                }
                 let accepted = handle(received)?;
                 if options.group.is_some() {
                     consumer
@@ -206,11 +210,17 @@ fn assign(
                     KafkaError::client(format!("cannot read the offsets of `{topic}`"), e)
                 })?;
             let offset = match options.start {
+                // Brokers that cannot look offsets up by time (the mock cluster) answer
+                // End; reading from the start lets the time gate find the first message.
+                StartAt::Time(ms) => match time_offset(connection, consumer, topic, partition, ms)?
+                {
+                    Offset::Offset(o) => Offset::Offset(o),
+                    _ => Offset::Beginning,
+                },
                 StartAt::Beginning => Offset::Beginning,
                 StartAt::End => Offset::End,
                 StartAt::Tail(n) => Offset::Offset((high - n).max(low)),
                 StartAt::Offset(o) => Offset::Offset(o),
-                StartAt::Time(ms) => time_offset(connection, consumer, topic, partition, ms)?,
             };
             let start = match offset {
                 Offset::Offset(o) => o,
@@ -246,6 +256,39 @@ fn time_offset(
     Ok(found
         .find_partition(topic, partition)
         .map_or(Offset::End, |p| p.offset()))
+}
+
+/// For `--from @time`: drops each partition's messages until the first one stamped at or
+/// after the time, as Kafka's own offset-by-time lookup would start.
+struct TimeGate {
+    since: Option<i64>,
+    open: std::collections::HashSet<TopicPartition>,
+}
+
+impl TimeGate {
+    fn new(start: StartAt) -> Self {
+        let since = match start {
+            StartAt::Time(ms) => Some(ms),
+            _ => None,
+        };
+        Self {
+            since,
+            open: std::collections::HashSet::new(),
+        }
+    }
+
+    fn pass(&mut self, msg: &Received) -> bool {
+        let Some(since) = self.since else { return true };
+        let key = (msg.topic.clone(), msg.partition);
+        if self.open.contains(&key) {
+            return true;
+        }
+        if msg.timestamp.is_some_and(|t| t >= since) {
+            self.open.insert(key);
+            return true;
+        }
+        false
+    }
 }
 
 /// Knows each partition's end (its high watermark when it became ours) and whether it was

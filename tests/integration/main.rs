@@ -1,1 +1,8 @@
-fn main() {}
+//! The one integration-test binary: the CLI as users run it, the library's pieces composed
+//! in process, and interop with Kafka software we did not write.
+
+mod catalog;
+mod cli;
+mod interop;
+mod kafka;
+mod util;

@@ -1,0 +1,235 @@
+
+use builtin;
+use str;
+
+set edit:completion:arg-completer[mailtest] = {|@words|
+    fn spaces {|n|
+        builtin:repeat $n ' ' | str:join ''
+    }
+    fn cand {|text desc|
+        edit:complex-candidate $text &display=$text' '(spaces (- 14 (wcswidth $text)))$desc
+    }
+    var command = 'mailtest'
+    for word $words[1..-1] {
+        if (str:has-prefix $word '-') {
+            break
+        }
+        set command = $command';'$word
+    }
+    var completions = [
+        &'mailtest'= {
+            cand --color 'When to use colour; `NO_COLOR` set means never under `auto`'
+            cand --config 'Config file [default: ./mailtest.yaml if present]'
+            cand --log-format 'Log line format on stderr'
+            cand -v 'More log output on stderr (-v info, -vv debug, -vvv trace)'
+            cand --verbose 'More log output on stderr (-v info, -vv debug, -vvv trace)'
+            cand -q 'Only errors on stderr: no progress, no summaries'
+            cand --quiet 'Only errors on stderr: no progress, no summaries'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+            cand broker 'Run an embedded Kafka broker (librdkafka''s mock cluster) with the catalog''s topics'
+            cand produce 'Publish email events (from files, fixtures, or generated) to Kafka'
+            cand consume 'Read email events from Kafka topics'
+            cand render 'Preview templates (not yet available)'
+            cand sink 'Capture SMTP server with storage and an HTTP API (not yet available)'
+            cand verify 'Check captured mail against expectations (not yet available)'
+            cand dispatch 'The reference notification service: events to email (not yet available)'
+            cand smoke 'Run the whole pipeline in one process (not yet available)'
+            cand catalog 'List the event catalog: types, their fields and fixtures'
+            cand completions 'Print shell completions'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'mailtest;broker'= {
+            cand --brokers 'Number of brokers in the cluster'
+            cand --partitions 'Partitions of each topic created'
+            cand --listen 'Serve the first broker on this address (the next brokers on the following ports)'
+            cand --ready-file 'Write the bootstrap address to this file once the broker is ready'
+            cand --catalog 'A catalog directory whose types also get topics'
+            cand --color 'When to use colour; `NO_COLOR` set means never under `auto`'
+            cand --config 'Config file [default: ./mailtest.yaml if present]'
+            cand --log-format 'Log line format on stderr'
+            cand -v 'More log output on stderr (-v info, -vv debug, -vvv trace)'
+            cand --verbose 'More log output on stderr (-v info, -vv debug, -vvv trace)'
+            cand -q 'Only errors on stderr: no progress, no summaries'
+            cand --quiet 'Only errors on stderr: no progress, no summaries'
+            cand -h 'Print help'
+            cand --help 'Print help'
+        }
+        &'mailtest;produce'= {
+            cand -b 'Bootstrap servers, such as `127.0.0.1:9092`'
+            cand --brokers 'Bootstrap servers, such as `127.0.0.1:9092`'
+            cand -X 'A librdkafka property, repeatable (`-X security.protocol=SASL_SSL`)'
+            cand --timeout 'How long to wait for the broker before giving up (exit 3)'
+            cand --catalog 'A catalog directory that adds or replaces event types'
+            cand --type 'Only these event types (generated or fixtures), repeatable'
+            cand -n 'How many events to send; input is repeated, with fresh event ids, to reach it'
+            cand --count 'How many events to send; input is repeated, with fresh event ids, to reach it'
+            cand --rate 'Events per second (default: as fast as the broker takes them)'
+            cand --seed 'Seed for generated events: the same seed gives the same events and event ids'
+            cand -t 'Send every event to this topic'
+            cand --topic 'Send every event to this topic'
+            cand --header 'An extra header on every message, repeatable'
+            cand --output 'Summary format on stdout (text goes to stderr)'
+            cand --color 'When to use colour; `NO_COLOR` set means never under `auto`'
+            cand --config 'Config file [default: ./mailtest.yaml if present]'
+            cand --log-format 'Log line format on stderr'
+            cand --fixtures 'Send the catalog''s sample fixtures'
+            cand --topic-per-type 'One topic per event type (`email-events.<type>`) instead of one shared topic'
+            cand --dry-run 'Print the events as JSON Lines instead of sending them'
+            cand --raw 'Send input lines as they are, unchecked, to see how consumers treat garbage'
+            cand -v 'More log output on stderr (-v info, -vv debug, -vvv trace)'
+            cand --verbose 'More log output on stderr (-v info, -vv debug, -vvv trace)'
+            cand -q 'Only errors on stderr: no progress, no summaries'
+            cand --quiet 'Only errors on stderr: no progress, no summaries'
+            cand -h 'Print help'
+            cand --help 'Print help'
+        }
+        &'mailtest;consume'= {
+            cand -b 'Bootstrap servers, such as `127.0.0.1:9092`'
+            cand --brokers 'Bootstrap servers, such as `127.0.0.1:9092`'
+            cand -X 'A librdkafka property, repeatable (`-X security.protocol=SASL_SSL`)'
+            cand --timeout 'How long to wait for the broker before giving up (exit 3)'
+            cand --catalog 'A catalog directory that adds or replaces event types'
+            cand -t 'Topic to read, repeatable [default: the catalog''s topics that exist]'
+            cand --topic 'Topic to read, repeatable [default: the catalog''s topics that exist]'
+            cand --from 'Where to start: beginning, end, -N (last N per partition), an offset, or @RFC3339-time'
+            cand -g 'Join this consumer group and commit offsets (resumes where the group left off)'
+            cand --group 'Join this consumer group and commit offsets (resumes where the group left off)'
+            cand -n 'Exit after printing this many messages'
+            cand --count 'Exit after printing this many messages'
+            cand --type 'Only events of this type, repeatable'
+            cand --to 'Only events to this recipient address'
+            cand --header 'Only messages with this header value, repeatable'
+            cand -f 'Output format'
+            cand --format 'Output format'
+            cand --color 'When to use colour; `NO_COLOR` set means never under `auto`'
+            cand --config 'Config file [default: ./mailtest.yaml if present]'
+            cand --log-format 'Log line format on stderr'
+            cand -e 'Exit once every partition is read to its end'
+            cand --exit-at-end 'Exit once every partition is read to its end'
+            cand -v 'More log output on stderr (-v info, -vv debug, -vvv trace)'
+            cand --verbose 'More log output on stderr (-v info, -vv debug, -vvv trace)'
+            cand -q 'Only errors on stderr: no progress, no summaries'
+            cand --quiet 'Only errors on stderr: no progress, no summaries'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+        }
+        &'mailtest;render'= {
+            cand --color 'When to use colour; `NO_COLOR` set means never under `auto`'
+            cand --config 'Config file [default: ./mailtest.yaml if present]'
+            cand --log-format 'Log line format on stderr'
+            cand -v 'More log output on stderr (-v info, -vv debug, -vvv trace)'
+            cand --verbose 'More log output on stderr (-v info, -vv debug, -vvv trace)'
+            cand -q 'Only errors on stderr: no progress, no summaries'
+            cand --quiet 'Only errors on stderr: no progress, no summaries'
+            cand -h 'Print help'
+            cand --help 'Print help'
+        }
+        &'mailtest;sink'= {
+            cand --color 'When to use colour; `NO_COLOR` set means never under `auto`'
+            cand --config 'Config file [default: ./mailtest.yaml if present]'
+            cand --log-format 'Log line format on stderr'
+            cand -v 'More log output on stderr (-v info, -vv debug, -vvv trace)'
+            cand --verbose 'More log output on stderr (-v info, -vv debug, -vvv trace)'
+            cand -q 'Only errors on stderr: no progress, no summaries'
+            cand --quiet 'Only errors on stderr: no progress, no summaries'
+            cand -h 'Print help'
+            cand --help 'Print help'
+        }
+        &'mailtest;verify'= {
+            cand --color 'When to use colour; `NO_COLOR` set means never under `auto`'
+            cand --config 'Config file [default: ./mailtest.yaml if present]'
+            cand --log-format 'Log line format on stderr'
+            cand -v 'More log output on stderr (-v info, -vv debug, -vvv trace)'
+            cand --verbose 'More log output on stderr (-v info, -vv debug, -vvv trace)'
+            cand -q 'Only errors on stderr: no progress, no summaries'
+            cand --quiet 'Only errors on stderr: no progress, no summaries'
+            cand -h 'Print help'
+            cand --help 'Print help'
+        }
+        &'mailtest;dispatch'= {
+            cand --color 'When to use colour; `NO_COLOR` set means never under `auto`'
+            cand --config 'Config file [default: ./mailtest.yaml if present]'
+            cand --log-format 'Log line format on stderr'
+            cand -v 'More log output on stderr (-v info, -vv debug, -vvv trace)'
+            cand --verbose 'More log output on stderr (-v info, -vv debug, -vvv trace)'
+            cand -q 'Only errors on stderr: no progress, no summaries'
+            cand --quiet 'Only errors on stderr: no progress, no summaries'
+            cand -h 'Print help'
+            cand --help 'Print help'
+        }
+        &'mailtest;smoke'= {
+            cand --color 'When to use colour; `NO_COLOR` set means never under `auto`'
+            cand --config 'Config file [default: ./mailtest.yaml if present]'
+            cand --log-format 'Log line format on stderr'
+            cand -v 'More log output on stderr (-v info, -vv debug, -vvv trace)'
+            cand --verbose 'More log output on stderr (-v info, -vv debug, -vvv trace)'
+            cand -q 'Only errors on stderr: no progress, no summaries'
+            cand --quiet 'Only errors on stderr: no progress, no summaries'
+            cand -h 'Print help'
+            cand --help 'Print help'
+        }
+        &'mailtest;catalog'= {
+            cand --catalog 'A catalog directory that adds or replaces event types'
+            cand --output 'Print the listing as JSON'
+            cand --color 'When to use colour; `NO_COLOR` set means never under `auto`'
+            cand --config 'Config file [default: ./mailtest.yaml if present]'
+            cand --log-format 'Log line format on stderr'
+            cand -v 'More log output on stderr (-v info, -vv debug, -vvv trace)'
+            cand --verbose 'More log output on stderr (-v info, -vv debug, -vvv trace)'
+            cand -q 'Only errors on stderr: no progress, no summaries'
+            cand --quiet 'Only errors on stderr: no progress, no summaries'
+            cand -h 'Print help'
+            cand --help 'Print help'
+        }
+        &'mailtest;completions'= {
+            cand --color 'When to use colour; `NO_COLOR` set means never under `auto`'
+            cand --config 'Config file [default: ./mailtest.yaml if present]'
+            cand --log-format 'Log line format on stderr'
+            cand -v 'More log output on stderr (-v info, -vv debug, -vvv trace)'
+            cand --verbose 'More log output on stderr (-v info, -vv debug, -vvv trace)'
+            cand -q 'Only errors on stderr: no progress, no summaries'
+            cand --quiet 'Only errors on stderr: no progress, no summaries'
+            cand -h 'Print help'
+            cand --help 'Print help'
+        }
+        &'mailtest;help'= {
+            cand broker 'Run an embedded Kafka broker (librdkafka''s mock cluster) with the catalog''s topics'
+            cand produce 'Publish email events (from files, fixtures, or generated) to Kafka'
+            cand consume 'Read email events from Kafka topics'
+            cand render 'Preview templates (not yet available)'
+            cand sink 'Capture SMTP server with storage and an HTTP API (not yet available)'
+            cand verify 'Check captured mail against expectations (not yet available)'
+            cand dispatch 'The reference notification service: events to email (not yet available)'
+            cand smoke 'Run the whole pipeline in one process (not yet available)'
+            cand catalog 'List the event catalog: types, their fields and fixtures'
+            cand completions 'Print shell completions'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'mailtest;help;broker'= {
+        }
+        &'mailtest;help;produce'= {
+        }
+        &'mailtest;help;consume'= {
+        }
+        &'mailtest;help;render'= {
+        }
+        &'mailtest;help;sink'= {
+        }
+        &'mailtest;help;verify'= {
+        }
+        &'mailtest;help;dispatch'= {
+        }
+        &'mailtest;help;smoke'= {
+        }
+        &'mailtest;help;catalog'= {
+        }
+        &'mailtest;help;completions'= {
+        }
+        &'mailtest;help;help'= {
+        }
+    ]
+    $completions[$command]
+}

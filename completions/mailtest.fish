@@ -1,0 +1,187 @@
+# Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
+function __fish_mailtest_global_optspecs
+    string join \n v/verbose q/quiet color= config= log-format= h/help V/version
+end
+
+function __fish_mailtest_needs_command
+    # Figure out if the current invocation already has a command.
+    set -l cmd (commandline -opc)
+    set -e cmd[1]
+    argparse -s (__fish_mailtest_global_optspecs) -- $cmd 2>/dev/null
+    or return
+    if set -q argv[1]
+        # Also print the command, so this can be used to figure out what it is.
+        echo $argv[1]
+        return 1
+    end
+    return 0
+end
+
+function __fish_mailtest_using_subcommand
+    set -l cmd (__fish_mailtest_needs_command)
+    test -z "$cmd"
+    and return 1
+    contains -- $cmd[1] $argv
+end
+
+complete -c mailtest -n "__fish_mailtest_needs_command" -l color -d 'When to use colour; `NO_COLOR` set means never under `auto`' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c mailtest -n "__fish_mailtest_needs_command" -l config -d 'Config file [default: ./mailtest.yaml if present]' -r -F
+complete -c mailtest -n "__fish_mailtest_needs_command" -l log-format -d 'Log line format on stderr' -r -f -a "text\t''
+json\t''"
+complete -c mailtest -n "__fish_mailtest_needs_command" -s v -l verbose -d 'More log output on stderr (-v info, -vv debug, -vvv trace)'
+complete -c mailtest -n "__fish_mailtest_needs_command" -s q -l quiet -d 'Only errors on stderr: no progress, no summaries'
+complete -c mailtest -n "__fish_mailtest_needs_command" -s h -l help -d 'Print help'
+complete -c mailtest -n "__fish_mailtest_needs_command" -s V -l version -d 'Print version'
+complete -c mailtest -n "__fish_mailtest_needs_command" -f -a "broker" -d 'Run an embedded Kafka broker (librdkafka\'s mock cluster) with the catalog\'s topics'
+complete -c mailtest -n "__fish_mailtest_needs_command" -f -a "produce" -d 'Publish email events (from files, fixtures, or generated) to Kafka'
+complete -c mailtest -n "__fish_mailtest_needs_command" -f -a "consume" -d 'Read email events from Kafka topics'
+complete -c mailtest -n "__fish_mailtest_needs_command" -f -a "render" -d 'Preview templates (not yet available)'
+complete -c mailtest -n "__fish_mailtest_needs_command" -f -a "sink" -d 'Capture SMTP server with storage and an HTTP API (not yet available)'
+complete -c mailtest -n "__fish_mailtest_needs_command" -f -a "verify" -d 'Check captured mail against expectations (not yet available)'
+complete -c mailtest -n "__fish_mailtest_needs_command" -f -a "dispatch" -d 'The reference notification service: events to email (not yet available)'
+complete -c mailtest -n "__fish_mailtest_needs_command" -f -a "smoke" -d 'Run the whole pipeline in one process (not yet available)'
+complete -c mailtest -n "__fish_mailtest_needs_command" -f -a "catalog" -d 'List the event catalog: types, their fields and fixtures'
+complete -c mailtest -n "__fish_mailtest_needs_command" -f -a "completions" -d 'Print shell completions'
+complete -c mailtest -n "__fish_mailtest_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c mailtest -n "__fish_mailtest_using_subcommand broker" -l brokers -d 'Number of brokers in the cluster' -r
+complete -c mailtest -n "__fish_mailtest_using_subcommand broker" -l partitions -d 'Partitions of each topic created' -r
+complete -c mailtest -n "__fish_mailtest_using_subcommand broker" -l listen -d 'Serve the first broker on this address (the next brokers on the following ports)' -r
+complete -c mailtest -n "__fish_mailtest_using_subcommand broker" -l ready-file -d 'Write the bootstrap address to this file once the broker is ready' -r -F
+complete -c mailtest -n "__fish_mailtest_using_subcommand broker" -l catalog -d 'A catalog directory whose types also get topics' -r -F
+complete -c mailtest -n "__fish_mailtest_using_subcommand broker" -l color -d 'When to use colour; `NO_COLOR` set means never under `auto`' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c mailtest -n "__fish_mailtest_using_subcommand broker" -l config -d 'Config file [default: ./mailtest.yaml if present]' -r -F
+complete -c mailtest -n "__fish_mailtest_using_subcommand broker" -l log-format -d 'Log line format on stderr' -r -f -a "text\t''
+json\t''"
+complete -c mailtest -n "__fish_mailtest_using_subcommand broker" -s v -l verbose -d 'More log output on stderr (-v info, -vv debug, -vvv trace)'
+complete -c mailtest -n "__fish_mailtest_using_subcommand broker" -s q -l quiet -d 'Only errors on stderr: no progress, no summaries'
+complete -c mailtest -n "__fish_mailtest_using_subcommand broker" -s h -l help -d 'Print help'
+complete -c mailtest -n "__fish_mailtest_using_subcommand produce" -s b -l brokers -d 'Bootstrap servers, such as `127.0.0.1:9092`' -r
+complete -c mailtest -n "__fish_mailtest_using_subcommand produce" -s X -d 'A librdkafka property, repeatable (`-X security.protocol=SASL_SSL`)' -r
+complete -c mailtest -n "__fish_mailtest_using_subcommand produce" -l timeout -d 'How long to wait for the broker before giving up (exit 3)' -r
+complete -c mailtest -n "__fish_mailtest_using_subcommand produce" -l catalog -d 'A catalog directory that adds or replaces event types' -r -F
+complete -c mailtest -n "__fish_mailtest_using_subcommand produce" -l type -d 'Only these event types (generated or fixtures), repeatable' -r
+complete -c mailtest -n "__fish_mailtest_using_subcommand produce" -s n -l count -d 'How many events to send; input is repeated, with fresh event ids, to reach it' -r
+complete -c mailtest -n "__fish_mailtest_using_subcommand produce" -l rate -d 'Events per second (default: as fast as the broker takes them)' -r
+complete -c mailtest -n "__fish_mailtest_using_subcommand produce" -l seed -d 'Seed for generated events: the same seed gives the same events and event ids' -r
+complete -c mailtest -n "__fish_mailtest_using_subcommand produce" -s t -l topic -d 'Send every event to this topic' -r
+complete -c mailtest -n "__fish_mailtest_using_subcommand produce" -l header -d 'An extra header on every message, repeatable' -r
+complete -c mailtest -n "__fish_mailtest_using_subcommand produce" -l output -d 'Summary format on stdout (text goes to stderr)' -r -f -a "text\t''
+json\t''"
+complete -c mailtest -n "__fish_mailtest_using_subcommand produce" -l color -d 'When to use colour; `NO_COLOR` set means never under `auto`' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c mailtest -n "__fish_mailtest_using_subcommand produce" -l config -d 'Config file [default: ./mailtest.yaml if present]' -r -F
+complete -c mailtest -n "__fish_mailtest_using_subcommand produce" -l log-format -d 'Log line format on stderr' -r -f -a "text\t''
+json\t''"
+complete -c mailtest -n "__fish_mailtest_using_subcommand produce" -l fixtures -d 'Send the catalog\'s sample fixtures'
+complete -c mailtest -n "__fish_mailtest_using_subcommand produce" -l topic-per-type -d 'One topic per event type (`email-events.<type>`) instead of one shared topic'
+complete -c mailtest -n "__fish_mailtest_using_subcommand produce" -l dry-run -d 'Print the events as JSON Lines instead of sending them'
+complete -c mailtest -n "__fish_mailtest_using_subcommand produce" -l raw -d 'Send input lines as they are, unchecked, to see how consumers treat garbage'
+complete -c mailtest -n "__fish_mailtest_using_subcommand produce" -s v -l verbose -d 'More log output on stderr (-v info, -vv debug, -vvv trace)'
+complete -c mailtest -n "__fish_mailtest_using_subcommand produce" -s q -l quiet -d 'Only errors on stderr: no progress, no summaries'
+complete -c mailtest -n "__fish_mailtest_using_subcommand produce" -s h -l help -d 'Print help'
+complete -c mailtest -n "__fish_mailtest_using_subcommand consume" -s b -l brokers -d 'Bootstrap servers, such as `127.0.0.1:9092`' -r
+complete -c mailtest -n "__fish_mailtest_using_subcommand consume" -s X -d 'A librdkafka property, repeatable (`-X security.protocol=SASL_SSL`)' -r
+complete -c mailtest -n "__fish_mailtest_using_subcommand consume" -l timeout -d 'How long to wait for the broker before giving up (exit 3)' -r
+complete -c mailtest -n "__fish_mailtest_using_subcommand consume" -l catalog -d 'A catalog directory that adds or replaces event types' -r -F
+complete -c mailtest -n "__fish_mailtest_using_subcommand consume" -s t -l topic -d 'Topic to read, repeatable [default: the catalog\'s topics that exist]' -r
+complete -c mailtest -n "__fish_mailtest_using_subcommand consume" -l from -d 'Where to start: beginning, end, -N (last N per partition), an offset, or @RFC3339-time' -r
+complete -c mailtest -n "__fish_mailtest_using_subcommand consume" -s g -l group -d 'Join this consumer group and commit offsets (resumes where the group left off)' -r
+complete -c mailtest -n "__fish_mailtest_using_subcommand consume" -s n -l count -d 'Exit after printing this many messages' -r
+complete -c mailtest -n "__fish_mailtest_using_subcommand consume" -l type -d 'Only events of this type, repeatable' -r
+complete -c mailtest -n "__fish_mailtest_using_subcommand consume" -l to -d 'Only events to this recipient address' -r
+complete -c mailtest -n "__fish_mailtest_using_subcommand consume" -l header -d 'Only messages with this header value, repeatable' -r
+complete -c mailtest -n "__fish_mailtest_using_subcommand consume" -s f -l format -d 'Output format' -r -f -a "pretty\t'Readable, with a header line per message'
+json\t'One JSON object per line, accepted back by `produce`'
+raw\t'The payload bytes alone, one message per line'"
+complete -c mailtest -n "__fish_mailtest_using_subcommand consume" -l color -d 'When to use colour; `NO_COLOR` set means never under `auto`' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c mailtest -n "__fish_mailtest_using_subcommand consume" -l config -d 'Config file [default: ./mailtest.yaml if present]' -r -F
+complete -c mailtest -n "__fish_mailtest_using_subcommand consume" -l log-format -d 'Log line format on stderr' -r -f -a "text\t''
+json\t''"
+complete -c mailtest -n "__fish_mailtest_using_subcommand consume" -s e -l exit-at-end -d 'Exit once every partition is read to its end'
+complete -c mailtest -n "__fish_mailtest_using_subcommand consume" -s v -l verbose -d 'More log output on stderr (-v info, -vv debug, -vvv trace)'
+complete -c mailtest -n "__fish_mailtest_using_subcommand consume" -s q -l quiet -d 'Only errors on stderr: no progress, no summaries'
+complete -c mailtest -n "__fish_mailtest_using_subcommand consume" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c mailtest -n "__fish_mailtest_using_subcommand render" -l color -d 'When to use colour; `NO_COLOR` set means never under `auto`' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c mailtest -n "__fish_mailtest_using_subcommand render" -l config -d 'Config file [default: ./mailtest.yaml if present]' -r -F
+complete -c mailtest -n "__fish_mailtest_using_subcommand render" -l log-format -d 'Log line format on stderr' -r -f -a "text\t''
+json\t''"
+complete -c mailtest -n "__fish_mailtest_using_subcommand render" -s v -l verbose -d 'More log output on stderr (-v info, -vv debug, -vvv trace)'
+complete -c mailtest -n "__fish_mailtest_using_subcommand render" -s q -l quiet -d 'Only errors on stderr: no progress, no summaries'
+complete -c mailtest -n "__fish_mailtest_using_subcommand render" -s h -l help -d 'Print help'
+complete -c mailtest -n "__fish_mailtest_using_subcommand sink" -l color -d 'When to use colour; `NO_COLOR` set means never under `auto`' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c mailtest -n "__fish_mailtest_using_subcommand sink" -l config -d 'Config file [default: ./mailtest.yaml if present]' -r -F
+complete -c mailtest -n "__fish_mailtest_using_subcommand sink" -l log-format -d 'Log line format on stderr' -r -f -a "text\t''
+json\t''"
+complete -c mailtest -n "__fish_mailtest_using_subcommand sink" -s v -l verbose -d 'More log output on stderr (-v info, -vv debug, -vvv trace)'
+complete -c mailtest -n "__fish_mailtest_using_subcommand sink" -s q -l quiet -d 'Only errors on stderr: no progress, no summaries'
+complete -c mailtest -n "__fish_mailtest_using_subcommand sink" -s h -l help -d 'Print help'
+complete -c mailtest -n "__fish_mailtest_using_subcommand verify" -l color -d 'When to use colour; `NO_COLOR` set means never under `auto`' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c mailtest -n "__fish_mailtest_using_subcommand verify" -l config -d 'Config file [default: ./mailtest.yaml if present]' -r -F
+complete -c mailtest -n "__fish_mailtest_using_subcommand verify" -l log-format -d 'Log line format on stderr' -r -f -a "text\t''
+json\t''"
+complete -c mailtest -n "__fish_mailtest_using_subcommand verify" -s v -l verbose -d 'More log output on stderr (-v info, -vv debug, -vvv trace)'
+complete -c mailtest -n "__fish_mailtest_using_subcommand verify" -s q -l quiet -d 'Only errors on stderr: no progress, no summaries'
+complete -c mailtest -n "__fish_mailtest_using_subcommand verify" -s h -l help -d 'Print help'
+complete -c mailtest -n "__fish_mailtest_using_subcommand dispatch" -l color -d 'When to use colour; `NO_COLOR` set means never under `auto`' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c mailtest -n "__fish_mailtest_using_subcommand dispatch" -l config -d 'Config file [default: ./mailtest.yaml if present]' -r -F
+complete -c mailtest -n "__fish_mailtest_using_subcommand dispatch" -l log-format -d 'Log line format on stderr' -r -f -a "text\t''
+json\t''"
+complete -c mailtest -n "__fish_mailtest_using_subcommand dispatch" -s v -l verbose -d 'More log output on stderr (-v info, -vv debug, -vvv trace)'
+complete -c mailtest -n "__fish_mailtest_using_subcommand dispatch" -s q -l quiet -d 'Only errors on stderr: no progress, no summaries'
+complete -c mailtest -n "__fish_mailtest_using_subcommand dispatch" -s h -l help -d 'Print help'
+complete -c mailtest -n "__fish_mailtest_using_subcommand smoke" -l color -d 'When to use colour; `NO_COLOR` set means never under `auto`' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c mailtest -n "__fish_mailtest_using_subcommand smoke" -l config -d 'Config file [default: ./mailtest.yaml if present]' -r -F
+complete -c mailtest -n "__fish_mailtest_using_subcommand smoke" -l log-format -d 'Log line format on stderr' -r -f -a "text\t''
+json\t''"
+complete -c mailtest -n "__fish_mailtest_using_subcommand smoke" -s v -l verbose -d 'More log output on stderr (-v info, -vv debug, -vvv trace)'
+complete -c mailtest -n "__fish_mailtest_using_subcommand smoke" -s q -l quiet -d 'Only errors on stderr: no progress, no summaries'
+complete -c mailtest -n "__fish_mailtest_using_subcommand smoke" -s h -l help -d 'Print help'
+complete -c mailtest -n "__fish_mailtest_using_subcommand catalog" -l catalog -d 'A catalog directory that adds or replaces event types' -r -F
+complete -c mailtest -n "__fish_mailtest_using_subcommand catalog" -l output -d 'Print the listing as JSON' -r -f -a "text\t''
+json\t''"
+complete -c mailtest -n "__fish_mailtest_using_subcommand catalog" -l color -d 'When to use colour; `NO_COLOR` set means never under `auto`' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c mailtest -n "__fish_mailtest_using_subcommand catalog" -l config -d 'Config file [default: ./mailtest.yaml if present]' -r -F
+complete -c mailtest -n "__fish_mailtest_using_subcommand catalog" -l log-format -d 'Log line format on stderr' -r -f -a "text\t''
+json\t''"
+complete -c mailtest -n "__fish_mailtest_using_subcommand catalog" -s v -l verbose -d 'More log output on stderr (-v info, -vv debug, -vvv trace)'
+complete -c mailtest -n "__fish_mailtest_using_subcommand catalog" -s q -l quiet -d 'Only errors on stderr: no progress, no summaries'
+complete -c mailtest -n "__fish_mailtest_using_subcommand catalog" -s h -l help -d 'Print help'
+complete -c mailtest -n "__fish_mailtest_using_subcommand completions" -l color -d 'When to use colour; `NO_COLOR` set means never under `auto`' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c mailtest -n "__fish_mailtest_using_subcommand completions" -l config -d 'Config file [default: ./mailtest.yaml if present]' -r -F
+complete -c mailtest -n "__fish_mailtest_using_subcommand completions" -l log-format -d 'Log line format on stderr' -r -f -a "text\t''
+json\t''"
+complete -c mailtest -n "__fish_mailtest_using_subcommand completions" -s v -l verbose -d 'More log output on stderr (-v info, -vv debug, -vvv trace)'
+complete -c mailtest -n "__fish_mailtest_using_subcommand completions" -s q -l quiet -d 'Only errors on stderr: no progress, no summaries'
+complete -c mailtest -n "__fish_mailtest_using_subcommand completions" -s h -l help -d 'Print help'
+complete -c mailtest -n "__fish_mailtest_using_subcommand help; and not __fish_seen_subcommand_from broker produce consume render sink verify dispatch smoke catalog completions help" -f -a "broker" -d 'Run an embedded Kafka broker (librdkafka\'s mock cluster) with the catalog\'s topics'
+complete -c mailtest -n "__fish_mailtest_using_subcommand help; and not __fish_seen_subcommand_from broker produce consume render sink verify dispatch smoke catalog completions help" -f -a "produce" -d 'Publish email events (from files, fixtures, or generated) to Kafka'
+complete -c mailtest -n "__fish_mailtest_using_subcommand help; and not __fish_seen_subcommand_from broker produce consume render sink verify dispatch smoke catalog completions help" -f -a "consume" -d 'Read email events from Kafka topics'
+complete -c mailtest -n "__fish_mailtest_using_subcommand help; and not __fish_seen_subcommand_from broker produce consume render sink verify dispatch smoke catalog completions help" -f -a "render" -d 'Preview templates (not yet available)'
+complete -c mailtest -n "__fish_mailtest_using_subcommand help; and not __fish_seen_subcommand_from broker produce consume render sink verify dispatch smoke catalog completions help" -f -a "sink" -d 'Capture SMTP server with storage and an HTTP API (not yet available)'
+complete -c mailtest -n "__fish_mailtest_using_subcommand help; and not __fish_seen_subcommand_from broker produce consume render sink verify dispatch smoke catalog completions help" -f -a "verify" -d 'Check captured mail against expectations (not yet available)'
+complete -c mailtest -n "__fish_mailtest_using_subcommand help; and not __fish_seen_subcommand_from broker produce consume render sink verify dispatch smoke catalog completions help" -f -a "dispatch" -d 'The reference notification service: events to email (not yet available)'
+complete -c mailtest -n "__fish_mailtest_using_subcommand help; and not __fish_seen_subcommand_from broker produce consume render sink verify dispatch smoke catalog completions help" -f -a "smoke" -d 'Run the whole pipeline in one process (not yet available)'
+complete -c mailtest -n "__fish_mailtest_using_subcommand help; and not __fish_seen_subcommand_from broker produce consume render sink verify dispatch smoke catalog completions help" -f -a "catalog" -d 'List the event catalog: types, their fields and fixtures'
+complete -c mailtest -n "__fish_mailtest_using_subcommand help; and not __fish_seen_subcommand_from broker produce consume render sink verify dispatch smoke catalog completions help" -f -a "completions" -d 'Print shell completions'
+complete -c mailtest -n "__fish_mailtest_using_subcommand help; and not __fish_seen_subcommand_from broker produce consume render sink verify dispatch smoke catalog completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

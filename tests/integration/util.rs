@@ -1,0 +1,161 @@
+//! The test harness: run the real binary, start brokers, and snapshot output with the
+//! parts that vary between runs (ports, ids, times) filtered out.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+
+use mailtest::broker::{Broker, BrokerSettings};
+
+/// A run of the `mailtest` binary, built up fluently.
+pub struct Run {
+    cmd: Command,
+    stdin: Option<Vec<u8>>,
+}
+
+/// What a run produced.
+#[derive(Debug)]
+pub struct Done {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+pub fn mailtest() -> Run {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_mailtest"));
+    for (key, _) in std::env::vars() {
+        if key.starts_with("MAILTEST_") {
+            cmd.env_remove(key);
+        }
+    }
+    cmd.env("NO_COLOR", "1").env("COLUMNS", "100");
+    // Tests run where no mailtest.yaml is, unless a test gives one.
+    cmd.current_dir(std::env::temp_dir());
+    Run { cmd, stdin: None }
+}
+
+impl Run {
+    pub fn args<I, S>(mut self, args: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<std::ffi::OsStr>,
+    {
+        self.cmd.args(args);
+        self
+    }
+
+    pub fn env(mut self, key: &str, value: &str) -> Self {
+        self.cmd.env(key, value);
+        self
+    }
+
+    pub fn dir(mut self, dir: &std::path::Path) -> Self {
+        self.cmd.current_dir(dir);
+        self
+    }
+
+    pub fn stdin(mut self, input: impl Into<Vec<u8>>) -> Self {
+        self.stdin = Some(input.into());
+        self
+    }
+
+    pub fn run(mut self) -> Done {
+        self.cmd
+            .stdin(if self.stdin.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = self.cmd.spawn().expect("mailtest binary starts");
+        if let Some(input) = self.stdin.take() {
+            let mut pipe = child.stdin.take().expect("stdin pipe");
+            std::thread::spawn(move || {
+                let _ = pipe.write_all(&input);
+            });
+        }
+        let Output {
+            status,
+            stdout,
+            stderr,
+        } = child.wait_with_output().expect("mailtest runs");
+        Done {
+            code: status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&stderr).into_owned(),
+        }
+    }
+
+    /// Runs and asserts success, returning stdout.
+    pub fn ok(self) -> String {
+        let done = self.run();
+        assert_eq!(done.code, 0, "mailtest failed:\n{}", done.stderr);
+        done.stdout
+    }
+}
+
+/// An embedded broker with the catalog's topics (3 partitions each).
+pub fn broker() -> Broker {
+    let catalog = mailtest::catalog::Catalog::builtin().expect("built-in catalog loads");
+    Broker::start(&BrokerSettings {
+        brokers: 1,
+        partitions: 3,
+        topics: catalog.topics(),
+    })
+    .expect("mock cluster starts")
+}
+
+/// Consumer group settings for the mock cluster, which takes seconds to settle otherwise.
+pub const GROUP_TIMING: &[&str] = &[
+    "-X",
+    "session.timeout.ms=6000",
+    "-X",
+    "heartbeat.interval.ms=500",
+];
+
+/// The project root, for fixtures.
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A path under `target/tools/bin` (installed by `scripts/setup.sh`), or on `PATH`.
+pub fn tool(name: &str) -> PathBuf {
+    let local = root().join("target/tools/bin").join(name);
+    if local.exists() {
+        return local;
+    }
+    which(name).unwrap_or_else(|| panic!("`{name}` is not installed: run scripts/setup.sh"))
+}
+
+fn which(name: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|p| p.join(name))
+            .find(|p| p.is_file())
+    })
+}
+
+/// Insta settings that hide what changes between runs.
+pub fn snapshot_filters() -> insta::Settings {
+    let mut settings = insta::Settings::clone_current();
+    settings.add_filter(r"127\.0\.0\.1:\d+", "[ADDR]");
+    settings.add_filter(
+        r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}",
+        "[UUID]",
+    );
+    settings.add_filter(
+        r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)",
+        "[TIME]",
+    );
+    settings.add_filter(r"/tmp/[^\s`:]+", "[TMP]");
+    settings
+}
+
+/// Parses JSON Lines output.
+pub fn json_lines(text: &str) -> Vec<serde_json::Value> {
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect()
+}
