@@ -73,13 +73,24 @@ pub struct Stats {
 
 type TopicPartition = (String, i32);
 
-/// Reads until the end, the count, or `stop`. `handle` gets every message and says whether
-/// it counted (passed the filters); its errors, such as a closed stdout, end the read.
+/// What receives the messages of a read.
+pub trait Handler {
+    /// Takes one message and says whether it counted (passed the filters); an error, such
+    /// as a closed stdout, ends the read.
+    fn message(&mut self, msg: Received) -> anyhow::Result<bool>;
+
+    /// Called when no message came for a moment: a chance to flush buffered output.
+    fn idle(&mut self) -> anyhow::Result<()> {
+        Ok(())
+    }
+}
+
+/// Reads until the end, the count, or `stop`, handing messages to `handler`.
 pub fn run(
     connection: &Connection,
     options: &Options,
     stop: &AtomicBool,
-    mut handle: impl FnMut(Received) -> anyhow::Result<bool>,
+    handler: &mut dyn Handler,
 ) -> anyhow::Result<Stats> {
     let consumer = open(connection, options)?;
     let mut ends = EndTracker::default();
@@ -96,6 +107,7 @@ pub fn run(
         }
         match consumer.poll(Duration::from_millis(100)) {
             None | Some(Err(RdError::PartitionEOF(_))) => {
+                handler.idle()?;
                 if options.exit_at_end
                     && ends.all_done(connection, &consumer, options.group.is_some())?
                 {
@@ -120,7 +132,7 @@ pub fn run(
                 if !time_gate.pass(&received) {
                     continue;
                 }
-                let accepted = handle(received)?;
+                let accepted = handler.message(received)?;
                 if options.group.is_some() {
                     consumer
                         .store_offset_from_message(&msg)
@@ -403,6 +415,11 @@ pub struct Filter {
 }
 
 impl Filter {
+    /// Whether deciding needs the payload parsed (headers and key alone do not).
+    pub fn needs_payload(&self) -> bool {
+        !self.types.is_empty() || self.to.is_some()
+    }
+
     pub fn matches(&self, msg: &Received, payload: Option<&Value>) -> bool {
         let field = |path: &str| {
             payload

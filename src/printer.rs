@@ -54,13 +54,6 @@ impl Printer {
         out.write_all(b"\n")
     }
 
-    /// Raw bytes and a newline on stdout.
-    pub fn data_bytes(&self, bytes: &[u8]) -> io::Result<()> {
-        let mut out = io::stdout().lock();
-        out.write_all(bytes)?;
-        out.write_all(b"\n")
-    }
-
     /// A status message on stderr, unless quiet.
     pub fn status(&self, message: &str) {
         if !self.quiet {

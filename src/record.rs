@@ -131,7 +131,13 @@ pub fn message_from_record(value: &Value, topic: Option<&str>) -> Result<Message
 
 /// The message for a valid event: keyed by recipient (so one user's events stay in order),
 /// with the headers consumers route on.
-pub fn message_from_event(event: &Value, topic: String, extra: &[(String, String)]) -> Message {
+/// `payload` is the event's JSON text when the input already had it; `None` serializes `event`.
+pub fn message_from_event(
+    event: &Value,
+    payload: Option<&[u8]>,
+    topic: String,
+    extra: &[(String, String)],
+) -> Message {
     let field = |name: &str| {
         event
             .get(name)
@@ -155,6 +161,9 @@ pub fn message_from_event(event: &Value, topic: String, extra: &[(String, String
         topic,
         key,
         headers: headers.into_iter().collect(),
-        payload: serde_json::to_vec(event).expect("JSON values serialize"),
+        payload: payload.map_or_else(
+            || serde_json::to_vec(event).expect("JSON values serialize"),
+            <[u8]>::to_vec,
+        ),
     }
 }

@@ -1,6 +1,8 @@
 //! `mailtest consume`: read topics and print each event as readable text, JSON or raw bytes,
 //! flagging (never dropping) events that fail their schema.
 
+use std::io::{BufWriter, Write};
+
 use anyhow::{Context, Result};
 use console::style;
 use serde_json::Value;
@@ -35,7 +37,6 @@ pub async fn run(args: ConsumeArgs, config: &ConfigFile, printer: &Printer) -> R
             .collect::<Result<_, _>>()?,
     };
     let format = args.format;
-    let printer_for_loop = printer.clone();
     let stop = super::interrupt_flag();
     let stats = tokio::task::spawn_blocking(move || {
         let topics = if args.topics.is_empty() {
@@ -50,9 +51,15 @@ pub async fn run(args: ConsumeArgs, config: &ConfigFile, printer: &Printer) -> R
             exit_at_end: args.exit_at_end,
             count: args.count,
         };
-        consume::run(&connection, &options, &stop, |msg| {
-            show(&msg, &filter, &catalog, format, &printer_for_loop)
-        })
+        let mut shower = Shower {
+            out: BufWriter::with_capacity(1 << 16, std::io::stdout().lock()),
+            filter,
+            catalog,
+            format,
+        };
+        let stats = consume::run(&connection, &options, &stop, &mut shower)?;
+        shower.out.flush()?;
+        anyhow::Ok(stats)
     })
     .await
     .context("the consumer thread failed")??;
@@ -67,30 +74,43 @@ pub async fn run(args: ConsumeArgs, config: &ConfigFile, printer: &Printer) -> R
     })
 }
 
-/// Prints one message if it passes the filter; says whether it did.
-fn show(
-    msg: &Received,
-    filter: &Filter,
-    catalog: &Catalog,
+/// Writes the messages that pass the filter to stdout, buffered, flushed when idle.
+struct Shower<W: Write> {
+    out: W,
+    filter: Filter,
+    catalog: Catalog,
     format: ConsumeFormat,
-    printer: &Printer,
-) -> Result<bool> {
-    let parsed = msg.json_payload();
-    if !filter.matches(msg, parsed.as_ref()) {
-        return Ok(false);
-    }
-    match format {
-        ConsumeFormat::Raw => printer.data_bytes(&msg.payload)?,
-        ConsumeFormat::Json => {
-            let errors = schema_errors(parsed.as_ref(), catalog);
-            printer.data(&msg.to_json(parsed.as_ref(), &errors).to_string())?;
+}
+
+impl<W: Write> consume::Handler for Shower<W> {
+    fn message(&mut self, msg: Received) -> Result<bool> {
+        // Raw output without payload filters never needs the JSON parsed.
+        let parse = self.format != ConsumeFormat::Raw || self.filter.needs_payload();
+        let parsed = if parse { msg.json_payload() } else { None };
+        if !self.filter.matches(&msg, parsed.as_ref()) {
+            return Ok(false);
         }
-        ConsumeFormat::Pretty => {
-            let errors = schema_errors(parsed.as_ref(), catalog);
-            printer.data(&pretty(msg, parsed.as_ref(), &errors))?;
+        match self.format {
+            ConsumeFormat::Raw => {
+                self.out.write_all(&msg.payload)?;
+                self.out.write_all(b"\n")?;
+            }
+            ConsumeFormat::Json => {
+                let errors = schema_errors(parsed.as_ref(), &self.catalog);
+                serde_json::to_writer(&mut self.out, &msg.to_json(parsed.as_ref(), &errors))?;
+                self.out.write_all(b"\n")?;
+            }
+            ConsumeFormat::Pretty => {
+                let errors = schema_errors(parsed.as_ref(), &self.catalog);
+                writeln!(self.out, "{}", pretty(&msg, parsed.as_ref(), &errors))?;
+            }
         }
+        Ok(true)
     }
-    Ok(true)
+
+    fn idle(&mut self) -> Result<()> {
+        Ok(self.out.flush()?)
+    }
 }
 
 /// What is wrong with a payload as a catalog event, as `field: message` lines.

@@ -16,20 +16,32 @@ use crate::catalog::Violation;
 #[derive(Debug, Clone)]
 pub struct SourceEvent {
     pub file: Arc<str>,
-    /// The line the event starts on, from 1.
-    pub line: usize,
     pub value: Value,
     text: Arc<str>,
     span: Range<usize>,
+    /// The event is one line of compact JSON (JSON Lines input), sendable as it is.
+    one_line: bool,
 }
 
 impl SourceEvent {
+    /// The line the event starts on, from 1; counted only when a problem needs it, so
+    /// reading a large file stays linear.
+    pub fn line(&self) -> usize {
+        line_of(&self.text, self.span.start)
+    }
+
+    /// The event's own JSON text, when the input was JSON Lines: sending it unchanged keeps
+    /// the bytes exactly as written and skips re-serializing.
+    pub fn json_line(&self) -> Option<&str> {
+        self.one_line.then(|| self.text[self.span.clone()].trim())
+    }
+
     /// Where a violation found in this event is, as a reportable problem.
     pub fn problem(&self, violation: &Violation) -> Problem {
         let text = &self.text[self.span.clone()];
         Problem {
             file: self.file.to_string(),
-            line: locate::field_line(text, self.line, &violation.path),
+            line: locate::field_line(text, self.line(), &violation.path),
             field: violation.path.clone(),
             message: violation.message.clone(),
         }
@@ -104,9 +116,11 @@ enum Format {
     Yaml,
 }
 
-/// Reads every event in `path` (`-` for stdin); the format comes from the extension, or
-/// is sniffed for stdin and unknown extensions.
-pub fn read_path(path: &str) -> Result<Vec<SourceEvent>, InputError> {
+/// Reads every event in `path` (`-` for stdin), handing each to `each` as it is parsed.
+pub fn for_each_in_path(
+    path: &str,
+    each: &mut dyn FnMut(SourceEvent) -> Result<(), InputError>,
+) -> Result<(), InputError> {
     let read_err = |source| InputError::Read {
         path: path.to_owned(),
         source,
@@ -118,20 +132,33 @@ pub fn read_path(path: &str) -> Result<Vec<SourceEvent>, InputError> {
             .map_err(read_err)?;
         ("<stdin>".to_owned(), text)
     } else {
-        (
-            path.to_owned(),
-            std::fs::read_to_string(path).map_err(read_err)?,
-        )
+        let text = std::fs::read_to_string(path).map_err(read_err)?;
+        (path.to_owned(), text)
     };
     let ext = Path::new(path)
         .extension()
         .and_then(|e| e.to_str())
         .unwrap_or("");
-    parse(&name, &text, ext)
+    for_each(&name, &text, ext, each)
 }
 
 /// Parses events from `text`, named `file` in messages.
 pub fn parse(file: &str, text: &str, ext: &str) -> Result<Vec<SourceEvent>, InputError> {
+    let mut out = Vec::new();
+    for_each(file, text, ext, &mut |e| {
+        out.push(e);
+        Ok(())
+    })?;
+    Ok(out)
+}
+
+/// Parses events from `text` one at a time; JSON Lines never holds more than one in memory.
+pub fn for_each(
+    file: &str,
+    text: &str,
+    ext: &str,
+    each: &mut dyn FnMut(SourceEvent) -> Result<(), InputError>,
+) -> Result<(), InputError> {
     let format = match ext {
         "json" => Format::Json,
         "jsonl" | "ndjson" => Format::JsonLines,
@@ -140,11 +167,12 @@ pub fn parse(file: &str, text: &str, ext: &str) -> Result<Vec<SourceEvent>, Inpu
     };
     let file: Arc<str> = Arc::from(file);
     let text: Arc<str> = Arc::from(text);
-    match format {
-        Format::Json => parse_json(&file, &text),
-        Format::JsonLines => parse_lines(&file, &text),
-        Format::Yaml => parse_yaml(&file, &text),
-    }
+    let events = match format {
+        Format::JsonLines => return parse_lines(&file, &text, each),
+        Format::Json => parse_json(&file, &text)?,
+        Format::Yaml => parse_yaml(&file, &text)?,
+    };
+    events.into_iter().try_for_each(each)
 }
 
 fn sniff(text: &str) -> Format {
@@ -163,20 +191,17 @@ fn sniff(text: &str) -> Format {
 fn event(file: &Arc<str>, text: &Arc<str>, span: Range<usize>, value: Value) -> SourceEvent {
     SourceEvent {
         file: file.clone(),
-        line: line_of(text, span.start),
         value,
         text: text.clone(),
         span,
+        one_line: false,
     }
 }
 
 /// The line (from 1) of a byte offset.
 pub fn line_of(text: &str, offset: usize) -> usize {
-    text.as_bytes()[..offset.min(text.len())]
-        .iter()
-        .filter(|b| **b == b'\n')
-        .count()
-        + 1
+    text[..offset.min(text.len())].lines().count().max(1)
+        + usize::from(text[..offset.min(text.len())].ends_with('\n'))
 }
 
 fn json_syntax(file: &str, err: &serde_json::Error, line_offset: usize) -> InputError {
@@ -214,8 +239,11 @@ fn parse_json(file: &Arc<str>, text: &Arc<str>) -> Result<Vec<SourceEvent>, Inpu
     }
 }
 
-fn parse_lines(file: &Arc<str>, text: &Arc<str>) -> Result<Vec<SourceEvent>, InputError> {
-    let mut out = Vec::new();
+fn parse_lines(
+    file: &Arc<str>,
+    text: &Arc<str>,
+    each: &mut dyn FnMut(SourceEvent) -> Result<(), InputError>,
+) -> Result<(), InputError> {
     let mut offset = 0;
     for (i, line) in text.split_inclusive('\n').enumerate() {
         let span = offset..offset + line.len();
@@ -224,9 +252,11 @@ fn parse_lines(file: &Arc<str>, text: &Arc<str>) -> Result<Vec<SourceEvent>, Inp
             continue;
         }
         let value: Value = serde_json::from_str(line).map_err(|e| json_syntax(file, &e, i))?;
-        out.push(event(file, text, span, value));
+        let mut event = event(file, text, span, value);
+        event.one_line = true;
+        each(event)?;
     }
-    Ok(out)
+    Ok(())
 }
 
 fn parse_yaml(file: &Arc<str>, text: &Arc<str>) -> Result<Vec<SourceEvent>, InputError> {
@@ -247,10 +277,8 @@ fn parse_yaml(file: &Arc<str>, text: &Arc<str>) -> Result<Vec<SourceEvent>, Inpu
         }
     }
     let doc_spans = locate::yaml_document_spans(text);
-    if let [Value::Array(_)] = docs.as_slice() {
-        let Some(Value::Array(items)) = docs.pop() else {
-            unreachable!()
-        };
+    if let [Value::Array(items)] = docs.as_mut_slice() {
+        let items = std::mem::take(items);
         let spans = locate::yaml_item_spans(text);
         return Ok(items
             .into_iter()

@@ -3,8 +3,8 @@
 
 use serde_json::Value;
 
-use crate::catalog::Catalog;
 use crate::catalog::generate::Generator;
+use crate::catalog::{Catalog, Violation};
 use crate::event::{self, InputError, source};
 use crate::record::{self, Message};
 use crate::settings::TopicLayout;
@@ -43,11 +43,12 @@ pub struct Plan {
     pub messages: Box<dyn Iterator<Item = Message> + Send>,
 }
 
-/// One checked input item.
+/// One checked input item, already a message; events remember that they are events so a
+/// repeat can get a fresh id.
 #[derive(Clone)]
-enum Item {
-    Event(Value),
-    Ready(Message),
+struct Item {
+    message: Message,
+    is_event: bool,
 }
 
 pub fn build(settings: PlanSettings, catalog: &Catalog) -> Result<Plan, InputError> {
@@ -70,15 +71,15 @@ pub fn build(settings: PlanSettings, catalog: &Catalog) -> Result<Plan, InputErr
     }
     let total = settings.count.unwrap_or(items.len() as u64);
     let len = items.len() as u64;
-    let messages = (0..total).map(move |i| match &items[(i % len) as usize] {
-        Item::Ready(message) => message.clone(),
-        // A repeated event gets a fresh id, or consumers would rightly drop it as a duplicate.
-        Item::Event(value) if i >= len => {
-            let mut value = value.clone();
-            value["event_id"] = Value::String(uuid::Uuid::new_v4().to_string());
-            to_message(&value, &settings)
+    let messages = (0..total).map(move |i| {
+        let item = &items[(i % len) as usize];
+        if i < len || !item.is_event {
+            return item.message.clone();
         }
-        Item::Event(value) => to_message(value, &settings),
+        // A repeated event gets a fresh id, or consumers would rightly drop it as a duplicate.
+        let mut value: Value = serde_json::from_slice(&item.message.payload).expect("checked JSON");
+        value["event_id"] = Value::String(uuid::Uuid::new_v4().to_string());
+        to_message(&value, None, &settings)
     });
     Ok(Plan {
         total,
@@ -86,12 +87,13 @@ pub fn build(settings: PlanSettings, catalog: &Catalog) -> Result<Plan, InputErr
     })
 }
 
-fn to_message(event: &Value, settings: &PlanSettings) -> Message {
+fn to_message(event: &Value, payload: Option<&[u8]>, settings: &PlanSettings) -> Message {
     let ty = event
         .get("event_type")
         .and_then(Value::as_str)
         .unwrap_or_default();
-    record::message_from_event(event, settings.layout.topic_for(ty), &settings.headers)
+    let topic = settings.layout.topic_for(ty);
+    record::message_from_event(event, payload, topic, &settings.headers)
 }
 
 fn generated(settings: &PlanSettings, catalog: &Catalog, seed: Option<u64>) -> Plan {
@@ -105,7 +107,7 @@ fn generated(settings: &PlanSettings, catalog: &Catalog, seed: Option<u64>) -> P
     let settings = settings.clone();
     let messages = (0..total).map(move |i| {
         let event = generator.event(&types[(i % types.len() as u64) as usize]);
-        to_message(&event, &settings)
+        to_message(&event, None, &settings)
     });
     Plan {
         total,
@@ -121,39 +123,55 @@ fn wanted(settings: &PlanSettings, value: &Value) -> bool {
             .is_some_and(|t| settings.types.iter().any(|w| w == t))
 }
 
-/// Checks every event of every source, reporting all problems at once.
-fn check_all(
-    sources: Vec<source::SourceEvent>,
-    settings: &PlanSettings,
-    catalog: &Catalog,
-) -> Result<Vec<Item>, InputError> {
-    let mut problems = Vec::new();
-    let mut items = Vec::new();
-    for src in sources {
-        if record::is_record(&src.value) {
-            let message =
-                record::message_from_record(&src.value, settings.topic_override.as_deref())
-                    .map_err(|m| {
-                        InputError::Invalid(vec![
-                            src.problem(&crate::catalog::Violation::new("", m)),
-                        ])
-                    })?;
-            items.push(Item::Ready(message));
-            continue;
-        }
-        let violations = event::check(&src.value, catalog);
-        if violations.is_empty() {
-            if wanted(settings, &src.value) {
-                items.push(Item::Event(src.value));
-            }
-        } else {
-            problems.extend(violations.iter().map(|v| src.problem(v)));
+/// Checks events one at a time as they are read, keeping messages and all problems.
+struct Checker<'a> {
+    settings: &'a PlanSettings,
+    catalog: &'a Catalog,
+    items: Vec<Item>,
+    problems: Vec<crate::event::Problem>,
+}
+
+impl<'a> Checker<'a> {
+    fn new(settings: &'a PlanSettings, catalog: &'a Catalog) -> Self {
+        Self {
+            settings,
+            catalog,
+            items: Vec::new(),
+            problems: Vec::new(),
         }
     }
-    if problems.is_empty() {
-        Ok(items)
-    } else {
-        Err(InputError::Invalid(problems))
+
+    fn add(&mut self, src: &source::SourceEvent) -> Result<(), InputError> {
+        if record::is_record(&src.value) {
+            let message =
+                record::message_from_record(&src.value, self.settings.topic_override.as_deref())
+                    .map_err(|m| InputError::Invalid(vec![src.problem(&Violation::new("", m))]))?;
+            self.items.push(Item {
+                message,
+                is_event: false,
+            });
+            return Ok(());
+        }
+        let violations = event::check(&src.value, self.catalog);
+        if !violations.is_empty() {
+            self.problems
+                .extend(violations.iter().map(|v| src.problem(v)));
+        } else if wanted(self.settings, &src.value) {
+            let payload = src.json_line().map(str::as_bytes);
+            self.items.push(Item {
+                message: to_message(&src.value, payload, self.settings),
+                is_event: true,
+            });
+        }
+        Ok(())
+    }
+
+    fn finish(self) -> Result<Vec<Item>, InputError> {
+        if self.problems.is_empty() {
+            Ok(self.items)
+        } else {
+            Err(InputError::Invalid(self.problems))
+        }
     }
 }
 
@@ -162,22 +180,22 @@ fn from_files(
     settings: &PlanSettings,
     catalog: &Catalog,
 ) -> Result<Vec<Item>, InputError> {
-    let mut sources = Vec::new();
+    let mut checker = Checker::new(settings, catalog);
     for path in paths {
-        sources.extend(source::read_path(path)?);
+        source::for_each_in_path(path, &mut |e| checker.add(&e))?;
     }
-    check_all(sources, settings, catalog)
+    checker.finish()
 }
 
 fn from_fixtures(settings: &PlanSettings, catalog: &Catalog) -> Result<Vec<Item>, InputError> {
-    let mut sources = Vec::new();
+    let mut checker = Checker::new(settings, catalog);
     for ty in catalog.types() {
         for fixture in &ty.fixtures {
             let ext = fixture.path.rsplit('.').next().unwrap_or("");
-            sources.extend(source::parse(&fixture.path, &fixture.text, ext)?);
+            source::for_each(&fixture.path, &fixture.text, ext, &mut |e| checker.add(&e))?;
         }
     }
-    check_all(sources, settings, catalog)
+    checker.finish()
 }
 
 fn raw_lines(paths: &[String], settings: &PlanSettings) -> Result<Vec<Item>, InputError> {
@@ -191,16 +209,18 @@ fn raw_lines(paths: &[String], settings: &PlanSettings) -> Result<Vec<Item>, Inp
     for path in &paths {
         let text = read_text(path)?;
         for line in text.lines().filter(|l| !l.trim().is_empty()) {
-            items.push(Item::Ready(Message {
-                topic: topic.clone(),
-                key: None,
-                headers: settings
-                    .headers
-                    .iter()
-                    .map(|(k, v)| (k.clone(), v.clone().into_bytes()))
-                    .collect(),
-                payload: line.as_bytes().to_vec(),
-            }));
+            let headers = settings.headers.iter();
+            items.push(Item {
+                message: Message {
+                    topic: topic.clone(),
+                    key: None,
+                    headers: headers
+                        .map(|(k, v)| (k.clone(), v.clone().into_bytes()))
+                        .collect(),
+                    payload: line.as_bytes().to_vec(),
+                },
+                is_event: false,
+            });
         }
     }
     Ok(items)

@@ -295,3 +295,35 @@ fn repeated_input_gets_fresh_event_ids() {
     let ids: HashSet<_> = events.iter().map(|e| e["event_id"].clone()).collect();
     assert_eq!(ids.len(), 6);
 }
+
+#[test]
+fn brokers_come_from_flag_then_env_then_config_file() {
+    let broker = broker();
+    let b = broker.bootstrap();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("mailtest.yaml"),
+        format!("brokers: {b}\ntopic: from-config\n"),
+    )
+    .unwrap();
+    // The config file alone: its brokers and topic are used.
+    mailtest()
+        .dir(dir.path())
+        .args(["-q", "produce", "-n", "3"])
+        .ok();
+    assert_eq!(consume_json(b, &["-t", "from-config"]).len(), 3);
+    // The environment wins over the file: a dead address fails with exit 3.
+    let done = mailtest()
+        .dir(dir.path())
+        .env("MAILTEST_BROKERS", "127.0.0.1:1")
+        .args(["produce", "-n", "1", "--timeout", "1s"])
+        .run();
+    assert_eq!(done.code, 3, "{}", done.stderr);
+    // The flag wins over both.
+    mailtest()
+        .dir(dir.path())
+        .env("MAILTEST_BROKERS", "127.0.0.1:1")
+        .args(["-q", "produce", "-n", "2", "-b", b])
+        .ok();
+    assert_eq!(consume_json(b, &["-t", "from-config"]).len(), 5);
+}
