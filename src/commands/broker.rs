@@ -6,16 +6,26 @@ use crate::broker::{Broker, BrokerSettings};
 use crate::cli::BrokerArgs;
 use crate::exit_code::Outcome;
 use crate::printer::Printer;
-use crate::settings::{self, ConfigFile};
+use crate::settings::{self, ConfigFile, SettingsError};
 
 pub async fn run(args: BrokerArgs, config: &ConfigFile, printer: &Printer) -> Result<Outcome> {
     let catalog = settings::load_catalog(args.catalog.as_deref().or(config.catalog.as_deref()))?;
+    let listen = match &args.listen {
+        Some(text) => Some(text.parse().map_err(|e| {
+            SettingsError::invalid(
+                "--listen",
+                format!("`{text}`: {e} (expected IP:PORT such as 127.0.0.1:9092)"),
+            )
+        })?),
+        None => None,
+    };
     let mut topics = catalog.topics();
     topics.push(format!("{}.dlq", crate::catalog::DEFAULT_TOPIC));
     let broker = Broker::start(&BrokerSettings {
         brokers: args.broker_count,
         partitions: args.partitions,
         topics,
+        listen,
     })?;
     printer.data(broker.bootstrap())?;
     if let Some(path) = &args.ready_file {

@@ -242,3 +242,57 @@ fn tansu_with_confluent_kafka_both_ways() {
                 && r.get("schema_errors").is_none())
     );
 }
+
+#[test]
+fn a_fixed_listen_address_is_what_clients_see() {
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let listen = format!("127.0.0.1:{port}");
+    let broker = mailtest::broker::Broker::start(&mailtest::broker::BrokerSettings {
+        brokers: 2,
+        partitions: 2,
+        topics: vec!["email-events".into()],
+        listen: Some(listen.parse().unwrap()),
+    })
+    .unwrap();
+    let next = format!("127.0.0.1:{}", port + 1);
+    assert_eq!(broker.bootstrap(), format!("{listen},{next}"));
+    // kcat, bootstrapping from the fixed address, is told about the fixed addresses only.
+    let out = Command::new(tool("kcat"))
+        .args(["-L", "-b", &listen])
+        .output()
+        .unwrap();
+    let metadata = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        metadata.contains(&format!("broker 1 at {listen}")),
+        "{metadata}"
+    );
+    assert!(
+        metadata.contains(&format!("broker 2 at {next}")),
+        "{metadata}"
+    );
+    mailtest()
+        .args(["-q", "produce", "-b", &listen, "-n", "50"])
+        .ok();
+    let out = mailtest()
+        .args([
+            "-q",
+            "consume",
+            "-b",
+            &listen,
+            "-e",
+            "-t",
+            "email-events",
+            "--format",
+            "raw",
+        ])
+        .ok();
+    assert_eq!(out.lines().count(), 50);
+    // A second broker on the same address is refused with a clear error.
+    let done = mailtest().args(["broker", "--listen", &listen]).run();
+    assert_eq!(done.code, 2, "{}", done.stderr);
+    assert!(done.stderr.contains("cannot listen on"), "{}", done.stderr);
+}

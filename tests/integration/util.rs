@@ -102,6 +102,7 @@ pub fn broker() -> Broker {
         brokers: 1,
         partitions: 3,
         topics: catalog.topics(),
+        listen: None,
     })
     .expect("mock cluster starts")
 }

@@ -1,0 +1,139 @@
+//! The embedded Kafka broker: librdkafka's mock cluster, a real Kafka-protocol server on
+//! loopback, with the catalog's topics created up front.
+//!
+//! The mock cluster is not `Send`, so it lives on a thread of its own for as long as the
+//! returned handle does; dropping the handle shuts it down.
+
+mod listen;
+
+use std::net::SocketAddr;
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+
+use rdkafka::ClientConfig;
+use rdkafka::producer::{BaseProducer, Producer};
+
+use crate::kafka::KafkaError;
+
+/// What to start.
+#[derive(Debug, Clone)]
+pub struct BrokerSettings {
+    pub brokers: u16,
+    pub partitions: u16,
+    pub topics: Vec<String>,
+    /// Serve the first broker here and the next ones on the following ports; `None` lets
+    /// librdkafka pick.
+    pub listen: Option<SocketAddr>,
+}
+
+/// A running embedded cluster.
+#[derive(Debug)]
+pub struct Broker {
+    bootstrap: String,
+    stop: Option<mpsc::Sender<()>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Broker {
+    /// Starts the cluster and creates the topics; returns once clients can connect.
+    pub fn start(settings: &BrokerSettings) -> Result<Self, KafkaError> {
+        let (ready_tx, ready_rx) = mpsc::channel();
+        let (stop_tx, stop_rx) = mpsc::channel::<()>();
+        let count = settings.brokers;
+        let settings = settings.clone();
+        let thread = std::thread::Builder::new()
+            .name("mailtest-broker".into())
+            .spawn(move || {
+                // The client owns the cluster; both live until this thread ends.
+                let served = create(&settings).and_then(|client| {
+                    let served = serve(&client, &settings)?;
+                    Ok((client, served))
+                });
+                let (client, served) = match served {
+                    Ok(both) => both,
+                    Err(err) => {
+                        let _ = ready_tx.send(Err(err));
+                        return;
+                    }
+                };
+                let _ = ready_tx.send(Ok(served.bootstrap.clone()));
+                // Returns when the handle sends or is dropped; then everything drops.
+                let _ = stop_rx.recv();
+                drop(served);
+                drop(client);
+            })
+            .map_err(|e| KafkaError::Config(format!("cannot start broker thread: {e}")))?;
+        let bootstrap = ready_rx.recv().map_err(|_| {
+            KafkaError::Config("the broker thread ended before it was ready".into())
+        })??;
+        tracing::info!(%bootstrap, brokers = count, "embedded broker ready");
+        Ok(Self {
+            bootstrap,
+            stop: Some(stop_tx),
+            thread: Some(thread),
+        })
+    }
+
+    /// The `bootstrap.servers` string clients connect with.
+    pub fn bootstrap(&self) -> &str {
+        &self.bootstrap
+    }
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        drop(self.stop.take());
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// A client that owns a new mock cluster with the topics made.
+fn create(settings: &BrokerSettings) -> Result<BaseProducer, KafkaError> {
+    let client: BaseProducer = ClientConfig::new()
+        .set("test.mock.num.brokers", settings.brokers.max(1).to_string())
+        .create()
+        .map_err(|e| KafkaError::client("cannot start the mock cluster", e))?;
+    {
+        let cluster = client
+            .client()
+            .mock_cluster()
+            .ok_or_else(|| KafkaError::Config("librdkafka made no mock cluster".into()))?;
+        // The mock cluster has no CreateTopics API, so topics are made through its own call.
+        let replication = i32::from(settings.brokers.clamp(1, 3));
+        for topic in &settings.topics {
+            cluster
+                .create_topic(topic, i32::from(settings.partitions.max(1)), replication)
+                .map_err(|e| KafkaError::client(format!("cannot create topic `{topic}`"), e))?;
+        }
+    }
+    Ok(client)
+}
+
+struct Served {
+    bootstrap: String,
+    _fixed: Option<listen::Forwarders>,
+}
+
+/// The address clients bootstrap from: the cluster's own, or fixed ones with `listen`.
+fn serve(client: &BaseProducer, settings: &BrokerSettings) -> Result<Served, KafkaError> {
+    let cluster = client
+        .client()
+        .mock_cluster()
+        .ok_or_else(|| KafkaError::Config("librdkafka made no mock cluster".into()))?;
+    let own = cluster.bootstrap_servers();
+    let Some(listen) = settings.listen else {
+        return Ok(Served {
+            bootstrap: own,
+            _fixed: None,
+        });
+    };
+    let targets: Vec<SocketAddr> = own.split(',').filter_map(|a| a.parse().ok()).collect();
+    let forwarders = listen::Forwarders::start(client.client(), listen, &targets)
+        .map_err(|e| KafkaError::Config(format!("cannot listen on `{listen}`: {e}")))?;
+    Ok(Served {
+        bootstrap: forwarders.bootstrap(),
+        _fixed: Some(forwarders),
+    })
+}
