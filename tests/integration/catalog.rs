@@ -175,3 +175,53 @@ fn every_input_format_reads_the_same_events() {
         assert!(events.iter().all(|e| e.value == value), "{ext}");
     }
 }
+
+/// Fragments that break JSON and YAML in interesting places.
+const TOKENS: &[&[u8]] = &[
+    b"{", b"}", b"[", b"]", b"\"", b":", b",", b"\n", b"---\n", b"- ", b"\\u", b"\xff", b"\0",
+    b"null", b"1e999",
+];
+
+/// Arbitrary bytes must never panic the event reader or checker: mutate the fixtures with a
+/// seeded generator (repeatable) and feed raw noise too.
+#[test]
+fn mutated_input_never_panics() {
+    use rand::{Rng, SeedableRng};
+    let catalog = Catalog::builtin().unwrap();
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0x6d61_696c);
+    let seeds: Vec<Vec<u8>> = catalog
+        .types()
+        .flat_map(|t| t.fixtures.iter().map(|f| f.text.as_bytes().to_vec()))
+        .collect();
+    for round in 0..3000 {
+        let mut bytes = seeds[round % seeds.len()].clone();
+        for _ in 0..rng.random_range(1..8) {
+            let at = rng.random_range(0..=bytes.len());
+            match rng.random_range(0..3) {
+                0 if at < bytes.len() => {
+                    bytes.remove(at);
+                }
+                1 => {
+                    let token = TOKENS[rng.random_range(0..TOKENS.len())];
+                    bytes.splice(at..at, token.iter().copied());
+                }
+                _ => bytes.insert(at, rng.random()),
+            }
+        }
+        if round % 10 == 0 {
+            bytes = (0..rng.random_range(0..200))
+                .map(|_| rng.random())
+                .collect();
+        }
+        let text = String::from_utf8_lossy(&bytes);
+        for ext in ["json", "jsonl", "yaml", ""] {
+            if let Ok(events) = source::parse("fuzz", &text, ext) {
+                for e in events {
+                    for v in event::check(&e.value, &catalog) {
+                        let _ = e.problem(&v).to_string();
+                    }
+                }
+            }
+        }
+    }
+}

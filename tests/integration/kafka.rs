@@ -327,3 +327,42 @@ fn brokers_come_from_flag_then_env_then_config_file() {
         .ok();
     assert_eq!(consume_json(b, &["-t", "from-config"]).len(), 5);
 }
+
+#[test]
+fn rate_paces_the_run() {
+    let broker = broker();
+    let b = broker.bootstrap();
+    let out = mailtest()
+        .args([
+            "produce", "-b", b, "-n", "30", "--rate", "100", "--output", "json",
+        ])
+        .args(["-X", "enable.idempotence=false"])
+        .ok();
+    let summary: Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(summary["delivered"], 30);
+    // 30 events at 100/s cannot take less than 0.29 s (the 30th leaves at 290 ms); an upper
+    // bound would measure the machine, not the pacing.
+    assert!(summary["elapsed_ms"].as_u64().unwrap() >= 290, "{summary}");
+}
+
+#[test]
+fn consume_from_an_unreachable_broker_exits_3() {
+    let done = mailtest()
+        .args([
+            "consume",
+            "-b",
+            "127.0.0.1:1",
+            "--timeout",
+            "1s",
+            "-t",
+            "email-events",
+        ])
+        .run();
+    assert_eq!(done.code, 3, "{}", done.stderr);
+    assert!(
+        done.stderr
+            .contains("cannot reach Kafka at `127.0.0.1:1` within 1s"),
+        "{}",
+        done.stderr
+    );
+}
