@@ -141,6 +141,14 @@ pub fn kafka(args: &KafkaArgs, file: &ConfigFile) -> Result<(Connection, Catalog
     ))
 }
 
+/// Parses `--header k=v` flags.
+pub fn headers(flags: &[String]) -> Result<Vec<(String, String)>, SettingsError> {
+    flags
+        .iter()
+        .map(|h| parse_key_value(h).map_err(|m| SettingsError::invalid("--header", m)))
+        .collect()
+}
+
 /// Loads the catalog, mapping its errors into settings errors' exit class.
 pub fn load_catalog(dir: Option<&Path>) -> Result<Catalog, SettingsError> {
     Catalog::load(dir).map_err(|e| SettingsError::invalid("catalog", e.to_string()))

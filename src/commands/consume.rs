@@ -12,7 +12,6 @@ use crate::cli::{ConsumeArgs, ConsumeFormat};
 use crate::consume::{self, Filter, Options, StartAt};
 use crate::event;
 use crate::exit_code::Outcome;
-use crate::kafka::parse_key_value;
 use crate::printer::Printer;
 use crate::record::Received;
 use crate::settings::{self, ConfigFile, SettingsError};
@@ -30,27 +29,12 @@ pub async fn run(args: ConsumeArgs, config: &ConfigFile, printer: &Printer) -> R
     let filter = Filter {
         types: args.types.clone(),
         to: args.to.clone(),
-        headers: args
-            .headers
-            .iter()
-            .map(|h| parse_key_value(h).map_err(|m| SettingsError::invalid("--header", m)))
-            .collect::<Result<_, _>>()?,
+        headers: settings::headers(&args.headers)?,
     };
     let format = args.format;
     let stop = super::interrupt_flag();
     let stats = tokio::task::spawn_blocking(move || {
-        let topics = if args.topics.is_empty() {
-            consume::existing_topics(&connection, &catalog.topics())?
-        } else {
-            args.topics.clone()
-        };
-        let options = Options {
-            topics,
-            start,
-            group: args.group.clone(),
-            exit_at_end: args.exit_at_end,
-            count: args.count,
-        };
+        let options = options(&connection, &catalog, &args, start)?;
         let mut shower = Shower {
             out: BufWriter::with_capacity(1 << 16, std::io::stdout().lock()),
             filter,
@@ -71,6 +55,27 @@ pub async fn run(args: ConsumeArgs, config: &ConfigFile, printer: &Printer) -> R
         Outcome::Interrupted
     } else {
         Outcome::Success
+    })
+}
+
+/// What to read: the topics given, or the catalog's topics that exist.
+fn options(
+    connection: &crate::kafka::Connection,
+    catalog: &Catalog,
+    args: &ConsumeArgs,
+    start: StartAt,
+) -> Result<Options> {
+    let topics = if args.topics.is_empty() {
+        consume::existing_topics(connection, &catalog.topics())?
+    } else {
+        args.topics.clone()
+    };
+    Ok(Options {
+        topics,
+        start,
+        group: args.group.clone(),
+        exit_at_end: args.exit_at_end,
+        count: args.count,
     })
 }
 

@@ -6,7 +6,6 @@ use anyhow::{Context, Result};
 
 use crate::cli::{OutputFormat, ProduceArgs};
 use crate::exit_code::Outcome;
-use crate::kafka::parse_key_value;
 use crate::printer::Printer;
 use crate::produce::plan::{self, Input, PlanSettings};
 use crate::produce::{self, Pace, Summary};
@@ -63,11 +62,7 @@ fn plan_settings(args: &ProduceArgs, config: &ConfigFile) -> Result<PlanSettings
     } else {
         Input::Files(args.files.clone())
     };
-    let headers = args
-        .headers
-        .iter()
-        .map(|h| parse_key_value(h).map_err(|m| SettingsError::invalid("--header", m)))
-        .collect::<Result<Vec<_>, _>>()?;
+    let headers = settings::headers(&args.headers)?;
     if args.count == Some(0) {
         return Err(SettingsError::invalid("--count", "must be at least 1").into());
     }

@@ -221,17 +221,12 @@ fn strip_position(message: &str) -> &str {
 fn parse_json(file: &Arc<str>, text: &Arc<str>) -> Result<Vec<SourceEvent>, InputError> {
     let value: Value = serde_json::from_str(text).map_err(|e| json_syntax(file, &e, 0))?;
     match value {
-        Value::Array(items) => {
-            let spans = locate::array_element_spans(text);
-            Ok(items
-                .into_iter()
-                .enumerate()
-                .map(|(i, v)| {
-                    let span = spans.get(i).cloned().unwrap_or(0..text.len());
-                    event(file, text, span, v)
-                })
-                .collect())
-        }
+        Value::Array(items) => Ok(with_spans(
+            file,
+            text,
+            items,
+            &locate::array_element_spans(text),
+        )),
         value => {
             let start = text.len() - text.trim_start().len();
             Ok(vec![event(file, text, start..text.len(), value)])
@@ -276,33 +271,31 @@ fn parse_yaml(file: &Arc<str>, text: &Arc<str>) -> Result<Vec<SourceEvent>, Inpu
             docs.push(value);
         }
     }
-    let doc_spans = locate::yaml_document_spans(text);
-    if let [Value::Array(items)] = docs.as_mut_slice() {
-        let items = std::mem::take(items);
-        let spans = locate::yaml_item_spans(text);
-        return Ok(items
-            .into_iter()
-            .enumerate()
-            .map(|(i, v)| {
-                event(
-                    file,
-                    text,
-                    spans.get(i).cloned().unwrap_or(0..text.len()),
-                    v,
-                )
-            })
-            .collect());
-    }
-    Ok(docs
+    // One top-level sequence is a list of events; otherwise each document is one.
+    let (values, spans) = match docs.as_mut_slice() {
+        [Value::Array(items)] => (std::mem::take(items), locate::yaml_item_spans(text)),
+        _ => (docs, locate::yaml_document_spans(text)),
+    };
+    Ok(with_spans(file, text, values, &spans))
+}
+
+/// Pairs values with their spans (the whole text when a span was not found).
+fn with_spans(
+    file: &Arc<str>,
+    text: &Arc<str>,
+    values: Vec<Value>,
+    spans: &[Range<usize>],
+) -> Vec<SourceEvent> {
+    values
         .into_iter()
         .enumerate()
         .map(|(i, v)| {
             event(
                 file,
                 text,
-                doc_spans.get(i).cloned().unwrap_or(0..text.len()),
+                spans.get(i).cloned().unwrap_or(0..text.len()),
                 v,
             )
         })
-        .collect())
+        .collect()
 }

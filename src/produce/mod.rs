@@ -108,35 +108,7 @@ pub fn run(
     let producer = connection.producer(tracker)?;
     connection.metadata(producer.client(), None)?;
     let start = producer.context().start;
-    let interval = pace
-        .rate
-        .filter(|r| *r > 0.0)
-        .map(|r| Duration::from_secs_f64(1.0 / r));
-    let mut sent = 0u64;
-    for message in messages {
-        if stop.load(Ordering::Relaxed) {
-            break;
-        }
-        if let Some(interval) = interval {
-            wait_until(&producer, start + interval.mul_f64(sent as f64), stop);
-        }
-        send(&producer, &message, stop)?;
-        sent += 1;
-        // Serving delivery reports now and then is enough; after every send it costs ~25%.
-        if sent % 64 == 0 {
-            producer.poll(Duration::ZERO);
-        }
-        if sent % 256 == 0 {
-            progress.set_position(
-                producer
-                    .context()
-                    .state
-                    .lock()
-                    .expect("tally lock")
-                    .delivered,
-            );
-        }
-    }
+    let sent = send_all(&producer, messages, pace, progress, stop)?;
     let interrupted = stop.load(Ordering::Relaxed);
     let flush = if interrupted {
         Duration::from_secs(5)
@@ -150,6 +122,46 @@ pub fn run(
     progress.finish_and_clear();
     let tally = std::mem::take(&mut *producer.context().state.lock().expect("tally lock"));
     Ok(summarize(tally, sent, undelivered, elapsed, interrupted))
+}
+
+/// Sends every message at the pace asked; returns how many were handed to librdkafka.
+fn send_all(
+    producer: &BaseProducer<Tracker>,
+    messages: impl Iterator<Item = Message>,
+    pace: &Pace,
+    progress: &ProgressBar,
+    stop: &AtomicBool,
+) -> Result<u64, KafkaError> {
+    let start = producer.context().start;
+    let interval = pace
+        .rate
+        .filter(|r| *r > 0.0)
+        .map(|r| Duration::from_secs_f64(1.0 / r));
+    let mut sent = 0u64;
+    for message in messages {
+        if stop.load(Ordering::Relaxed) {
+            break;
+        }
+        if let Some(interval) = interval {
+            wait_until(producer, start + interval.mul_f64(sent as f64), stop);
+        }
+        send(producer, &message, stop)?;
+        sent += 1;
+        // Serving delivery reports now and then is enough; after every send it costs ~25%.
+        if sent % 64 == 0 {
+            producer.poll(Duration::ZERO);
+        }
+        if sent % 256 == 0 {
+            let delivered = producer
+                .context()
+                .state
+                .lock()
+                .expect("tally lock")
+                .delivered;
+            progress.set_position(delivered);
+        }
+    }
+    Ok(sent)
 }
 
 /// Hands one message to librdkafka, waiting while its queue is full.

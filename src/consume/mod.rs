@@ -1,7 +1,6 @@
 //! Reading topics: where to start, with or without a consumer group, stopping at the end or
 //! after a count, and which messages to keep.
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
@@ -9,7 +8,13 @@ use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, DefaultConsumerConte
 use rdkafka::error::KafkaError as RdError;
 use rdkafka::message::{Headers, Message as _};
 use rdkafka::{Offset, TopicPartitionList};
-use serde_json::Value;
+
+mod ends;
+mod filter;
+
+pub use filter::Filter;
+
+use ends::{EndTracker, TimeGate};
 
 use crate::kafka::{Connection, KafkaError};
 use crate::record::Received;
@@ -93,66 +98,97 @@ pub fn run(
     handler: &mut dyn Handler,
 ) -> anyhow::Result<Stats> {
     let consumer = open(connection, options)?;
-    let mut ends = EndTracker::default();
+    let mut reader = Reader {
+        connection,
+        options,
+        consumer: &consumer,
+        ends: EndTracker::default(),
+        time_gate: TimeGate::new(options.start),
+        stats: Stats::default(),
+        started: Instant::now(),
+    };
     if options.group.is_none() {
-        assign(connection, &consumer, options, &mut ends)?;
+        assign(connection, &consumer, options, &mut reader.ends)?;
     }
-    let mut stats = Stats::default();
-    let started = Instant::now();
-    let mut time_gate = TimeGate::new(options.start);
     loop {
         if stop.load(Ordering::Relaxed) {
-            stats.interrupted = true;
+            reader.stats.interrupted = true;
             break;
         }
-        match consumer.poll(Duration::from_millis(100)) {
-            None | Some(Err(RdError::PartitionEOF(_))) => {
-                handler.idle()?;
-                if options.exit_at_end
-                    && ends.all_done(connection, &consumer, options.group.is_some())?
-                {
-                    break;
-                }
-                if options.exit_at_end
-                    && options.group.is_some()
-                    && ends.is_empty()
-                    && started.elapsed() > connection.timeout + Duration::from_secs(10)
-                {
-                    anyhow::bail!(
-                        "no partitions were assigned to group within {:?}",
-                        connection.timeout
-                    );
-                }
-            }
+        let go_on = match consumer.poll(Duration::from_millis(100)) {
+            None | Some(Err(RdError::PartitionEOF(_))) => reader.idle(handler)?,
             Some(Err(err)) => return Err(KafkaError::client("error while consuming", err).into()),
-            Some(Ok(msg)) => {
-                stats.received += 1;
-                ends.consumed(msg.topic(), msg.partition(), msg.offset());
-                let received = to_received(&msg);
-                if !time_gate.pass(&received) {
-                    continue;
-                }
-                let accepted = handler.message(received)?;
-                if options.group.is_some() {
-                    consumer
-                        .store_offset_from_message(&msg)
-                        .map_err(|e| KafkaError::client("cannot store offset", e))?;
-                }
-                if accepted {
-                    stats.accepted += 1;
-                    if options.count.is_some_and(|n| stats.accepted >= n) {
-                        break;
-                    }
-                }
-            }
+            Some(Ok(msg)) => reader.message(&msg, handler)?,
+        };
+        if !go_on {
+            break;
         }
     }
-    if options.group.is_some() && stats.received > 0 {
+    if options.group.is_some() && reader.stats.received > 0 {
         consumer
             .commit_consumer_state(CommitMode::Sync)
             .map_err(|e| KafkaError::client("cannot commit offsets", e))?;
     }
-    Ok(stats)
+    Ok(reader.stats)
+}
+
+/// The state of one read.
+struct Reader<'a> {
+    connection: &'a Connection,
+    options: &'a Options,
+    consumer: &'a BaseConsumer,
+    ends: EndTracker,
+    time_gate: TimeGate,
+    stats: Stats,
+    started: Instant,
+}
+
+impl Reader<'_> {
+    /// Nothing new for a moment: flush, and check whether the end is reached. Says whether
+    /// to go on.
+    fn idle(&mut self, handler: &mut dyn Handler) -> anyhow::Result<bool> {
+        handler.idle()?;
+        if !self.options.exit_at_end {
+            return Ok(true);
+        }
+        let group = self.options.group.is_some();
+        if self.ends.all_done(self.connection, self.consumer, group)? {
+            return Ok(false);
+        }
+        let waited = self.started.elapsed() > self.connection.timeout + Duration::from_secs(10);
+        if group && self.ends.is_empty() && waited {
+            anyhow::bail!(
+                "no partitions were assigned to the group within {}",
+                humantime::format_duration(self.connection.timeout)
+            );
+        }
+        Ok(true)
+    }
+
+    /// One message: hand it on, store its offset in a group, count it. Says whether to go on.
+    fn message(
+        &mut self,
+        msg: &rdkafka::message::BorrowedMessage<'_>,
+        handler: &mut dyn Handler,
+    ) -> anyhow::Result<bool> {
+        self.stats.received += 1;
+        self.ends
+            .consumed(msg.topic(), msg.partition(), msg.offset());
+        let received = to_received(msg);
+        if !self.time_gate.pass(&received) {
+            return Ok(true);
+        }
+        let accepted = handler.message(received)?;
+        if self.options.group.is_some() {
+            self.consumer
+                .store_offset_from_message(msg)
+                .map_err(|e| KafkaError::client("cannot store offset", e))?;
+        }
+        if accepted {
+            self.stats.accepted += 1;
+        }
+        Ok(self.options.count.is_none_or(|n| self.stats.accepted < n))
+    }
 }
 
 /// Those of `candidates` that exist on the cluster (the default topic list); an error when
@@ -270,122 +306,6 @@ fn time_offset(
         .map_or(Offset::End, |p| p.offset()))
 }
 
-/// For `--from @time`: drops each partition's messages until the first one stamped at or
-/// after the time, as Kafka's own offset-by-time lookup would start.
-struct TimeGate {
-    since: Option<i64>,
-    open: std::collections::HashSet<TopicPartition>,
-}
-
-impl TimeGate {
-    fn new(start: StartAt) -> Self {
-        let since = match start {
-            StartAt::Time(ms) => Some(ms),
-            _ => None,
-        };
-        Self {
-            since,
-            open: std::collections::HashSet::new(),
-        }
-    }
-
-    fn pass(&mut self, msg: &Received) -> bool {
-        let Some(since) = self.since else { return true };
-        let key = (msg.topic.clone(), msg.partition);
-        if self.open.contains(&key) {
-            return true;
-        }
-        if msg.timestamp.is_some_and(|t| t >= since) {
-            self.open.insert(key);
-            return true;
-        }
-        false
-    }
-}
-
-/// Knows each partition's end (its high watermark when it became ours) and whether it was
-/// reached, so `--exit-at-end` stops at the end as it was, even while producers keep going.
-#[derive(Default)]
-struct EndTracker {
-    /// Partition to its end offset; removed once reached.
-    pending: HashMap<TopicPartition, i64>,
-    known: std::collections::HashSet<TopicPartition>,
-}
-
-impl EndTracker {
-    fn track(&mut self, tp: TopicPartition, start: i64, high: i64) {
-        self.known.insert(tp.clone());
-        if start < high {
-            self.pending.insert(tp, high);
-        }
-    }
-
-    fn is_empty(&self) -> bool {
-        self.known.is_empty()
-    }
-
-    fn consumed(&mut self, topic: &str, partition: i32, offset: i64) {
-        let key = (topic.to_owned(), partition);
-        if self.pending.get(&key).is_some_and(|end| offset + 1 >= *end) {
-            self.pending.remove(&key);
-        }
-    }
-
-    /// Whether every partition is read to its end; in a group, first learns new assignments.
-    fn all_done(
-        &mut self,
-        connection: &Connection,
-        consumer: &BaseConsumer,
-        group: bool,
-    ) -> Result<bool, KafkaError> {
-        if group {
-            let assignment = consumer
-                .assignment()
-                .map_err(|e| KafkaError::client("cannot read assignment", e))?;
-            if assignment.count() == 0 {
-                return Ok(false);
-            }
-            let positions = consumer
-                .position()
-                .map_err(|e| KafkaError::client("cannot read positions", e))?;
-            for element in assignment.elements() {
-                let tp = (element.topic().to_owned(), element.partition());
-                if self.known.contains(&tp) {
-                    continue;
-                }
-                let (low, high) = consumer
-                    .fetch_watermarks(&tp.0, tp.1, connection.timeout)
-                    .map_err(|e| KafkaError::client("cannot read offsets", e))?;
-                let committed = committed_offset(consumer, &tp, connection.timeout).unwrap_or(low);
-                self.track(tp, committed, high);
-            }
-            for element in positions.elements() {
-                if let Offset::Offset(position) = element.offset() {
-                    let tp = (element.topic().to_owned(), element.partition());
-                    if self.pending.get(&tp).is_some_and(|end| position >= *end) {
-                        self.pending.remove(&tp);
-                    }
-                }
-            }
-        }
-        Ok(!self.known.is_empty() && self.pending.is_empty())
-    }
-}
-
-fn committed_offset(
-    consumer: &BaseConsumer,
-    tp: &TopicPartition,
-    timeout: Duration,
-) -> Option<i64> {
-    let mut list = TopicPartitionList::new();
-    list.add_partition(&tp.0, tp.1);
-    let committed = consumer.committed_offsets(list, timeout).ok()?;
-    match committed.find_partition(&tp.0, tp.1)?.offset() {
-        Offset::Offset(o) => Some(o),
-        _ => None,
-    }
-}
-
 fn to_received(msg: &rdkafka::message::BorrowedMessage<'_>) -> Received {
     let headers = msg
         .headers()
@@ -403,48 +323,5 @@ fn to_received(msg: &rdkafka::message::BorrowedMessage<'_>) -> Received {
         key: msg.key().map(<[u8]>::to_vec),
         headers,
         payload: msg.payload().unwrap_or_default().to_vec(),
-    }
-}
-
-/// Which messages to keep: by event type, recipient and header values.
-#[derive(Debug, Clone, Default)]
-pub struct Filter {
-    pub types: Vec<String>,
-    pub to: Option<String>,
-    pub headers: Vec<(String, String)>,
-}
-
-impl Filter {
-    /// Whether deciding needs the payload parsed (headers and key alone do not).
-    pub fn needs_payload(&self) -> bool {
-        !self.types.is_empty() || self.to.is_some()
-    }
-
-    pub fn matches(&self, msg: &Received, payload: Option<&Value>) -> bool {
-        let field = |path: &str| {
-            payload
-                .and_then(|p| p.pointer(path))
-                .and_then(Value::as_str)
-        };
-        if !self.types.is_empty() {
-            let header = msg.header("event_type").map(String::from_utf8_lossy);
-            let ty = header.as_deref().or_else(|| field("/event_type"));
-            if !ty.is_some_and(|t| self.types.iter().any(|w| w == t)) {
-                return false;
-            }
-        }
-        if let Some(to) = &self.to {
-            let email = field("/recipient/email").map(str::to_owned).or_else(|| {
-                msg.key
-                    .as_deref()
-                    .map(|k| String::from_utf8_lossy(k).into_owned())
-            });
-            if !email.is_some_and(|e| e.eq_ignore_ascii_case(to)) {
-                return false;
-            }
-        }
-        self.headers
-            .iter()
-            .all(|(k, v)| msg.header(k).is_some_and(|h| h == v.as_bytes()))
     }
 }
