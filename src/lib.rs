@@ -22,6 +22,7 @@ pub mod printer;
 pub mod produce;
 pub mod record;
 pub mod settings;
+pub mod smtp;
 
 use std::ffi::OsString;
 use std::process::ExitCode;

@@ -5,4 +5,5 @@ mod catalog;
 mod cli;
 mod interop;
 mod kafka;
+mod smtp;
 mod util;

@@ -1,0 +1,90 @@
+//! Bounded reading from an SMTP connection: a command line never grows past its limit, a
+//! silent client never holds a session past its timeout.
+
+use std::io;
+use std::time::Duration;
+
+use tokio::io::{AsyncBufRead, AsyncBufReadExt};
+
+/// What one line read produced.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Line {
+    /// A line, with its line ending.
+    Text(Vec<u8>),
+    /// The line passed the limit; it was read to its end and dropped.
+    TooLong,
+    /// The client closed the connection (a partial last line is dropped).
+    Closed,
+}
+
+/// Reads one line of at most `max` bytes, or fails with `TimedOut` after `timeout`.
+pub async fn read_line<R: AsyncBufRead + Unpin>(
+    reader: &mut R,
+    max: usize,
+    timeout: Duration,
+) -> io::Result<Line> {
+    tokio::time::timeout(timeout, read_line_inner(reader, max))
+        .await
+        .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "client sent nothing in time"))?
+}
+
+async fn read_line_inner<R: AsyncBufRead + Unpin>(reader: &mut R, max: usize) -> io::Result<Line> {
+    let mut line = Vec::new();
+    let mut too_long = false;
+    loop {
+        let buf = reader.fill_buf().await?;
+        if buf.is_empty() {
+            return Ok(Line::Closed);
+        }
+        let (take, done) = match memchr::memchr(b'\n', buf) {
+            Some(i) => (i + 1, true),
+            None => (buf.len(), false),
+        };
+        if !too_long {
+            if line.len() + take > max {
+                too_long = true;
+                line = Vec::new();
+            } else {
+                line.extend_from_slice(&buf[..take]);
+            }
+        }
+        reader.consume(take);
+        if done {
+            return Ok(if too_long {
+                Line::TooLong
+            } else {
+                Line::Text(line)
+            });
+        }
+    }
+}
+
+/// Reads exactly `len` bytes into `out` (or discards them when `out` is `None`).
+pub async fn read_chunk<R: AsyncBufRead + Unpin>(
+    reader: &mut R,
+    len: u64,
+    mut out: Option<&mut Vec<u8>>,
+    timeout: Duration,
+) -> io::Result<()> {
+    let mut left = len;
+    while left > 0 {
+        let buf = tokio::time::timeout(timeout, reader.fill_buf())
+            .await
+            .map_err(|_| {
+                io::Error::new(io::ErrorKind::TimedOut, "chunk did not arrive in time")
+            })??;
+        if buf.is_empty() {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "connection closed mid-chunk",
+            ));
+        }
+        let take = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
+        if let Some(out) = out.as_deref_mut() {
+            out.extend_from_slice(&buf[..take]);
+        }
+        reader.consume(take);
+        left -= take as u64;
+    }
+    Ok(())
+}

@@ -1,0 +1,395 @@
+//! One SMTP session: the state machine from greeting to QUIT, writing replies in batches so
+//! pipelined commands get pipelined answers, and handing each accepted message on.
+
+use std::io;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
+use tokio::sync::watch;
+
+use super::command::{self, Command, Param};
+use super::lines::{self, Line};
+use super::{Deliver, Envelope, Incoming};
+
+/// Limits and names of a server's sessions.
+#[derive(Debug, Clone)]
+pub struct SessionConfig {
+    /// The name the server greets with.
+    pub hostname: String,
+    /// Largest message accepted (SIZE); larger ones get 552 and the session goes on.
+    pub max_size: u64,
+    /// How long a client may stay silent.
+    pub timeout: Duration,
+    pub max_recipients: usize,
+    /// Errors tolerated before the session is closed with 421.
+    pub max_errors: u32,
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        Self {
+            hostname: "mailtest.localhost".into(),
+            max_size: 25 * 1024 * 1024,
+            timeout: Duration::from_secs(300),
+            max_recipients: 1000,
+            max_errors: 20,
+        }
+    }
+}
+
+/// RFC 5321 allows 512 octets; real clients send longer AUTH lines, so allow more.
+const MAX_COMMAND_LINE: usize = 4096;
+const MAX_TRANSCRIPT: usize = 200;
+
+/// The transaction and session state.
+#[derive(Default)]
+struct State {
+    helo: Option<String>,
+    esmtp: bool,
+    from: Option<String>,
+    rcpt: Vec<String>,
+    smtputf8: bool,
+    body_8bit: bool,
+    /// BDAT chunks so far, `None` outside a BDAT transfer; oversize chunks are dropped.
+    chunks: Option<Vec<u8>>,
+    chunks_too_big: bool,
+    errors: u32,
+    transcript: Vec<String>,
+}
+
+impl State {
+    fn reset(&mut self) {
+        self.from = None;
+        self.rcpt.clear();
+        self.smtputf8 = false;
+        self.body_8bit = false;
+        self.chunks = None;
+        self.chunks_too_big = false;
+    }
+
+    fn log(&mut self, line: String) {
+        if self.transcript.len() < MAX_TRANSCRIPT {
+            self.transcript.push(line);
+        }
+    }
+}
+
+/// A session over `stream` from `peer`, until QUIT, close, timeout or shutdown.
+pub struct Session<'a, S> {
+    io: BufReader<S>,
+    out: Vec<u8>,
+    peer: SocketAddr,
+    config: &'a SessionConfig,
+    deliver: &'a dyn Deliver,
+    shutdown: watch::Receiver<bool>,
+    state: State,
+}
+
+impl<'a, S: AsyncRead + AsyncWrite + Unpin> Session<'a, S> {
+    pub fn new(
+        stream: S,
+        peer: SocketAddr,
+        config: &'a SessionConfig,
+        deliver: &'a dyn Deliver,
+        shutdown: watch::Receiver<bool>,
+    ) -> Self {
+        Self {
+            io: BufReader::new(stream),
+            out: Vec::with_capacity(512),
+            peer,
+            config,
+            deliver,
+            shutdown,
+            state: State::default(),
+        }
+    }
+
+    /// Runs the session to its end. Timeouts and resets end it quietly with `Ok`.
+    pub async fn run(mut self) -> io::Result<()> {
+        let greeting = format!("220 {} mailtest ESMTP ready", self.config.hostname);
+        self.reply(&greeting);
+        loop {
+            self.flush_if_idle().await?;
+            let mut shutdown = self.shutdown.clone();
+            let line = tokio::select! {
+                line = lines::read_line(&mut self.io, MAX_COMMAND_LINE, self.config.timeout) => Some(line),
+                _ = shutdown.wait_for(|stop| *stop) => None,
+            };
+            let Some(line) = line else {
+                self.reply("421 4.3.2 Server shutting down");
+                return self.close().await;
+            };
+            let line = match line {
+                Ok(Line::Text(line)) => line,
+                Ok(Line::TooLong) => {
+                    self.error("500 5.5.2 Line too long");
+                    continue;
+                }
+                Ok(Line::Closed) => return Ok(()),
+                Err(err) if err.kind() == io::ErrorKind::TimedOut => {
+                    self.reply("421 4.4.2 Timeout, closing connection");
+                    return self.close().await;
+                }
+                Err(err) => return Err(err),
+            };
+            let text = String::from_utf8_lossy(&line).trim_end().to_owned();
+            self.state.log(format!("C: {}", redact(&text)));
+            if !self.command(command::parse(&line)).await? {
+                return self.close().await;
+            }
+            if self.state.errors >= self.config.max_errors {
+                self.reply("421 4.7.0 Too many errors, closing connection");
+                return self.close().await;
+            }
+        }
+    }
+
+    /// Handles one command; `false` ends the session.
+    async fn command(&mut self, command: Command) -> io::Result<bool> {
+        match command {
+            Command::Ehlo(name) => self.ehlo(name),
+            Command::Helo(name) => {
+                self.state.reset();
+                self.state.helo = Some(name);
+                self.state.esmtp = false;
+                let reply = format!("250 {} greets {}", self.config.hostname, self.peer.ip());
+                self.reply(&reply);
+            }
+            Command::Mail { from, params } => self.mail(from, &params),
+            Command::Rcpt { to, params: _ } => self.rcpt(to),
+            Command::Data => self.data().await?,
+            Command::Bdat { size, last } => self.bdat(size, last).await?,
+            Command::Rset => {
+                self.state.reset();
+                self.reply("250 2.0.0 Ok");
+            }
+            Command::Noop => self.reply("250 2.0.0 Ok"),
+            Command::Vrfy(_) => self.reply("252 2.5.0 Cannot VRFY user, but will accept message"),
+            Command::Help => self.reply(
+                "214 2.0.0 Commands: EHLO HELO MAIL RCPT DATA BDAT RSET NOOP VRFY HELP QUIT",
+            ),
+            Command::Quit => {
+                self.reply("221 2.0.0 Bye");
+                return Ok(false);
+            }
+            Command::StartTls | Command::Auth { .. } => {
+                self.error("502 5.5.1 Command not implemented");
+            }
+            Command::Invalid(why) => self.error(&format!("501 5.5.4 Syntax error: {why}")),
+            Command::Unknown(_) => self.error("500 5.5.2 Command unrecognized"),
+        }
+        Ok(true)
+    }
+
+    fn ehlo(&mut self, name: String) {
+        self.state.reset();
+        self.state.helo = Some(name);
+        self.state.esmtp = true;
+        let lines = [
+            format!("{} greets {}", self.config.hostname, self.peer.ip()),
+            "PIPELINING".into(),
+            format!("SIZE {}", self.config.max_size),
+            "8BITMIME".into(),
+            "SMTPUTF8".into(),
+            "ENHANCEDSTATUSCODES".into(),
+            "CHUNKING".into(),
+            "HELP".into(),
+        ];
+        for (i, line) in lines.iter().enumerate() {
+            let sep = if i + 1 == lines.len() { ' ' } else { '-' };
+            self.reply(&format!("250{sep}{line}"));
+        }
+    }
+
+    fn mail(&mut self, from: String, params: &[Param]) {
+        if self.state.helo.is_none() {
+            return self.error("503 5.5.1 Send EHLO or HELO first");
+        }
+        if self.state.from.is_some() {
+            return self.error("503 5.5.1 Nested MAIL command");
+        }
+        if let Some(size) = Param::find(params, "SIZE") {
+            match size.value.as_deref().and_then(|v| v.parse::<u64>().ok()) {
+                Some(n) if n > self.config.max_size => {
+                    return self.error("552 5.3.4 Message size exceeds fixed maximum message size");
+                }
+                Some(_) => {}
+                None => return self.error("501 5.5.4 SIZE needs a number"),
+            }
+        }
+        if let Some(body) = Param::find(params, "BODY") {
+            match body
+                .value
+                .as_deref()
+                .map(str::to_ascii_uppercase)
+                .as_deref()
+            {
+                Some("8BITMIME") => self.state.body_8bit = true,
+                Some("7BIT") => {}
+                _ => return self.error("555 5.5.4 Unsupported BODY type"),
+            }
+        }
+        self.state.smtputf8 = Param::find(params, "SMTPUTF8").is_some();
+        self.state.from = Some(from);
+        self.reply("250 2.1.0 Ok");
+    }
+
+    fn rcpt(&mut self, to: String) {
+        if self.state.from.is_none() {
+            return self.error("503 5.5.1 Need MAIL before RCPT");
+        }
+        if self.state.rcpt.len() >= self.config.max_recipients {
+            return self.error("452 4.5.3 Too many recipients");
+        }
+        self.state.rcpt.push(to);
+        self.reply("250 2.1.5 Ok");
+    }
+
+    async fn data(&mut self) -> io::Result<()> {
+        if self.state.chunks.is_some() {
+            self.error("503 5.5.1 DATA after BDAT");
+            return Ok(());
+        }
+        if self.state.rcpt.is_empty() {
+            self.error("503 5.5.1 Need RCPT before DATA");
+            return Ok(());
+        }
+        self.reply("354 End data with <CR><LF>.<CR><LF>");
+        self.flush().await?;
+        let mut body = Vec::new();
+        let mut too_big = false;
+        loop {
+            // A body line is not limited to 1000 octets here: capture what clients send.
+            let limit = usize::try_from(self.config.max_size)
+                .unwrap_or(usize::MAX)
+                .max(1024)
+                + 2;
+            match lines::read_line(&mut self.io, limit, self.config.timeout).await {
+                Ok(Line::Text(line)) => {
+                    if line == b".\r\n" || line == b".\n" {
+                        break;
+                    }
+                    // Dot-unstuffing (RFC 5321 4.5.2): a leading dot was doubled by the client.
+                    let line = line.strip_prefix(b".").unwrap_or(&line);
+                    too_big |= body.len() + line.len()
+                        > usize::try_from(self.config.max_size).unwrap_or(usize::MAX);
+                    if !too_big {
+                        body.extend_from_slice(line);
+                    }
+                }
+                Ok(Line::TooLong) => too_big = true,
+                Ok(Line::Closed) => return Err(io::ErrorKind::UnexpectedEof.into()),
+                Err(err) => return Err(err),
+            }
+        }
+        self.finish(body, too_big).await;
+        Ok(())
+    }
+
+    async fn bdat(&mut self, size: u64, last: bool) -> io::Result<()> {
+        let ready = self.state.from.is_some() && !self.state.rcpt.is_empty();
+        // The chunk follows the command whatever the reply, so it is always read.
+        let room = self
+            .config
+            .max_size
+            .saturating_sub(self.state.chunks.as_ref().map_or(0, |c| c.len() as u64));
+        let keep = ready && !self.state.chunks_too_big && size <= room;
+        let mut chunk = Vec::new();
+        let target = if keep { Some(&mut chunk) } else { None };
+        lines::read_chunk(&mut self.io, size, target, self.config.timeout).await?;
+        if !ready {
+            self.error("503 5.5.1 Need MAIL and RCPT before BDAT");
+            return Ok(());
+        }
+        if !keep {
+            self.state.chunks_too_big = true;
+        }
+        self.state
+            .chunks
+            .get_or_insert_with(Vec::new)
+            .extend_from_slice(&chunk);
+        if last {
+            let body = self.state.chunks.take().unwrap_or_default();
+            let too_big = self.state.chunks_too_big;
+            self.finish(body, too_big).await;
+        } else {
+            self.reply(&format!("250 2.0.0 {size} octets received"));
+        }
+        Ok(())
+    }
+
+    /// Ends a transaction: hand the message on, or refuse it, and reset.
+    async fn finish(&mut self, raw: Vec<u8>, too_big: bool) {
+        if too_big {
+            self.state.reset();
+            return self.error("552 5.3.4 Message size exceeds fixed maximum message size");
+        }
+        let incoming = Incoming {
+            envelope: Envelope {
+                mail_from: self.state.from.clone().unwrap_or_default(),
+                rcpt_to: std::mem::take(&mut self.state.rcpt),
+                helo: self.state.helo.clone().unwrap_or_default(),
+                esmtp: self.state.esmtp,
+                smtputf8: self.state.smtputf8,
+                body_8bit: self.state.body_8bit,
+                tls: false,
+                auth: None,
+                client: self.peer,
+            },
+            raw,
+            received_at: chrono::Utc::now(),
+            transcript: self.state.transcript.clone(),
+        };
+        self.state.reset();
+        match self.deliver.deliver(incoming).await {
+            Ok(id) => self.reply(&format!("250 2.0.0 Ok: queued as {id}")),
+            Err(why) => self.reply(&format!("451 4.3.0 {why}")),
+        }
+    }
+
+    fn reply(&mut self, line: &str) {
+        self.state.log(format!("S: {line}"));
+        self.out.extend_from_slice(line.as_bytes());
+        self.out.extend_from_slice(b"\r\n");
+    }
+
+    fn error(&mut self, line: &str) {
+        self.state.errors += 1;
+        self.reply(line);
+    }
+
+    /// Writes replies only when no pipelined command is waiting, so a batch of commands
+    /// gets one batch of replies (RFC 2920).
+    async fn flush_if_idle(&mut self) -> io::Result<()> {
+        if self.io.buffer().is_empty() {
+            self.flush().await?;
+        }
+        Ok(())
+    }
+
+    async fn flush(&mut self) -> io::Result<()> {
+        if !self.out.is_empty() {
+            self.io.get_mut().write_all(&self.out).await?;
+            self.out.clear();
+        }
+        Ok(())
+    }
+
+    async fn close(mut self) -> io::Result<()> {
+        self.flush().await?;
+        self.io.get_mut().shutdown().await
+    }
+}
+
+/// AUTH lines carry credentials; the transcript keeps only the verb and mechanism.
+fn redact(line: &str) -> String {
+    let upper = line.to_ascii_uppercase();
+    if upper.starts_with("AUTH ") {
+        let mut words = line.split_whitespace();
+        let verb = words.next().unwrap_or_default();
+        let mechanism = words.next().unwrap_or_default();
+        return format!("{verb} {mechanism} ***");
+    }
+    line.to_owned()
+}
