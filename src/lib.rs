@@ -23,6 +23,7 @@ pub mod produce;
 pub mod record;
 pub mod settings;
 pub mod smtp;
+pub mod store;
 
 use std::ffi::OsString;
 use std::process::ExitCode;

@@ -93,10 +93,10 @@ impl Generator {
     }
 
     fn value(&mut self, field: &Field, person: &Person) -> Value {
-        if let Some(choices) = &field.one_of {
-            if let Some(choice) = choices.choose(&mut self.rng) {
-                return choice.clone();
-            }
+        if let Some(choices) = &field.one_of
+            && let Some(choice) = choices.choose(&mut self.rng)
+        {
+            return choice.clone();
         }
         match field.kind {
             Kind::Array => {

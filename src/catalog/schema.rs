@@ -150,14 +150,14 @@ pub fn check_value(field: &Field, value: &Value, path: &str, out: &mut Vec<Viola
         ));
         return;
     }
-    if let Some(allowed) = &field.one_of {
-        if !allowed.contains(value) {
-            let list: Vec<String> = allowed.iter().map(Value::to_string).collect();
-            out.push(Violation::new(
-                path,
-                format!("{} is not one of {}", value, list.join(", ")),
-            ));
-        }
+    if let Some(allowed) = &field.one_of
+        && !allowed.contains(value)
+    {
+        let list: Vec<String> = allowed.iter().map(Value::to_string).collect();
+        out.push(Violation::new(
+            path,
+            format!("{} is not one of {}", value, list.join(", ")),
+        ));
     }
     check_bounds(field, value, path, out);
     match field.kind {
@@ -211,13 +211,13 @@ fn check_items(field: &Field, value: &Value, path: &str, out: &mut Vec<Violation
                     format!("expected object, found {}", describe(other)),
                 )),
             }
-        } else if let Some(kind) = field.of {
-            if !check_kind(kind, item) {
-                out.push(Violation::new(
-                    item_path,
-                    format!("expected {}, found {}", kind.name(), describe(item)),
-                ));
-            }
+        } else if let Some(kind) = field.of
+            && !check_kind(kind, item)
+        {
+            out.push(Violation::new(
+                item_path,
+                format!("expected {}, found {}", kind.name(), describe(item)),
+            ));
         }
     }
 }

@@ -71,18 +71,17 @@ pub fn check(value: &Value, catalog: &Catalog) -> Vec<Violation> {
         ));
         return out;
     };
-    if let Some(Value::Number(v)) = map.get("schema_version") {
-        if v.as_u64()
+    if let Some(Value::Number(v)) = map.get("schema_version")
+        && v.as_u64()
             .is_some_and(|v| v > u64::from(ty.schema.schema_version))
-        {
-            out.push(Violation::new(
-                "schema_version",
-                format!(
-                    "version {v} is newer than the catalog's `{event_type}` schema (version {})",
-                    ty.schema.schema_version
-                ),
-            ));
-        }
+    {
+        out.push(Violation::new(
+            "schema_version",
+            format!(
+                "version {v} is newer than the catalog's `{event_type}` schema (version {})",
+                ty.schema.schema_version
+            ),
+        ));
     }
     if let Some(Value::Object(data)) = map.get("data") {
         schema::check_fields(&ty.schema.data, data, "data", &mut out);
@@ -93,14 +92,14 @@ pub fn check(value: &Value, catalog: &Catalog) -> Vec<Violation> {
 fn check_envelope(map: &Map<String, Value>, out: &mut Vec<Violation>) {
     use crate::catalog::Kind;
     let expect = |name: &str, kind: Kind, out: &mut Vec<Violation>| {
-        if let Some(v) = map.get(name).filter(|v| !v.is_null()) {
-            if !schema::check_kind(kind, v) {
-                let found = schema::describe(v);
-                out.push(Violation::new(
-                    name,
-                    format!("expected {}, found {found}", kind.name()),
-                ));
-            }
+        if let Some(v) = map.get(name).filter(|v| !v.is_null())
+            && !schema::check_kind(kind, v)
+        {
+            let found = schema::describe(v);
+            out.push(Violation::new(
+                name,
+                format!("expected {}, found {found}", kind.name()),
+            ));
         }
     };
     expect("event_id", Kind::Uuid, out);
@@ -126,13 +125,13 @@ fn check_envelope(map: &Map<String, Value>, out: &mut Vec<Violation>) {
             out.push(Violation::new("recipient.name", "expected string"));
         }
     }
-    if let Some(Value::String(locale)) = map.get("locale") {
-        if !is_locale(locale) {
-            out.push(Violation::new(
-                "locale",
-                format!("`{locale}` is not a language tag such as `en` or `de-CH`"),
-            ));
-        }
+    if let Some(Value::String(locale)) = map.get("locale")
+        && !is_locale(locale)
+    {
+        out.push(Violation::new(
+            "locale",
+            format!("`{locale}` is not a language tag such as `en` or `de-CH`"),
+        ));
     }
 }
 

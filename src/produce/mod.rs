@@ -148,10 +148,10 @@ fn send_all(
         send(producer, &message, stop)?;
         sent += 1;
         // Serving delivery reports now and then is enough; after every send it costs ~25%.
-        if sent % 64 == 0 {
+        if sent.is_multiple_of(64) {
             producer.poll(Duration::ZERO);
         }
-        if sent % 256 == 0 {
+        if sent.is_multiple_of(256) {
             let delivered = producer
                 .context()
                 .state

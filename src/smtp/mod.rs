@@ -10,14 +10,14 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 pub use server::{Server, ServerSettings};
 pub use session::SessionConfig;
 
 /// The SMTP envelope and session facts of one message: what headers cannot tell (BCC
 /// recipients, the client, ESMTP extensions used).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Envelope {
     /// The reverse path; empty for the null sender `<>`.
     pub mail_from: String,

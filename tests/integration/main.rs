@@ -6,4 +6,5 @@ mod cli;
 mod interop;
 mod kafka;
 mod smtp;
+mod store;
 mod util;

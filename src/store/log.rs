@@ -1,0 +1,166 @@
+//! The on-disk message log: one append-only file of checksummed records. A record is
+//! written whole with one `write` before the SMTP client hears 250, so a killed process
+//! loses nothing it acknowledged (the page cache keeps it); `fsync` mode also syncs, once
+//! for every group of writers that arrived together (group commit). On open, the log is
+//! read back and a torn last record (a crash mid-write) is cut off.
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::FileExt;
+use std::path::Path;
+use std::sync::Mutex;
+
+const MAGIC: &str = "MTREC1";
+
+/// A record read back from the log.
+pub struct Record {
+    pub meta: Vec<u8>,
+    /// Where the raw bytes start in the file, and how many there are.
+    pub raw_at: u64,
+    pub raw_len: u64,
+}
+
+/// The open log.
+pub struct Log {
+    file: Mutex<Tail>,
+    sync: Option<Mutex<u64>>,
+}
+
+struct Tail {
+    file: File,
+    len: u64,
+    /// Bumped by every write; `sync` compares it with what the last sync covered.
+    written: u64,
+}
+
+impl Log {
+    /// Opens (or creates) `dir/messages.log` and returns it with every intact record.
+    pub fn open(dir: &Path, fsync: bool) -> io::Result<(Self, Vec<Record>, u64)> {
+        std::fs::create_dir_all(dir)?;
+        let path = dir.join("messages.log");
+        let mut file = OpenOptions::new()
+            .read(true)
+            .append(true)
+            .create(true)
+            .open(&path)?;
+        let (records, good_len) = read_all(&mut file)?;
+        let dropped = file.metadata()?.len() - good_len;
+        if dropped > 0 {
+            // Only an append that never completed can be cut here: it was never acknowledged.
+            file.set_len(good_len)?;
+            file.sync_all()?;
+        }
+        let log = Self {
+            file: Mutex::new(Tail {
+                file,
+                len: good_len,
+                written: 0,
+            }),
+            sync: fsync.then(|| Mutex::new(0)),
+        };
+        Ok((log, records, dropped))
+    }
+
+    /// Appends one record (to the page cache); returns where its raw bytes start and the
+    /// write's sequence number for [`Log::sync_to`].
+    pub fn append(&self, meta: &[u8], raw: &[u8]) -> io::Result<(u64, u64)> {
+        let mut crc = crc32fast::Hasher::new();
+        crc.update(meta);
+        crc.update(raw);
+        let header = format!(
+            "{MAGIC} {} {} {:08x}\n",
+            meta.len(),
+            raw.len(),
+            crc.finalize()
+        );
+        let mut record = Vec::with_capacity(header.len() + meta.len() + raw.len() + 1);
+        record.extend_from_slice(header.as_bytes());
+        record.extend_from_slice(meta);
+        record.extend_from_slice(raw);
+        record.push(b'\n');
+        let (raw_at, seq) = {
+            let mut tail = self.file.lock().expect("log lock");
+            tail.file.write_all(&record)?;
+            let raw_at = tail.len + (header.len() + meta.len()) as u64;
+            tail.len += record.len() as u64;
+            tail.written += 1;
+            (raw_at, tail.written)
+        };
+        Ok((raw_at, seq))
+    }
+
+    /// In fsync mode, makes every write up to `seq` durable; one sync serves all writers
+    /// that were waiting for it.
+    pub fn sync_to(&self, seq: u64) -> io::Result<()> {
+        let Some(synced) = &self.sync else {
+            return Ok(());
+        };
+        let mut synced = synced.lock().expect("sync lock");
+        if *synced >= seq {
+            return Ok(());
+        }
+        let (file, upto) = {
+            let tail = self.file.lock().expect("log lock");
+            (tail.file.try_clone()?, tail.written)
+        };
+        file.sync_data()?;
+        *synced = upto;
+        Ok(())
+    }
+
+    /// Reads `len` raw bytes at `at`.
+    pub fn read(&self, at: u64, len: u64) -> io::Result<Vec<u8>> {
+        let file = self.file.lock().expect("log lock").file.try_clone()?;
+        let mut buf = vec![0; usize::try_from(len).unwrap_or(usize::MAX)];
+        file.read_exact_at(&mut buf, at)?;
+        Ok(buf)
+    }
+}
+
+/// Every intact record from the start, and the length up to the end of the last one.
+fn read_all(file: &mut File) -> io::Result<(Vec<Record>, u64)> {
+    file.seek(SeekFrom::Start(0))?;
+    let mut reader = BufReader::new(&*file);
+    let mut records = Vec::new();
+    let mut at = 0u64;
+    loop {
+        let mut header = String::new();
+        let n = reader.by_ref().take(128).read_line(&mut header)?;
+        if n == 0 {
+            break;
+        }
+        let Some((meta_len, raw_len, crc)) = parse_header(&header) else {
+            break;
+        };
+        let mut body = vec![0; meta_len + raw_len + 1];
+        if reader.read_exact(&mut body).is_err() || body[meta_len + raw_len] != b'\n' {
+            break;
+        }
+        let mut hasher = crc32fast::Hasher::new();
+        hasher.update(&body[..meta_len + raw_len]);
+        if hasher.finalize() != crc {
+            break;
+        }
+        let raw_at = at + n as u64 + meta_len as u64;
+        body.truncate(meta_len);
+        records.push(Record {
+            meta: body,
+            raw_at,
+            raw_len: raw_len as u64,
+        });
+        at = raw_at + raw_len as u64 + 1;
+    }
+    Ok((records, at))
+}
+
+fn parse_header(line: &str) -> Option<(usize, usize, u32)> {
+    let mut words = line.trim_end().split(' ');
+    if words.next()? != MAGIC {
+        return None;
+    }
+    let meta = words.next()?.parse().ok()?;
+    let raw = words.next()?.parse().ok()?;
+    let crc = u32::from_str_radix(words.next()?, 16).ok()?;
+    // A header with absurd lengths is damage, not a record.
+    (meta < 1 << 24 && raw < 1 << 32).then_some((meta, raw, crc))
+}

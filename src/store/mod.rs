@@ -1,0 +1,288 @@
+//! The message store, the hub of the sink: SMTP sessions insert, the API and the CLI read,
+//! and waiters and event streams hear of each new message. Messages live in an append-only
+//! log on disk (see `log.rs`) or, with `--memory`, only in memory; the index of summaries
+//! is always in memory and raw bytes are read from disk on demand, so memory stays small.
+
+mod log;
+mod summary;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::broadcast;
+
+pub use summary::{Query, Summary};
+
+use crate::smtp::{Deliver, DeliverFuture, Incoming};
+
+/// Store failures.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot open the store at `{path}`")]
+    Open {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot write to the store")]
+    Write(#[source] std::io::Error),
+    #[error("cannot read message {id} from the store")]
+    Read {
+        id: u64,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("no message {0}")]
+    NotFound(u64),
+}
+
+/// What one log record holds.
+#[derive(Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+enum Entry {
+    Message(Box<Summary>),
+    Deleted { ids: Vec<u64> },
+}
+
+/// Where a message's raw bytes are.
+enum Body {
+    Disk { at: u64, len: u64 },
+    Memory(Arc<Vec<u8>>),
+}
+
+#[derive(Default)]
+struct Index {
+    messages: BTreeMap<u64, (Arc<Summary>, Body)>,
+    next_id: u64,
+}
+
+/// The store; share it with `Arc`.
+pub struct Store {
+    log: Option<log::Log>,
+    fsync: bool,
+    index: RwLock<Index>,
+    news: broadcast::Sender<Arc<Summary>>,
+}
+
+impl Store {
+    /// A store that keeps nothing on disk.
+    pub fn memory() -> Self {
+        Self::with(
+            None,
+            Index {
+                next_id: 1,
+                ..Index::default()
+            },
+        )
+    }
+
+    /// Opens the store in `dir`, reading back every message kept there.
+    pub fn open(dir: &Path, fsync: bool) -> Result<Self, StoreError> {
+        let open_err = |source| StoreError::Open {
+            path: dir.display().to_string(),
+            source,
+        };
+        let (log, records, dropped) = log::Log::open(dir, fsync).map_err(open_err)?;
+        if dropped > 0 {
+            tracing::warn!(
+                bytes = dropped,
+                "cut a torn record off the end of the store (never acknowledged)"
+            );
+        }
+        let mut index = Index {
+            next_id: 1,
+            ..Index::default()
+        };
+        for record in records {
+            match serde_json::from_slice::<Entry>(&record.meta) {
+                Ok(Entry::Message(summary)) => {
+                    let summary = *summary;
+                    index.next_id = index.next_id.max(summary.id + 1);
+                    let body = Body::Disk {
+                        at: record.raw_at,
+                        len: record.raw_len,
+                    };
+                    index.messages.insert(summary.id, (Arc::new(summary), body));
+                }
+                Ok(Entry::Deleted { ids }) => {
+                    for id in ids {
+                        index.messages.remove(&id);
+                    }
+                }
+                Err(err) => tracing::warn!(cause = %err, "skipped an unreadable store record"),
+            }
+        }
+        let mut store = Self::with(Some(log), index);
+        store.fsync = fsync;
+        Ok(store)
+    }
+
+    fn with(log: Option<log::Log>, index: Index) -> Self {
+        let (news, _) = broadcast::channel(1024);
+        Self {
+            log,
+            fsync: false,
+            index: RwLock::new(index),
+            news,
+        }
+    }
+
+    /// Stores a message and announces it; returns once it is written (and synced, in
+    /// fsync mode).
+    pub fn insert(&self, incoming: Incoming) -> Result<Arc<Summary>, StoreError> {
+        let (summary, seq) = {
+            // Ids are taken under the write lock, so the log's order is the id order.
+            let mut index = self.index.write().expect("index lock");
+            let summary = Arc::new(Summary::new(index.next_id, &incoming));
+            let (body, seq) = match &self.log {
+                Some(log) => {
+                    let entry = Entry::Message(Box::new((*summary).clone()));
+                    let meta = serde_json::to_vec(&entry).expect("summary serializes");
+                    let (at, seq) = log
+                        .append(&meta, &incoming.raw)
+                        .map_err(StoreError::Write)?;
+                    (
+                        Body::Disk {
+                            at,
+                            len: incoming.raw.len() as u64,
+                        },
+                        seq,
+                    )
+                }
+                None => (Body::Memory(Arc::new(incoming.raw)), 0),
+            };
+            index.next_id += 1;
+            index.messages.insert(summary.id, (summary.clone(), body));
+            (summary, seq)
+        };
+        // Outside the index lock, so writers that arrive meanwhile share the next sync.
+        if let Some(log) = &self.log {
+            log.sync_to(seq).map_err(StoreError::Write)?;
+        }
+        let _ = self.news.send(summary.clone());
+        Ok(summary)
+    }
+
+    pub fn len(&self) -> usize {
+        self.index.read().expect("index lock").messages.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Summaries matching `query`, oldest first.
+    pub fn list(&self, query: &Query) -> Vec<Arc<Summary>> {
+        let index = self.index.read().expect("index lock");
+        let from = query.since.map_or(0, |s| s + 1);
+        index
+            .messages
+            .range(from..)
+            .map(|(_, (summary, _))| summary)
+            .filter(|s| query.matches(s))
+            .cloned()
+            .collect()
+    }
+
+    pub fn get(&self, id: u64) -> Option<Arc<Summary>> {
+        self.index
+            .read()
+            .expect("index lock")
+            .messages
+            .get(&id)
+            .map(|(s, _)| s.clone())
+    }
+
+    /// The message exactly as received.
+    pub fn raw(&self, id: u64) -> Result<Vec<u8>, StoreError> {
+        let index = self.index.read().expect("index lock");
+        match index.messages.get(&id) {
+            None => Err(StoreError::NotFound(id)),
+            Some((_, Body::Memory(raw))) => Ok(raw.to_vec()),
+            Some((_, Body::Disk { at, len })) => {
+                let log = self.log.as_ref().expect("disk bodies come from a log");
+                log.read(*at, *len)
+                    .map_err(|source| StoreError::Read { id, source })
+            }
+        }
+    }
+
+    /// Deletes the messages with these ids; returns how many there were.
+    pub fn delete(&self, ids: &[u64]) -> Result<usize, StoreError> {
+        let mut index = self.index.write().expect("index lock");
+        let present: Vec<u64> = ids
+            .iter()
+            .copied()
+            .filter(|id| index.messages.contains_key(id))
+            .collect();
+        if present.is_empty() {
+            return Ok(0);
+        }
+        if let Some(log) = &self.log {
+            let meta = serde_json::to_vec(&Entry::Deleted {
+                ids: present.clone(),
+            })
+            .expect("serializes");
+            let (_, seq) = log.append(&meta, b"").map_err(StoreError::Write)?;
+            log.sync_to(seq).map_err(StoreError::Write)?;
+        }
+        for id in &present {
+            index.messages.remove(id);
+        }
+        Ok(present.len())
+    }
+
+    /// New messages as they arrive.
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Summary>> {
+        self.news.subscribe()
+    }
+
+    /// Waits until `count` messages after `query.since` match, or `timeout` passes; returns
+    /// the matches either way (fewer than `count` means it timed out). Subscribing before
+    /// looking means no arrival can slip between the two.
+    pub async fn wait(&self, query: &Query, count: usize, timeout: Duration) -> Vec<Arc<Summary>> {
+        let mut news = self.subscribe();
+        let mut found = self.list(query);
+        let deadline = tokio::time::Instant::now() + timeout;
+        while found.len() < count {
+            match tokio::time::timeout_at(deadline, news.recv()).await {
+                Err(_) | Ok(Err(broadcast::error::RecvError::Closed)) => break,
+                Ok(Ok(summary)) => {
+                    let fresh = found.last().is_none_or(|last| summary.id > last.id);
+                    if fresh
+                        && query.since.is_none_or(|s| summary.id > s)
+                        && query.matches(&summary)
+                    {
+                        found.push(summary);
+                    }
+                }
+                // Missed some announcements: look again at the index, which has them all.
+                Ok(Err(broadcast::error::RecvError::Lagged(_))) => found = self.list(query),
+            }
+        }
+        found
+    }
+}
+
+impl Deliver for Store {
+    fn deliver(&self, message: Incoming) -> DeliverFuture<'_> {
+        Box::pin(async move {
+            // A plain write lands in the page cache in microseconds; a sync takes
+            // milliseconds, so in fsync mode the worker thread is handed off first.
+            let multi_thread = tokio::runtime::Handle::current().runtime_flavor()
+                == tokio::runtime::RuntimeFlavor::MultiThread;
+            let result = if self.fsync && multi_thread {
+                tokio::task::block_in_place(|| self.insert(message))
+            } else {
+                self.insert(message)
+            };
+            result.map(|s| s.id.to_string()).map_err(|e| {
+                tracing::error!(cause = %e, "store write failed");
+                "Cannot store the message, try again later".to_owned()
+            })
+        })
+    }
+}

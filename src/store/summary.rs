@@ -1,0 +1,97 @@
+//! What the store indexes about each message, and the queries over it.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::smtp::{Envelope, Incoming};
+
+/// The header of a test run's mail: parallel CI jobs tag their mail with it.
+pub const RUN_HEADER: &str = "X-Mailtest-Run";
+
+/// One stored message's facts, without its body.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Summary {
+    pub id: u64,
+    pub received_at: DateTime<Utc>,
+    pub envelope: Envelope,
+    pub size: u64,
+    pub subject: Option<String>,
+    pub from: Option<String>,
+    pub to: Option<String>,
+    pub message_id: Option<String>,
+    /// The isolation key: the `X-Mailtest-Run` header, else the AUTH user, else the
+    /// plus-tag of the first recipient (`user+run42@...`).
+    pub mailbox: Option<String>,
+    pub transcript: Vec<String>,
+}
+
+impl Summary {
+    pub fn new(id: u64, incoming: &Incoming) -> Self {
+        let headers = mailparse::parse_headers(&incoming.raw).map(|(h, _)| h).ok();
+        let header = |name: &str| {
+            use mailparse::MailHeaderMap;
+            headers.as_ref().and_then(|h| h.get_first_value(name))
+        };
+        let mailbox = header(RUN_HEADER)
+            .or_else(|| incoming.envelope.auth.clone())
+            .or_else(|| plus_tag(incoming.envelope.rcpt_to.first()?));
+        Self {
+            id,
+            received_at: incoming.received_at,
+            envelope: incoming.envelope.clone(),
+            size: incoming.raw.len() as u64,
+            subject: header("Subject"),
+            from: header("From"),
+            to: header("To"),
+            message_id: header("Message-ID"),
+            mailbox,
+            transcript: incoming.transcript.clone(),
+        }
+    }
+}
+
+fn plus_tag(address: &str) -> Option<String> {
+    let local = address.rsplit_once('@')?.0;
+    let tag = local.split_once('+')?.1;
+    (!tag.is_empty()).then(|| tag.to_owned())
+}
+
+/// Which messages to list or wait for; every given condition must hold.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Query {
+    /// Only messages after this id (a cursor).
+    pub since: Option<u64>,
+    pub mailbox: Option<String>,
+    /// A recipient, in the envelope (so BCC counts) or the `To` header; case-insensitive.
+    pub to: Option<String>,
+    /// The sender, in the envelope or the `From` header; case-insensitive substring.
+    pub from: Option<String>,
+    /// A case-insensitive substring of the subject.
+    pub subject: Option<String>,
+}
+
+impl Query {
+    pub fn matches(&self, s: &Summary) -> bool {
+        let contains = |hay: Option<&str>, needle: &str| {
+            hay.is_some_and(|h| h.to_lowercase().contains(&needle.to_lowercase()))
+        };
+        self.mailbox
+            .as_ref()
+            .is_none_or(|m| s.mailbox.as_ref() == Some(m))
+            && self.to.as_ref().is_none_or(|to| {
+                s.envelope
+                    .rcpt_to
+                    .iter()
+                    .any(|r| r.eq_ignore_ascii_case(to))
+                    || contains(s.to.as_deref(), to)
+            })
+            && self.from.as_ref().is_none_or(|from| {
+                contains(Some(&s.envelope.mail_from), from) || contains(s.from.as_deref(), from)
+            })
+            && self
+                .subject
+                .as_ref()
+                .is_none_or(|sub| contains(s.subject.as_deref(), sub))
+    }
+}
