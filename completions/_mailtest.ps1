@@ -36,7 +36,7 @@ Register-ArgumentCompleter -Native -CommandName 'mailtest' -ScriptBlock {
             [CompletionResult]::new('produce', 'produce', [CompletionResultType]::ParameterValue, 'Publish email events (from files, fixtures, or generated) to Kafka')
             [CompletionResult]::new('consume', 'consume', [CompletionResultType]::ParameterValue, 'Read email events from Kafka topics')
             [CompletionResult]::new('render', 'render', [CompletionResultType]::ParameterValue, 'Preview templates (not yet available)')
-            [CompletionResult]::new('sink', 'sink', [CompletionResultType]::ParameterValue, 'Capture SMTP server with storage and an HTTP API (not yet available)')
+            [CompletionResult]::new('sink', 'sink', [CompletionResultType]::ParameterValue, 'Capture SMTP server that stores every message (`sink list|show` read a store)')
             [CompletionResult]::new('verify', 'verify', [CompletionResultType]::ParameterValue, 'Check captured mail against expectations (not yet available)')
             [CompletionResult]::new('dispatch', 'dispatch', [CompletionResultType]::ParameterValue, 'The reference notification service: events to email (not yet available)')
             [CompletionResult]::new('smoke', 'smoke', [CompletionResultType]::ParameterValue, 'Run the whole pipeline in one process (not yet available)')
@@ -136,6 +136,36 @@ Register-ArgumentCompleter -Native -CommandName 'mailtest' -ScriptBlock {
             break
         }
         'mailtest;sink' {
+            [CompletionResult]::new('--smtp', '--smtp', [CompletionResultType]::ParameterName, 'SMTP address to listen on')
+            [CompletionResult]::new('--store', '--store', [CompletionResultType]::ParameterName, 'Store directory')
+            [CompletionResult]::new('--max-size', '--max-size', [CompletionResultType]::ParameterName, 'Largest message accepted, such as `25MB` (larger ones get 552)')
+            [CompletionResult]::new('--max-connections', '--max-connections', [CompletionResultType]::ParameterName, 'Sessions at once; more are told 421')
+            [CompletionResult]::new('--idle-timeout', '--idle-timeout', [CompletionResultType]::ParameterName, 'How long a client may stay silent')
+            [CompletionResult]::new('--hostname', '--hostname', [CompletionResultType]::ParameterName, 'The name the server greets with')
+            [CompletionResult]::new('--ready-file', '--ready-file', [CompletionResultType]::ParameterName, 'Write `MAILTEST_SMTP=<addr>` to this file once listening (shell-sourceable)')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colour; `NO_COLOR` set means never under `auto`')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file [default: ./mailtest.yaml if present]')
+            [CompletionResult]::new('--log-format', '--log-format', [CompletionResultType]::ParameterName, 'Log line format on stderr')
+            [CompletionResult]::new('--memory', '--memory', [CompletionResultType]::ParameterName, 'Keep messages in memory only (nothing survives a restart)')
+            [CompletionResult]::new('--fsync', '--fsync', [CompletionResultType]::ParameterName, 'Also sync every acknowledged message to disk, in batches (survives power loss)')
+            [CompletionResult]::new('--allow-remote', '--allow-remote', [CompletionResultType]::ParameterName, 'Allow listening on an address other than loopback')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More log output on stderr (-v info, -vv debug, -vvv trace)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More log output on stderr (-v info, -vv debug, -vvv trace)')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Only errors on stderr: no progress, no summaries')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Only errors on stderr: no progress, no summaries')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'List the messages in a store, oldest first')
+            [CompletionResult]::new('show', 'show', [CompletionResultType]::ParameterValue, 'Print one stored message exactly as received')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'mailtest;sink;list' {
+            [CompletionResult]::new('--store', '--store', [CompletionResultType]::ParameterName, 'Store directory')
+            [CompletionResult]::new('--to', '--to', [CompletionResultType]::ParameterName, 'Only messages to this address (envelope or `To`)')
+            [CompletionResult]::new('--mailbox', '--mailbox', [CompletionResultType]::ParameterName, 'Only messages in this mailbox (test run)')
+            [CompletionResult]::new('--subject', '--subject', [CompletionResultType]::ParameterName, 'Only messages whose subject contains this')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Listing format')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colour; `NO_COLOR` set means never under `auto`')
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file [default: ./mailtest.yaml if present]')
             [CompletionResult]::new('--log-format', '--log-format', [CompletionResultType]::ParameterName, 'Log line format on stderr')
@@ -145,6 +175,34 @@ Register-ArgumentCompleter -Native -CommandName 'mailtest' -ScriptBlock {
             [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Only errors on stderr: no progress, no summaries')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            break
+        }
+        'mailtest;sink;show' {
+            [CompletionResult]::new('--store', '--store', [CompletionResultType]::ParameterName, 'Store directory')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colour; `NO_COLOR` set means never under `auto`')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file [default: ./mailtest.yaml if present]')
+            [CompletionResult]::new('--log-format', '--log-format', [CompletionResultType]::ParameterName, 'Log line format on stderr')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More log output on stderr (-v info, -vv debug, -vvv trace)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More log output on stderr (-v info, -vv debug, -vvv trace)')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Only errors on stderr: no progress, no summaries')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Only errors on stderr: no progress, no summaries')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            break
+        }
+        'mailtest;sink;help' {
+            [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'List the messages in a store, oldest first')
+            [CompletionResult]::new('show', 'show', [CompletionResultType]::ParameterValue, 'Print one stored message exactly as received')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'mailtest;sink;help;list' {
+            break
+        }
+        'mailtest;sink;help;show' {
+            break
+        }
+        'mailtest;sink;help;help' {
             break
         }
         'mailtest;verify' {
@@ -214,7 +272,7 @@ Register-ArgumentCompleter -Native -CommandName 'mailtest' -ScriptBlock {
             [CompletionResult]::new('produce', 'produce', [CompletionResultType]::ParameterValue, 'Publish email events (from files, fixtures, or generated) to Kafka')
             [CompletionResult]::new('consume', 'consume', [CompletionResultType]::ParameterValue, 'Read email events from Kafka topics')
             [CompletionResult]::new('render', 'render', [CompletionResultType]::ParameterValue, 'Preview templates (not yet available)')
-            [CompletionResult]::new('sink', 'sink', [CompletionResultType]::ParameterValue, 'Capture SMTP server with storage and an HTTP API (not yet available)')
+            [CompletionResult]::new('sink', 'sink', [CompletionResultType]::ParameterValue, 'Capture SMTP server that stores every message (`sink list|show` read a store)')
             [CompletionResult]::new('verify', 'verify', [CompletionResultType]::ParameterValue, 'Check captured mail against expectations (not yet available)')
             [CompletionResult]::new('dispatch', 'dispatch', [CompletionResultType]::ParameterValue, 'The reference notification service: events to email (not yet available)')
             [CompletionResult]::new('smoke', 'smoke', [CompletionResultType]::ParameterValue, 'Run the whole pipeline in one process (not yet available)')
@@ -236,6 +294,14 @@ Register-ArgumentCompleter -Native -CommandName 'mailtest' -ScriptBlock {
             break
         }
         'mailtest;help;sink' {
+            [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'List the messages in a store, oldest first')
+            [CompletionResult]::new('show', 'show', [CompletionResultType]::ParameterValue, 'Print one stored message exactly as received')
+            break
+        }
+        'mailtest;help;sink;list' {
+            break
+        }
+        'mailtest;help;sink;show' {
             break
         }
         'mailtest;help;verify' {

@@ -33,7 +33,7 @@ set edit:completion:arg-completer[mailtest] = {|@words|
             cand produce 'Publish email events (from files, fixtures, or generated) to Kafka'
             cand consume 'Read email events from Kafka topics'
             cand render 'Preview templates (not yet available)'
-            cand sink 'Capture SMTP server with storage and an HTTP API (not yet available)'
+            cand sink 'Capture SMTP server that stores every message (`sink list|show` read a store)'
             cand verify 'Check captured mail against expectations (not yet available)'
             cand dispatch 'The reference notification service: events to email (not yet available)'
             cand smoke 'Run the whole pipeline in one process (not yet available)'
@@ -128,6 +128,35 @@ set edit:completion:arg-completer[mailtest] = {|@words|
             cand --help 'Print help'
         }
         &'mailtest;sink'= {
+            cand --smtp 'SMTP address to listen on'
+            cand --store 'Store directory'
+            cand --max-size 'Largest message accepted, such as `25MB` (larger ones get 552)'
+            cand --max-connections 'Sessions at once; more are told 421'
+            cand --idle-timeout 'How long a client may stay silent'
+            cand --hostname 'The name the server greets with'
+            cand --ready-file 'Write `MAILTEST_SMTP=<addr>` to this file once listening (shell-sourceable)'
+            cand --color 'When to use colour; `NO_COLOR` set means never under `auto`'
+            cand --config 'Config file [default: ./mailtest.yaml if present]'
+            cand --log-format 'Log line format on stderr'
+            cand --memory 'Keep messages in memory only (nothing survives a restart)'
+            cand --fsync 'Also sync every acknowledged message to disk, in batches (survives power loss)'
+            cand --allow-remote 'Allow listening on an address other than loopback'
+            cand -v 'More log output on stderr (-v info, -vv debug, -vvv trace)'
+            cand --verbose 'More log output on stderr (-v info, -vv debug, -vvv trace)'
+            cand -q 'Only errors on stderr: no progress, no summaries'
+            cand --quiet 'Only errors on stderr: no progress, no summaries'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand list 'List the messages in a store, oldest first'
+            cand show 'Print one stored message exactly as received'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'mailtest;sink;list'= {
+            cand --store 'Store directory'
+            cand --to 'Only messages to this address (envelope or `To`)'
+            cand --mailbox 'Only messages in this mailbox (test run)'
+            cand --subject 'Only messages whose subject contains this'
+            cand --output 'Listing format'
             cand --color 'When to use colour; `NO_COLOR` set means never under `auto`'
             cand --config 'Config file [default: ./mailtest.yaml if present]'
             cand --log-format 'Log line format on stderr'
@@ -137,6 +166,29 @@ set edit:completion:arg-completer[mailtest] = {|@words|
             cand --quiet 'Only errors on stderr: no progress, no summaries'
             cand -h 'Print help'
             cand --help 'Print help'
+        }
+        &'mailtest;sink;show'= {
+            cand --store 'Store directory'
+            cand --color 'When to use colour; `NO_COLOR` set means never under `auto`'
+            cand --config 'Config file [default: ./mailtest.yaml if present]'
+            cand --log-format 'Log line format on stderr'
+            cand -v 'More log output on stderr (-v info, -vv debug, -vvv trace)'
+            cand --verbose 'More log output on stderr (-v info, -vv debug, -vvv trace)'
+            cand -q 'Only errors on stderr: no progress, no summaries'
+            cand --quiet 'Only errors on stderr: no progress, no summaries'
+            cand -h 'Print help'
+            cand --help 'Print help'
+        }
+        &'mailtest;sink;help'= {
+            cand list 'List the messages in a store, oldest first'
+            cand show 'Print one stored message exactly as received'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'mailtest;sink;help;list'= {
+        }
+        &'mailtest;sink;help;show'= {
+        }
+        &'mailtest;sink;help;help'= {
         }
         &'mailtest;verify'= {
             cand --color 'When to use colour; `NO_COLOR` set means never under `auto`'
@@ -200,7 +252,7 @@ set edit:completion:arg-completer[mailtest] = {|@words|
             cand produce 'Publish email events (from files, fixtures, or generated) to Kafka'
             cand consume 'Read email events from Kafka topics'
             cand render 'Preview templates (not yet available)'
-            cand sink 'Capture SMTP server with storage and an HTTP API (not yet available)'
+            cand sink 'Capture SMTP server that stores every message (`sink list|show` read a store)'
             cand verify 'Check captured mail against expectations (not yet available)'
             cand dispatch 'The reference notification service: events to email (not yet available)'
             cand smoke 'Run the whole pipeline in one process (not yet available)'
@@ -217,6 +269,12 @@ set edit:completion:arg-completer[mailtest] = {|@words|
         &'mailtest;help;render'= {
         }
         &'mailtest;help;sink'= {
+            cand list 'List the messages in a store, oldest first'
+            cand show 'Print one stored message exactly as received'
+        }
+        &'mailtest;help;sink;list'= {
+        }
+        &'mailtest;help;sink;show'= {
         }
         &'mailtest;help;verify'= {
         }

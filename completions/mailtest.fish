@@ -38,7 +38,7 @@ complete -c mailtest -n "__fish_mailtest_needs_command" -f -a "broker" -d 'Run a
 complete -c mailtest -n "__fish_mailtest_needs_command" -f -a "produce" -d 'Publish email events (from files, fixtures, or generated) to Kafka'
 complete -c mailtest -n "__fish_mailtest_needs_command" -f -a "consume" -d 'Read email events from Kafka topics'
 complete -c mailtest -n "__fish_mailtest_needs_command" -f -a "render" -d 'Preview templates (not yet available)'
-complete -c mailtest -n "__fish_mailtest_needs_command" -f -a "sink" -d 'Capture SMTP server with storage and an HTTP API (not yet available)'
+complete -c mailtest -n "__fish_mailtest_needs_command" -f -a "sink" -d 'Capture SMTP server that stores every message (`sink list|show` read a store)'
 complete -c mailtest -n "__fish_mailtest_needs_command" -f -a "verify" -d 'Check captured mail against expectations (not yet available)'
 complete -c mailtest -n "__fish_mailtest_needs_command" -f -a "dispatch" -d 'The reference notification service: events to email (not yet available)'
 complete -c mailtest -n "__fish_mailtest_needs_command" -f -a "smoke" -d 'Run the whole pipeline in one process (not yet available)'
@@ -117,15 +117,56 @@ json\t''"
 complete -c mailtest -n "__fish_mailtest_using_subcommand render" -s v -l verbose -d 'More log output on stderr (-v info, -vv debug, -vvv trace)'
 complete -c mailtest -n "__fish_mailtest_using_subcommand render" -s q -l quiet -d 'Only errors on stderr: no progress, no summaries'
 complete -c mailtest -n "__fish_mailtest_using_subcommand render" -s h -l help -d 'Print help'
-complete -c mailtest -n "__fish_mailtest_using_subcommand sink" -l color -d 'When to use colour; `NO_COLOR` set means never under `auto`' -r -f -a "auto\t''
+complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and not __fish_seen_subcommand_from list show help" -l smtp -d 'SMTP address to listen on' -r
+complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and not __fish_seen_subcommand_from list show help" -l store -d 'Store directory' -r -F
+complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and not __fish_seen_subcommand_from list show help" -l max-size -d 'Largest message accepted, such as `25MB` (larger ones get 552)' -r
+complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and not __fish_seen_subcommand_from list show help" -l max-connections -d 'Sessions at once; more are told 421' -r
+complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and not __fish_seen_subcommand_from list show help" -l idle-timeout -d 'How long a client may stay silent' -r
+complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and not __fish_seen_subcommand_from list show help" -l hostname -d 'The name the server greets with' -r
+complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and not __fish_seen_subcommand_from list show help" -l ready-file -d 'Write `MAILTEST_SMTP=<addr>` to this file once listening (shell-sourceable)' -r -F
+complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and not __fish_seen_subcommand_from list show help" -l color -d 'When to use colour; `NO_COLOR` set means never under `auto`' -r -f -a "auto\t''
 always\t''
 never\t''"
-complete -c mailtest -n "__fish_mailtest_using_subcommand sink" -l config -d 'Config file [default: ./mailtest.yaml if present]' -r -F
-complete -c mailtest -n "__fish_mailtest_using_subcommand sink" -l log-format -d 'Log line format on stderr' -r -f -a "text\t''
+complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and not __fish_seen_subcommand_from list show help" -l config -d 'Config file [default: ./mailtest.yaml if present]' -r -F
+complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and not __fish_seen_subcommand_from list show help" -l log-format -d 'Log line format on stderr' -r -f -a "text\t''
 json\t''"
-complete -c mailtest -n "__fish_mailtest_using_subcommand sink" -s v -l verbose -d 'More log output on stderr (-v info, -vv debug, -vvv trace)'
-complete -c mailtest -n "__fish_mailtest_using_subcommand sink" -s q -l quiet -d 'Only errors on stderr: no progress, no summaries'
-complete -c mailtest -n "__fish_mailtest_using_subcommand sink" -s h -l help -d 'Print help'
+complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and not __fish_seen_subcommand_from list show help" -l memory -d 'Keep messages in memory only (nothing survives a restart)'
+complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and not __fish_seen_subcommand_from list show help" -l fsync -d 'Also sync every acknowledged message to disk, in batches (survives power loss)'
+complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and not __fish_seen_subcommand_from list show help" -l allow-remote -d 'Allow listening on an address other than loopback'
+complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and not __fish_seen_subcommand_from list show help" -s v -l verbose -d 'More log output on stderr (-v info, -vv debug, -vvv trace)'
+complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and not __fish_seen_subcommand_from list show help" -s q -l quiet -d 'Only errors on stderr: no progress, no summaries'
+complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and not __fish_seen_subcommand_from list show help" -s h -l help -d 'Print help'
+complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and not __fish_seen_subcommand_from list show help" -f -a "list" -d 'List the messages in a store, oldest first'
+complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and not __fish_seen_subcommand_from list show help" -f -a "show" -d 'Print one stored message exactly as received'
+complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and not __fish_seen_subcommand_from list show help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and __fish_seen_subcommand_from list" -l store -d 'Store directory' -r -F
+complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and __fish_seen_subcommand_from list" -l to -d 'Only messages to this address (envelope or `To`)' -r
+complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and __fish_seen_subcommand_from list" -l mailbox -d 'Only messages in this mailbox (test run)' -r
+complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and __fish_seen_subcommand_from list" -l subject -d 'Only messages whose subject contains this' -r
+complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and __fish_seen_subcommand_from list" -l output -d 'Listing format' -r -f -a "text\t''
+json\t''"
+complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and __fish_seen_subcommand_from list" -l color -d 'When to use colour; `NO_COLOR` set means never under `auto`' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and __fish_seen_subcommand_from list" -l config -d 'Config file [default: ./mailtest.yaml if present]' -r -F
+complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and __fish_seen_subcommand_from list" -l log-format -d 'Log line format on stderr' -r -f -a "text\t''
+json\t''"
+complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and __fish_seen_subcommand_from list" -s v -l verbose -d 'More log output on stderr (-v info, -vv debug, -vvv trace)'
+complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and __fish_seen_subcommand_from list" -s q -l quiet -d 'Only errors on stderr: no progress, no summaries'
+complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and __fish_seen_subcommand_from list" -s h -l help -d 'Print help'
+complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and __fish_seen_subcommand_from show" -l store -d 'Store directory' -r -F
+complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and __fish_seen_subcommand_from show" -l color -d 'When to use colour; `NO_COLOR` set means never under `auto`' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and __fish_seen_subcommand_from show" -l config -d 'Config file [default: ./mailtest.yaml if present]' -r -F
+complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and __fish_seen_subcommand_from show" -l log-format -d 'Log line format on stderr' -r -f -a "text\t''
+json\t''"
+complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and __fish_seen_subcommand_from show" -s v -l verbose -d 'More log output on stderr (-v info, -vv debug, -vvv trace)'
+complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and __fish_seen_subcommand_from show" -s q -l quiet -d 'Only errors on stderr: no progress, no summaries'
+complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and __fish_seen_subcommand_from show" -s h -l help -d 'Print help'
+complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and __fish_seen_subcommand_from help" -f -a "list" -d 'List the messages in a store, oldest first'
+complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and __fish_seen_subcommand_from help" -f -a "show" -d 'Print one stored message exactly as received'
+complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c mailtest -n "__fish_mailtest_using_subcommand verify" -l color -d 'When to use colour; `NO_COLOR` set means never under `auto`' -r -f -a "auto\t''
 always\t''
 never\t''"
@@ -178,10 +219,12 @@ complete -c mailtest -n "__fish_mailtest_using_subcommand help; and not __fish_s
 complete -c mailtest -n "__fish_mailtest_using_subcommand help; and not __fish_seen_subcommand_from broker produce consume render sink verify dispatch smoke catalog completions help" -f -a "produce" -d 'Publish email events (from files, fixtures, or generated) to Kafka'
 complete -c mailtest -n "__fish_mailtest_using_subcommand help; and not __fish_seen_subcommand_from broker produce consume render sink verify dispatch smoke catalog completions help" -f -a "consume" -d 'Read email events from Kafka topics'
 complete -c mailtest -n "__fish_mailtest_using_subcommand help; and not __fish_seen_subcommand_from broker produce consume render sink verify dispatch smoke catalog completions help" -f -a "render" -d 'Preview templates (not yet available)'
-complete -c mailtest -n "__fish_mailtest_using_subcommand help; and not __fish_seen_subcommand_from broker produce consume render sink verify dispatch smoke catalog completions help" -f -a "sink" -d 'Capture SMTP server with storage and an HTTP API (not yet available)'
+complete -c mailtest -n "__fish_mailtest_using_subcommand help; and not __fish_seen_subcommand_from broker produce consume render sink verify dispatch smoke catalog completions help" -f -a "sink" -d 'Capture SMTP server that stores every message (`sink list|show` read a store)'
 complete -c mailtest -n "__fish_mailtest_using_subcommand help; and not __fish_seen_subcommand_from broker produce consume render sink verify dispatch smoke catalog completions help" -f -a "verify" -d 'Check captured mail against expectations (not yet available)'
 complete -c mailtest -n "__fish_mailtest_using_subcommand help; and not __fish_seen_subcommand_from broker produce consume render sink verify dispatch smoke catalog completions help" -f -a "dispatch" -d 'The reference notification service: events to email (not yet available)'
 complete -c mailtest -n "__fish_mailtest_using_subcommand help; and not __fish_seen_subcommand_from broker produce consume render sink verify dispatch smoke catalog completions help" -f -a "smoke" -d 'Run the whole pipeline in one process (not yet available)'
 complete -c mailtest -n "__fish_mailtest_using_subcommand help; and not __fish_seen_subcommand_from broker produce consume render sink verify dispatch smoke catalog completions help" -f -a "catalog" -d 'List the event catalog: types, their fields and fixtures'
 complete -c mailtest -n "__fish_mailtest_using_subcommand help; and not __fish_seen_subcommand_from broker produce consume render sink verify dispatch smoke catalog completions help" -f -a "completions" -d 'Print shell completions'
 complete -c mailtest -n "__fish_mailtest_using_subcommand help; and not __fish_seen_subcommand_from broker produce consume render sink verify dispatch smoke catalog completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c mailtest -n "__fish_mailtest_using_subcommand help; and __fish_seen_subcommand_from sink" -f -a "list" -d 'List the messages in a store, oldest first'
+complete -c mailtest -n "__fish_mailtest_using_subcommand help; and __fish_seen_subcommand_from sink" -f -a "show" -d 'Print one stored message exactly as received'

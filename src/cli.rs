@@ -63,8 +63,8 @@ pub enum Command {
     Consume(ConsumeArgs),
     /// Preview templates (not yet available)
     Render(PendingArgs),
-    /// Capture SMTP server with storage and an HTTP API (not yet available)
-    Sink(PendingArgs),
+    /// Capture SMTP server that stores every message (`sink list|show` read a store)
+    Sink(SinkArgs),
     /// Check captured mail against expectations (not yet available)
     Verify(PendingArgs),
     /// The reference notification service: events to email (not yet available)
@@ -201,6 +201,94 @@ pub enum ConsumeFormat {
     Json,
     /// The payload bytes alone, one message per line
     Raw,
+}
+
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct SinkArgs {
+    #[command(subcommand)]
+    pub action: Option<SinkAction>,
+    /// SMTP address to listen on
+    #[arg(
+        long,
+        env = "MAILTEST_SMTP",
+        default_value = "127.0.0.1:1025",
+        value_name = "ADDR"
+    )]
+    pub smtp: String,
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// Keep messages in memory only (nothing survives a restart)
+    #[arg(long, conflicts_with = "dir")]
+    pub memory: bool,
+    /// Also sync every acknowledged message to disk, in batches (survives power loss)
+    #[arg(long, conflicts_with = "memory")]
+    pub fsync: bool,
+    /// Largest message accepted, such as `25MB` (larger ones get 552)
+    #[arg(long, default_value = "25MiB", value_name = "BYTES")]
+    pub max_size: String,
+    /// Sessions at once; more are told 421
+    #[arg(long, default_value_t = 1024, value_name = "N")]
+    pub max_connections: usize,
+    /// How long a client may stay silent
+    #[arg(long, default_value = "5m", value_name = "DURATION")]
+    pub idle_timeout: String,
+    /// The name the server greets with
+    #[arg(long, default_value = "mailtest.localhost")]
+    pub hostname: String,
+    /// Allow listening on an address other than loopback
+    #[arg(long)]
+    pub allow_remote: bool,
+    /// Write `MAILTEST_SMTP=<addr>` to this file once listening (shell-sourceable)
+    #[arg(long, value_name = "FILE")]
+    pub ready_file: Option<PathBuf>,
+}
+
+/// Where a store lives.
+#[derive(Debug, Args, Clone)]
+pub struct StoreArgs {
+    /// Store directory
+    #[arg(
+        long = "store",
+        env = "MAILTEST_STORE",
+        default_value = ".mailtest/store",
+        value_name = "DIR"
+    )]
+    pub dir: PathBuf,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SinkAction {
+    /// List the messages in a store, oldest first
+    List(SinkListArgs),
+    /// Print one stored message exactly as received
+    Show(SinkShowArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SinkListArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// Only messages to this address (envelope or `To`)
+    #[arg(long, value_name = "EMAIL")]
+    pub to: Option<String>,
+    /// Only messages in this mailbox (test run)
+    #[arg(long, value_name = "NAME")]
+    pub mailbox: Option<String>,
+    /// Only messages whose subject contains this
+    #[arg(long, value_name = "TEXT")]
+    pub subject: Option<String>,
+    /// Listing format
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct SinkShowArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// The message id (from `sink list`)
+    pub id: u64,
 }
 
 #[derive(Debug, Args)]

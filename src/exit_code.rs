@@ -68,6 +68,9 @@ pub fn classify(err: &anyhow::Error) -> ErrorClass {
         {
             return ErrorClass::BadInput;
         }
+        if let Some(crate::store::StoreError::Open { .. }) = cause.downcast_ref() {
+            return ErrorClass::BadInput;
+        }
         if let Some(e) = cause.downcast_ref::<crate::kafka::KafkaError>() {
             return e.class();
         }

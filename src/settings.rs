@@ -99,6 +99,39 @@ impl ConfigFile {
     }
 }
 
+/// Parses a size such as `25MiB`, `10MB`, `512KB` or `1000` (bytes).
+pub fn parse_size(what: &str, text: &str) -> Result<u64, SettingsError> {
+    let t = text.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (digits, unit) = t.split_at(split);
+    let unit_size: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "kb" => 1000,
+        "kib" | "k" => 1024,
+        "mb" => 1_000_000,
+        "mib" | "m" => 1024 * 1024,
+        "gb" => 1_000_000_000,
+        "gib" | "g" => 1024 * 1024 * 1024,
+        _ => {
+            return Err(SettingsError::invalid(
+                what,
+                format!("`{text}`: unknown unit (try `25MiB` or `10MB`)"),
+            ));
+        }
+    };
+    digits
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(unit_size))
+        .filter(|n| *n > 0)
+        .ok_or_else(|| {
+            SettingsError::invalid(
+                what,
+                format!("`{text}`: expected a positive size such as `25MiB`"),
+            )
+        })
+}
+
 /// Parses a duration such as `10s`, `500ms` or `2m`.
 pub fn parse_duration(what: &str, text: &str) -> Result<Duration, SettingsError> {
     humantime::parse_duration(text.trim())

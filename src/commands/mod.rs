@@ -5,6 +5,7 @@ mod catalog;
 mod completions;
 mod consume;
 mod produce;
+mod sink;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -26,7 +27,7 @@ pub async fn run(cli: Cli, printer: &Printer) -> Result<Outcome> {
         Command::Catalog(args) => catalog::run(&args, &config, printer),
         Command::Completions(args) => completions::run(&args),
         Command::Render(_) => pending("render"),
-        Command::Sink(_) => pending("sink"),
+        Command::Sink(args) => sink::run(args, printer).await,
         Command::Verify(_) => pending("verify"),
         Command::Dispatch(_) => pending("dispatch"),
         Command::Smoke(_) => pending("smoke"),

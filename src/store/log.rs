@@ -22,6 +22,8 @@ pub struct Record {
 
 /// The open log.
 pub struct Log {
+    /// Held (with an exclusive lock) for as long as this writer has the store.
+    _lock: Option<File>,
     file: Mutex<Tail>,
     sync: Option<Mutex<u64>>,
 }
@@ -37,6 +39,14 @@ impl Log {
     /// Opens (or creates) `dir/messages.log` and returns it with every intact record.
     pub fn open(dir: &Path, fsync: bool) -> io::Result<(Self, Vec<Record>, u64)> {
         std::fs::create_dir_all(dir)?;
+        let lock = File::create(dir.join("lock"))?;
+        // Two writers would interleave records; a second sink on the same store is refused.
+        lock.try_lock().map_err(|_| {
+            io::Error::new(
+                io::ErrorKind::ResourceBusy,
+                "another mailtest sink is using this store",
+            )
+        })?;
         let path = dir.join("messages.log");
         let mut file = OpenOptions::new()
             .read(true)
@@ -51,6 +61,7 @@ impl Log {
             file.sync_all()?;
         }
         let log = Self {
+            _lock: Some(lock),
             file: Mutex::new(Tail {
                 file,
                 len: good_len,
@@ -59,6 +70,23 @@ impl Log {
             sync: fsync.then(|| Mutex::new(0)),
         };
         Ok((log, records, dropped))
+    }
+
+    /// Opens the log for reading only, while a sink may be writing it: nothing is cut, and
+    /// a record still being written is simply not seen yet.
+    pub fn open_read_only(dir: &Path) -> io::Result<(Self, Vec<Record>)> {
+        let mut file = File::open(dir.join("messages.log"))?;
+        let (records, len) = read_all(&mut file)?;
+        let log = Self {
+            _lock: None,
+            file: Mutex::new(Tail {
+                file,
+                len,
+                written: 0,
+            }),
+            sync: None,
+        };
+        Ok((log, records))
     }
 
     /// Appends one record (to the page cache); returns where its raw bytes start and the

@@ -47,6 +47,35 @@ enum Entry {
     Deleted { ids: Vec<u64> },
 }
 
+/// The index built from a log's records, deletions applied.
+fn index_of(records: Vec<log::Record>) -> Index {
+    let mut index = Index {
+        next_id: 1,
+        ..Index::default()
+    };
+    for record in records {
+        match serde_json::from_slice::<Entry>(&record.meta) {
+            Ok(Entry::Message(summary)) => {
+                index.next_id = index.next_id.max(summary.id + 1);
+                let body = Body::Disk {
+                    at: record.raw_at,
+                    len: record.raw_len,
+                };
+                index
+                    .messages
+                    .insert(summary.id, (Arc::new(*summary), body));
+            }
+            Ok(Entry::Deleted { ids }) => {
+                for id in ids {
+                    index.messages.remove(&id);
+                }
+            }
+            Err(err) => tracing::warn!(cause = %err, "skipped an unreadable store record"),
+        }
+    }
+    index
+}
+
 /// Where a message's raw bytes are.
 enum Body {
     Disk { at: u64, len: u64 },
@@ -79,7 +108,7 @@ impl Store {
         )
     }
 
-    /// Opens the store in `dir`, reading back every message kept there.
+    /// Opens the store in `dir` for writing, reading back every message kept there.
     pub fn open(dir: &Path, fsync: bool) -> Result<Self, StoreError> {
         let open_err = |source| StoreError::Open {
             path: dir.display().to_string(),
@@ -92,32 +121,19 @@ impl Store {
                 "cut a torn record off the end of the store (never acknowledged)"
             );
         }
-        let mut index = Index {
-            next_id: 1,
-            ..Index::default()
-        };
-        for record in records {
-            match serde_json::from_slice::<Entry>(&record.meta) {
-                Ok(Entry::Message(summary)) => {
-                    let summary = *summary;
-                    index.next_id = index.next_id.max(summary.id + 1);
-                    let body = Body::Disk {
-                        at: record.raw_at,
-                        len: record.raw_len,
-                    };
-                    index.messages.insert(summary.id, (Arc::new(summary), body));
-                }
-                Ok(Entry::Deleted { ids }) => {
-                    for id in ids {
-                        index.messages.remove(&id);
-                    }
-                }
-                Err(err) => tracing::warn!(cause = %err, "skipped an unreadable store record"),
-            }
-        }
-        let mut store = Self::with(Some(log), index);
+        let mut store = Self::with(Some(log), index_of(records));
         store.fsync = fsync;
         Ok(store)
+    }
+
+    /// Opens the store in `dir` to read it, also while a sink writes to it.
+    pub fn open_read_only(dir: &Path) -> Result<Self, StoreError> {
+        let open_err = |source| StoreError::Open {
+            path: dir.display().to_string(),
+            source,
+        };
+        let (log, records) = log::Log::open_read_only(dir).map_err(open_err)?;
+        Ok(Self::with(Some(log), index_of(records)))
     }
 
     fn with(log: Option<log::Log>, index: Index) -> Self {

@@ -5,6 +5,7 @@ mod catalog;
 mod cli;
 mod interop;
 mod kafka;
+mod sink;
 mod smtp;
 mod store;
 mod util;

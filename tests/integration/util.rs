@@ -44,6 +44,11 @@ impl Run {
         self
     }
 
+    pub fn arg(mut self, arg: impl AsRef<std::ffi::OsStr>) -> Self {
+        self.cmd.arg(arg);
+        self
+    }
+
     pub fn env(mut self, key: &str, value: &str) -> Self {
         self.cmd.env(key, value);
         self

@@ -1,0 +1,160 @@
+//! `mailtest sink`: the capture SMTP server over a store, and `sink list|show` to read one.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use tokio::sync::watch;
+
+use crate::cli::{OutputFormat, SinkAction, SinkArgs, SinkListArgs, SinkShowArgs};
+use crate::exit_code::Outcome;
+use crate::printer::Printer;
+use crate::settings::{self, SettingsError};
+use crate::smtp::{Server, ServerSettings, SessionConfig};
+use crate::store::{Query, Store};
+
+pub async fn run(args: SinkArgs, printer: &Printer) -> Result<Outcome> {
+    match args.action {
+        Some(SinkAction::List(list)) => self::list(&list, printer),
+        Some(SinkAction::Show(show)) => self::show(&show, printer),
+        None => serve(args, printer).await,
+    }
+}
+
+fn server_settings(args: &SinkArgs) -> Result<(SocketAddr, ServerSettings)> {
+    let addr: SocketAddr = args.smtp.parse().map_err(|e| {
+        SettingsError::invalid("--smtp", format!("`{}`: {e} (expected IP:PORT)", args.smtp))
+    })?;
+    if !addr.ip().is_loopback() && !args.allow_remote {
+        return Err(SettingsError::invalid(
+            "--smtp",
+            format!("`{addr}` is not a loopback address; pass --allow-remote to accept mail from other hosts"),
+        )
+        .into());
+    }
+    let session = SessionConfig {
+        hostname: args.hostname.clone(),
+        max_size: settings::parse_size("--max-size", &args.max_size)?,
+        timeout: settings::parse_duration("--idle-timeout", &args.idle_timeout)?,
+        ..SessionConfig::default()
+    };
+    let settings = ServerSettings {
+        session,
+        max_connections: args.max_connections.max(1),
+        ..ServerSettings::default()
+    };
+    Ok((addr, settings))
+}
+
+async fn serve(args: SinkArgs, printer: &Printer) -> Result<Outcome> {
+    let (addr, settings) = server_settings(&args)?;
+    let store = Arc::new(if args.memory {
+        Store::memory()
+    } else {
+        Store::open(&args.store.dir, args.fsync)?
+    });
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| SettingsError::invalid("--smtp", format!("cannot listen on `{addr}`: {e}")))?;
+    let bound = listener.local_addr()?;
+    if !bound.ip().is_loopback() {
+        printer.warn(&format!(
+            "listening on `{bound}`: other hosts can send mail to this sink"
+        ));
+    }
+    if let Some(path) = &args.ready_file {
+        super::broker::write_ready_file(path, &format!("MAILTEST_SMTP={bound}"))?;
+    }
+    let kept = if args.memory {
+        "in memory".to_owned()
+    } else {
+        format!("in `{}`", args.store.dir.display())
+    };
+    printer.status(&format!(
+        "sink: SMTP on {bound}, {} messages kept {kept}; Ctrl-C stops",
+        store.len()
+    ));
+    let (stop, shutdown) = watch::channel(false);
+    let server = tokio::spawn(Server::serve(listener, settings, store.clone(), shutdown));
+    let status = status_line(store.clone(), printer);
+    tokio::signal::ctrl_c()
+        .await
+        .context("cannot wait for Ctrl-C")?;
+    status.abort();
+    let _ = stop.send(true);
+    server.await.context("the SMTP server failed")?;
+    printer.status(&format!("sink: stopped with {} messages kept", store.len()));
+    Ok(Outcome::Success)
+}
+
+/// A live one-line status on a terminal: messages stored and the recent rate.
+fn status_line(store: Arc<Store>, printer: &Printer) -> tokio::task::JoinHandle<()> {
+    let bar = printer.progress(None, "waiting for mail");
+    tokio::spawn(async move {
+        let (mut last, mut at) = (store.len(), Instant::now());
+        loop {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            let now = store.len();
+            let rate = now.saturating_sub(last) as f64 / at.elapsed().as_secs_f64();
+            bar.set_message(format!("{now} messages stored, {rate:.0}/s"));
+            bar.tick();
+            (last, at) = (now, Instant::now());
+        }
+    })
+}
+
+fn open(dir: &Path) -> Result<Store> {
+    if !dir.join("messages.log").exists() {
+        return Err(SettingsError::invalid(
+            "--store",
+            format!("`{}` holds no mailtest store", dir.display()),
+        )
+        .into());
+    }
+    Ok(Store::open_read_only(dir)?)
+}
+
+fn list(args: &SinkListArgs, printer: &Printer) -> Result<Outcome> {
+    let store = open(&args.store.dir)?;
+    let query = Query {
+        to: args.to.clone(),
+        mailbox: args.mailbox.clone(),
+        subject: args.subject.clone(),
+        ..Query::default()
+    };
+    let found = store.list(&query);
+    if args.output == OutputFormat::Json {
+        for summary in &found {
+            let mut line = serde_json::to_value(&**summary)?;
+            line.as_object_mut().map(|m| m.remove("transcript"));
+            printer.data(&line.to_string())?;
+        }
+        return Ok(Outcome::Success);
+    }
+    let mut table = printer.table(&["id", "received", "from", "to (envelope)", "subject", "size"]);
+    for s in &found {
+        table.add_row(vec![
+            s.id.to_string(),
+            s.received_at.format("%Y-%m-%d %H:%M:%S").to_string(),
+            s.envelope.mail_from.clone(),
+            s.envelope.rcpt_to.join(", "),
+            s.subject.clone().unwrap_or_default(),
+            s.size.to_string(),
+        ]);
+    }
+    printer.data(&table.to_string())?;
+    printer.status(&format!("{} of {} messages", found.len(), store.len()));
+    Ok(Outcome::Success)
+}
+
+fn show(args: &SinkShowArgs, printer: &Printer) -> Result<Outcome> {
+    let store = open(&args.store.dir)?;
+    let raw = store.raw(args.id).map_err(|_| {
+        SettingsError::invalid("id", format!("no message {} in the store", args.id))
+    })?;
+    let _ = printer;
+    std::io::Write::write_all(&mut std::io::stdout().lock(), &raw)?;
+    Ok(Outcome::Success)
+}

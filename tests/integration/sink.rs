@@ -1,0 +1,236 @@
+//! `mailtest sink` as a process: it stores what it acknowledges, survives kill -9, refuses a
+//! second writer and non-loopback binds, and `sink list|show` read the store.
+
+use std::collections::HashSet;
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+
+use crate::util::{json_lines, mailtest};
+
+/// A running `mailtest sink` child and the SMTP address it reported.
+struct Sink {
+    child: Child,
+    addr: String,
+}
+
+impl Sink {
+    fn start(store: &std::path::Path) -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_mailtest"))
+            .args(["sink", "--smtp", "127.0.0.1:0", "--store"])
+            .arg(store)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // The status line says where it listens; reading it is the readiness signal.
+        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        let addr = loop {
+            let line = lines.next().expect("sink printed its address").unwrap();
+            if let Some(rest) = line.strip_prefix("sink: SMTP on ") {
+                break rest.split(',').next().unwrap().to_owned();
+            }
+        };
+        std::thread::spawn(move || lines.for_each(drop));
+        Self { child, addr }
+    }
+}
+
+impl Drop for Sink {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Sends messages one after another, reporting each subject once it is answered 250.
+fn send_until_cut(addr: &str, prefix: &str, acked: &mpsc::Sender<String>) {
+    let Ok(stream) = TcpStream::connect(addr) else {
+        return;
+    };
+    let mut reader = BufReader::new(stream.try_clone().unwrap());
+    let mut writer = stream;
+    let reply = |reader: &mut BufReader<TcpStream>| -> Option<String> {
+        loop {
+            let mut line = String::new();
+            if reader.read_line(&mut line).ok()? == 0 {
+                return None;
+            }
+            if line.as_bytes().get(3) != Some(&b'-') {
+                return Some(line);
+            }
+        }
+    };
+    reply(&mut reader);
+    if writer.write_all(b"EHLO load.test\r\n").is_err() || reply(&mut reader).is_none() {
+        return;
+    }
+    for n in 0.. {
+        let subject = format!("{prefix}-{n}");
+        let envelope = b"MAIL FROM:<load@example.com>\r\nRCPT TO:<sink@example.com>\r\nDATA\r\n";
+        if writer.write_all(envelope).is_err() {
+            return;
+        }
+        for _ in 0..3 {
+            if reply(&mut reader).is_none() {
+                return;
+            }
+        }
+        let body = format!("Subject: {subject}\r\n\r\n{}\r\n.\r\n", "x".repeat(2000));
+        if writer.write_all(body.as_bytes()).is_err() {
+            return;
+        }
+        match reply(&mut reader) {
+            Some(line) if line.starts_with("250") => {
+                if acked.send(subject).is_err() {
+                    return;
+                }
+            }
+            _ => return,
+        }
+    }
+}
+
+fn stored_subjects(store: &std::path::Path) -> HashSet<String> {
+    let out = mailtest()
+        .args(["sink", "list", "--output", "json", "--store"])
+        .arg(store)
+        .ok();
+    json_lines(&out)
+        .iter()
+        .map(|m| m["subject"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[test]
+fn every_acknowledged_message_survives_kill_9() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut acked = HashSet::new();
+    for round in 0..3 {
+        let mut sink = Sink::start(dir.path());
+        let (tx, rx) = mpsc::channel();
+        let clients: Vec<_> = (0..4)
+            .map(|c| {
+                let (addr, tx) = (sink.addr.clone(), tx.clone());
+                std::thread::spawn(move || send_until_cut(&addr, &format!("r{round}c{c}"), &tx))
+            })
+            .collect();
+        drop(tx);
+        // Kill it while the clients are mid-stream, after some hundreds of acknowledgements.
+        for subject in rx.iter().take(300) {
+            acked.insert(subject);
+        }
+        sink.child.kill().unwrap();
+        sink.child.wait().unwrap();
+        acked.extend(rx.iter());
+        for client in clients {
+            client.join().unwrap();
+        }
+        let stored = stored_subjects(dir.path());
+        let lost: Vec<_> = acked.difference(&stored).collect();
+        assert!(
+            lost.is_empty(),
+            "round {round}: acknowledged but not stored: {lost:?}"
+        );
+    }
+    assert!(acked.len() >= 900);
+}
+
+#[test]
+fn a_store_has_one_writer_and_binds_stay_local() {
+    let dir = tempfile::tempdir().unwrap();
+    let _sink = Sink::start(dir.path());
+    let second = mailtest()
+        .args(["sink", "--smtp", "127.0.0.1:0", "--store"])
+        .arg(dir.path())
+        .run();
+    assert_eq!(second.code, 2, "{}", second.stderr);
+    assert!(
+        second
+            .stderr
+            .contains("another mailtest sink is using this store"),
+        "{}",
+        second.stderr
+    );
+    let remote = mailtest()
+        .args(["sink", "--smtp", "0.0.0.0:0", "--memory"])
+        .run();
+    assert_eq!(remote.code, 2);
+    assert!(
+        remote.stderr.contains("--allow-remote"),
+        "{}",
+        remote.stderr
+    );
+    let missing = mailtest()
+        .args(["sink", "list", "--store", "/nonexistent/store"])
+        .run();
+    assert_eq!(missing.code, 2);
+    assert!(
+        missing.stderr.contains("holds no mailtest store"),
+        "{}",
+        missing.stderr
+    );
+}
+
+#[test]
+fn list_and_show_read_a_running_sinks_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let sink = Sink::start(dir.path());
+    let out = Command::new(crate::util::tool("swaks"))
+        .args([
+            "--server",
+            &sink.addr,
+            "--from",
+            "app@example.com",
+            "--to",
+            "alice@example.com,audit@example.com",
+        ])
+        .args([
+            "--header",
+            "Subject: Verify your address",
+            "--header",
+            "X-Mailtest-Run: run-9",
+        ])
+        .args(["--body", "Click https://app.example.com/verify?token=abc"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let listed = json_lines(
+        &mailtest()
+            .args([
+                "sink",
+                "list",
+                "--output",
+                "json",
+                "--mailbox",
+                "run-9",
+                "--store",
+            ])
+            .arg(dir.path())
+            .ok(),
+    );
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0]["subject"], "Verify your address");
+    assert_eq!(
+        listed[0]["envelope"]["rcpt_to"],
+        serde_json::json!(["alice@example.com", "audit@example.com"])
+    );
+    let id = listed[0]["id"].to_string();
+    let raw = mailtest()
+        .args(["sink", "show", &id, "--store"])
+        .arg(dir.path())
+        .ok();
+    assert!(raw.contains("Subject: Verify your address\r\n"), "{raw}");
+    assert!(raw.contains("token=abc"), "{raw}");
+    let table = mailtest()
+        .args(["sink", "list", "--store"])
+        .arg(dir.path())
+        .ok();
+    assert!(table.contains("Verify your address"), "{table}");
+}
