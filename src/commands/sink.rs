@@ -127,9 +127,7 @@ fn list(args: &SinkListArgs, printer: &Printer) -> Result<Outcome> {
     let found = store.list(&query);
     if args.output == OutputFormat::Json {
         for summary in &found {
-            let mut line = serde_json::to_value(&**summary)?;
-            line.as_object_mut().map(|m| m.remove("transcript"));
-            printer.data(&line.to_string())?;
+            printer.data(&serde_json::to_string(&**summary)?)?;
         }
         return Ok(Outcome::Success);
     }

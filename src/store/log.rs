@@ -37,7 +37,9 @@ struct Tail {
 
 impl Log {
     /// Opens (or creates) `dir/messages.log` and returns it with every intact record.
-    pub fn open(dir: &Path, fsync: bool) -> io::Result<(Self, Vec<Record>, u64)> {
+    /// Opens (or creates) `dir/messages.log`, handing every intact record to `each`;
+    /// returns the log and how many bytes of a torn last record were cut off.
+    pub fn open(dir: &Path, fsync: bool, each: &mut dyn FnMut(Record)) -> io::Result<(Self, u64)> {
         std::fs::create_dir_all(dir)?;
         let lock = File::create(dir.join("lock"))?;
         // Two writers would interleave records; a second sink on the same store is refused.
@@ -53,7 +55,7 @@ impl Log {
             .append(true)
             .create(true)
             .open(&path)?;
-        let (records, good_len) = read_all(&mut file)?;
+        let good_len = read_all(&mut file, each)?;
         let dropped = file.metadata()?.len() - good_len;
         if dropped > 0 {
             // Only an append that never completed can be cut here: it was never acknowledged.
@@ -69,14 +71,14 @@ impl Log {
             }),
             sync: fsync.then(|| Mutex::new(0)),
         };
-        Ok((log, records, dropped))
+        Ok((log, dropped))
     }
 
     /// Opens the log for reading only, while a sink may be writing it: nothing is cut, and
     /// a record still being written is simply not seen yet.
-    pub fn open_read_only(dir: &Path) -> io::Result<(Self, Vec<Record>)> {
+    pub fn open_read_only(dir: &Path, each: &mut dyn FnMut(Record)) -> io::Result<Self> {
         let mut file = File::open(dir.join("messages.log"))?;
-        let (records, len) = read_all(&mut file)?;
+        let len = read_all(&mut file, each)?;
         let log = Self {
             _lock: None,
             file: Mutex::new(Tail {
@@ -86,7 +88,7 @@ impl Log {
             }),
             sync: None,
         };
-        Ok((log, records))
+        Ok(log)
     }
 
     /// Appends one record (to the page cache); returns where its raw bytes start and the
@@ -146,39 +148,59 @@ impl Log {
 }
 
 /// Every intact record from the start, and the length up to the end of the last one.
-fn read_all(file: &mut File) -> io::Result<(Vec<Record>, u64)> {
+fn read_all(file: &mut File, each: &mut dyn FnMut(Record)) -> io::Result<u64> {
     file.seek(SeekFrom::Start(0))?;
     let mut reader = BufReader::new(&*file);
-    let mut records = Vec::new();
     let mut at = 0u64;
     loop {
         let mut header = String::new();
         let n = reader.by_ref().take(128).read_line(&mut header)?;
-        if n == 0 {
-            break;
-        }
         let Some((meta_len, raw_len, crc)) = parse_header(&header) else {
             break;
         };
-        let mut body = vec![0; meta_len + raw_len + 1];
-        if reader.read_exact(&mut body).is_err() || body[meta_len + raw_len] != b'\n' {
+        // The raw bytes are checked in passing, never held: opening a large store stays small.
+        let mut meta = vec![0; meta_len];
+        if reader.read_exact(&mut meta).is_err() {
             break;
         }
         let mut hasher = crc32fast::Hasher::new();
-        hasher.update(&body[..meta_len + raw_len]);
-        if hasher.finalize() != crc {
+        hasher.update(&meta);
+        if !hash_through(&mut reader, raw_len as u64, &mut hasher)? {
+            break;
+        }
+        let mut end = [0u8; 1];
+        if reader.read_exact(&mut end).is_err() || end[0] != b'\n' || hasher.finalize() != crc {
             break;
         }
         let raw_at = at + n as u64 + meta_len as u64;
-        body.truncate(meta_len);
-        records.push(Record {
-            meta: body,
+        each(Record {
+            meta,
             raw_at,
             raw_len: raw_len as u64,
         });
         at = raw_at + raw_len as u64 + 1;
     }
-    Ok((records, at))
+    Ok(at)
+}
+
+/// Feeds `len` bytes from `reader` into `hasher`; false if the file ends first.
+fn hash_through(
+    reader: &mut impl Read,
+    len: u64,
+    hasher: &mut crc32fast::Hasher,
+) -> io::Result<bool> {
+    let mut left = len;
+    let mut buf = vec![0u8; 64 * 1024];
+    while left > 0 {
+        let want = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
+        let got = reader.read(&mut buf[..want])?;
+        if got == 0 {
+            return Ok(false);
+        }
+        hasher.update(&buf[..got]);
+        left -= got as u64;
+    }
+    Ok(true)
 }
 
 fn parse_header(line: &str) -> Option<(usize, usize, u32)> {

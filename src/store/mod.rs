@@ -43,49 +43,68 @@ pub enum StoreError {
 #[derive(Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 enum Entry {
-    Message(Box<Summary>),
-    Deleted { ids: Vec<u64> },
+    /// The transcript is kept in the log only, not in the index: it is the largest part of
+    /// a summary and rarely read.
+    Message {
+        summary: Box<Summary>,
+        transcript: Vec<String>,
+    },
+    Deleted {
+        ids: Vec<u64>,
+    },
 }
 
-/// The index built from a log's records, deletions applied.
-fn index_of(records: Vec<log::Record>) -> Index {
-    let mut index = Index {
-        next_id: 1,
-        ..Index::default()
-    };
-    for record in records {
+/// Where a message's raw bytes (and its log record) are.
+enum Body {
+    Disk {
+        meta_at: u64,
+        meta_len: u64,
+        at: u64,
+        len: u64,
+    },
+    Memory {
+        raw: Arc<Vec<u8>>,
+        transcript: Arc<Vec<String>>,
+    },
+}
+
+struct Index {
+    messages: BTreeMap<u64, (Arc<Summary>, Body)>,
+    next_id: u64,
+}
+
+impl Default for Index {
+    fn default() -> Self {
+        Self {
+            messages: BTreeMap::new(),
+            next_id: 1,
+        }
+    }
+}
+
+impl Index {
+    /// Applies one log record read back from disk.
+    fn apply(&mut self, record: &log::Record) {
         match serde_json::from_slice::<Entry>(&record.meta) {
-            Ok(Entry::Message(summary)) => {
-                index.next_id = index.next_id.max(summary.id + 1);
+            Ok(Entry::Message { summary, .. }) => {
+                self.next_id = self.next_id.max(summary.id + 1);
+                let meta_len = record.meta.len() as u64;
                 let body = Body::Disk {
+                    meta_at: record.raw_at - meta_len,
+                    meta_len,
                     at: record.raw_at,
                     len: record.raw_len,
                 };
-                index
-                    .messages
-                    .insert(summary.id, (Arc::new(*summary), body));
+                self.messages.insert(summary.id, (Arc::new(*summary), body));
             }
             Ok(Entry::Deleted { ids }) => {
                 for id in ids {
-                    index.messages.remove(&id);
+                    self.messages.remove(&id);
                 }
             }
             Err(err) => tracing::warn!(cause = %err, "skipped an unreadable store record"),
         }
     }
-    index
-}
-
-/// Where a message's raw bytes are.
-enum Body {
-    Disk { at: u64, len: u64 },
-    Memory(Arc<Vec<u8>>),
-}
-
-#[derive(Default)]
-struct Index {
-    messages: BTreeMap<u64, (Arc<Summary>, Body)>,
-    next_id: u64,
 }
 
 /// The store; share it with `Arc`.
@@ -99,13 +118,7 @@ pub struct Store {
 impl Store {
     /// A store that keeps nothing on disk.
     pub fn memory() -> Self {
-        Self::with(
-            None,
-            Index {
-                next_id: 1,
-                ..Index::default()
-            },
-        )
+        Self::with(None, Index::default())
     }
 
     /// Opens the store in `dir` for writing, reading back every message kept there.
@@ -114,14 +127,16 @@ impl Store {
             path: dir.display().to_string(),
             source,
         };
-        let (log, records, dropped) = log::Log::open(dir, fsync).map_err(open_err)?;
+        let mut index = Index::default();
+        let (log, dropped) =
+            log::Log::open(dir, fsync, &mut |r| index.apply(&r)).map_err(open_err)?;
         if dropped > 0 {
             tracing::warn!(
                 bytes = dropped,
                 "cut a torn record off the end of the store (never acknowledged)"
             );
         }
-        let mut store = Self::with(Some(log), index_of(records));
+        let mut store = Self::with(Some(log), index);
         store.fsync = fsync;
         Ok(store)
     }
@@ -132,8 +147,9 @@ impl Store {
             path: dir.display().to_string(),
             source,
         };
-        let (log, records) = log::Log::open_read_only(dir).map_err(open_err)?;
-        Ok(Self::with(Some(log), index_of(records)))
+        let mut index = Index::default();
+        let log = log::Log::open_read_only(dir, &mut |r| index.apply(&r)).map_err(open_err)?;
+        Ok(Self::with(Some(log), index))
     }
 
     fn with(log: Option<log::Log>, index: Index) -> Self {
@@ -153,22 +169,30 @@ impl Store {
             // Ids are taken under the write lock, so the log's order is the id order.
             let mut index = self.index.write().expect("index lock");
             let summary = Arc::new(Summary::new(index.next_id, &incoming));
-            let (body, seq) = match &self.log {
-                Some(log) => {
-                    let entry = Entry::Message(Box::new((*summary).clone()));
-                    let meta = serde_json::to_vec(&entry).expect("summary serializes");
-                    let (at, seq) = log
-                        .append(&meta, &incoming.raw)
-                        .map_err(StoreError::Write)?;
-                    (
-                        Body::Disk {
-                            at,
-                            len: incoming.raw.len() as u64,
-                        },
-                        seq,
-                    )
-                }
-                None => (Body::Memory(Arc::new(incoming.raw)), 0),
+            let (body, seq) = if let Some(log) = &self.log {
+                let entry = Entry::Message {
+                    summary: Box::new((*summary).clone()),
+                    transcript: incoming.transcript,
+                };
+                let meta = serde_json::to_vec(&entry).expect("summary serializes");
+                let (at, seq) = log
+                    .append(&meta, &incoming.raw)
+                    .map_err(StoreError::Write)?;
+                let (meta_len, len) = (meta.len() as u64, incoming.raw.len() as u64);
+                let meta_at = at - meta_len;
+                (
+                    Body::Disk {
+                        meta_at,
+                        meta_len,
+                        at,
+                        len,
+                    },
+                    seq,
+                )
+            } else {
+                let raw = Arc::new(incoming.raw);
+                let transcript = Arc::new(incoming.transcript);
+                (Body::Memory { raw, transcript }, 0)
             };
             index.next_id += 1;
             index.messages.insert(summary.id, (summary.clone(), body));
@@ -217,11 +241,34 @@ impl Store {
         let index = self.index.read().expect("index lock");
         match index.messages.get(&id) {
             None => Err(StoreError::NotFound(id)),
-            Some((_, Body::Memory(raw))) => Ok(raw.to_vec()),
-            Some((_, Body::Disk { at, len })) => {
+            Some((_, Body::Memory { raw, .. })) => Ok(raw.to_vec()),
+            Some((_, Body::Disk { at, len, .. })) => {
                 let log = self.log.as_ref().expect("disk bodies come from a log");
                 log.read(*at, *len)
                     .map_err(|source| StoreError::Read { id, source })
+            }
+        }
+    }
+
+    /// The SMTP session transcript up to this message.
+    pub fn transcript(&self, id: u64) -> Result<Vec<String>, StoreError> {
+        let index = self.index.read().expect("index lock");
+        match index.messages.get(&id) {
+            None => Err(StoreError::NotFound(id)),
+            Some((_, Body::Memory { transcript, .. })) => Ok(transcript.to_vec()),
+            Some((
+                _,
+                Body::Disk {
+                    meta_at, meta_len, ..
+                },
+            )) => {
+                let log = self.log.as_ref().expect("disk bodies come from a log");
+                let read_err = |source| StoreError::Read { id, source };
+                let meta = log.read(*meta_at, *meta_len).map_err(read_err)?;
+                match serde_json::from_slice(&meta) {
+                    Ok(Entry::Message { transcript, .. }) => Ok(transcript),
+                    _ => Err(read_err(std::io::ErrorKind::InvalidData.into())),
+                }
             }
         }
     }

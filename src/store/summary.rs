@@ -22,7 +22,6 @@ pub struct Summary {
     /// The isolation key: the `X-Mailtest-Run` header, else the AUTH user, else the
     /// plus-tag of the first recipient (`user+run42@...`).
     pub mailbox: Option<String>,
-    pub transcript: Vec<String>,
 }
 
 impl Summary {
@@ -45,7 +44,6 @@ impl Summary {
             to: header("To"),
             message_id: header("Message-ID"),
             mailbox,
-            transcript: incoming.transcript.clone(),
         }
     }
 }

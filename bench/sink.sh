@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# SMTP ingest, mailtest sink next to postfix's smtp-sink (discards: the near upper bound)
+# and aiosmtpd writing a file per message (a storing peer), all driven by postfix's
+# smtp-source with 4 KB messages over 1 and 20 sessions. Prints medians, ratios, peak RSS and
+# messages lost (sent versus stored); writes bench/results/sink.json.
+#   bench/sink.sh [MESSAGES] [RUNS]     (defaults: 20000 messages, 3 runs)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+messages=${1:-20000}
+runs=${2:-3}
+bash scripts/setup.sh >/dev/null
+python3 -c 'import aiosmtpd' 2>/dev/null || python3 -m pip install -q aiosmtpd
+cargo build --release --locked -q
+bin=$PWD/target/release/mailtest
+work=$(mktemp -d)
+server=""
+trap '[ -n "$server" ] && kill $server 2>/dev/null; rm -rf "$work"' EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_port() { for _ in $(seq 200); do (echo > /dev/tcp/127.0.0.1/$1) 2>/dev/null && return; sleep 0.05; done; echo "nothing on port $1" >&2; exit 1; }
+
+# start NAME PORT: starts a server in the background (under "${pin[@]}"), sets $server and
+# $stored_cmd.
+start() {
+  local name=$1 port=$2 dir="$work/$1-$RANDOM"
+  case $name in
+    mailtest) "${pin[@]}" "$bin" -q sink --smtp 127.0.0.1:$port --store "$dir" --max-connections 100 & server=$!
+              stored_cmd="$bin -q sink list --store $dir --output json | wc -l" ;;
+    mailtest-fsync) "${pin[@]}" "$bin" -q sink --smtp 127.0.0.1:$port --store "$dir" --fsync --max-connections 100 & server=$!
+              stored_cmd="$bin -q sink list --store $dir --output json | wc -l" ;;
+    smtp-sink) "${pin[@]}" /usr/sbin/smtp-sink -u nobody -c 127.0.0.1:$port 256 >/dev/null & server=$!
+              stored_cmd="echo -" ;;
+    aiosmtpd) "${pin[@]}" python3 bench/peers/aiosmtpd_files.py 127.0.0.1 $port "$dir" >/dev/null & server=$!
+              stored_cmd="ls $dir | wc -l" ;;
+  esac
+  wait_port "$port"
+}
+
+results="$work/results.txt"
+for run in $(seq "$runs"); do
+  for name in smtp-sink mailtest mailtest-fsync aiosmtpd; do
+    for sessions in 1 20; do
+      port=$(free_port)
+      # One session: server and client on the same CPU, or VM wake-ups dominate the figure.
+      pin=(env)
+      [ "$sessions" = 1 ] && pin=(taskset -c 0)
+      start "$name" "$port"
+      t0=$(date +%s.%N)
+      "${pin[@]}" /usr/sbin/smtp-source -s "$sessions" -m "$messages" -l 4096 127.0.0.1:"$port"
+      t1=$(date +%s.%N)
+      rss=$(awk '/VmHWM/ {print $2}' /proc/$server/status)
+      stored=$(eval "$stored_cmd")
+      kill $server; wait $server 2>/dev/null || true; server=""
+      rate=$(python3 -c "print(round($messages / ($t1 - $t0)))")
+      echo "$name $sessions $rate $rss $stored" >> "$results"
+    done
+  done
+done
+
+mkdir -p bench/results
+python3 - "$results" "$messages" "$runs" <<'PY'
+import json, statistics, sys, os
+rows = [l.split() for l in open(sys.argv[1])]
+messages, runs = int(sys.argv[2]), int(sys.argv[3])
+by = {}
+for name, sessions, rate, rss, stored in rows:
+    by.setdefault((name, int(sessions)), []).append((int(rate), int(rss), stored))
+med = {k: statistics.median(r for r, _, _ in v) for k, v in by.items()}
+print(f"{messages} messages of 4 KB from smtp-source, median of {runs} runs, {os.cpu_count()} cores")
+print(f"{'server':<16} {'sessions':>8} {'msg/s':>8} {'vs smtp-sink':>12} {'vs aiosmtpd':>11} {'peak RSS MB':>11} {'stored':>8}")
+out = {}
+for (name, sessions), v in sorted(by.items(), key=lambda kv: (kv[0][1], kv[0][0])):
+    rate = med[(name, sessions)]
+    rss = max(r for _, r, _ in v) / 1024
+    stored = v[-1][2]
+    vs_sink = rate / med[("smtp-sink", sessions)]
+    vs_aio = rate / med[("aiosmtpd", sessions)]
+    print(f"{name:<16} {sessions:>8} {rate:>8,.0f} {vs_sink:>12.2f} {vs_aio:>11.2f} {rss:>11.1f} {stored:>8}")
+    out[f"{name}/{sessions}"] = {"msg_per_s": rate, "runs": [r for r, _, _ in v], "peak_rss_mb": rss, "stored": stored}
+json.dump({"messages": messages, "results": out}, open("bench/results/sink.json", "w"), indent=2)
+PY
+
+# Memory with 100,000 messages stored: peak while taking them in, and after a restart that
+# reads the whole store back.
+port=$(free_port)
+dir="$work/memory"
+"$bin" -q sink --smtp 127.0.0.1:$port --store "$dir" & server=$!
+wait_port "$port"
+/usr/sbin/smtp-source -s 20 -m 100000 -l 4096 127.0.0.1:"$port"
+ingest=$(awk '/VmHWM/ {print $2}' /proc/$server/status)
+kill $server; wait $server 2>/dev/null || true
+port=$(free_port)
+"$bin" -q sink --smtp 127.0.0.1:$port --store "$dir" & server=$!
+wait_port "$port"
+reopened=$(awk '/VmHWM/ {print $2}' /proc/$server/status)
+kill $server; wait $server 2>/dev/null || true; server=""
+stored=$("$bin" -q sink list --store "$dir" --output json | wc -l)
+echo "100,000 messages: peak RSS $((ingest / 1024)) MB while receiving, $((reopened / 1024)) MB after a restart; $stored stored"
