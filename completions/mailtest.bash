@@ -669,13 +669,21 @@ _mailtest() {
             return 0
             ;;
         mailtest__subcmd__sink)
-            opts="-v -q -h --smtp --store --memory --fsync --max-size --max-connections --idle-timeout --hostname --allow-remote --ready-file --verbose --quiet --color --config --log-format --help list show help"
+            opts="-v -q -h --smtp --http --api-token --store --memory --fsync --max-size --max-connections --idle-timeout --hostname --allow-remote --ready-file --verbose --quiet --color --config --log-format --help list show help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --smtp)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --http)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --api-token)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -38,7 +38,7 @@ complete -c mailtest -n "__fish_mailtest_needs_command" -f -a "broker" -d 'Run a
 complete -c mailtest -n "__fish_mailtest_needs_command" -f -a "produce" -d 'Publish email events (from files, fixtures, or generated) to Kafka'
 complete -c mailtest -n "__fish_mailtest_needs_command" -f -a "consume" -d 'Read email events from Kafka topics'
 complete -c mailtest -n "__fish_mailtest_needs_command" -f -a "render" -d 'Preview templates (not yet available)'
-complete -c mailtest -n "__fish_mailtest_needs_command" -f -a "sink" -d 'Capture SMTP server that stores every message (`sink list|show` read a store)'
+complete -c mailtest -n "__fish_mailtest_needs_command" -f -a "sink" -d 'Capture SMTP server with a durable store and an HTTP API (`sink list|show` read a store)'
 complete -c mailtest -n "__fish_mailtest_needs_command" -f -a "verify" -d 'Check captured mail against expectations (not yet available)'
 complete -c mailtest -n "__fish_mailtest_needs_command" -f -a "dispatch" -d 'The reference notification service: events to email (not yet available)'
 complete -c mailtest -n "__fish_mailtest_needs_command" -f -a "smoke" -d 'Run the whole pipeline in one process (not yet available)'
@@ -118,12 +118,14 @@ complete -c mailtest -n "__fish_mailtest_using_subcommand render" -s v -l verbos
 complete -c mailtest -n "__fish_mailtest_using_subcommand render" -s q -l quiet -d 'Only errors on stderr: no progress, no summaries'
 complete -c mailtest -n "__fish_mailtest_using_subcommand render" -s h -l help -d 'Print help'
 complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and not __fish_seen_subcommand_from list show help" -l smtp -d 'SMTP address to listen on' -r
+complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and not __fish_seen_subcommand_from list show help" -l http -d 'HTTP API address' -r
+complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and not __fish_seen_subcommand_from list show help" -l api-token -d 'Require this token on the API (`Authorization: Bearer <token>`)' -r
 complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and not __fish_seen_subcommand_from list show help" -l store -d 'Store directory' -r -F
 complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and not __fish_seen_subcommand_from list show help" -l max-size -d 'Largest message accepted, such as `25MB` (larger ones get 552)' -r
 complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and not __fish_seen_subcommand_from list show help" -l max-connections -d 'Sessions at once; more are told 421' -r
 complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and not __fish_seen_subcommand_from list show help" -l idle-timeout -d 'How long a client may stay silent' -r
 complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and not __fish_seen_subcommand_from list show help" -l hostname -d 'The name the server greets with' -r
-complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and not __fish_seen_subcommand_from list show help" -l ready-file -d 'Write `MAILTEST_SMTP=<addr>` to this file once listening (shell-sourceable)' -r -F
+complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and not __fish_seen_subcommand_from list show help" -l ready-file -d 'Write `MAILTEST_SMTP=<addr>` and `MAILTEST_HTTP=<url>` to this file once listening (shell-sourceable)' -r -F
 complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and not __fish_seen_subcommand_from list show help" -l color -d 'When to use colour; `NO_COLOR` set means never under `auto`' -r -f -a "auto\t''
 always\t''
 never\t''"
@@ -219,7 +221,7 @@ complete -c mailtest -n "__fish_mailtest_using_subcommand help; and not __fish_s
 complete -c mailtest -n "__fish_mailtest_using_subcommand help; and not __fish_seen_subcommand_from broker produce consume render sink verify dispatch smoke catalog completions help" -f -a "produce" -d 'Publish email events (from files, fixtures, or generated) to Kafka'
 complete -c mailtest -n "__fish_mailtest_using_subcommand help; and not __fish_seen_subcommand_from broker produce consume render sink verify dispatch smoke catalog completions help" -f -a "consume" -d 'Read email events from Kafka topics'
 complete -c mailtest -n "__fish_mailtest_using_subcommand help; and not __fish_seen_subcommand_from broker produce consume render sink verify dispatch smoke catalog completions help" -f -a "render" -d 'Preview templates (not yet available)'
-complete -c mailtest -n "__fish_mailtest_using_subcommand help; and not __fish_seen_subcommand_from broker produce consume render sink verify dispatch smoke catalog completions help" -f -a "sink" -d 'Capture SMTP server that stores every message (`sink list|show` read a store)'
+complete -c mailtest -n "__fish_mailtest_using_subcommand help; and not __fish_seen_subcommand_from broker produce consume render sink verify dispatch smoke catalog completions help" -f -a "sink" -d 'Capture SMTP server with a durable store and an HTTP API (`sink list|show` read a store)'
 complete -c mailtest -n "__fish_mailtest_using_subcommand help; and not __fish_seen_subcommand_from broker produce consume render sink verify dispatch smoke catalog completions help" -f -a "verify" -d 'Check captured mail against expectations (not yet available)'
 complete -c mailtest -n "__fish_mailtest_using_subcommand help; and not __fish_seen_subcommand_from broker produce consume render sink verify dispatch smoke catalog completions help" -f -a "dispatch" -d 'The reference notification service: events to email (not yet available)'
 complete -c mailtest -n "__fish_mailtest_using_subcommand help; and not __fish_seen_subcommand_from broker produce consume render sink verify dispatch smoke catalog completions help" -f -a "smoke" -d 'Run the whole pipeline in one process (not yet available)'

@@ -63,7 +63,7 @@ pub enum Command {
     Consume(ConsumeArgs),
     /// Preview templates (not yet available)
     Render(PendingArgs),
-    /// Capture SMTP server that stores every message (`sink list|show` read a store)
+    /// Capture SMTP server with a durable store and an HTTP API (`sink list|show` read a store)
     Sink(SinkArgs),
     /// Check captured mail against expectations (not yet available)
     Verify(PendingArgs),
@@ -216,6 +216,22 @@ pub struct SinkArgs {
         value_name = "ADDR"
     )]
     pub smtp: String,
+    /// HTTP API address
+    #[arg(
+        long,
+        env = "MAILTEST_HTTP",
+        default_value = "127.0.0.1:8025",
+        value_name = "ADDR"
+    )]
+    pub http: String,
+    /// Require this token on the API (`Authorization: Bearer <token>`)
+    #[arg(
+        long,
+        env = "MAILTEST_API_TOKEN",
+        value_name = "TOKEN",
+        hide_env_values = true
+    )]
+    pub api_token: Option<String>,
     #[command(flatten)]
     pub store: StoreArgs,
     /// Keep messages in memory only (nothing survives a restart)
@@ -239,7 +255,8 @@ pub struct SinkArgs {
     /// Allow listening on an address other than loopback
     #[arg(long)]
     pub allow_remote: bool,
-    /// Write `MAILTEST_SMTP=<addr>` to this file once listening (shell-sourceable)
+    /// Write `MAILTEST_SMTP=<addr>` and `MAILTEST_HTTP=<url>` to this file once listening
+    /// (shell-sourceable)
     #[arg(long, value_name = "FILE")]
     pub ready_file: Option<PathBuf>,
 }

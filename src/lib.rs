@@ -8,6 +8,7 @@
 //!   events;
 //! - `printer`, `logging`, `hint` and `exit_code` are the shared output and error plumbing.
 
+pub mod api;
 pub mod broker;
 pub mod catalog;
 pub mod cli;

@@ -6,8 +6,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
+use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+use crate::api::ApiSettings;
 use crate::cli::{OutputFormat, SinkAction, SinkArgs, SinkListArgs, SinkShowArgs};
 use crate::exit_code::Outcome;
 use crate::printer::Printer;
@@ -23,17 +25,33 @@ pub async fn run(args: SinkArgs, printer: &Printer) -> Result<Outcome> {
     }
 }
 
-fn server_settings(args: &SinkArgs) -> Result<(SocketAddr, ServerSettings)> {
-    let addr: SocketAddr = args.smtp.parse().map_err(|e| {
-        SettingsError::invalid("--smtp", format!("`{}`: {e} (expected IP:PORT)", args.smtp))
-    })?;
-    if !addr.ip().is_loopback() && !args.allow_remote {
+/// Parses a listen address; anything but loopback needs `--allow-remote`.
+fn listen_addr(flag: &str, text: &str, allow_remote: bool) -> Result<SocketAddr, SettingsError> {
+    let addr: SocketAddr = text
+        .parse()
+        .map_err(|e| SettingsError::invalid(flag, format!("`{text}`: {e} (expected IP:PORT)")))?;
+    if !addr.ip().is_loopback() && !allow_remote {
         return Err(SettingsError::invalid(
-            "--smtp",
-            format!("`{addr}` is not a loopback address; pass --allow-remote to accept mail from other hosts"),
-        )
-        .into());
+            flag,
+            format!("`{addr}` is not a loopback address; pass --allow-remote to serve other hosts"),
+        ));
     }
+    Ok(addr)
+}
+
+async fn bind(flag: &str, addr: SocketAddr, printer: &Printer) -> Result<TcpListener> {
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|e| SettingsError::invalid(flag, format!("cannot listen on `{addr}`: {e}")))?;
+    let bound = listener.local_addr()?;
+    if !bound.ip().is_loopback() {
+        printer.warn(&format!("{flag} `{bound}` is reachable from other hosts"));
+    }
+    Ok(listener)
+}
+
+fn server_settings(args: &SinkArgs) -> Result<(SocketAddr, ServerSettings)> {
+    let addr = listen_addr("--smtp", &args.smtp, args.allow_remote)?;
     let session = SessionConfig {
         hostname: args.hostname.clone(),
         max_size: settings::parse_size("--max-size", &args.max_size)?,
@@ -50,22 +68,20 @@ fn server_settings(args: &SinkArgs) -> Result<(SocketAddr, ServerSettings)> {
 
 async fn serve(args: SinkArgs, printer: &Printer) -> Result<Outcome> {
     let (addr, settings) = server_settings(&args)?;
+    let http_addr = listen_addr("--http", &args.http, args.allow_remote)?;
     let store = Arc::new(if args.memory {
         Store::memory()
     } else {
         Store::open(&args.store.dir, args.fsync)?
     });
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .map_err(|e| SettingsError::invalid("--smtp", format!("cannot listen on `{addr}`: {e}")))?;
-    let bound = listener.local_addr()?;
-    if !bound.ip().is_loopback() {
-        printer.warn(&format!(
-            "listening on `{bound}`: other hosts can send mail to this sink"
-        ));
-    }
+    let (smtp, http) = (
+        bind("--smtp", addr, printer).await?,
+        bind("--http", http_addr, printer).await?,
+    );
+    let (smtp_at, http_at) = (smtp.local_addr()?, http.local_addr()?);
     if let Some(path) = &args.ready_file {
-        super::broker::write_ready_file(path, &format!("MAILTEST_SMTP={bound}"))?;
+        let contents = format!("MAILTEST_SMTP={smtp_at}\nMAILTEST_HTTP=http://{http_at}");
+        super::broker::write_ready_file(path, &contents)?;
     }
     let kept = if args.memory {
         "in memory".to_owned()
@@ -73,11 +89,22 @@ async fn serve(args: SinkArgs, printer: &Printer) -> Result<Outcome> {
         format!("in `{}`", args.store.dir.display())
     };
     printer.status(&format!(
-        "sink: SMTP on {bound}, {} messages kept {kept}; Ctrl-C stops",
+        "sink: SMTP on {smtp_at}, API on http://{http_at}, {} messages kept {kept}; Ctrl-C stops",
         store.len()
     ));
     let (stop, shutdown) = watch::channel(false);
-    let server = tokio::spawn(Server::serve(listener, settings, store.clone(), shutdown));
+    let server = tokio::spawn(Server::serve(
+        smtp,
+        settings,
+        store.clone(),
+        shutdown.clone(),
+    ));
+    let api_settings = ApiSettings {
+        token: args.api_token.clone(),
+        ..ApiSettings::default()
+    };
+    let router = crate::api::router(store.clone(), api_settings);
+    let api = tokio::spawn(crate::api::serve(http, router, shutdown));
     let status = status_line(store.clone(), printer);
     tokio::signal::ctrl_c()
         .await
@@ -85,6 +112,9 @@ async fn serve(args: SinkArgs, printer: &Printer) -> Result<Outcome> {
     status.abort();
     let _ = stop.send(true);
     server.await.context("the SMTP server failed")?;
+    api.await
+        .context("the API server failed")?
+        .context("the API server failed")?;
     printer.status(&format!("sink: stopped with {} messages kept", store.len()));
     Ok(Outcome::Success)
 }

@@ -1,6 +1,7 @@
 //! The one integration-test binary: the CLI as users run it, the library's pieces composed
 //! in process, and interop with Kafka software we did not write.
 
+mod api;
 mod catalog;
 mod cli;
 mod interop;

@@ -13,12 +13,21 @@ use crate::util::{json_lines, mailtest};
 struct Sink {
     child: Child,
     addr: String,
+    /// The API's base URL, `http://127.0.0.1:<port>`.
+    http: String,
 }
 
 impl Sink {
     fn start(store: &std::path::Path) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_mailtest"))
-            .args(["sink", "--smtp", "127.0.0.1:0", "--store"])
+            .args([
+                "sink",
+                "--smtp",
+                "127.0.0.1:0",
+                "--http",
+                "127.0.0.1:0",
+                "--store",
+            ])
             .arg(store)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -27,14 +36,23 @@ impl Sink {
             .unwrap();
         // The status line says where it listens; reading it is the readiness signal.
         let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-        let addr = loop {
+        let (addr, http) = loop {
             let line = lines.next().expect("sink printed its address").unwrap();
             if let Some(rest) = line.strip_prefix("sink: SMTP on ") {
-                break rest.split(',').next().unwrap().to_owned();
+                let smtp = rest.split(',').next().unwrap().to_owned();
+                let http = rest
+                    .split("API on ")
+                    .nth(1)
+                    .unwrap()
+                    .split(',')
+                    .next()
+                    .unwrap()
+                    .to_owned();
+                break (smtp, http);
             }
         };
         std::thread::spawn(move || lines.for_each(drop));
-        Self { child, addr }
+        Self { child, addr, http }
     }
 }
 
@@ -143,7 +161,14 @@ fn a_store_has_one_writer_and_binds_stay_local() {
     let dir = tempfile::tempdir().unwrap();
     let _sink = Sink::start(dir.path());
     let second = mailtest()
-        .args(["sink", "--smtp", "127.0.0.1:0", "--store"])
+        .args([
+            "sink",
+            "--smtp",
+            "127.0.0.1:0",
+            "--http",
+            "127.0.0.1:0",
+            "--store",
+        ])
         .arg(dir.path())
         .run();
     assert_eq!(second.code, 2, "{}", second.stderr);
@@ -233,4 +258,16 @@ fn list_and_show_read_a_running_sinks_store() {
         .arg(dir.path())
         .ok();
     assert!(table.contains("Verify your address"), "{table}");
+    // The running sink's API sees the same message, through a server-side wait.
+    let host = sink.http.trim_start_matches("http://");
+    let mut http = TcpStream::connect(host).unwrap();
+    let request = "GET /api/v1/wait?mailbox=run-9&timeout=10s HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n";
+    http.write_all(request.as_bytes()).unwrap();
+    let mut response = String::new();
+    std::io::Read::read_to_string(&mut http, &mut response).unwrap();
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    assert!(
+        response.contains("\"subject\":\"Verify your address\""),
+        "{response}"
+    );
 }

@@ -1,0 +1,285 @@
+//! The API's handlers. JSON in and out; errors as `{"error": "..."}` with a fitting status.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use axum::Json;
+use axum::Router;
+use axum::extract::{Path, Query as QueryParams, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use futures_util::{Stream, StreamExt, stream};
+use serde::Deserialize;
+use serde_json::json;
+use tokio::sync::broadcast::error::RecvError;
+
+use super::AppState;
+use super::parsed;
+use crate::store::{Query, Summary};
+
+pub fn health() -> Router<AppState> {
+    Router::new()
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(|| async { "ready\n" }))
+}
+
+pub fn api() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/messages", get(list).delete(delete_matching))
+        .route("/api/v1/messages/{id}", get(one).delete(delete_one))
+        .route("/api/v1/messages/{id}/raw", get(raw))
+        .route("/api/v1/messages/{id}/transcript", get(transcript))
+        .route("/api/v1/wait", get(wait))
+        .route("/api/v1/events", get(events))
+        .route("/metrics", get(metrics))
+}
+
+type ApiError = (StatusCode, Json<serde_json::Value>);
+
+fn error(status: StatusCode, message: impl Into<String>) -> ApiError {
+    (status, Json(json!({"error": message.into()})))
+}
+
+/// Query parameters of list, delete and wait: the store's query plus paging and waiting.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Params {
+    since: Option<u64>,
+    mailbox: Option<String>,
+    to: Option<String>,
+    from: Option<String>,
+    subject: Option<String>,
+    /// At most this many (list: default 1000).
+    limit: Option<usize>,
+    /// Wait: how many matches to wait for (default 1).
+    count: Option<usize>,
+    /// Wait: how long, such as `30s` (default 30 s).
+    timeout: Option<String>,
+    /// Checked by the token middleware; accepted here so such requests parse.
+    #[serde(rename = "token")]
+    _token: Option<String>,
+}
+
+impl Params {
+    fn query(&self) -> Query {
+        Query {
+            since: self.since,
+            mailbox: self.mailbox.clone(),
+            to: self.to.clone(),
+            from: self.from.clone(),
+            subject: self.subject.clone(),
+        }
+    }
+}
+
+fn params(
+    result: Result<QueryParams<Params>, axum::extract::rejection::QueryRejection>,
+) -> Result<Params, ApiError> {
+    result
+        .map(|QueryParams(p)| p)
+        .map_err(|e| error(StatusCode::BAD_REQUEST, e.body_text()))
+}
+
+async fn list(
+    State(state): State<AppState>,
+    query: Result<QueryParams<Params>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let p = params(query)?;
+    let all = state.store.list(&p.query());
+    let limit = p.limit.unwrap_or(1000);
+    // With a cursor, page forward from it; without, the newest `limit`.
+    let page: Vec<&Arc<Summary>> = if p.since.is_some() {
+        all.iter().take(limit).collect()
+    } else {
+        all.iter().skip(all.len().saturating_sub(limit)).collect()
+    };
+    Ok(Json(json!({"total": all.len(), "messages": page})))
+}
+
+fn found(state: &AppState, id: u64) -> Result<Arc<Summary>, ApiError> {
+    state
+        .store
+        .get(id)
+        .ok_or_else(|| error(StatusCode::NOT_FOUND, format!("no message {id}")))
+}
+
+async fn one(
+    State(state): State<AppState>,
+    Path(id): Path<u64>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let summary = found(&state, id)?;
+    let raw = state
+        .store
+        .raw(id)
+        .map_err(|e| error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    let parsed = parsed::parse(&raw);
+    Ok(Json(json!({"summary": summary, "message": parsed})))
+}
+
+async fn raw(State(state): State<AppState>, Path(id): Path<u64>) -> Result<Response, ApiError> {
+    found(&state, id)?;
+    let raw = state
+        .store
+        .raw(id)
+        .map_err(|e| error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    let disposition = format!("attachment; filename=\"message-{id}.eml\"");
+    Ok((
+        [
+            (header::CONTENT_TYPE, "message/rfc822".to_owned()),
+            (header::CONTENT_DISPOSITION, disposition),
+        ],
+        raw,
+    )
+        .into_response())
+}
+
+async fn transcript(
+    State(state): State<AppState>,
+    Path(id): Path<u64>,
+) -> Result<Json<Vec<String>>, ApiError> {
+    found(&state, id)?;
+    state
+        .store
+        .transcript(id)
+        .map(Json)
+        .map_err(|e| error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
+}
+
+async fn delete_one(
+    State(state): State<AppState>,
+    Path(id): Path<u64>,
+) -> Result<StatusCode, ApiError> {
+    match state.store.delete(&[id]) {
+        Ok(0) => Err(error(StatusCode::NOT_FOUND, format!("no message {id}"))),
+        Ok(_) => Ok(StatusCode::NO_CONTENT),
+        Err(e) => Err(error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())),
+    }
+}
+
+/// Deletes every message matching the query; with no query, clears the store.
+async fn delete_matching(
+    State(state): State<AppState>,
+    query: Result<QueryParams<Params>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let p = params(query)?;
+    let ids: Vec<u64> = state.store.list(&p.query()).iter().map(|s| s.id).collect();
+    let deleted = state
+        .store
+        .delete(&ids)
+        .map_err(|e| error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    Ok(Json(json!({"deleted": deleted})))
+}
+
+/// Waits on the server until `count` messages match, so tests never poll or sleep.
+async fn wait(
+    State(state): State<AppState>,
+    query: Result<QueryParams<Params>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    let p = params(query)?;
+    let timeout = match p.timeout.as_deref() {
+        Some(text) => humantime::parse_duration(text)
+            .map_err(|e| error(StatusCode::BAD_REQUEST, format!("timeout `{text}`: {e}")))?,
+        None => Duration::from_secs(30),
+    };
+    if timeout > state.settings.max_wait {
+        let max = humantime::format_duration(state.settings.max_wait);
+        return Err(error(
+            StatusCode::BAD_REQUEST,
+            format!("timeout is over the maximum of {max}"),
+        ));
+    }
+    let count = p.count.unwrap_or(1).max(1);
+    let found = state.store.wait(&p.query(), count, timeout).await;
+    let met = found.len() >= count;
+    let status = if met {
+        StatusCode::OK
+    } else {
+        StatusCode::REQUEST_TIMEOUT
+    };
+    let mut body = json!({"messages": found, "count": found.len(), "wanted": count});
+    if !met {
+        body["error"] = json!(format!(
+            "timed out after {}: {} of {count} messages matched",
+            humantime::format_duration(timeout),
+            found.len()
+        ));
+    }
+    Ok((status, Json(body)).into_response())
+}
+
+/// Server-Sent Events: each new message as `event: message`, `id: <message id>`. A client
+/// that reconnects with `Last-Event-ID` first gets what it missed.
+async fn events(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+    let last: Option<u64> = headers
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok());
+    // Subscribe before reading the backlog, so nothing falls between the two.
+    let news = state.store.subscribe();
+    let backlog = last.map_or_else(Vec::new, |since| {
+        let query = Query {
+            since: Some(since),
+            ..Query::default()
+        };
+        state.store.list(&query)
+    });
+    let last_sent = backlog.last().map_or(last.unwrap_or(0), |s| s.id);
+    let live = stream::unfold(
+        (news, state.store.clone(), last_sent),
+        |(mut news, store, mut last)| async move {
+            loop {
+                match news.recv().await {
+                    Ok(summary) if summary.id > last => {
+                        last = summary.id;
+                        return Some((vec![summary], (news, store, last)));
+                    }
+                    Ok(_) => {}
+                    // Fell behind: the store has every message, so read the gap from it.
+                    Err(RecvError::Lagged(_)) => {
+                        let missed = store.list(&Query {
+                            since: Some(last),
+                            ..Query::default()
+                        });
+                        last = missed.last().map_or(last, |s| s.id);
+                        return Some((missed, (news, store, last)));
+                    }
+                    Err(RecvError::Closed) => return None,
+                }
+            }
+        },
+    );
+    let all = stream::iter(vec![backlog])
+        .chain(live)
+        .flat_map(|batch| stream::iter(batch.into_iter().map(|s| Ok(event_of(&s)))));
+    Sse::new(all).keep_alive(KeepAlive::default())
+}
+
+fn event_of(summary: &Summary) -> Event {
+    Event::default()
+        .event("message")
+        .id(summary.id.to_string())
+        .json_data(summary)
+        .unwrap_or_else(|_| Event::default().comment("unserializable"))
+}
+
+/// Prometheus text metrics.
+async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    let stored = state.store.len();
+    let requests = state.http_requests.load(Ordering::Relaxed);
+    let body = format!(
+        "# HELP mailtest_messages_stored Messages currently in the store.\n\
+         # TYPE mailtest_messages_stored gauge\n\
+         mailtest_messages_stored {stored}\n\
+         # HELP mailtest_http_requests_total API requests served.\n\
+         # TYPE mailtest_http_requests_total counter\n\
+         mailtest_http_requests_total {requests}\n"
+    );
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body)
+}

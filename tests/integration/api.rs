@@ -1,0 +1,303 @@
+//! The sink's HTTP API, in process over real sockets: list and search, one message parsed,
+//! raw bytes, the server-side wait, the event stream with resume, deletion, the token.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use mailtest::api::{self, ApiSettings};
+use mailtest::smtp::{Server, ServerSettings};
+use mailtest::store::Store;
+use serde_json::Value;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+
+/// A sink in process: SMTP and API over one memory store.
+struct Sink {
+    smtp: SocketAddr,
+    http: SocketAddr,
+    _stop: watch::Sender<bool>,
+}
+
+async fn sink(token: Option<&str>) -> Sink {
+    let store = Arc::new(Store::memory());
+    let (stop, shutdown) = watch::channel(false);
+    let smtp_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let http_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let (smtp, http) = (
+        smtp_listener.local_addr().unwrap(),
+        http_listener.local_addr().unwrap(),
+    );
+    tokio::spawn(Server::serve(
+        smtp_listener,
+        ServerSettings::default(),
+        store.clone(),
+        shutdown.clone(),
+    ));
+    let settings = ApiSettings {
+        token: token.map(Into::into),
+        ..ApiSettings::default()
+    };
+    tokio::spawn(api::serve(
+        http_listener,
+        api::router(store, settings),
+        shutdown,
+    ));
+    Sink {
+        smtp,
+        http,
+        _stop: stop,
+    }
+}
+
+/// One HTTP/1.1 request; returns the status and the body.
+async fn request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> (u16, String) {
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    let mut text = format!("{method} {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n");
+    for (k, v) in headers {
+        text.push_str(&format!("{k}: {v}\r\n"));
+    }
+    text.push_str("\r\n");
+    stream.write_all(text.as_bytes()).await.unwrap();
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).await.unwrap();
+    let response = String::from_utf8_lossy(&response).into_owned();
+    let status = response[9..12].parse().unwrap();
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    (status, body)
+}
+
+async fn get_json(addr: SocketAddr, path: &str) -> (u16, Value) {
+    let (status, body) = request(addr, "GET", path, &[]).await;
+    (status, serde_json::from_str(&body).unwrap_or(Value::Null))
+}
+
+/// Sends one message over SMTP with `extra` headers; returns when it is stored (250).
+async fn send(smtp: SocketAddr, to: &[&str], subject: &str, body: &str) {
+    let stream = TcpStream::connect(smtp).await.unwrap();
+    let mut io = BufReader::new(stream);
+    let mut line = String::new();
+    let mut rcpts = String::new();
+    for r in to {
+        rcpts.push_str(&format!("RCPT TO:<{r}>\r\n"));
+    }
+    let script = format!("EHLO t\r\nMAIL FROM:<app@example.com>\r\n{rcpts}DATA\r\n");
+    io.read_line(&mut line).await.unwrap();
+    io.get_mut().write_all(script.as_bytes()).await.unwrap();
+    let mut replies = 0;
+    while replies < 3 + to.len() {
+        line.clear();
+        io.read_line(&mut line).await.unwrap();
+        if line.as_bytes().get(3) == Some(&b' ') {
+            replies += 1;
+        }
+    }
+    let message = format!(
+        "From: app@example.com\r\nTo: {}\r\nSubject: {subject}\r\n{body}\r\n.\r\nQUIT\r\n",
+        to[0]
+    );
+    io.get_mut().write_all(message.as_bytes()).await.unwrap();
+    line.clear();
+    io.read_line(&mut line).await.unwrap();
+    assert!(line.starts_with("250"), "{line}");
+}
+
+const MULTIPART: &str = "MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b1\"\r\n\r\n--b1\r\nContent-Type: multipart/alternative; boundary=\"b2\"\r\n\r\n--b2\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nHello Jürgen\r\n--b2\r\nContent-Type: text/html; charset=utf-8\r\n\r\n<p>Hello <b>J\u{fc}rgen</b></p>\r\n--b2--\r\n--b1\r\nContent-Type: application/pdf; name=\"invoice.pdf\"\r\nContent-Disposition: attachment; filename=\"invoice.pdf\"\r\nContent-Transfer-Encoding: base64\r\n\r\nJVBERi0xLjQK\r\n--b1--";
+
+#[tokio::test(flavor = "multi_thread")]
+async fn list_search_read_and_delete() {
+    let s = sink(None).await;
+    send(
+        s.smtp,
+        &["alice@example.com", "audit@example.com"],
+        "Your invoice",
+        MULTIPART,
+    )
+    .await;
+    send(s.smtp, &["bob@example.com"], "Welcome", "\r\nHi Bob").await;
+    let (status, all) = get_json(s.http, "/api/v1/messages").await;
+    assert_eq!(status, 200);
+    assert_eq!(all["total"], 2);
+    let (_, bcc) = get_json(s.http, "/api/v1/messages?to=audit@example.com").await;
+    assert_eq!(
+        bcc["messages"][0]["subject"], "Your invoice",
+        "BCC recipient found through the envelope"
+    );
+    let (_, by_subject) = get_json(s.http, "/api/v1/messages?subject=welcome").await;
+    assert_eq!(by_subject["total"], 1);
+    let id = bcc["messages"][0]["id"].as_u64().unwrap();
+    let (status, one) = get_json(s.http, &format!("/api/v1/messages/{id}")).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        one["message"]["text"].as_str().unwrap().trim(),
+        "Hello Jürgen"
+    );
+    assert!(
+        one["message"]["html"]
+            .as_str()
+            .unwrap()
+            .contains("<b>Jürgen</b>")
+    );
+    assert_eq!(one["message"]["attachments"][0]["filename"], "invoice.pdf");
+    assert_eq!(one["message"]["attachments"][0]["size"], 9);
+    assert_eq!(
+        one["summary"]["envelope"]["rcpt_to"][1],
+        "audit@example.com"
+    );
+    let (status, raw) = request(s.http, "GET", &format!("/api/v1/messages/{id}/raw"), &[]).await;
+    assert_eq!(status, 200);
+    assert!(raw.starts_with("From: app@example.com\r\n"));
+    let (_, transcript) = get_json(s.http, &format!("/api/v1/messages/{id}/transcript")).await;
+    assert!(
+        transcript
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|l| l == "C: RCPT TO:<audit@example.com>")
+    );
+    assert_eq!(get_json(s.http, "/api/v1/messages/999").await.0, 404);
+    assert_eq!(get_json(s.http, "/api/v1/messages?colour=red").await.0, 400);
+    assert_eq!(
+        request(s.http, "DELETE", &format!("/api/v1/messages/{id}"), &[])
+            .await
+            .0,
+        204
+    );
+    let (_, cleared) = request(s.http, "DELETE", "/api/v1/messages", &[]).await;
+    assert_eq!(
+        serde_json::from_str::<Value>(&cleared).unwrap()["deleted"],
+        1
+    );
+    assert_eq!(get_json(s.http, "/api/v1/messages").await.1["total"], 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn wait_returns_on_arrival_and_reports_a_timeout() {
+    let s = sink(None).await;
+    // The waiter is asked first; the mail is sent while it waits.
+    let http = s.http;
+    let waiter = tokio::spawn(async move {
+        get_json(
+            http,
+            "/api/v1/wait?to=carol@example.com&count=2&timeout=30s",
+        )
+        .await
+    });
+    send(s.smtp, &["dave@example.com"], "not this", "\r\nx").await;
+    send(s.smtp, &["carol@example.com"], "first", "\r\nx").await;
+    send(s.smtp, &["carol@example.com"], "second", "\r\nx").await;
+    let (status, found) = waiter.await.unwrap();
+    assert_eq!(status, 200);
+    assert_eq!(found["count"], 2);
+    assert_eq!(found["messages"][1]["subject"], "second");
+    // A waiter that comes later, with a cursor, finds what came after it at once.
+    let first = found["messages"][0]["id"].as_u64().unwrap();
+    let (status, later) = get_json(
+        s.http,
+        &format!("/api/v1/wait?to=carol@example.com&since={first}"),
+    )
+    .await;
+    assert_eq!(
+        (status, later["messages"][0]["subject"].as_str()),
+        (200, Some("second"))
+    );
+    let (status, none) = get_json(s.http, "/api/v1/wait?to=nobody@example.com&timeout=200ms").await;
+    assert_eq!(status, 408);
+    assert!(
+        none["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("timed out after 200ms"),
+        "{none}"
+    );
+    assert_eq!(get_json(s.http, "/api/v1/wait?timeout=soon").await.0, 400);
+}
+
+/// Reads SSE lines from `stream` until `wanted` message ids have been seen.
+async fn read_events(stream: &mut BufReader<TcpStream>, wanted: usize) -> Vec<String> {
+    let mut ids = Vec::new();
+    let mut line = String::new();
+    while ids.len() < wanted {
+        line.clear();
+        assert!(
+            stream.read_line(&mut line).await.unwrap() > 0,
+            "stream ended"
+        );
+        if let Some(id) = line.trim_end().strip_prefix("id: ") {
+            ids.push(id.to_owned());
+        }
+    }
+    ids
+}
+
+async fn open_events(http: SocketAddr, extra: &str) -> BufReader<TcpStream> {
+    let mut stream = TcpStream::connect(http).await.unwrap();
+    let request = format!("GET /api/v1/events HTTP/1.1\r\nHost: t\r\n{extra}\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut io = BufReader::new(stream);
+    let mut line = String::new();
+    io.read_line(&mut line).await.unwrap();
+    assert!(line.starts_with("HTTP/1.1 200"), "{line}");
+    io
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_event_stream_announces_and_resumes() {
+    let s = sink(None).await;
+    let mut events = open_events(s.http, "").await;
+    send(s.smtp, &["a@example.com"], "one", "\r\nx").await;
+    send(s.smtp, &["a@example.com"], "two", "\r\nx").await;
+    assert_eq!(read_events(&mut events, 2).await, ["1", "2"]);
+    send(s.smtp, &["a@example.com"], "three", "\r\nx").await;
+    // A client that saw up to 1 reconnects and gets 2 and 3, then live ones.
+    let mut resumed = open_events(s.http, "Last-Event-ID: 1\r\n").await;
+    assert_eq!(read_events(&mut resumed, 2).await, ["2", "3"]);
+    send(s.smtp, &["a@example.com"], "four", "\r\nx").await;
+    assert_eq!(read_events(&mut resumed, 1).await, ["4"]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_token_guards_every_route_but_health() {
+    let s = sink(Some("s3cret")).await;
+    assert_eq!(request(s.http, "GET", "/healthz", &[]).await.0, 200);
+    for path in [
+        "/api/v1/messages",
+        "/api/v1/events",
+        "/api/v1/wait?timeout=1ms",
+        "/metrics",
+        "/api/v1/messages/1/raw",
+    ] {
+        assert_eq!(request(s.http, "GET", path, &[]).await.0, 401, "{path}");
+        assert_eq!(
+            request(s.http, "GET", path, &[("Authorization", "Bearer wrong")])
+                .await
+                .0,
+            401,
+            "{path}"
+        );
+    }
+    let ok = request(
+        s.http,
+        "GET",
+        "/api/v1/messages",
+        &[("Authorization", "Bearer s3cret")],
+    )
+    .await;
+    assert_eq!(ok.0, 200);
+    assert_eq!(
+        request(s.http, "GET", "/api/v1/messages?token=s3cret", &[])
+            .await
+            .0,
+        200
+    );
+    let (_, metrics) = request(s.http, "GET", "/metrics?token=s3cret", &[]).await;
+    assert!(metrics.contains("mailtest_messages_stored 0"), "{metrics}");
+}
