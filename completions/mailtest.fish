@@ -125,6 +125,9 @@ complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and not __fish_s
 complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and not __fish_seen_subcommand_from list show help" -l max-connections -d 'Sessions at once; more are told 421' -r
 complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and not __fish_seen_subcommand_from list show help" -l idle-timeout -d 'How long a client may stay silent' -r
 complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and not __fish_seen_subcommand_from list show help" -l hostname -d 'The name the server greets with' -r
+complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and not __fish_seen_subcommand_from list show help" -l tls-cert -d 'Offer STARTTLS with this PEM certificate chain (with --tls-key)' -r -F
+complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and not __fish_seen_subcommand_from list show help" -l tls-key -d 'The PEM private key for --tls-cert' -r -F
+complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and not __fish_seen_subcommand_from list show help" -l auth-users -d 'Accept only these AUTH credentials (`user:password,...`); default: anyone' -r
 complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and not __fish_seen_subcommand_from list show help" -l ready-file -d 'Write `MAILTEST_SMTP=<addr>` and `MAILTEST_HTTP=<url>` to this file once listening (shell-sourceable)' -r -F
 complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and not __fish_seen_subcommand_from list show help" -l color -d 'When to use colour; `NO_COLOR` set means never under `auto`' -r -f -a "auto\t''
 always\t''
@@ -134,6 +137,9 @@ complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and not __fish_s
 json\t''"
 complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and not __fish_seen_subcommand_from list show help" -l memory -d 'Keep messages in memory only (nothing survives a restart)'
 complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and not __fish_seen_subcommand_from list show help" -l fsync -d 'Also sync every acknowledged message to disk, in batches (survives power loss)'
+complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and not __fish_seen_subcommand_from list show help" -l tls -d 'Offer STARTTLS with a self-signed certificate made at start'
+complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and not __fish_seen_subcommand_from list show help" -l auth-required -d 'Refuse mail (530) until the client authenticates'
+complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and not __fish_seen_subcommand_from list show help" -l no-auth -d 'Do not offer AUTH'
 complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and not __fish_seen_subcommand_from list show help" -l allow-remote -d 'Allow listening on an address other than loopback'
 complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and not __fish_seen_subcommand_from list show help" -s v -l verbose -d 'More log output on stderr (-v info, -vv debug, -vvv trace)'
 complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and not __fish_seen_subcommand_from list show help" -s q -l quiet -d 'Only errors on stderr: no progress, no summaries'

