@@ -726,3 +726,78 @@ fn tls_certificates_load_from_pem_files_or_say_why_not() {
         done.stderr
     );
 }
+
+/// Arbitrary bytes must never panic or hang a session: mutate real conversations with a
+/// seeded generator (repeatable) and feed them over an in-memory stream.
+#[tokio::test(flavor = "multi_thread")]
+async fn mutated_sessions_never_panic_or_hang() {
+    use mailtest::smtp::session::Session;
+    use rand::{Rng, SeedableRng};
+    const SEEDS: &[&[u8]] = &[
+        b"EHLO a\r\nMAIL FROM:<a@b> SIZE=10\r\nRCPT TO:<c@d>\r\nDATA\r\nSubject: x\r\n\r\n..hi\r\n.\r\nQUIT\r\n",
+        b"HELO a\r\nMAIL FROM:<a@b> BODY=8BITMIME\r\nRCPT TO:<c@d>\r\nBDAT 5\r\nhelloBDAT 3 LAST\r\nabcRSET\r\n",
+        b"EHLO a\r\nAUTH PLAIN\r\nAGEAYg==\r\nAUTH LOGIN YQ==\r\nYg==\r\nVRFY x\r\nHELP\r\nNOOP\r\nSTARTTLS\r\n",
+        b"EHLO a\r\nBDAT 99999999999\r\nMAIL FROM:<\"q>\"@b>\r\nRCPT TO:<@r:c@d>\r\nDATA\r\n.\r\n",
+    ];
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    // Drain what sessions deliver so the channel does not grow.
+    tokio::spawn(async move { while rx.recv().await.is_some() {} });
+    let deliver = Arc::new(Collect {
+        tx,
+        count: Mutex::new(0),
+    });
+    let config = Arc::new(SessionConfig {
+        timeout: Duration::from_millis(500),
+        max_size: 4096,
+        ..SessionConfig::default()
+    });
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(25);
+    for round in 0..2000 {
+        let mut bytes = SEEDS[round % SEEDS.len()].to_vec();
+        for _ in 0..rng.random_range(1..6) {
+            let at = rng.random_range(0..=bytes.len());
+            match rng.random_range(0..4) {
+                0 if at < bytes.len() => {
+                    bytes.remove(at);
+                }
+                1 => {
+                    let tokens: [&[u8]; 6] = [b"\r\n", b".", b"\n", b"\0", b"\xff", b" LAST"];
+                    let token = tokens[rng.random_range(0..tokens.len())];
+                    bytes.splice(at..at, token.iter().copied());
+                }
+                2 => bytes.insert(at, rng.random()),
+                _ => bytes.truncate(at),
+            }
+        }
+        let (client, server) = tokio::io::duplex(1 << 16);
+        let (_stop, shutdown) = watch::channel(false);
+        let (config, deliver) = (config.clone(), deliver.clone());
+        let session = tokio::spawn(async move {
+            let peer = "127.0.0.1:9".parse().unwrap();
+            let _ = Session::new(server, peer, &config, &*deliver, shutdown)
+                .run()
+                .await;
+        });
+        let (mut read, mut write) = tokio::io::split(client);
+        let reader = tokio::spawn(async move {
+            let mut sink = Vec::new();
+            let _ = read.read_to_end(&mut sink).await;
+        });
+        let _ = write.write_all(&bytes).await;
+        let _ = write.shutdown().await;
+        let ended = tokio::time::timeout(Duration::from_secs(10), session).await;
+        let outcome = ended.unwrap_or_else(|_| {
+            panic!(
+                "round {round}: session hung on {:?}",
+                String::from_utf8_lossy(&bytes)
+            )
+        });
+        assert!(
+            outcome.is_ok(),
+            "round {round}: session panicked on {:?}",
+            String::from_utf8_lossy(&bytes)
+        );
+        drop(write);
+        let _ = reader.await;
+    }
+}
