@@ -147,6 +147,7 @@ Register-ArgumentCompleter -Native -CommandName 'mailtest' -ScriptBlock {
             [CompletionResult]::new('--tls-cert', '--tls-cert', [CompletionResultType]::ParameterName, 'Offer STARTTLS with this PEM certificate chain (with --tls-key)')
             [CompletionResult]::new('--tls-key', '--tls-key', [CompletionResultType]::ParameterName, 'The PEM private key for --tls-cert')
             [CompletionResult]::new('--auth-users', '--auth-users', [CompletionResultType]::ParameterName, 'Accept only these AUTH credentials (`user:password,...`); default: anyone')
+            [CompletionResult]::new('--faults', '--faults', [CompletionResultType]::ParameterName, 'Scripted faults (YAML rules); replaceable at runtime through the API')
             [CompletionResult]::new('--ready-file', '--ready-file', [CompletionResultType]::ParameterName, 'Write `MAILTEST_SMTP=<addr>` and `MAILTEST_HTTP=<url>` to this file once listening (shell-sourceable)')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colour; `NO_COLOR` set means never under `auto`')
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file [default: ./mailtest.yaml if present]')

@@ -139,6 +139,7 @@ set edit:completion:arg-completer[mailtest] = {|@words|
             cand --tls-cert 'Offer STARTTLS with this PEM certificate chain (with --tls-key)'
             cand --tls-key 'The PEM private key for --tls-cert'
             cand --auth-users 'Accept only these AUTH credentials (`user:password,...`); default: anyone'
+            cand --faults 'Scripted faults (YAML rules); replaceable at runtime through the API'
             cand --ready-file 'Write `MAILTEST_SMTP=<addr>` and `MAILTEST_HTTP=<url>` to this file once listening (shell-sourceable)'
             cand --color 'When to use colour; `NO_COLOR` set means never under `auto`'
             cand --config 'Config file [default: ./mailtest.yaml if present]'

@@ -128,6 +128,7 @@ complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and not __fish_s
 complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and not __fish_seen_subcommand_from list show help" -l tls-cert -d 'Offer STARTTLS with this PEM certificate chain (with --tls-key)' -r -F
 complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and not __fish_seen_subcommand_from list show help" -l tls-key -d 'The PEM private key for --tls-cert' -r -F
 complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and not __fish_seen_subcommand_from list show help" -l auth-users -d 'Accept only these AUTH credentials (`user:password,...`); default: anyone' -r
+complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and not __fish_seen_subcommand_from list show help" -l faults -d 'Scripted faults (YAML rules); replaceable at runtime through the API' -r -F
 complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and not __fish_seen_subcommand_from list show help" -l ready-file -d 'Write `MAILTEST_SMTP=<addr>` and `MAILTEST_HTTP=<url>` to this file once listening (shell-sourceable)' -r -F
 complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and not __fish_seen_subcommand_from list show help" -l color -d 'When to use colour; `NO_COLOR` set means never under `auto`' -r -f -a "auto\t''
 always\t''

@@ -275,6 +275,9 @@ pub struct SinkArgs {
     /// Do not offer AUTH
     #[arg(long)]
     pub no_auth: bool,
+    /// Scripted faults (YAML rules); replaceable at runtime through the API
+    #[arg(long, value_name = "FILE")]
+    pub faults: Option<PathBuf>,
     /// Allow listening on an address other than loopback
     #[arg(long)]
     pub allow_remote: bool,

@@ -17,6 +17,7 @@ use axum::response::{IntoResponse, Response};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+use crate::smtp::faults::FaultSet;
 use crate::store::Store;
 
 /// API settings.
@@ -42,14 +43,16 @@ impl Default for ApiSettings {
 #[derive(Clone)]
 pub struct AppState {
     pub store: Arc<Store>,
+    pub faults: Arc<FaultSet>,
     pub settings: Arc<ApiSettings>,
     pub http_requests: Arc<AtomicU64>,
 }
 
-/// The API's routes over `store`.
-pub fn router(store: Arc<Store>, settings: ApiSettings) -> Router {
+/// The API's routes over `store`, with `faults` changeable through it.
+pub fn router(store: Arc<Store>, faults: Arc<FaultSet>, settings: ApiSettings) -> Router {
     let state = AppState {
         store,
+        faults,
         settings: Arc::new(settings),
         http_requests: Arc::new(AtomicU64::new(0)),
     };

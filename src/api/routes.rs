@@ -19,6 +19,7 @@ use tokio::sync::broadcast::error::RecvError;
 
 use super::AppState;
 use super::parsed;
+use crate::smtp::faults::{FaultRules, FaultSet};
 use crate::store::{Query, Summary};
 
 pub fn health() -> Router<AppState> {
@@ -35,6 +36,10 @@ pub fn api() -> Router<AppState> {
         .route("/api/v1/messages/{id}/transcript", get(transcript))
         .route("/api/v1/wait", get(wait))
         .route("/api/v1/events", get(events))
+        .route(
+            "/api/v1/faults",
+            get(get_faults).put(put_faults).delete(clear_faults),
+        )
         .route("/metrics", get(metrics))
 }
 
@@ -267,6 +272,28 @@ fn event_of(summary: &Summary) -> Event {
         .id(summary.id.to_string())
         .json_data(summary)
         .unwrap_or_else(|_| Event::default().comment("unserializable"))
+}
+
+async fn get_faults(State(state): State<AppState>) -> Json<FaultRules> {
+    Json(state.faults.rules())
+}
+
+/// Replaces the fault rules (a YAML or JSON body); counters start over.
+async fn put_faults(
+    State(state): State<AppState>,
+    body: String,
+) -> Result<Json<FaultRules>, ApiError> {
+    let rules = FaultSet::parse(&body).map_err(|m| error(StatusCode::BAD_REQUEST, m))?;
+    state
+        .faults
+        .set(rules)
+        .map_err(|m| error(StatusCode::BAD_REQUEST, m))?;
+    Ok(Json(state.faults.rules()))
+}
+
+async fn clear_faults(State(state): State<AppState>) -> StatusCode {
+    let _ = state.faults.set(FaultRules::default());
+    StatusCode::NO_CONTENT
 }
 
 /// Prometheus text metrics.

@@ -31,15 +31,17 @@ struct Person {
 impl Generator {
     /// A generator; `seed` makes the output repeatable, `None` draws a fresh seed.
     pub fn new(seed: Option<u64>) -> Self {
+        Self::at(seed, Utc::now())
+    }
+
+    /// A generator whose timestamps are relative to `now` instead of the clock: with a
+    /// seed, its output is the same to the byte.
+    pub fn at(seed: Option<u64>, now: DateTime<Utc>) -> Self {
         let rng = match seed {
             Some(seed) => ChaCha8Rng::seed_from_u64(seed),
             None => ChaCha8Rng::from_os_rng(),
         };
-        Self {
-            rng,
-            seq: 0,
-            now: Utc::now(),
-        }
+        Self { rng, seq: 0, now }
     }
 
     /// One event of `ty`, with a unique recipient and event id.

@@ -15,6 +15,7 @@ use crate::exit_code::Outcome;
 use crate::printer::Printer;
 use crate::settings::{self, SettingsError};
 use crate::smtp::auth::AuthPolicy;
+use crate::smtp::faults::FaultSet;
 use crate::smtp::{Server, ServerSettings, SessionConfig, tls};
 use crate::store::{Query, Store};
 
@@ -59,6 +60,7 @@ fn server_settings(args: &SinkArgs) -> Result<(SocketAddr, ServerSettings)> {
         timeout: settings::parse_duration("--idle-timeout", &args.idle_timeout)?,
         tls: tls_config(args)?,
         auth: auth_policy(args)?,
+        faults: Arc::new(fault_set(args)?),
         ..SessionConfig::default()
     };
     let settings = ServerSettings {
@@ -85,6 +87,20 @@ fn tls_config(args: &SinkArgs) -> Result<Option<Arc<rustls::ServerConfig>>> {
     Ok(config
         .transpose()
         .map_err(|e| SettingsError::invalid("TLS", e.to_string()))?)
+}
+
+fn fault_set(args: &SinkArgs) -> Result<FaultSet> {
+    let faults = FaultSet::default();
+    if let Some(path) = &args.faults {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read `{}`", path.display()))
+            .map_err(|e| SettingsError::invalid("--faults", format!("{e:#}")))?;
+        let invalid =
+            |m: String| SettingsError::invalid("--faults", format!("{}: {m}", path.display()));
+        let rules = FaultSet::parse(&text).map_err(invalid)?;
+        faults.set(rules).map_err(invalid)?;
+    }
+    Ok(faults)
 }
 
 fn auth_policy(args: &SinkArgs) -> Result<Option<AuthPolicy>> {
@@ -130,6 +146,7 @@ async fn serve(args: SinkArgs, printer: &Printer) -> Result<Outcome> {
         store.len()
     ));
     let (stop, shutdown) = watch::channel(false);
+    let faults = settings.session.faults.clone();
     let server = tokio::spawn(Server::serve(
         smtp,
         settings,
@@ -140,7 +157,7 @@ async fn serve(args: SinkArgs, printer: &Printer) -> Result<Outcome> {
         token: args.api_token.clone(),
         ..ApiSettings::default()
     };
-    let router = crate::api::router(store.clone(), api_settings);
+    let router = crate::api::router(store.clone(), faults, api_settings);
     let api = tokio::spawn(crate::api::serve(http, router, shutdown));
     let status = status_line(store.clone(), printer);
     tokio::signal::ctrl_c()

@@ -37,6 +37,28 @@ pub enum Command {
     Unknown(String),
 }
 
+impl Command {
+    /// The verb, as fault rules name it.
+    pub fn verb(&self) -> &'static str {
+        match self {
+            Self::Ehlo(_) => "EHLO",
+            Self::Helo(_) => "HELO",
+            Self::Mail { .. } => "MAIL",
+            Self::Rcpt { .. } => "RCPT",
+            Self::Data => "DATA",
+            Self::Bdat { .. } => "BDAT",
+            Self::Rset => "RSET",
+            Self::Noop => "NOOP",
+            Self::Vrfy(_) => "VRFY",
+            Self::Help => "HELP",
+            Self::Quit => "QUIT",
+            Self::StartTls => "STARTTLS",
+            Self::Auth { .. } => "AUTH",
+            Self::Invalid(_) | Self::Unknown(_) => "UNKNOWN",
+        }
+    }
+}
+
 /// An ESMTP parameter such as `SIZE=1000` or `SMTPUTF8`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Param {

@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod command;
 mod conn;
+pub mod faults;
 mod lines;
 pub mod server;
 pub mod session;

@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use mailtest::api::{self, ApiSettings};
+use mailtest::smtp::faults::FaultSet;
 use mailtest::smtp::{Server, ServerSettings};
 use mailtest::store::Store;
 use serde_json::Value;
@@ -14,6 +15,7 @@ use tokio::sync::watch;
 
 /// A sink in process: SMTP and API over one memory store.
 struct Sink {
+    faults: Arc<FaultSet>,
     smtp: SocketAddr,
     http: SocketAddr,
     _stop: watch::Sender<bool>,
@@ -21,6 +23,7 @@ struct Sink {
 
 async fn sink(token: Option<&str>) -> Sink {
     let store = Arc::new(Store::memory());
+    let faults = Arc::new(FaultSet::default());
     let (stop, shutdown) = watch::channel(false);
     let smtp_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let http_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -28,9 +31,11 @@ async fn sink(token: Option<&str>) -> Sink {
         smtp_listener.local_addr().unwrap(),
         http_listener.local_addr().unwrap(),
     );
+    let mut server = ServerSettings::default();
+    server.session.faults = faults.clone();
     tokio::spawn(Server::serve(
         smtp_listener,
-        ServerSettings::default(),
+        server,
         store.clone(),
         shutdown.clone(),
     ));
@@ -40,10 +45,11 @@ async fn sink(token: Option<&str>) -> Sink {
     };
     tokio::spawn(api::serve(
         http_listener,
-        api::router(store, settings),
+        api::router(store, faults.clone(), settings),
         shutdown,
     ));
     Sink {
+        faults,
         smtp,
         http,
         _stop: stop,
@@ -57,12 +63,22 @@ async fn request(
     path: &str,
     headers: &[(&str, &str)],
 ) -> (u16, String) {
+    request_with_body(addr, method, path, headers, "").await
+}
+
+async fn request_with_body(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> (u16, String) {
     let mut stream = TcpStream::connect(addr).await.unwrap();
     let mut text = format!("{method} {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n");
     for (k, v) in headers {
         text.push_str(&format!("{k}: {v}\r\n"));
     }
-    text.push_str("\r\n");
+    text.push_str(&format!("Content-Length: {}\r\n\r\n{body}", body.len()));
     stream.write_all(text.as_bytes()).await.unwrap();
     let mut response = Vec::new();
     stream.read_to_end(&mut response).await.unwrap();
@@ -300,4 +316,167 @@ async fn a_token_guards_every_route_but_health() {
     );
     let (_, metrics) = request(s.http, "GET", "/metrics?token=s3cret", &[]).await;
     assert!(metrics.contains("mailtest_messages_stored 0"), "{metrics}");
+}
+
+/// A bare SMTP client for fault tests: the codes of each reply, until the server closes.
+async fn codes(smtp: SocketAddr, script: &[&str]) -> Vec<String> {
+    let Ok(stream) = TcpStream::connect(smtp).await else {
+        return vec!["refused".into()];
+    };
+    let mut io = BufReader::new(stream);
+    let mut out = Vec::new();
+    let read_reply = async |io: &mut BufReader<TcpStream>| -> Option<String> {
+        loop {
+            let mut line = String::new();
+            if io.read_line(&mut line).await.ok()? == 0 {
+                return None;
+            }
+            if line.as_bytes().get(3) != Some(&b'-') {
+                return Some(line[..3].to_owned());
+            }
+        }
+    };
+    match read_reply(&mut io).await {
+        Some(code) => out.push(code),
+        None => return vec!["closed".into()],
+    }
+    for line in script {
+        if io.get_mut().write_all(line.as_bytes()).await.is_err() {
+            break;
+        }
+        if line.ends_with("\r\n.\r\n") || !line.contains("\r\n\r\n") {
+            let Some(code) = read_reply(&mut io).await else {
+                out.push("closed".into());
+                break;
+            };
+            out.push(code);
+        }
+    }
+    out
+}
+
+const SEND: &[&str] = &[
+    "EHLO t\r\n",
+    "MAIL FROM:<a@example.com>\r\n",
+    "RCPT TO:<b@example.com>\r\n",
+    "DATA\r\n",
+    "Subject: x\r\n\r\nbody\r\n.\r\n",
+];
+
+async fn put_faults(s: &Sink, yaml: &str) -> (u16, String) {
+    request_with_body(s.http, "PUT", "/api/v1/faults", &[], yaml).await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn scripted_faults_are_deterministic_and_changeable_at_runtime() {
+    let s = sink(None).await;
+    // Every third connection is turned away.
+    assert_eq!(put_faults(&s, "rules:\n- when: {on: connect, every: 3}\n  action: {reply: '421 4.7.0 Busy', close: true}\n").await.0, 200);
+    let mut greetings = Vec::new();
+    for _ in 0..6 {
+        greetings.push(codes(s.smtp, &[]).await[0].clone());
+    }
+    assert_eq!(greetings, ["220", "220", "421", "220", "220", "421"]);
+    // A recipient pattern gets 451; others are accepted.
+    put_faults(&s, "rules:\n- when: {on: RCPT, address: '@fail\\.example$'}\n  action: {reply: '451 4.3.0 Mailbox busy'}\n").await;
+    let got = codes(
+        s.smtp,
+        &[
+            "EHLO t\r\n",
+            "MAIL FROM:<a@example.com>\r\n",
+            "RCPT TO:<x@fail.example>\r\n",
+            "RCPT TO:<y@ok.example>\r\n",
+        ],
+    )
+    .await;
+    assert_eq!(got, ["220", "250", "250", "451", "250"]);
+    // DATA fails twice with 451, then succeeds: what a retrying service must survive.
+    put_faults(
+        &s,
+        "rules:\n- when: {on: DATA, times: 2}\n  action: {reply: '451 4.3.0 Try again'}\n",
+    )
+    .await;
+    let mut last = Vec::new();
+    for _ in 0..3 {
+        last.push(codes(s.smtp, SEND).await.last().unwrap().clone());
+    }
+    assert_eq!(last, ["451", "451", "250"]);
+    assert_eq!(s.faults.rules().rules.len(), 1);
+    // A dropped connection mid-DATA: the client never hears back and nothing is stored.
+    put_faults(&s, "rules:\n- when: {on: DATA}\n  action: {drop: true}\n").await;
+    let before = get_json(s.http, "/api/v1/messages").await.1["total"]
+        .as_u64()
+        .unwrap();
+    assert_eq!(codes(s.smtp, SEND).await.last().unwrap(), "closed");
+    assert_eq!(
+        get_json(s.http, "/api/v1/messages").await.1["total"]
+            .as_u64()
+            .unwrap(),
+        before
+    );
+    // Larger than a size: 552.
+    put_faults(
+        &s,
+        "rules:\n- when: {on: DATA, size_over: 10}\n  action: {reply: '552 5.3.4 Too big'}\n",
+    )
+    .await;
+    assert_eq!(codes(s.smtp, SEND).await.last().unwrap(), "552");
+    // A delay holds the reply back at least that long.
+    put_faults(&s, "rules:\n- when: {on: MAIL}\n  action: {delay: 300ms}\n").await;
+    let started = std::time::Instant::now();
+    assert_eq!(codes(s.smtp, SEND).await.last().unwrap(), "250");
+    assert!(started.elapsed() >= std::time::Duration::from_millis(300));
+    // Clearing the rules restores normal service.
+    assert_eq!(
+        request(s.http, "DELETE", "/api/v1/faults", &[]).await.0,
+        204
+    );
+    assert_eq!(codes(s.smtp, SEND).await.last().unwrap(), "250");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn random_faults_replay_with_their_seed() {
+    let s = sink(None).await;
+    let rules = "seed: 7\nrules:\n- when: {on: RCPT, probability: 0.5}\n  action: {reply: '451 4.3.0 Flaky'}\n";
+    let mut runs = Vec::new();
+    for _ in 0..2 {
+        put_faults(&s, rules).await;
+        let mut script = vec!["EHLO t\r\n", "MAIL FROM:<a@example.com>\r\n"];
+        script.extend(std::iter::repeat_n("RCPT TO:<b@example.com>\r\n", 20));
+        runs.push(codes(s.smtp, &script).await);
+    }
+    assert_eq!(runs[0], runs[1], "the same seed gives the same sequence");
+    let failures = runs[0].iter().filter(|c| *c == "451").count();
+    assert!(
+        (3..=17).contains(&failures),
+        "about half fail: {:?}",
+        runs[0]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_fault_rules_are_refused_with_a_reason() {
+    let s = sink(None).await;
+    for (yaml, why) in [
+        ("rules:\n- action: {reply: '250 ok'}\n", "4xx or 5xx"),
+        (
+            "rules:\n- when: {address: '('}\n  action: {drop: true}\n",
+            "address regex",
+        ),
+        ("rules:\n- when: {on: MAIL}\n  action: {}\n", "does nothing"),
+        (
+            "rules:\n- when: {probability: 2}\n  action: {drop: true}\n",
+            "between 0 and 1",
+        ),
+        ("rules:\n- action: {delay: soon}\n", "delay `soon`"),
+        ("rulez: []\n", "unknown field `rulez`"),
+    ] {
+        let (status, body) = put_faults(&s, yaml).await;
+        assert_eq!(status, 400, "{yaml}");
+        assert!(body.contains(why), "{yaml}: {body}");
+    }
+    assert!(
+        s.faults.rules().rules.is_empty(),
+        "a refused set changes nothing"
+    );
 }

@@ -268,12 +268,28 @@ fn dry_run_with_a_seed_repeats_events() {
                 .ok(),
         )
     };
+    // Timestamps are relative to the clock (a link expires in a day from now); the rest
+    // repeats to the byte.
     let (a, b) = (run(), run());
     assert_eq!(a.len(), 16);
-    for (x, y) in a.iter().zip(&b) {
-        assert_eq!(x["event_id"], y["event_id"]);
-        assert_eq!(x["data"], y["data"]);
-        assert_eq!(x["recipient"], y["recipient"]);
+    assert_eq!(
+        a.iter().map(without_times).collect::<Vec<_>>(),
+        b.iter().map(without_times).collect::<Vec<_>>()
+    );
+}
+
+fn without_times(value: &Value) -> Value {
+    match value {
+        Value::String(s) if chrono::DateTime::parse_from_rfc3339(s).is_ok() => {
+            Value::String("<time>".into())
+        }
+        Value::Array(items) => Value::Array(items.iter().map(without_times).collect()),
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(k, v)| (k.clone(), without_times(v)))
+                .collect(),
+        ),
+        other => other.clone(),
     }
 }
 

@@ -8,9 +8,14 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::sync::watch;
 
-use super::auth::{self, AuthPolicy};
+mod secure;
+
+use std::sync::Arc;
+
+use super::auth::AuthPolicy;
 use super::command::{self, Command, Param};
 use super::conn::Conn;
+use super::faults::{Effect, Event, FaultSet};
 use super::lines::{self, Line};
 use super::{Deliver, Envelope, Incoming};
 
@@ -30,6 +35,8 @@ pub struct SessionConfig {
     pub tls: Option<std::sync::Arc<rustls::ServerConfig>>,
     /// AUTH is offered when set.
     pub auth: Option<AuthPolicy>,
+    /// Scripted faults, consulted at each connection and command.
+    pub faults: Arc<FaultSet>,
 }
 
 impl Default for SessionConfig {
@@ -42,6 +49,7 @@ impl Default for SessionConfig {
             max_errors: 20,
             tls: None,
             auth: Some(AuthPolicy::default()),
+            faults: Arc::default(),
         }
     }
 }
@@ -118,6 +126,12 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin> Session<'a, S> {
 
     /// Runs the session to its end. Timeouts and resets end it quietly with `Ok`.
     pub async fn run(mut self) -> io::Result<()> {
+        if let Some(effect) = self.config.faults.on_connect() {
+            // A connect fault replaces the greeting (421 and 554 are the usual ones).
+            if !self.apply(&effect).await? || effect.reply.is_some() {
+                return self.close().await;
+            }
+        }
         let greeting = format!("220 {} mailtest ESMTP ready", self.config.hostname);
         self.reply(&greeting);
         loop {
@@ -158,6 +172,26 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin> Session<'a, S> {
 
     /// Handles one command; `false` ends the session.
     async fn command(&mut self, command: Command) -> io::Result<bool> {
+        if !matches!(command, Command::Data | Command::Bdat { .. }) {
+            let address = match &command {
+                Command::Mail { from, .. } => Some(from.as_str()),
+                Command::Rcpt { to, .. } => Some(to.as_str()),
+                _ => None,
+            };
+            let event = Event {
+                on: command.verb(),
+                address,
+                size: None,
+            };
+            if let Some(effect) = self.config.faults.check(&event) {
+                if !self.apply(&effect).await? {
+                    return Ok(false);
+                }
+                if effect.reply.is_some() {
+                    return Ok(!effect.close);
+                }
+            }
+        }
         match command {
             Command::Ehlo(name) => self.ehlo(name),
             Command::Helo(name) => {
@@ -169,8 +203,8 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin> Session<'a, S> {
             }
             Command::Mail { from, params } => self.mail(from, &params),
             Command::Rcpt { to, params: _ } => self.rcpt(to),
-            Command::Data => self.data().await?,
-            Command::Bdat { size, last } => self.bdat(size, last).await?,
+            Command::Data => return self.data().await,
+            Command::Bdat { size, last } => return self.bdat(size, last).await,
             Command::Rset => {
                 self.state.reset();
                 self.reply("250 2.0.0 Ok");
@@ -266,14 +300,14 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin> Session<'a, S> {
         self.reply("250 2.1.5 Ok");
     }
 
-    async fn data(&mut self) -> io::Result<()> {
+    async fn data(&mut self) -> io::Result<bool> {
         if self.state.chunks.is_some() {
             self.error("503 5.5.1 DATA after BDAT");
-            return Ok(());
+            return Ok(true);
         }
         if self.state.rcpt.is_empty() {
             self.error("503 5.5.1 Need RCPT before DATA");
-            return Ok(());
+            return Ok(true);
         }
         self.reply("354 End data with <CR><LF>.<CR><LF>");
         self.flush().await?;
@@ -303,11 +337,10 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin> Session<'a, S> {
                 Err(err) => return Err(err),
             }
         }
-        self.finish(body, too_big).await;
-        Ok(())
+        self.finish(body, too_big).await
     }
 
-    async fn bdat(&mut self, size: u64, last: bool) -> io::Result<()> {
+    async fn bdat(&mut self, size: u64, last: bool) -> io::Result<bool> {
         let ready = self.state.from.is_some() && !self.state.rcpt.is_empty();
         // The chunk follows the command whatever the reply, so it is always read.
         let room = self
@@ -320,7 +353,7 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin> Session<'a, S> {
         lines::read_chunk(&mut self.io, size, target, self.config.timeout).await?;
         if !ready {
             self.error("503 5.5.1 Need MAIL and RCPT before BDAT");
-            return Ok(());
+            return Ok(true);
         }
         if !keep {
             self.state.chunks_too_big = true;
@@ -332,18 +365,33 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin> Session<'a, S> {
         if last {
             let body = self.state.chunks.take().unwrap_or_default();
             let too_big = self.state.chunks_too_big;
-            self.finish(body, too_big).await;
-        } else {
-            self.reply(&format!("250 2.0.0 {size} octets received"));
+            return self.finish(body, too_big).await;
         }
-        Ok(())
+        self.reply(&format!("250 2.0.0 {size} octets received"));
+        Ok(true)
     }
 
-    /// Ends a transaction: hand the message on, or refuse it, and reset.
-    async fn finish(&mut self, raw: Vec<u8>, too_big: bool) {
+    /// Ends a transaction: hand the message on, or refuse it, and reset. `false` ends the
+    /// session (a fault dropped or closed it).
+    async fn finish(&mut self, raw: Vec<u8>, too_big: bool) -> io::Result<bool> {
         if too_big {
             self.state.reset();
-            return self.error("552 5.3.4 Message size exceeds fixed maximum message size");
+            self.error("552 5.3.4 Message size exceeds fixed maximum message size");
+            return Ok(true);
+        }
+        let event = Event {
+            on: "DATA",
+            address: None,
+            size: Some(raw.len() as u64),
+        };
+        if let Some(effect) = self.config.faults.check(&event) {
+            self.state.reset();
+            if !self.apply(&effect).await? {
+                return Ok(false);
+            }
+            if effect.reply.is_some() {
+                return Ok(!effect.close);
+            }
         }
         let incoming = Incoming {
             envelope: Envelope {
@@ -366,101 +414,28 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin> Session<'a, S> {
             Ok(id) => self.reply(&format!("250 2.0.0 Ok: queued as {id}")),
             Err(why) => self.reply(&format!("451 4.3.0 {why}")),
         }
-    }
-
-    /// STARTTLS (RFC 3207): answer 220, then a TLS handshake on the same socket; the client
-    /// starts over with EHLO. `false` ends the session.
-    async fn starttls(&mut self) -> io::Result<bool> {
-        let Some(tls) = self.config.tls.clone() else {
-            self.error("502 5.5.1 STARTTLS not offered");
-            return Ok(true);
-        };
-        if self.state.tls {
-            self.error("503 5.5.1 TLS already active");
-            return Ok(true);
-        }
-        self.reply("220 2.0.0 Ready to start TLS");
-        self.flush().await?;
-        // Anything the client pipelined after STARTTLS came in the clear; it is dropped
-        // (RFC 3207 section 4.2), which is what defeats command injection.
-        let Conn::Plain(stream) = std::mem::replace(self.io.get_mut(), Conn::Upgrading) else {
-            return Ok(false);
-        };
-        let acceptor = tokio_rustls::TlsAcceptor::from(tls);
-        let handshake = tokio::time::timeout(self.config.timeout, acceptor.accept(stream)).await;
-        let Ok(Ok(stream)) = handshake else {
-            tracing::debug!("TLS handshake failed or timed out");
-            return Ok(false);
-        };
-        self.io = BufReader::new(Conn::Tls(Box::new(stream)));
-        let transcript = std::mem::take(&mut self.state.transcript);
-        self.state = State {
-            tls: true,
-            transcript,
-            ..State::default()
-        };
-        self.state.log("S: (TLS established)".into());
         Ok(true)
     }
 
-    /// AUTH PLAIN or LOGIN, reading the client's answers to 334 challenges.
-    async fn auth(&mut self, mechanism: &str, initial: Option<String>) -> io::Result<()> {
-        let Some(policy) = self.config.auth.clone() else {
-            self.error("502 5.5.1 AUTH not offered");
-            return Ok(());
-        };
-        if self.state.user.is_some() || self.state.from.is_some() {
-            self.error("503 5.5.1 AUTH not allowed now");
-            return Ok(());
+    /// Applies a fault: wait, then reply in the command's place or drop the connection.
+    /// `false` means the connection is to be dropped now, with no reply.
+    async fn apply(&mut self, effect: &Effect) -> io::Result<bool> {
+        if let Some(delay) = effect.delay {
+            self.flush().await?;
+            tokio::time::sleep(delay).await;
         }
-        let credentials = match mechanism {
-            "PLAIN" => match initial.filter(|i| i != "=") {
-                Some(response) => Some(auth::plain(&response)),
-                None => self.answer("").await?.map(|r| auth::plain(&r)),
-            },
-            "LOGIN" => {
-                let user = match initial {
-                    Some(user) => Some(user),
-                    None => self.answer(&auth::challenge("Username:")).await?,
-                };
-                match user {
-                    Some(user) => {
-                        let password = self.answer(&auth::challenge("Password:")).await?;
-                        password.map(|p| Ok((auth::decode(&user)?, auth::decode(&p)?)))
-                    }
-                    None => None,
-                }
-            }
-            _ => {
-                self.error("504 5.5.4 Unrecognized authentication type");
-                return Ok(());
-            }
-        };
-        match credentials {
-            None => self.error("501 5.7.0 Authentication cancelled"),
-            Some(Err(why)) => self.error(&format!("501 5.5.2 {why}")),
-            Some(Ok((user, password))) if policy.allows(&user, &password) => {
-                self.state.user = Some(user);
-                self.reply("235 2.7.0 Authentication successful");
-            }
-            Some(Ok(_)) => self.error("535 5.7.8 Authentication credentials invalid"),
+        if effect.drop {
+            self.state.log("S: (fault: connection dropped)".into());
+            self.out.clear();
+            return Ok(false);
         }
-        Ok(())
-    }
-
-    /// Sends a 334 challenge and reads the answer; `None` when the client cancels with `*`.
-    async fn answer(&mut self, challenge: &str) -> io::Result<Option<String>> {
-        self.reply(&format!("334 {challenge}"));
-        self.flush().await?;
-        match lines::read_line(&mut self.io, MAX_COMMAND_LINE, self.config.timeout).await? {
-            Line::Text(line) => {
-                let text = String::from_utf8_lossy(&line).trim().to_owned();
-                self.state.log("C: ***".into());
-                Ok((text != "*").then_some(text))
+        if let Some(reply) = &effect.reply {
+            self.reply(reply);
+            if effect.close {
+                self.flush().await?;
             }
-            Line::TooLong => Ok(None),
-            Line::Closed => Err(io::ErrorKind::UnexpectedEof.into()),
         }
+        Ok(true)
     }
 
     fn reply(&mut self, line: &str) {

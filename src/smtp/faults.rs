@@ -1,0 +1,228 @@
+//! Scripted faults: deterministic rules that make the sink misbehave on purpose (421 every
+//! third connection, 451 for some recipients, a slow or dropped DATA), so the retry and
+//! fallback paths of a notification service can be tested. Random rules draw from a seeded
+//! generator, so a run can be replayed. Rules can be replaced at runtime (through the API).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, RwLock};
+use std::time::Duration;
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+/// A rules file, as YAML or JSON.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FaultRules {
+    /// Seed for rules with a `probability`.
+    #[serde(default)]
+    pub seed: u64,
+    pub rules: Vec<Rule>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Rule {
+    #[serde(default)]
+    pub when: When,
+    pub action: Action,
+}
+
+/// When a rule fires; every given condition must hold.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct When {
+    /// `connect` (a new connection), a command verb (`EHLO`, `MAIL`, `RCPT`, `DATA` at the
+    /// end of the message, ...), or `any` command. Default: `any`.
+    pub on: Option<String>,
+    /// A regex on the MAIL or RCPT address.
+    pub address: Option<String>,
+    /// Only messages larger than this many bytes (DATA).
+    pub size_over: Option<u64>,
+    /// Every Nth match (1 = every one).
+    pub every: Option<u64>,
+    /// Only the first N matches, then the rule is spent ("fail twice, then succeed").
+    pub times: Option<u64>,
+    /// Fire with this probability (0 to 1), from the seeded generator.
+    pub probability: Option<f64>,
+}
+
+/// What a firing rule does.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Action {
+    /// Answer this instead, such as `451 4.3.0 Try again later` (4xx or 5xx).
+    pub reply: Option<String>,
+    /// Close the connection after the reply.
+    #[serde(default)]
+    pub close: bool,
+    /// Close the connection without any reply (mid-DATA: the client never hears back).
+    #[serde(default)]
+    pub drop: bool,
+    /// Wait this long first, such as `2s` (a slow or tarpitting server).
+    pub delay: Option<String>,
+}
+
+/// A rule made ready: its regex compiled, its counters.
+struct Armed {
+    rule: Rule,
+    address: Option<regex::Regex>,
+    delay: Option<Duration>,
+    matched: AtomicU64,
+}
+
+/// The live rule set a server consults; empty means no faults.
+#[derive(Default)]
+pub struct FaultSet {
+    armed: RwLock<Vec<Armed>>,
+    rules: RwLock<FaultRules>,
+    rng: Mutex<Option<ChaCha8Rng>>,
+    connections: AtomicU64,
+}
+
+/// What happened at one point of a session, for the rules to look at.
+pub struct Event<'a> {
+    pub on: &'a str,
+    pub address: Option<&'a str>,
+    pub size: Option<u64>,
+}
+
+/// A fired rule's effect.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Effect {
+    pub delay: Option<Duration>,
+    pub reply: Option<String>,
+    pub close: bool,
+    pub drop: bool,
+}
+
+impl FaultSet {
+    /// Checks and installs `rules` (replacing the ones in force), resetting counters.
+    pub fn set(&self, rules: FaultRules) -> Result<(), String> {
+        let armed = rules
+            .rules
+            .iter()
+            .enumerate()
+            .map(|(i, r)| arm(r).map_err(|m| format!("rule {}: {m}", i + 1)))
+            .collect::<Result<Vec<_>, _>>()?;
+        *self.rng.lock().expect("rng lock") = Some(ChaCha8Rng::seed_from_u64(rules.seed));
+        *self.armed.write().expect("faults lock") = armed;
+        *self.rules.write().expect("faults lock") = rules;
+        self.connections.store(0, Ordering::Relaxed);
+        Ok(())
+    }
+
+    pub fn rules(&self) -> FaultRules {
+        self.rules.read().expect("faults lock").clone()
+    }
+
+    /// Parses a rules file (YAML, which includes JSON).
+    pub fn parse(text: &str) -> Result<FaultRules, String> {
+        serde_norway::from_str(text).map_err(|e| e.to_string())
+    }
+
+    /// The effect of the first rule that fires for `event`, if any.
+    pub fn check(&self, event: &Event<'_>) -> Option<Effect> {
+        let armed = self.armed.read().expect("faults lock");
+        if armed.is_empty() {
+            return None;
+        }
+        armed.iter().find(|a| self.fires(a, event)).map(|a| Effect {
+            delay: a.delay,
+            reply: a.rule.action.reply.clone(),
+            close: a.rule.action.close,
+            drop: a.rule.action.drop,
+        })
+    }
+
+    /// Counts a new connection and checks the `connect` rules.
+    pub fn on_connect(&self) -> Option<Effect> {
+        self.connections.fetch_add(1, Ordering::Relaxed);
+        self.check(&Event {
+            on: "connect",
+            address: None,
+            size: None,
+        })
+    }
+
+    fn fires(&self, armed: &Armed, event: &Event<'_>) -> bool {
+        let when = &armed.rule.when;
+        let on = when.on.as_deref().unwrap_or("any");
+        let on_matches =
+            on.eq_ignore_ascii_case(event.on) || (on == "any" && event.on != "connect");
+        let address_matches = armed
+            .address
+            .as_ref()
+            .is_none_or(|re| event.address.is_some_and(|a| re.is_match(a)));
+        let size_matches = when
+            .size_over
+            .is_none_or(|limit| event.size.is_some_and(|s| s > limit));
+        if !(on_matches && address_matches && size_matches) {
+            return false;
+        }
+        let n = armed.matched.fetch_add(1, Ordering::Relaxed) + 1;
+        if when.times.is_some_and(|t| n > t)
+            || when.every.is_some_and(|e| !n.is_multiple_of(e.max(1)))
+        {
+            return false;
+        }
+        match when.probability {
+            Some(p) => self
+                .rng
+                .lock()
+                .expect("rng lock")
+                .as_mut()
+                .is_some_and(|rng| rng.random_bool(p.clamp(0.0, 1.0))),
+            None => true,
+        }
+    }
+}
+
+fn arm(rule: &Rule) -> Result<Armed, String> {
+    let address = rule
+        .when
+        .address
+        .as_deref()
+        .map(|re| regex::Regex::new(re).map_err(|e| format!("address regex: {e}")))
+        .transpose()?;
+    let delay = rule
+        .action
+        .delay
+        .as_deref()
+        .map(|d| humantime::parse_duration(d).map_err(|e| format!("delay `{d}`: {e}")))
+        .transpose()?;
+    if let Some(reply) = &rule.action.reply {
+        let code = reply.get(..3).and_then(|c| c.parse::<u16>().ok());
+        if !code.is_some_and(|c| (400..600).contains(&c)) || reply.contains(['\r', '\n']) {
+            return Err(format!(
+                "reply `{reply}` must be one line starting with a 4xx or 5xx code"
+            ));
+        }
+    }
+    if rule
+        .when
+        .probability
+        .is_some_and(|p| !(0.0..=1.0).contains(&p))
+    {
+        return Err("probability must be between 0 and 1".into());
+    }
+    let action = &rule.action;
+    if action.reply.is_none() && !action.drop && delay.is_none() && !action.close {
+        return Err("the action does nothing: give reply, delay, close or drop".into());
+    }
+    Ok(Armed {
+        rule: rule.clone(),
+        address,
+        delay,
+        matched: AtomicU64::new(0),
+    })
+}
+
+impl std::fmt::Debug for FaultSet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FaultSet")
+            .field("rules", &self.rules())
+            .finish_non_exhaustive()
+    }
+}
