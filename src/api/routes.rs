@@ -40,6 +40,9 @@ pub fn api() -> Router<AppState> {
             "/api/v1/faults",
             get(get_faults).put(put_faults).delete(clear_faults),
         )
+        .route("/api/v1/intake", get(intake))
+        .route("/api/v1/intake/pause", axum::routing::post(pause))
+        .route("/api/v1/intake/resume", axum::routing::post(resume))
         .route("/metrics", get(metrics))
 }
 
@@ -294,6 +297,21 @@ async fn put_faults(
 async fn clear_faults(State(state): State<AppState>) -> StatusCode {
     let _ = state.faults.set(FaultRules::default());
     StatusCode::NO_CONTENT
+}
+
+async fn intake(State(state): State<AppState>) -> Json<serde_json::Value> {
+    Json(json!({"paused": state.faults.paused()}))
+}
+
+/// Pauses intake: new connections and new transactions get 421 until resumed.
+async fn pause(State(state): State<AppState>) -> Json<serde_json::Value> {
+    state.faults.set_paused(true);
+    Json(json!({"paused": true}))
+}
+
+async fn resume(State(state): State<AppState>) -> Json<serde_json::Value> {
+    state.faults.set_paused(false);
+    Json(json!({"paused": false}))
 }
 
 /// Prometheus text metrics.

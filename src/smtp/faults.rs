@@ -64,6 +64,16 @@ pub struct Action {
     pub delay: Option<String>,
 }
 
+/// What a paused sink answers.
+fn paused_effect() -> Effect {
+    Effect {
+        delay: None,
+        reply: Some("421 4.3.2 Intake paused, try again later".into()),
+        close: true,
+        drop: false,
+    }
+}
+
 /// A rule made ready: its regex compiled, its counters.
 struct Armed {
     rule: Rule,
@@ -79,6 +89,8 @@ pub struct FaultSet {
     rules: RwLock<FaultRules>,
     rng: Mutex<Option<ChaCha8Rng>>,
     connections: AtomicU64,
+    /// Intake paused: new connections and new transactions get 421.
+    paused: std::sync::atomic::AtomicBool,
 }
 
 /// What happened at one point of a session, for the rules to look at.
@@ -113,6 +125,15 @@ impl FaultSet {
         Ok(())
     }
 
+    /// Pauses or resumes intake.
+    pub fn set_paused(&self, paused: bool) {
+        self.paused.store(paused, Ordering::Relaxed);
+    }
+
+    pub fn paused(&self) -> bool {
+        self.paused.load(Ordering::Relaxed)
+    }
+
     pub fn rules(&self) -> FaultRules {
         self.rules.read().expect("faults lock").clone()
     }
@@ -122,8 +143,12 @@ impl FaultSet {
         serde_norway::from_str(text).map_err(|e| e.to_string())
     }
 
-    /// The effect of the first rule that fires for `event`, if any.
+    /// The effect of the first rule that fires for `event`, if any. While intake is paused,
+    /// MAIL is refused with 421.
     pub fn check(&self, event: &Event<'_>) -> Option<Effect> {
+        if event.on == "MAIL" && self.paused() {
+            return Some(paused_effect());
+        }
         let armed = self.armed.read().expect("faults lock");
         if armed.is_empty() {
             return None;
@@ -138,6 +163,9 @@ impl FaultSet {
 
     /// Counts a new connection and checks the `connect` rules.
     pub fn on_connect(&self) -> Option<Effect> {
+        if self.paused() {
+            return Some(paused_effect());
+        }
         self.connections.fetch_add(1, Ordering::Relaxed);
         self.check(&Event {
             on: "connect",

@@ -480,3 +480,33 @@ async fn bad_fault_rules_are_refused_with_a_reason() {
         "a refused set changes nothing"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn paused_intake_answers_421_until_resumed() {
+    let s = sink(None).await;
+    // A session already open when intake pauses is refused at its next MAIL.
+    let stream = TcpStream::connect(s.smtp).await.unwrap();
+    let mut open = BufReader::new(stream);
+    let mut line = String::new();
+    open.read_line(&mut line).await.unwrap();
+    assert_eq!(
+        request(s.http, "POST", "/api/v1/intake/pause", &[]).await.0,
+        200
+    );
+    assert_eq!(get_json(s.http, "/api/v1/intake").await.1["paused"], true);
+    assert_eq!(codes(s.smtp, SEND).await, ["421", "closed"]);
+    open.get_mut()
+        .write_all(b"MAIL FROM:<a@example.com>\r\n")
+        .await
+        .unwrap();
+    line.clear();
+    open.read_line(&mut line).await.unwrap();
+    assert!(line.starts_with("421 4.3.2"), "{line}");
+    assert_eq!(
+        request(s.http, "POST", "/api/v1/intake/resume", &[])
+            .await
+            .0,
+        200
+    );
+    assert_eq!(codes(s.smtp, SEND).await.last().unwrap(), "250");
+}
