@@ -171,32 +171,15 @@ fn a_store_has_one_writer_and_binds_stay_local() {
         ])
         .arg(dir.path())
         .run();
-    assert_eq!(second.code, 2, "{}", second.stderr);
-    assert!(
-        second
-            .stderr
-            .contains("another mailtest sink is using this store"),
-        "{}",
-        second.stderr
-    );
+    second.fails_with(2, "another mailtest sink is using this store");
     let remote = mailtest()
         .args(["sink", "--smtp", "0.0.0.0:0", "--memory"])
         .run();
-    assert_eq!(remote.code, 2);
-    assert!(
-        remote.stderr.contains("--allow-remote"),
-        "{}",
-        remote.stderr
-    );
+    remote.fails_with(2, "--allow-remote");
     let missing = mailtest()
         .args(["sink", "list", "--store", "/nonexistent/store"])
         .run();
-    assert_eq!(missing.code, 2);
-    assert!(
-        missing.stderr.contains("holds no mailtest store"),
-        "{}",
-        missing.stderr
-    );
+    missing.fails_with(2, "holds no mailtest store");
 }
 
 #[test]

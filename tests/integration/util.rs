@@ -100,6 +100,18 @@ impl Run {
     }
 }
 
+impl Done {
+    /// Asserts the run failed with `code` and said `needle` on stderr.
+    pub fn fails_with(&self, code: i32, needle: &str) {
+        assert_eq!(self.code, code, "{}", self.stderr);
+        assert!(
+            self.stderr.contains(needle),
+            "expected `{needle}` in:\n{}",
+            self.stderr
+        );
+    }
+}
+
 /// An embedded broker with the catalog's topics (3 partitions each).
 pub fn broker() -> Broker {
     let catalog = mailtest::catalog::Catalog::builtin().expect("built-in catalog loads");
