@@ -22,6 +22,7 @@ mod logging;
 pub mod printer;
 pub mod produce;
 pub mod record;
+pub mod release;
 pub mod settings;
 pub mod smtp;
 pub mod store;

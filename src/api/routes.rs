@@ -34,6 +34,10 @@ pub fn api() -> Router<AppState> {
         .route("/api/v1/messages/{id}", get(one).delete(delete_one))
         .route("/api/v1/messages/{id}/raw", get(raw))
         .route("/api/v1/messages/{id}/transcript", get(transcript))
+        .route(
+            "/api/v1/messages/{id}/release",
+            axum::routing::post(release),
+        )
         .route("/api/v1/wait", get(wait))
         .route("/api/v1/events", get(events))
         .route(
@@ -155,6 +159,41 @@ async fn transcript(
         .transcript(id)
         .map(Json)
         .map_err(|e| error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
+}
+
+/// Where to release a message to.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReleaseTo {
+    /// `host:port` of the SMTP server.
+    smtp: String,
+    /// Recipients; default: the message's own envelope recipients.
+    to: Option<Vec<String>>,
+}
+
+/// Sends a captured message on to a real SMTP server, unchanged.
+async fn release(
+    State(state): State<AppState>,
+    Path(id): Path<u64>,
+    body: Result<Json<ReleaseTo>, axum::extract::rejection::JsonRejection>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let Json(target) = body.map_err(|e| error(StatusCode::BAD_REQUEST, e.body_text()))?;
+    let summary = found(&state, id)?;
+    let raw = state
+        .store
+        .raw(id)
+        .map_err(|e| error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    let to = target
+        .to
+        .unwrap_or_else(|| summary.envelope.rcpt_to.clone());
+    let from = &summary.envelope.mail_from;
+    match crate::release::release(&raw, from, &to, &target.smtp).await {
+        Ok(reply) => Ok(Json(json!({"released": id, "to": to, "reply": reply}))),
+        Err(e @ crate::release::ReleaseError::Send(_)) => {
+            Err(error(StatusCode::BAD_GATEWAY, e.to_string()))
+        }
+        Err(e) => Err(error(StatusCode::BAD_REQUEST, e.to_string())),
+    }
 }
 
 async fn delete_one(

@@ -510,3 +510,82 @@ async fn paused_intake_answers_421_until_resumed() {
     );
     assert_eq!(codes(s.smtp, SEND).await.last().unwrap(), "250");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn lettre_sends_and_a_release_forwards_the_bytes_unchanged() {
+    use lettre::message::MultiPart;
+    use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+    let (a, b) = (sink(None).await, sink(None).await);
+    // lettre, a client we did not write, sends a typical transactional mail.
+    let email = Message::builder()
+        .from("Acme <no-reply@example.com>".parse().unwrap())
+        .to("Jürgen Müller <juergen@example.org>".parse().unwrap())
+        .bcc("audit@example.com".parse().unwrap())
+        .subject("Bestätigen Sie Ihre E-Mail-Adresse")
+        .multipart(MultiPart::alternative_plain_html(
+            "Hallo Jürgen".to_owned(),
+            "<p>Hallo <b>Jürgen</b></p>".to_owned(),
+        ))
+        .unwrap();
+    let transport = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous("127.0.0.1")
+        .port(a.smtp.port())
+        .build();
+    transport.send(email).await.unwrap();
+    let (_, listed) = get_json(a.http, "/api/v1/wait?to=audit@example.com").await;
+    let summary = &listed["messages"][0];
+    assert_eq!(
+        summary["subject"], "Bestätigen Sie Ihre E-Mail-Adresse",
+        "encoded subject decoded"
+    );
+    assert_eq!(
+        summary["envelope"]["rcpt_to"],
+        serde_json::json!(["juergen@example.org", "audit@example.com"])
+    );
+    let id = summary["id"].as_u64().unwrap();
+    let (_, one) = get_json(a.http, &format!("/api/v1/messages/{id}")).await;
+    assert_eq!(
+        one["message"]["text"].as_str().unwrap().trim(),
+        "Hallo Jürgen"
+    );
+    assert!(
+        one["message"]["html"]
+            .as_str()
+            .unwrap()
+            .contains("<b>Jürgen</b>")
+    );
+    // Released from sink A to sink B, to one chosen recipient.
+    let body = format!("{{\"smtp\": \"{}\", \"to\": [\"qa@example.com\"]}}", b.smtp);
+    let (status, released) = request_with_body(
+        a.http,
+        "POST",
+        &format!("/api/v1/messages/{id}/release"),
+        &[("Content-Type", "application/json")],
+        &body,
+    )
+    .await;
+    assert_eq!(status, 200, "{released}");
+    let (_, at_b) = get_json(b.http, "/api/v1/wait?to=qa@example.com").await;
+    let b_id = at_b["messages"][0]["id"].as_u64().unwrap();
+    assert_eq!(
+        at_b["messages"][0]["envelope"]["rcpt_to"],
+        serde_json::json!(["qa@example.com"])
+    );
+    let raw_a = request(a.http, "GET", &format!("/api/v1/messages/{id}/raw"), &[])
+        .await
+        .1;
+    let raw_b = request(b.http, "GET", &format!("/api/v1/messages/{b_id}/raw"), &[])
+        .await
+        .1;
+    assert_eq!(raw_a, raw_b, "released unchanged");
+    // A release to nowhere is a clear 502, not a hang.
+    let nowhere = "{\"smtp\": \"127.0.0.1:1\"}";
+    let (status, why) = request_with_body(
+        a.http,
+        "POST",
+        &format!("/api/v1/messages/{id}/release"),
+        &[("Content-Type", "application/json")],
+        nowhere,
+    )
+    .await;
+    assert_eq!(status, 502, "{why}");
+}
