@@ -140,6 +140,8 @@ Register-ArgumentCompleter -Native -CommandName 'mailtest' -ScriptBlock {
             [CompletionResult]::new('--http', '--http', [CompletionResultType]::ParameterName, 'HTTP API address')
             [CompletionResult]::new('--api-token', '--api-token', [CompletionResultType]::ParameterName, 'Require this token on the API (`Authorization: Bearer <token>`)')
             [CompletionResult]::new('--store', '--store', [CompletionResultType]::ParameterName, 'Store directory')
+            [CompletionResult]::new('--retain-count', '--retain-count', [CompletionResultType]::ParameterName, 'Keep at most this many messages (the oldest go first; evictions are counted)')
+            [CompletionResult]::new('--retain-age', '--retain-age', [CompletionResultType]::ParameterName, 'Keep no message older than this, such as `24h`')
             [CompletionResult]::new('--max-size', '--max-size', [CompletionResultType]::ParameterName, 'Largest message accepted, such as `25MB` (larger ones get 552)')
             [CompletionResult]::new('--max-connections', '--max-connections', [CompletionResultType]::ParameterName, 'Sessions at once; more are told 421')
             [CompletionResult]::new('--idle-timeout', '--idle-timeout', [CompletionResultType]::ParameterName, 'How long a client may stay silent')

@@ -669,7 +669,7 @@ _mailtest() {
             return 0
             ;;
         mailtest__subcmd__sink)
-            opts="-v -q -h --smtp --http --api-token --store --memory --fsync --max-size --max-connections --idle-timeout --hostname --tls --tls-cert --tls-key --auth-users --auth-required --no-auth --faults --allow-remote --ready-file --verbose --quiet --color --config --log-format --help list show help"
+            opts="-v -q -h --smtp --http --api-token --store --retain-count --retain-age --memory --fsync --max-size --max-connections --idle-timeout --hostname --tls --tls-cert --tls-key --auth-users --auth-required --no-auth --faults --allow-remote --ready-file --verbose --quiet --color --config --log-format --help list show help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -688,6 +688,14 @@ _mailtest() {
                     return 0
                     ;;
                 --store)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --retain-count)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --retain-age)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

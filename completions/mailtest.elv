@@ -132,6 +132,8 @@ set edit:completion:arg-completer[mailtest] = {|@words|
             cand --http 'HTTP API address'
             cand --api-token 'Require this token on the API (`Authorization: Bearer <token>`)'
             cand --store 'Store directory'
+            cand --retain-count 'Keep at most this many messages (the oldest go first; evictions are counted)'
+            cand --retain-age 'Keep no message older than this, such as `24h`'
             cand --max-size 'Largest message accepted, such as `25MB` (larger ones get 552)'
             cand --max-connections 'Sessions at once; more are told 421'
             cand --idle-timeout 'How long a client may stay silent'

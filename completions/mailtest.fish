@@ -121,6 +121,8 @@ complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and not __fish_s
 complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and not __fish_seen_subcommand_from list show help" -l http -d 'HTTP API address' -r
 complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and not __fish_seen_subcommand_from list show help" -l api-token -d 'Require this token on the API (`Authorization: Bearer <token>`)' -r
 complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and not __fish_seen_subcommand_from list show help" -l store -d 'Store directory' -r -F
+complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and not __fish_seen_subcommand_from list show help" -l retain-count -d 'Keep at most this many messages (the oldest go first; evictions are counted)' -r
+complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and not __fish_seen_subcommand_from list show help" -l retain-age -d 'Keep no message older than this, such as `24h`' -r
 complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and not __fish_seen_subcommand_from list show help" -l max-size -d 'Largest message accepted, such as `25MB` (larger ones get 552)' -r
 complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and not __fish_seen_subcommand_from list show help" -l max-connections -d 'Sessions at once; more are told 421' -r
 complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and not __fish_seen_subcommand_from list show help" -l idle-timeout -d 'How long a client may stay silent' -r

@@ -234,6 +234,12 @@ pub struct SinkArgs {
     pub api_token: Option<String>,
     #[command(flatten)]
     pub store: StoreArgs,
+    /// Keep at most this many messages (the oldest go first; evictions are counted)
+    #[arg(long, value_name = "N")]
+    pub retain_count: Option<usize>,
+    /// Keep no message older than this, such as `24h`
+    #[arg(long, value_name = "DURATION")]
+    pub retain_age: Option<String>,
     /// Keep messages in memory only (nothing survives a restart)
     #[arg(long, conflicts_with = "dir")]
     pub memory: bool,

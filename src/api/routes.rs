@@ -356,11 +356,15 @@ async fn resume(State(state): State<AppState>) -> Json<serde_json::Value> {
 /// Prometheus text metrics.
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     let stored = state.store.len();
+    let evicted = state.store.evicted();
     let requests = state.http_requests.load(Ordering::Relaxed);
     let body = format!(
         "# HELP mailtest_messages_stored Messages currently in the store.\n\
          # TYPE mailtest_messages_stored gauge\n\
          mailtest_messages_stored {stored}\n\
+         # HELP mailtest_messages_evicted_total Messages removed by retention.\n\
+         # TYPE mailtest_messages_evicted_total counter\n\
+         mailtest_messages_evicted_total {evicted}\n\
          # HELP mailtest_http_requests_total API requests served.\n\
          # TYPE mailtest_http_requests_total counter\n\
          mailtest_http_requests_total {requests}\n"

@@ -17,7 +17,7 @@ use crate::settings::{self, SettingsError};
 use crate::smtp::auth::AuthPolicy;
 use crate::smtp::faults::FaultSet;
 use crate::smtp::{Server, ServerSettings, SessionConfig, tls};
-use crate::store::{Query, Store};
+use crate::store::{Query, Retention, Store};
 
 pub async fn run(args: SinkArgs, printer: &Printer) -> Result<Outcome> {
     match args.action {
@@ -122,11 +122,34 @@ fn auth_policy(args: &SinkArgs) -> Result<Option<AuthPolicy>> {
 async fn serve(args: SinkArgs, printer: &Printer) -> Result<Outcome> {
     let (addr, settings) = server_settings(&args)?;
     let http_addr = listen_addr("--http", &args.http, args.allow_remote)?;
-    let store = Arc::new(if args.memory {
+    let retention = Retention {
+        max_count: args.retain_count,
+        max_age: args
+            .retain_age
+            .as_deref()
+            .map(|a| settings::parse_duration("--retain-age", a))
+            .transpose()?,
+    };
+    let store = if args.memory {
         Store::memory()
     } else {
         Store::open(&args.store.dir, args.fsync)?
-    });
+    };
+    let store = Arc::new(store.with_retention(retention));
+    store.enforce_retention()?;
+    if retention.max_age.is_some() {
+        // Age limits need a clock, not just new arrivals.
+        let store = store.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(1));
+            loop {
+                tick.tick().await;
+                if let Err(err) = store.enforce_retention() {
+                    tracing::error!(cause = %err, "retention failed");
+                }
+            }
+        });
+    }
     let (smtp, http) = (
         bind("--smtp", addr, printer).await?,
         bind("--http", http_addr, printer).await?,

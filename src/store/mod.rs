@@ -4,6 +4,7 @@
 //! is always in memory and raw bytes are read from disk on demand, so memory stays small.
 
 mod log;
+mod retention;
 mod summary;
 
 use std::collections::BTreeMap;
@@ -14,7 +15,10 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 
+pub use retention::Retention;
 pub use summary::{Query, Summary};
+
+use retention::{PinGuard, Pins};
 
 use crate::smtp::{Deliver, DeliverFuture, Incoming};
 
@@ -113,6 +117,9 @@ pub struct Store {
     fsync: bool,
     index: RwLock<Index>,
     news: broadcast::Sender<Arc<Summary>>,
+    retention: Retention,
+    pins: Pins,
+    evicted: std::sync::atomic::AtomicU64,
 }
 
 impl Store {
@@ -159,7 +166,75 @@ impl Store {
             fsync: false,
             index: RwLock::new(index),
             news,
+            retention: Retention::default(),
+            pins: Pins::default(),
+            evicted: std::sync::atomic::AtomicU64::new(0),
         }
+    }
+
+    /// The same store, keeping only what `retention` allows.
+    #[must_use]
+    pub fn with_retention(mut self, retention: Retention) -> Self {
+        self.retention = retention;
+        self
+    }
+
+    /// How many messages retention has evicted since the store opened.
+    pub fn evicted(&self) -> u64 {
+        self.evicted.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Evicts what retention no longer allows, oldest first, skipping pinned messages;
+    /// returns how many went. Runs after each insert and (for age) now and then.
+    pub fn enforce_retention(&self) -> Result<usize, StoreError> {
+        let Retention { max_count, max_age } = self.retention;
+        if max_count.is_none() && max_age.is_none() {
+            return Ok(0);
+        }
+        let oldest_allowed = max_age
+            .and_then(|age| chrono::Duration::from_std(age).ok())
+            .map(|age| chrono::Utc::now() - age);
+        let victims: Vec<u64> = {
+            let index = self.index.read().expect("index lock");
+            let mut over = index
+                .messages
+                .len()
+                .saturating_sub(max_count.unwrap_or(usize::MAX));
+            index
+                .messages
+                .values()
+                .filter(|(s, _)| {
+                    let too_old = oldest_allowed.is_some_and(|t| s.received_at < t);
+                    let evict = (too_old || over > 0) && !self.pins.is_pinned(s.id);
+                    if evict {
+                        over = over.saturating_sub(1);
+                    }
+                    evict
+                })
+                .map(|(s, _)| s.id)
+                .collect()
+        };
+        if victims.is_empty() {
+            return Ok(0);
+        }
+        let gone = self.delete(&victims)?;
+        let before = self
+            .evicted
+            .fetch_add(gone as u64, std::sync::atomic::Ordering::Relaxed);
+        // Said once loudly, then counted (metrics: mailtest_messages_evicted_total).
+        if before == 0 {
+            tracing::warn!(
+                evicted = gone,
+                "retention started evicting the oldest messages"
+            );
+        } else {
+            tracing::debug!(
+                evicted = gone,
+                total = before + gone as u64,
+                "retention evicted"
+            );
+        }
+        Ok(gone)
     }
 
     /// Stores a message and announces it; returns once it is written (and synced, in
@@ -203,6 +278,9 @@ impl Store {
             log.sync_to(seq).map_err(StoreError::Write)?;
         }
         let _ = self.news.send(summary.clone());
+        if self.retention.max_count.is_some_and(|max| self.len() > max) {
+            self.enforce_retention()?;
+        }
         Ok(summary)
     }
 
@@ -298,6 +376,11 @@ impl Store {
         Ok(present.len())
     }
 
+    /// Whether a running wait holds this message (retention skips it).
+    pub fn is_pinned(&self, id: u64) -> bool {
+        self.pins.is_pinned(id)
+    }
+
     /// New messages as they arrive.
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<Summary>> {
         self.news.subscribe()
@@ -308,7 +391,11 @@ impl Store {
     /// looking means no arrival can slip between the two.
     pub async fn wait(&self, query: &Query, count: usize, timeout: Duration) -> Vec<Arc<Summary>> {
         let mut news = self.subscribe();
+        let mut pins = PinGuard::new(&self.pins);
         let mut found = self.list(query);
+        for s in &found {
+            pins.pin(s.id);
+        }
         let deadline = tokio::time::Instant::now() + timeout;
         while found.len() < count {
             match tokio::time::timeout_at(deadline, news.recv()).await {
@@ -319,11 +406,17 @@ impl Store {
                         && query.since.is_none_or(|s| summary.id > s)
                         && query.matches(&summary)
                     {
+                        pins.pin(summary.id);
                         found.push(summary);
                     }
                 }
                 // Missed some announcements: look again at the index, which has them all.
-                Ok(Err(broadcast::error::RecvError::Lagged(_))) => found = self.list(query),
+                Ok(Err(broadcast::error::RecvError::Lagged(_))) => {
+                    found = self.list(query);
+                    for s in &found {
+                        pins.pin(s.id);
+                    }
+                }
             }
         }
         found

@@ -179,3 +179,91 @@ fn mail_is_sorted_into_mailboxes() {
         "the envelope recipient counts though no header names it"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn retention_evicts_the_oldest_but_never_what_a_wait_holds() {
+    use mailtest::store::Retention;
+    let dir = tempfile::tempdir().unwrap();
+    let retention = Retention {
+        max_count: Some(3),
+        max_age: None,
+    };
+    let store = Arc::new(
+        Store::open(dir.path(), false)
+            .unwrap()
+            .with_retention(retention),
+    );
+    store
+        .insert(incoming("keep@example.com", "Subject: pinned\r\n\r\n"))
+        .unwrap();
+    // A wait for two messages to keep@ has matched the first and is still running.
+    let waiter = {
+        let store = store.clone();
+        let query = Query {
+            to: Some("keep@example.com".into()),
+            ..Query::default()
+        };
+        tokio::spawn(async move { store.wait(&query, 2, Duration::from_secs(30)).await })
+    };
+    // Go on once the waiter holds its first match.
+    while !store.is_pinned(1) {
+        tokio::task::yield_now().await;
+    }
+    for i in 0..5 {
+        store
+            .insert(incoming(
+                "other@example.com",
+                &format!("Subject: n{i}\r\n\r\n"),
+            ))
+            .unwrap();
+    }
+    // Three kept: the pinned first one and the two newest.
+    let subjects: Vec<_> = store
+        .list(&Query::default())
+        .iter()
+        .map(|s| s.subject.clone().unwrap())
+        .collect();
+    assert_eq!(subjects, ["pinned", "n3", "n4"]);
+    assert_eq!(store.evicted(), 3);
+    store
+        .insert(incoming("keep@example.com", "Subject: second\r\n\r\n"))
+        .unwrap();
+    let found = waiter.await.unwrap();
+    assert_eq!(
+        found
+            .iter()
+            .map(|s| s.subject.clone().unwrap())
+            .collect::<Vec<_>>(),
+        ["pinned", "second"]
+    );
+    assert!(!store.is_pinned(1), "the pin ends with the wait");
+    let subjects: Vec<_> = store
+        .list(&Query::default())
+        .iter()
+        .map(|s| s.subject.clone().unwrap())
+        .collect();
+    assert_eq!(subjects, ["pinned", "n4", "second"]);
+    // Unpinned, the oldest is the next to go.
+    store
+        .insert(incoming("other@example.com", "Subject: n5\r\n\r\n"))
+        .unwrap();
+    assert!(store.get(1).is_none());
+    // Evictions are durable.
+    drop(store);
+    assert_eq!(Store::open(dir.path(), false).unwrap().len(), 3);
+    // An age limit evicts what is older.
+    let aged = Store::memory().with_retention(Retention {
+        max_count: None,
+        max_age: Some(Duration::from_secs(3600)),
+    });
+    let mut old = incoming("a@example.com", "Subject: old\r\n\r\n");
+    old.received_at = chrono::Utc::now() - chrono::Duration::hours(2);
+    aged.insert(old).unwrap();
+    aged.insert(incoming("a@example.com", "Subject: new\r\n\r\n"))
+        .unwrap();
+    assert_eq!(aged.enforce_retention().unwrap(), 1);
+    assert_eq!(
+        aged.list(&Query::default())[0].subject.as_deref(),
+        Some("new")
+    );
+}
