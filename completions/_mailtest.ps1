@@ -168,6 +168,7 @@ Register-ArgumentCompleter -Native -CommandName 'mailtest' -ScriptBlock {
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
             [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'List the messages in a store, oldest first')
             [CompletionResult]::new('show', 'show', [CompletionResultType]::ParameterValue, 'Print one stored message exactly as received')
+            [CompletionResult]::new('export', 'export', [CompletionResultType]::ParameterValue, 'Write stored messages as `.eml` files, for any mail client or tool')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
         }
@@ -201,9 +202,26 @@ Register-ArgumentCompleter -Native -CommandName 'mailtest' -ScriptBlock {
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
             break
         }
+        'mailtest;sink;export' {
+            [CompletionResult]::new('--store', '--store', [CompletionResultType]::ParameterName, 'Store directory')
+            [CompletionResult]::new('--out', '--out', [CompletionResultType]::ParameterName, 'Folder to write `<id>.eml` files into (created if missing)')
+            [CompletionResult]::new('--to', '--to', [CompletionResultType]::ParameterName, 'Only messages to this address (envelope or `To`)')
+            [CompletionResult]::new('--mailbox', '--mailbox', [CompletionResultType]::ParameterName, 'Only messages in this mailbox (test run)')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colour; `NO_COLOR` set means never under `auto`')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file [default: ./mailtest.yaml if present]')
+            [CompletionResult]::new('--log-format', '--log-format', [CompletionResultType]::ParameterName, 'Log line format on stderr')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More log output on stderr (-v info, -vv debug, -vvv trace)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More log output on stderr (-v info, -vv debug, -vvv trace)')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Only errors on stderr: no progress, no summaries')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Only errors on stderr: no progress, no summaries')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            break
+        }
         'mailtest;sink;help' {
             [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'List the messages in a store, oldest first')
             [CompletionResult]::new('show', 'show', [CompletionResultType]::ParameterValue, 'Print one stored message exactly as received')
+            [CompletionResult]::new('export', 'export', [CompletionResultType]::ParameterValue, 'Write stored messages as `.eml` files, for any mail client or tool')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
         }
@@ -211,6 +229,9 @@ Register-ArgumentCompleter -Native -CommandName 'mailtest' -ScriptBlock {
             break
         }
         'mailtest;sink;help;show' {
+            break
+        }
+        'mailtest;sink;help;export' {
             break
         }
         'mailtest;sink;help;help' {
@@ -307,12 +328,16 @@ Register-ArgumentCompleter -Native -CommandName 'mailtest' -ScriptBlock {
         'mailtest;help;sink' {
             [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'List the messages in a store, oldest first')
             [CompletionResult]::new('show', 'show', [CompletionResultType]::ParameterValue, 'Print one stored message exactly as received')
+            [CompletionResult]::new('export', 'export', [CompletionResultType]::ParameterValue, 'Write stored messages as `.eml` files, for any mail client or tool')
             break
         }
         'mailtest;help;sink;list' {
             break
         }
         'mailtest;help;sink;show' {
+            break
+        }
+        'mailtest;help;sink;export' {
             break
         }
         'mailtest;help;verify' {

@@ -82,11 +82,17 @@ _mailtest() {
             mailtest__subcmd__help,verify)
                 cmd="mailtest__subcmd__help__subcmd__verify"
                 ;;
+            mailtest__subcmd__help__subcmd__sink,export)
+                cmd="mailtest__subcmd__help__subcmd__sink__subcmd__export"
+                ;;
             mailtest__subcmd__help__subcmd__sink,list)
                 cmd="mailtest__subcmd__help__subcmd__sink__subcmd__list"
                 ;;
             mailtest__subcmd__help__subcmd__sink,show)
                 cmd="mailtest__subcmd__help__subcmd__sink__subcmd__show"
+                ;;
+            mailtest__subcmd__sink,export)
+                cmd="mailtest__subcmd__sink__subcmd__export"
                 ;;
             mailtest__subcmd__sink,help)
                 cmd="mailtest__subcmd__sink__subcmd__help"
@@ -96,6 +102,9 @@ _mailtest() {
                 ;;
             mailtest__subcmd__sink,show)
                 cmd="mailtest__subcmd__sink__subcmd__show"
+                ;;
+            mailtest__subcmd__sink__subcmd__help,export)
+                cmd="mailtest__subcmd__sink__subcmd__help__subcmd__export"
                 ;;
             mailtest__subcmd__sink__subcmd__help,help)
                 cmd="mailtest__subcmd__sink__subcmd__help__subcmd__help"
@@ -491,8 +500,22 @@ _mailtest() {
             return 0
             ;;
         mailtest__subcmd__help__subcmd__sink)
-            opts="list show"
+            opts="list show export"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mailtest__subcmd__help__subcmd__sink__subcmd__export)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -669,7 +692,7 @@ _mailtest() {
             return 0
             ;;
         mailtest__subcmd__sink)
-            opts="-v -q -h --smtp --http --api-token --store --retain-count --retain-age --memory --fsync --max-size --max-connections --idle-timeout --hostname --tls --tls-cert --tls-key --auth-users --auth-required --no-auth --faults --allow-remote --ready-file --verbose --quiet --color --config --log-format --help list show help"
+            opts="-v -q -h --smtp --http --api-token --store --retain-count --retain-age --memory --fsync --max-size --max-connections --idle-timeout --hostname --tls --tls-cert --tls-key --auth-users --auth-required --no-auth --faults --allow-remote --ready-file --verbose --quiet --color --config --log-format --help list show export help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -754,9 +777,65 @@ _mailtest() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        mailtest__subcmd__sink__subcmd__help)
-            opts="list show help"
+        mailtest__subcmd__sink__subcmd__export)
+            opts="-v -q -h --store --out --to --mailbox --verbose --quiet --color --config --log-format --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --store)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --out)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --to)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --mailbox)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mailtest__subcmd__sink__subcmd__help)
+            opts="list show export help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mailtest__subcmd__sink__subcmd__help__subcmd__export)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi

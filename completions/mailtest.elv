@@ -160,6 +160,7 @@ set edit:completion:arg-completer[mailtest] = {|@words|
             cand --help 'Print help'
             cand list 'List the messages in a store, oldest first'
             cand show 'Print one stored message exactly as received'
+            cand export 'Write stored messages as `.eml` files, for any mail client or tool'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'mailtest;sink;list'= {
@@ -190,14 +191,32 @@ set edit:completion:arg-completer[mailtest] = {|@words|
             cand -h 'Print help'
             cand --help 'Print help'
         }
+        &'mailtest;sink;export'= {
+            cand --store 'Store directory'
+            cand --out 'Folder to write `<id>.eml` files into (created if missing)'
+            cand --to 'Only messages to this address (envelope or `To`)'
+            cand --mailbox 'Only messages in this mailbox (test run)'
+            cand --color 'When to use colour; `NO_COLOR` set means never under `auto`'
+            cand --config 'Config file [default: ./mailtest.yaml if present]'
+            cand --log-format 'Log line format on stderr'
+            cand -v 'More log output on stderr (-v info, -vv debug, -vvv trace)'
+            cand --verbose 'More log output on stderr (-v info, -vv debug, -vvv trace)'
+            cand -q 'Only errors on stderr: no progress, no summaries'
+            cand --quiet 'Only errors on stderr: no progress, no summaries'
+            cand -h 'Print help'
+            cand --help 'Print help'
+        }
         &'mailtest;sink;help'= {
             cand list 'List the messages in a store, oldest first'
             cand show 'Print one stored message exactly as received'
+            cand export 'Write stored messages as `.eml` files, for any mail client or tool'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'mailtest;sink;help;list'= {
         }
         &'mailtest;sink;help;show'= {
+        }
+        &'mailtest;sink;help;export'= {
         }
         &'mailtest;sink;help;help'= {
         }
@@ -282,10 +301,13 @@ set edit:completion:arg-completer[mailtest] = {|@words|
         &'mailtest;help;sink'= {
             cand list 'List the messages in a store, oldest first'
             cand show 'Print one stored message exactly as received'
+            cand export 'Write stored messages as `.eml` files, for any mail client or tool'
         }
         &'mailtest;help;sink;list'= {
         }
         &'mailtest;help;sink;show'= {
+        }
+        &'mailtest;help;sink;export'= {
         }
         &'mailtest;help;verify'= {
         }

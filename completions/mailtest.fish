@@ -117,39 +117,40 @@ json\t''"
 complete -c mailtest -n "__fish_mailtest_using_subcommand render" -s v -l verbose -d 'More log output on stderr (-v info, -vv debug, -vvv trace)'
 complete -c mailtest -n "__fish_mailtest_using_subcommand render" -s q -l quiet -d 'Only errors on stderr: no progress, no summaries'
 complete -c mailtest -n "__fish_mailtest_using_subcommand render" -s h -l help -d 'Print help'
-complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and not __fish_seen_subcommand_from list show help" -l smtp -d 'SMTP address to listen on' -r
-complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and not __fish_seen_subcommand_from list show help" -l http -d 'HTTP API address' -r
-complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and not __fish_seen_subcommand_from list show help" -l api-token -d 'Require this token on the API (`Authorization: Bearer <token>`)' -r
-complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and not __fish_seen_subcommand_from list show help" -l store -d 'Store directory' -r -F
-complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and not __fish_seen_subcommand_from list show help" -l retain-count -d 'Keep at most this many messages (the oldest go first; evictions are counted)' -r
-complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and not __fish_seen_subcommand_from list show help" -l retain-age -d 'Keep no message older than this, such as `24h`' -r
-complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and not __fish_seen_subcommand_from list show help" -l max-size -d 'Largest message accepted, such as `25MB` (larger ones get 552)' -r
-complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and not __fish_seen_subcommand_from list show help" -l max-connections -d 'Sessions at once; more are told 421' -r
-complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and not __fish_seen_subcommand_from list show help" -l idle-timeout -d 'How long a client may stay silent' -r
-complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and not __fish_seen_subcommand_from list show help" -l hostname -d 'The name the server greets with' -r
-complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and not __fish_seen_subcommand_from list show help" -l tls-cert -d 'Offer STARTTLS with this PEM certificate chain (with --tls-key)' -r -F
-complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and not __fish_seen_subcommand_from list show help" -l tls-key -d 'The PEM private key for --tls-cert' -r -F
-complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and not __fish_seen_subcommand_from list show help" -l auth-users -d 'Accept only these AUTH credentials (`user:password,...`); default: anyone' -r
-complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and not __fish_seen_subcommand_from list show help" -l faults -d 'Scripted faults (YAML rules); replaceable at runtime through the API' -r -F
-complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and not __fish_seen_subcommand_from list show help" -l ready-file -d 'Write `MAILTEST_SMTP=<addr>` and `MAILTEST_HTTP=<url>` to this file once listening (shell-sourceable)' -r -F
-complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and not __fish_seen_subcommand_from list show help" -l color -d 'When to use colour; `NO_COLOR` set means never under `auto`' -r -f -a "auto\t''
+complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and not __fish_seen_subcommand_from list show export help" -l smtp -d 'SMTP address to listen on' -r
+complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and not __fish_seen_subcommand_from list show export help" -l http -d 'HTTP API address' -r
+complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and not __fish_seen_subcommand_from list show export help" -l api-token -d 'Require this token on the API (`Authorization: Bearer <token>`)' -r
+complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and not __fish_seen_subcommand_from list show export help" -l store -d 'Store directory' -r -F
+complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and not __fish_seen_subcommand_from list show export help" -l retain-count -d 'Keep at most this many messages (the oldest go first; evictions are counted)' -r
+complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and not __fish_seen_subcommand_from list show export help" -l retain-age -d 'Keep no message older than this, such as `24h`' -r
+complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and not __fish_seen_subcommand_from list show export help" -l max-size -d 'Largest message accepted, such as `25MB` (larger ones get 552)' -r
+complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and not __fish_seen_subcommand_from list show export help" -l max-connections -d 'Sessions at once; more are told 421' -r
+complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and not __fish_seen_subcommand_from list show export help" -l idle-timeout -d 'How long a client may stay silent' -r
+complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and not __fish_seen_subcommand_from list show export help" -l hostname -d 'The name the server greets with' -r
+complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and not __fish_seen_subcommand_from list show export help" -l tls-cert -d 'Offer STARTTLS with this PEM certificate chain (with --tls-key)' -r -F
+complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and not __fish_seen_subcommand_from list show export help" -l tls-key -d 'The PEM private key for --tls-cert' -r -F
+complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and not __fish_seen_subcommand_from list show export help" -l auth-users -d 'Accept only these AUTH credentials (`user:password,...`); default: anyone' -r
+complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and not __fish_seen_subcommand_from list show export help" -l faults -d 'Scripted faults (YAML rules); replaceable at runtime through the API' -r -F
+complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and not __fish_seen_subcommand_from list show export help" -l ready-file -d 'Write `MAILTEST_SMTP=<addr>` and `MAILTEST_HTTP=<url>` to this file once listening (shell-sourceable)' -r -F
+complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and not __fish_seen_subcommand_from list show export help" -l color -d 'When to use colour; `NO_COLOR` set means never under `auto`' -r -f -a "auto\t''
 always\t''
 never\t''"
-complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and not __fish_seen_subcommand_from list show help" -l config -d 'Config file [default: ./mailtest.yaml if present]' -r -F
-complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and not __fish_seen_subcommand_from list show help" -l log-format -d 'Log line format on stderr' -r -f -a "text\t''
+complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and not __fish_seen_subcommand_from list show export help" -l config -d 'Config file [default: ./mailtest.yaml if present]' -r -F
+complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and not __fish_seen_subcommand_from list show export help" -l log-format -d 'Log line format on stderr' -r -f -a "text\t''
 json\t''"
-complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and not __fish_seen_subcommand_from list show help" -l memory -d 'Keep messages in memory only (nothing survives a restart)'
-complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and not __fish_seen_subcommand_from list show help" -l fsync -d 'Also sync every acknowledged message to disk, in batches (survives power loss)'
-complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and not __fish_seen_subcommand_from list show help" -l tls -d 'Offer STARTTLS with a self-signed certificate made at start'
-complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and not __fish_seen_subcommand_from list show help" -l auth-required -d 'Refuse mail (530) until the client authenticates'
-complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and not __fish_seen_subcommand_from list show help" -l no-auth -d 'Do not offer AUTH'
-complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and not __fish_seen_subcommand_from list show help" -l allow-remote -d 'Allow listening on an address other than loopback'
-complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and not __fish_seen_subcommand_from list show help" -s v -l verbose -d 'More log output on stderr (-v info, -vv debug, -vvv trace)'
-complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and not __fish_seen_subcommand_from list show help" -s q -l quiet -d 'Only errors on stderr: no progress, no summaries'
-complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and not __fish_seen_subcommand_from list show help" -s h -l help -d 'Print help'
-complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and not __fish_seen_subcommand_from list show help" -f -a "list" -d 'List the messages in a store, oldest first'
-complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and not __fish_seen_subcommand_from list show help" -f -a "show" -d 'Print one stored message exactly as received'
-complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and not __fish_seen_subcommand_from list show help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and not __fish_seen_subcommand_from list show export help" -l memory -d 'Keep messages in memory only (nothing survives a restart)'
+complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and not __fish_seen_subcommand_from list show export help" -l fsync -d 'Also sync every acknowledged message to disk, in batches (survives power loss)'
+complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and not __fish_seen_subcommand_from list show export help" -l tls -d 'Offer STARTTLS with a self-signed certificate made at start'
+complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and not __fish_seen_subcommand_from list show export help" -l auth-required -d 'Refuse mail (530) until the client authenticates'
+complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and not __fish_seen_subcommand_from list show export help" -l no-auth -d 'Do not offer AUTH'
+complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and not __fish_seen_subcommand_from list show export help" -l allow-remote -d 'Allow listening on an address other than loopback'
+complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and not __fish_seen_subcommand_from list show export help" -s v -l verbose -d 'More log output on stderr (-v info, -vv debug, -vvv trace)'
+complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and not __fish_seen_subcommand_from list show export help" -s q -l quiet -d 'Only errors on stderr: no progress, no summaries'
+complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and not __fish_seen_subcommand_from list show export help" -s h -l help -d 'Print help'
+complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and not __fish_seen_subcommand_from list show export help" -f -a "list" -d 'List the messages in a store, oldest first'
+complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and not __fish_seen_subcommand_from list show export help" -f -a "show" -d 'Print one stored message exactly as received'
+complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and not __fish_seen_subcommand_from list show export help" -f -a "export" -d 'Write stored messages as `.eml` files, for any mail client or tool'
+complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and not __fish_seen_subcommand_from list show export help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and __fish_seen_subcommand_from list" -l store -d 'Store directory' -r -F
 complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and __fish_seen_subcommand_from list" -l to -d 'Only messages to this address (envelope or `To`)' -r
 complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and __fish_seen_subcommand_from list" -l mailbox -d 'Only messages in this mailbox (test run)' -r
@@ -175,8 +176,22 @@ json\t''"
 complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and __fish_seen_subcommand_from show" -s v -l verbose -d 'More log output on stderr (-v info, -vv debug, -vvv trace)'
 complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and __fish_seen_subcommand_from show" -s q -l quiet -d 'Only errors on stderr: no progress, no summaries'
 complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and __fish_seen_subcommand_from show" -s h -l help -d 'Print help'
+complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and __fish_seen_subcommand_from export" -l store -d 'Store directory' -r -F
+complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and __fish_seen_subcommand_from export" -l out -d 'Folder to write `<id>.eml` files into (created if missing)' -r -F
+complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and __fish_seen_subcommand_from export" -l to -d 'Only messages to this address (envelope or `To`)' -r
+complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and __fish_seen_subcommand_from export" -l mailbox -d 'Only messages in this mailbox (test run)' -r
+complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and __fish_seen_subcommand_from export" -l color -d 'When to use colour; `NO_COLOR` set means never under `auto`' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and __fish_seen_subcommand_from export" -l config -d 'Config file [default: ./mailtest.yaml if present]' -r -F
+complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and __fish_seen_subcommand_from export" -l log-format -d 'Log line format on stderr' -r -f -a "text\t''
+json\t''"
+complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and __fish_seen_subcommand_from export" -s v -l verbose -d 'More log output on stderr (-v info, -vv debug, -vvv trace)'
+complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and __fish_seen_subcommand_from export" -s q -l quiet -d 'Only errors on stderr: no progress, no summaries'
+complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and __fish_seen_subcommand_from export" -s h -l help -d 'Print help'
 complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and __fish_seen_subcommand_from help" -f -a "list" -d 'List the messages in a store, oldest first'
 complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and __fish_seen_subcommand_from help" -f -a "show" -d 'Print one stored message exactly as received'
+complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and __fish_seen_subcommand_from help" -f -a "export" -d 'Write stored messages as `.eml` files, for any mail client or tool'
 complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c mailtest -n "__fish_mailtest_using_subcommand verify" -l color -d 'When to use colour; `NO_COLOR` set means never under `auto`' -r -f -a "auto\t''
 always\t''
@@ -239,3 +254,4 @@ complete -c mailtest -n "__fish_mailtest_using_subcommand help; and not __fish_s
 complete -c mailtest -n "__fish_mailtest_using_subcommand help; and not __fish_seen_subcommand_from broker produce consume render sink verify dispatch smoke catalog completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c mailtest -n "__fish_mailtest_using_subcommand help; and __fish_seen_subcommand_from sink" -f -a "list" -d 'List the messages in a store, oldest first'
 complete -c mailtest -n "__fish_mailtest_using_subcommand help; and __fish_seen_subcommand_from sink" -f -a "show" -d 'Print one stored message exactly as received'
+complete -c mailtest -n "__fish_mailtest_using_subcommand help; and __fish_seen_subcommand_from sink" -f -a "export" -d 'Write stored messages as `.eml` files, for any mail client or tool'

@@ -312,6 +312,23 @@ pub enum SinkAction {
     List(SinkListArgs),
     /// Print one stored message exactly as received
     Show(SinkShowArgs),
+    /// Write stored messages as `.eml` files, for any mail client or tool
+    Export(SinkExportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SinkExportArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// Folder to write `<id>.eml` files into (created if missing)
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// Only messages to this address (envelope or `To`)
+    #[arg(long, value_name = "EMAIL")]
+    pub to: Option<String>,
+    /// Only messages in this mailbox (test run)
+    #[arg(long, value_name = "NAME")]
+    pub mailbox: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -10,7 +10,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::api::ApiSettings;
-use crate::cli::{OutputFormat, SinkAction, SinkArgs, SinkListArgs, SinkShowArgs};
+use crate::cli::{OutputFormat, SinkAction, SinkArgs, SinkExportArgs, SinkListArgs, SinkShowArgs};
 use crate::exit_code::Outcome;
 use crate::printer::Printer;
 use crate::settings::{self, SettingsError};
@@ -23,6 +23,7 @@ pub async fn run(args: SinkArgs, printer: &Printer) -> Result<Outcome> {
     match args.action {
         Some(SinkAction::List(list)) => self::list(&list, printer),
         Some(SinkAction::Show(show)) => self::show(&show, printer),
+        Some(SinkAction::Export(export)) => self::export(&export, printer),
         None => serve(args, printer).await,
     }
 }
@@ -261,5 +262,32 @@ fn show(args: &SinkShowArgs, printer: &Printer) -> Result<Outcome> {
     })?;
     let _ = printer;
     std::io::Write::write_all(&mut std::io::stdout().lock(), &raw)?;
+    Ok(Outcome::Success)
+}
+
+fn export(args: &SinkExportArgs, printer: &Printer) -> Result<Outcome> {
+    let store = open(&args.store.dir)?;
+    let query = Query {
+        to: args.to.clone(),
+        mailbox: args.mailbox.clone(),
+        ..Query::default()
+    };
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("cannot create `{}`", args.out.display()))?;
+    let found = store.list(&query);
+    for summary in &found {
+        let raw = store.raw(summary.id)?;
+        let path = args.out.join(format!("{}.eml", summary.id));
+        // Whole files only: written aside, then renamed into place.
+        let tmp = path.with_extension("eml.tmp");
+        std::fs::write(&tmp, &raw).with_context(|| format!("cannot write `{}`", tmp.display()))?;
+        std::fs::rename(&tmp, &path)
+            .with_context(|| format!("cannot write `{}`", path.display()))?;
+    }
+    printer.status(&format!(
+        "{} messages written to `{}`",
+        found.len(),
+        args.out.display()
+    ));
     Ok(Outcome::Success)
 }

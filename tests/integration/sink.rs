@@ -241,6 +241,26 @@ fn list_and_show_read_a_running_sinks_store() {
         .arg(dir.path())
         .ok();
     assert!(table.contains("Verify your address"), "{table}");
+    // Exported as an .eml file that a MIME parser reads back.
+    let out = dir.path().join("eml");
+    mailtest()
+        .args(["sink", "export", "--mailbox", "run-9", "--store"])
+        .arg(dir.path())
+        .arg("--out")
+        .arg(&out)
+        .ok();
+    let file = std::fs::read(out.join(format!("{id}.eml"))).unwrap();
+    assert_eq!(file, raw.as_bytes());
+    let parsed = mailparse::parse_mail(&file).unwrap();
+    assert_eq!(
+        parsed
+            .headers
+            .iter()
+            .find(|h| h.get_key() == "Subject")
+            .unwrap()
+            .get_value(),
+        "Verify your address"
+    );
     // The running sink's API sees the same message, through a server-side wait.
     let host = sink.http.trim_start_matches("http://");
     let mut http = TcpStream::connect(host).unwrap();
