@@ -277,10 +277,12 @@ impl Store {
         if let Some(log) = &self.log {
             log.sync_to(seq).map_err(StoreError::Write)?;
         }
-        let _ = self.news.send(summary.clone());
+        // Retention runs before the announcement, so no listener can be told of a message
+        // and then find the store over its limits (or a waiter lose its pin mid-eviction).
         if self.retention.max_count.is_some_and(|max| self.len() > max) {
             self.enforce_retention()?;
         }
+        let _ = self.news.send(summary.clone());
         Ok(summary)
     }
 
