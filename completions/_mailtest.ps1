@@ -207,6 +207,7 @@ Register-ArgumentCompleter -Native -CommandName 'mailtest' -ScriptBlock {
             [CompletionResult]::new('--out', '--out', [CompletionResultType]::ParameterName, 'Folder to write `<id>.eml` files into (created if missing)')
             [CompletionResult]::new('--to', '--to', [CompletionResultType]::ParameterName, 'Only messages to this address (envelope or `To`)')
             [CompletionResult]::new('--mailbox', '--mailbox', [CompletionResultType]::ParameterName, 'Only messages in this mailbox (test run)')
+            [CompletionResult]::new('--subject', '--subject', [CompletionResultType]::ParameterName, 'Only messages whose subject contains this')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colour; `NO_COLOR` set means never under `auto`')
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file [default: ./mailtest.yaml if present]')
             [CompletionResult]::new('--log-format', '--log-format', [CompletionResultType]::ParameterName, 'Log line format on stderr')

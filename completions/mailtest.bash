@@ -778,7 +778,7 @@ _mailtest() {
             return 0
             ;;
         mailtest__subcmd__sink__subcmd__export)
-            opts="-v -q -h --store --out --to --mailbox --verbose --quiet --color --config --log-format --help"
+            opts="-v -q -h --store --out --to --mailbox --subject --verbose --quiet --color --config --log-format --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -797,6 +797,10 @@ _mailtest() {
                     return 0
                     ;;
                 --mailbox)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --subject)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -196,6 +196,7 @@ set edit:completion:arg-completer[mailtest] = {|@words|
             cand --out 'Folder to write `<id>.eml` files into (created if missing)'
             cand --to 'Only messages to this address (envelope or `To`)'
             cand --mailbox 'Only messages in this mailbox (test run)'
+            cand --subject 'Only messages whose subject contains this'
             cand --color 'When to use colour; `NO_COLOR` set means never under `auto`'
             cand --config 'Config file [default: ./mailtest.yaml if present]'
             cand --log-format 'Log line format on stderr'

@@ -180,6 +180,7 @@ complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and __fish_seen_
 complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and __fish_seen_subcommand_from export" -l out -d 'Folder to write `<id>.eml` files into (created if missing)' -r -F
 complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and __fish_seen_subcommand_from export" -l to -d 'Only messages to this address (envelope or `To`)' -r
 complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and __fish_seen_subcommand_from export" -l mailbox -d 'Only messages in this mailbox (test run)' -r
+complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and __fish_seen_subcommand_from export" -l subject -d 'Only messages whose subject contains this' -r
 complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and __fish_seen_subcommand_from export" -l color -d 'When to use colour; `NO_COLOR` set means never under `auto`' -r -f -a "auto\t''
 always\t''
 never\t''"

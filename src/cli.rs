@@ -323,18 +323,24 @@ pub struct SinkExportArgs {
     /// Folder to write `<id>.eml` files into (created if missing)
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
-    /// Only messages to this address (envelope or `To`)
-    #[arg(long, value_name = "EMAIL")]
-    pub to: Option<String>,
-    /// Only messages in this mailbox (test run)
-    #[arg(long, value_name = "NAME")]
-    pub mailbox: Option<String>,
+    #[command(flatten)]
+    pub filter: MessageFilterArgs,
 }
 
 #[derive(Debug, Args)]
 pub struct SinkListArgs {
     #[command(flatten)]
     pub store: StoreArgs,
+    #[command(flatten)]
+    pub filter: MessageFilterArgs,
+    /// Listing format
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
+}
+
+/// Which stored messages a command works on.
+#[derive(Debug, Args, Clone)]
+pub struct MessageFilterArgs {
     /// Only messages to this address (envelope or `To`)
     #[arg(long, value_name = "EMAIL")]
     pub to: Option<String>,
@@ -344,9 +350,6 @@ pub struct SinkListArgs {
     /// Only messages whose subject contains this
     #[arg(long, value_name = "TEXT")]
     pub subject: Option<String>,
-    /// Listing format
-    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
-    pub output: OutputFormat,
 }
 
 #[derive(Debug, Args)]

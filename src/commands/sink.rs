@@ -10,7 +10,10 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::api::ApiSettings;
-use crate::cli::{OutputFormat, SinkAction, SinkArgs, SinkExportArgs, SinkListArgs, SinkShowArgs};
+use crate::cli::{
+    MessageFilterArgs, OutputFormat, SinkAction, SinkArgs, SinkExportArgs, SinkListArgs,
+    SinkShowArgs,
+};
 use crate::exit_code::Outcome;
 use crate::printer::Printer;
 use crate::settings::{self, SettingsError};
@@ -224,15 +227,18 @@ fn open(dir: &Path) -> Result<Store> {
     Ok(Store::open_read_only(dir)?)
 }
 
+fn query(filter: &MessageFilterArgs) -> Query {
+    Query {
+        to: filter.to.clone(),
+        mailbox: filter.mailbox.clone(),
+        subject: filter.subject.clone(),
+        ..Query::default()
+    }
+}
+
 fn list(args: &SinkListArgs, printer: &Printer) -> Result<Outcome> {
     let store = open(&args.store.dir)?;
-    let query = Query {
-        to: args.to.clone(),
-        mailbox: args.mailbox.clone(),
-        subject: args.subject.clone(),
-        ..Query::default()
-    };
-    let found = store.list(&query);
+    let found = store.list(&query(&args.filter));
     if args.output == OutputFormat::Json {
         for summary in &found {
             printer.data(&serde_json::to_string(&**summary)?)?;
@@ -267,14 +273,9 @@ fn show(args: &SinkShowArgs, printer: &Printer) -> Result<Outcome> {
 
 fn export(args: &SinkExportArgs, printer: &Printer) -> Result<Outcome> {
     let store = open(&args.store.dir)?;
-    let query = Query {
-        to: args.to.clone(),
-        mailbox: args.mailbox.clone(),
-        ..Query::default()
-    };
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("cannot create `{}`", args.out.display()))?;
-    let found = store.list(&query);
+    let found = store.list(&query(&args.filter));
     for summary in &found {
         let raw = store.raw(summary.id)?;
         let path = args.out.join(format!("{}.eml", summary.id));
