@@ -9,6 +9,16 @@ use std::sync::mpsc;
 
 use crate::util::{json_lines, mailtest};
 
+/// `mailtest sink` on free loopback ports, followed by the store directory.
+const SERVE_ON_FREE_PORTS: [&str; 6] = [
+    "sink",
+    "--smtp",
+    "127.0.0.1:0",
+    "--http",
+    "127.0.0.1:0",
+    "--store",
+];
+
 /// A running `mailtest sink` child and the SMTP address it reported.
 struct Sink {
     child: Child,
@@ -20,14 +30,7 @@ struct Sink {
 impl Sink {
     fn start(store: &std::path::Path) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_mailtest"))
-            .args([
-                "sink",
-                "--smtp",
-                "127.0.0.1:0",
-                "--http",
-                "127.0.0.1:0",
-                "--store",
-            ])
+            .args(SERVE_ON_FREE_PORTS)
             .arg(store)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -160,17 +163,7 @@ fn every_acknowledged_message_survives_kill_9() {
 fn a_store_has_one_writer_and_binds_stay_local() {
     let dir = tempfile::tempdir().unwrap();
     let _sink = Sink::start(dir.path());
-    let second = mailtest()
-        .args([
-            "sink",
-            "--smtp",
-            "127.0.0.1:0",
-            "--http",
-            "127.0.0.1:0",
-            "--store",
-        ])
-        .arg(dir.path())
-        .run();
+    let second = mailtest().args(SERVE_ON_FREE_PORTS).arg(dir.path()).run();
     second.fails_with(2, "another mailtest sink is using this store");
     let remote = mailtest()
         .args(["sink", "--smtp", "0.0.0.0:0", "--memory"])
