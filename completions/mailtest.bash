@@ -778,7 +778,7 @@ _mailtest() {
             return 0
             ;;
         mailtest__subcmd__sink__subcmd__export)
-            opts="-v -q -h --store --out --to --mailbox --subject --verbose --quiet --color --config --log-format --help"
+            opts="-v -q -h --store --out --to --mailbox --subject --header --text --verbose --quiet --color --config --log-format --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -801,6 +801,14 @@ _mailtest() {
                     return 0
                     ;;
                 --subject)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --header)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --text)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -894,7 +902,7 @@ _mailtest() {
             return 0
             ;;
         mailtest__subcmd__sink__subcmd__list)
-            opts="-v -q -h --store --to --mailbox --subject --output --verbose --quiet --color --config --log-format --help"
+            opts="-v -q -h --store --to --mailbox --subject --header --text --output --verbose --quiet --color --config --log-format --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -913,6 +921,14 @@ _mailtest() {
                     return 0
                     ;;
                 --subject)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --header)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --text)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

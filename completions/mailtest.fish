@@ -155,6 +155,8 @@ complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and __fish_seen_
 complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and __fish_seen_subcommand_from list" -l to -d 'Only messages to this address (envelope or `To`)' -r
 complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and __fish_seen_subcommand_from list" -l mailbox -d 'Only messages in this mailbox (test run)' -r
 complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and __fish_seen_subcommand_from list" -l subject -d 'Only messages whose subject contains this' -r
+complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and __fish_seen_subcommand_from list" -l header -d 'Only messages with this header (`Name`) or whose header contains a value (`Name: text`)' -r
+complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and __fish_seen_subcommand_from list" -l text -d 'Only messages whose subject or decoded text or HTML contains this' -r
 complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and __fish_seen_subcommand_from list" -l output -d 'Listing format' -r -f -a "text\t''
 json\t''"
 complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and __fish_seen_subcommand_from list" -l color -d 'When to use colour; `NO_COLOR` set means never under `auto`' -r -f -a "auto\t''
@@ -181,6 +183,8 @@ complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and __fish_seen_
 complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and __fish_seen_subcommand_from export" -l to -d 'Only messages to this address (envelope or `To`)' -r
 complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and __fish_seen_subcommand_from export" -l mailbox -d 'Only messages in this mailbox (test run)' -r
 complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and __fish_seen_subcommand_from export" -l subject -d 'Only messages whose subject contains this' -r
+complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and __fish_seen_subcommand_from export" -l header -d 'Only messages with this header (`Name`) or whose header contains a value (`Name: text`)' -r
+complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and __fish_seen_subcommand_from export" -l text -d 'Only messages whose subject or decoded text or HTML contains this' -r
 complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and __fish_seen_subcommand_from export" -l color -d 'When to use colour; `NO_COLOR` set means never under `auto`' -r -f -a "auto\t''
 always\t''
 never\t''"

@@ -350,6 +350,12 @@ pub struct MessageFilterArgs {
     /// Only messages whose subject contains this
     #[arg(long, value_name = "TEXT")]
     pub subject: Option<String>,
+    /// Only messages with this header (`Name`) or whose header contains a value (`Name: text`)
+    #[arg(long, value_name = "HEADER")]
+    pub header: Option<String>,
+    /// Only messages whose subject or decoded text or HTML contains this
+    #[arg(long, value_name = "TEXT")]
+    pub text: Option<String>,
 }
 
 #[derive(Debug, Args)]

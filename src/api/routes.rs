@@ -65,6 +65,8 @@ struct Params {
     to: Option<String>,
     from: Option<String>,
     subject: Option<String>,
+    header: Option<String>,
+    text: Option<String>,
     /// At most this many (list: default 1000).
     limit: Option<usize>,
     /// Wait: how many matches to wait for (default 1).
@@ -84,6 +86,8 @@ impl Params {
             to: self.to.clone(),
             from: self.from.clone(),
             subject: self.subject.clone(),
+            header: self.header.clone(),
+            text: self.text.clone(),
         }
     }
 }

@@ -232,6 +232,8 @@ fn query(filter: &MessageFilterArgs) -> Query {
         to: filter.to.clone(),
         mailbox: filter.mailbox.clone(),
         subject: filter.subject.clone(),
+        header: filter.header.clone(),
+        text: filter.text.clone(),
         ..Query::default()
     }
 }

@@ -296,15 +296,30 @@ impl Store {
 
     /// Summaries matching `query`, oldest first.
     pub fn list(&self, query: &Query) -> Vec<Arc<Summary>> {
-        let index = self.index.read().expect("index lock");
-        let from = query.since.map_or(0, |s| s + 1);
-        index
-            .messages
-            .range(from..)
-            .map(|(_, (summary, _))| summary)
-            .filter(|s| query.matches(s))
-            .cloned()
+        let candidates: Vec<Arc<Summary>> = {
+            let index = self.index.read().expect("index lock");
+            let from = query.since.map_or(0, |s| s + 1);
+            index
+                .messages
+                .range(from..)
+                .map(|(_, (summary, _))| summary)
+                .filter(|s| query.matches(s))
+                .cloned()
+                .collect()
+        };
+        if !query.needs_content() {
+            return candidates;
+        }
+        candidates
+            .into_iter()
+            .filter(|s| self.content_matches(query, s.id))
             .collect()
+    }
+
+    /// The header and text conditions of `query` on one stored message; a message
+    /// deleted or unreadable meanwhile does not match.
+    fn content_matches(&self, query: &Query, id: u64) -> bool {
+        !query.needs_content() || self.raw(id).is_ok_and(|raw| query.matches_content(&raw))
     }
 
     pub fn get(&self, id: u64) -> Option<Arc<Summary>> {
@@ -407,6 +422,7 @@ impl Store {
                     if fresh
                         && query.since.is_none_or(|s| summary.id > s)
                         && query.matches(&summary)
+                        && self.content_matches(query, summary.id)
                     {
                         pins.pin(summary.id);
                         found.push(summary);

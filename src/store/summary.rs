@@ -67,9 +67,33 @@ pub struct Query {
     pub from: Option<String>,
     /// A case-insensitive substring of the subject.
     pub subject: Option<String>,
+    /// A header: `Name` (present) or `Name: text` (its value contains the text).
+    pub header: Option<String>,
+    /// A case-insensitive substring of the subject or any decoded text or HTML part.
+    pub text: Option<String>,
 }
 
 impl Query {
+    /// Whether checking this query needs the message itself, not only its summary.
+    pub fn needs_content(&self) -> bool {
+        self.header.is_some() || self.text.is_some()
+    }
+
+    /// The header and text conditions, on the raw message; true when there are none.
+    pub fn matches_content(&self, raw: &[u8]) -> bool {
+        if !self.needs_content() {
+            return true;
+        }
+        let Ok(mail) = mailparse::parse_mail(raw) else {
+            return false;
+        };
+        self.header
+            .as_deref()
+            .is_none_or(|h| header_matches(&mail.headers, h))
+            && self.text.as_deref().is_none_or(|t| text_matches(&mail, t))
+    }
+
+    /// The conditions on the summary alone (everything but header and text).
     pub fn matches(&self, s: &Summary) -> bool {
         let contains = |hay: Option<&str>, needle: &str| {
             hay.is_some_and(|h| h.to_lowercase().contains(&needle.to_lowercase()))
@@ -92,4 +116,43 @@ impl Query {
                 .as_ref()
                 .is_none_or(|sub| contains(s.subject.as_deref(), sub))
     }
+}
+
+fn header_matches(headers: &[mailparse::MailHeader], wanted: &str) -> bool {
+    let (name, value) = match wanted.split_once(':') {
+        Some((name, value)) => (name.trim(), Some(value.trim().to_lowercase())),
+        None => (wanted.trim(), None),
+    };
+    headers
+        .iter()
+        .filter(|h| h.get_key_ref().eq_ignore_ascii_case(name))
+        .any(|h| {
+            value
+                .as_ref()
+                .is_none_or(|v| h.get_value().to_lowercase().contains(v))
+        })
+}
+
+/// Searches the decoded subject and every text part (HTML included), not the raw
+/// bytes, so quoted-printable and base64 bodies are found by what they say.
+fn text_matches(mail: &mailparse::ParsedMail, needle: &str) -> bool {
+    use mailparse::MailHeaderMap;
+    let needle = needle.to_lowercase();
+    let subject = mail.headers.get_first_value("Subject").unwrap_or_default();
+    if subject.to_lowercase().contains(&needle) {
+        return true;
+    }
+    let mut parts = vec![mail];
+    while let Some(part) = parts.pop() {
+        parts.extend(part.subparts.iter());
+        let text = part.ctype.mimetype.starts_with("text/");
+        if text
+            && part
+                .get_body()
+                .is_ok_and(|b| b.to_lowercase().contains(&needle))
+        {
+            return true;
+        }
+    }
+    false
 }

@@ -196,6 +196,38 @@ async fn list_search_read_and_delete() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn search_by_header_and_by_decoded_text() {
+    let s = sink(None).await;
+    let quoted = "List-Unsubscribe: <https://app.example/u>\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\nYour code is 4711, Gr=C3=BC=C3=9Fe";
+    send(s.smtp, &["alice@example.com"], "Code", quoted).await;
+    send(s.smtp, &["bob@example.com"], "Invoice", MULTIPART).await;
+    let total = |v: &Value| v["total"].as_u64().unwrap();
+    let (_, has) = get_json(s.http, "/api/v1/messages?header=list-unsubscribe").await;
+    assert_eq!(total(&has), 1, "header present, name case-insensitive");
+    let (_, value) = get_json(s.http, "/api/v1/messages?header=Content-Type:%20multipart").await;
+    assert_eq!(value["messages"][0]["subject"], "Invoice");
+    let (_, none) = get_json(s.http, "/api/v1/messages?header=X-Absent").await;
+    assert_eq!(total(&none), 0);
+    let (_, decoded) = get_json(s.http, "/api/v1/messages?text=gr%C3%BC%C3%9Fe").await;
+    assert_eq!(
+        decoded["messages"][0]["subject"], "Code",
+        "quoted-printable body found by its decoded text"
+    );
+    let (_, html) = get_json(s.http, "/api/v1/messages?text=%3Cb%3Ej%C3%BCrgen").await;
+    assert_eq!(
+        html["messages"][0]["subject"], "Invoice",
+        "HTML part searched"
+    );
+    let (_, both) = get_json(s.http, "/api/v1/messages?text=4711&to=bob@example.com").await;
+    assert_eq!(total(&both), 0, "every condition must hold");
+    let (status, waited) = get_json(s.http, "/api/v1/wait?text=4711&timeout=5s").await;
+    assert_eq!(
+        (status, waited["messages"][0]["subject"].as_str()),
+        (200, Some("Code"))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn wait_returns_on_arrival_and_reports_a_timeout() {
     let s = sink(None).await;
     // The waiter is asked first; the mail is sent while it waits.

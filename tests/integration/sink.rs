@@ -234,6 +234,20 @@ fn list_and_show_read_a_running_sinks_store() {
         .arg(dir.path())
         .ok();
     assert!(table.contains("Verify your address"), "{table}");
+    let search = |args: &[&str]| {
+        let out = mailtest()
+            .args(["sink", "list", "--output", "json"])
+            .args(args)
+            .arg("--store")
+            .arg(dir.path())
+            .ok();
+        json_lines(&out).len()
+    };
+    assert_eq!(
+        search(&["--text", "TOKEN=ABC", "--header", "x-mailtest-run: RUN-9"]),
+        1
+    );
+    assert_eq!(search(&["--text", "token=xyz"]), 0);
     // Exported as an .eml file that a MIME parser reads back.
     let out = dir.path().join("eml");
     mailtest()
