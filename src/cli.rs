@@ -64,7 +64,7 @@ pub enum Command {
     /// Preview templates (not yet available)
     Render(PendingArgs),
     /// Capture SMTP server with a durable store and an HTTP API (`sink list|show` read a store)
-    Sink(SinkArgs),
+    Sink(Box<SinkArgs>),
     /// Check captured mail against expectations (not yet available)
     Verify(PendingArgs),
     /// The reference notification service: events to email (not yet available)

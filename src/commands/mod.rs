@@ -27,7 +27,7 @@ pub async fn run(cli: Cli, printer: &Printer) -> Result<Outcome> {
         Command::Catalog(args) => catalog::run(&args, &config, printer),
         Command::Completions(args) => completions::run(&args),
         Command::Render(_) => pending("render"),
-        Command::Sink(args) => sink::run(args, printer).await,
+        Command::Sink(args) => sink::run(*args, printer).await,
         Command::Verify(_) => pending("verify"),
         Command::Dispatch(_) => pending("dispatch"),
         Command::Smoke(_) => pending("smoke"),

@@ -175,6 +175,17 @@ fn a_store_has_one_writer_and_binds_stay_local() {
     missing.fails_with(2, "holds no mailtest store");
 }
 
+/// `sink list --output json` of a store with these filters.
+fn listed(store: &std::path::Path, filters: &[&str]) -> Vec<serde_json::Value> {
+    let out = mailtest()
+        .args(["sink", "list", "--output", "json"])
+        .args(filters)
+        .arg("--store")
+        .arg(store)
+        .ok();
+    json_lines(&out)
+}
+
 #[test]
 fn list_and_show_read_a_running_sinks_store() {
     let dir = tempfile::tempdir().unwrap();
@@ -202,20 +213,7 @@ fn list_and_show_read_a_running_sinks_store() {
         "{}",
         String::from_utf8_lossy(&out.stdout)
     );
-    let listed = json_lines(
-        &mailtest()
-            .args([
-                "sink",
-                "list",
-                "--output",
-                "json",
-                "--mailbox",
-                "run-9",
-                "--store",
-            ])
-            .arg(dir.path())
-            .ok(),
-    );
+    let listed = listed(dir.path(), &["--mailbox", "run-9"]);
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0]["subject"], "Verify your address");
     assert_eq!(
@@ -234,15 +232,7 @@ fn list_and_show_read_a_running_sinks_store() {
         .arg(dir.path())
         .ok();
     assert!(table.contains("Verify your address"), "{table}");
-    let search = |args: &[&str]| {
-        let out = mailtest()
-            .args(["sink", "list", "--output", "json"])
-            .args(args)
-            .arg("--store")
-            .arg(dir.path())
-            .ok();
-        json_lines(&out).len()
-    };
+    let search = |filters: &[&str]| self::listed(dir.path(), filters).len();
     assert_eq!(
         search(&["--text", "TOKEN=ABC", "--header", "x-mailtest-run: RUN-9"]),
         1
