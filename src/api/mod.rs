@@ -2,7 +2,7 @@
 //! event stream, health and metrics. It reads and changes the store only through the
 //! store's own methods; SMTP is never touched.
 
-mod parsed;
+pub mod parsed;
 mod routes;
 
 use std::sync::Arc;
