@@ -35,7 +35,7 @@ Register-ArgumentCompleter -Native -CommandName 'mailtest' -ScriptBlock {
             [CompletionResult]::new('broker', 'broker', [CompletionResultType]::ParameterValue, 'Run an embedded Kafka broker (librdkafka''s mock cluster) with the catalog''s topics')
             [CompletionResult]::new('produce', 'produce', [CompletionResultType]::ParameterValue, 'Publish email events (from files, fixtures, or generated) to Kafka')
             [CompletionResult]::new('consume', 'consume', [CompletionResultType]::ParameterValue, 'Read email events from Kafka topics')
-            [CompletionResult]::new('render', 'render', [CompletionResultType]::ParameterValue, 'Preview templates (not yet available)')
+            [CompletionResult]::new('render', 'render', [CompletionResultType]::ParameterValue, 'Render email templates: previews, `.eml`, a gallery of every template, live preview, lints')
             [CompletionResult]::new('sink', 'sink', [CompletionResultType]::ParameterValue, 'Capture SMTP server with a durable store and an HTTP API (`sink list|show` read a store)')
             [CompletionResult]::new('verify', 'verify', [CompletionResultType]::ParameterValue, 'Check captured mail against expectations (not yet available)')
             [CompletionResult]::new('dispatch', 'dispatch', [CompletionResultType]::ParameterValue, 'The reference notification service: events to email (not yet available)')
@@ -124,15 +124,26 @@ Register-ArgumentCompleter -Native -CommandName 'mailtest' -ScriptBlock {
             break
         }
         'mailtest;render' {
+            [CompletionResult]::new('--event', '--event', [CompletionResultType]::ParameterName, 'Render this event (JSON or YAML file, `-` for stdin) instead of a fixture')
+            [CompletionResult]::new('--fixture', '--fixture', [CompletionResultType]::ParameterName, 'Which of the type''s fixtures to render [default: default, else the first]')
+            [CompletionResult]::new('--format', '--format', [CompletionResultType]::ParameterName, 'What to print: subject and text, one part, the whole MIME message, or JSON')
+            [CompletionResult]::new('--out', '--out', [CompletionResultType]::ParameterName, 'The gallery''s directory (created; existing files are replaced)')
+            [CompletionResult]::new('--serve', '--serve', [CompletionResultType]::ParameterName, 'Serve the gallery and reload it in the browser when a template or fixture changes')
+            [CompletionResult]::new('--ready-file', '--ready-file', [CompletionResultType]::ParameterName, 'With --serve: write `MAILTEST_RENDER=http://ADDR` to this file once listening')
+            [CompletionResult]::new('--templates', '--templates', [CompletionResultType]::ParameterName, 'Templates directory (layout as in the built-in `templates/`) [default: built in]')
+            [CompletionResult]::new('--catalog', '--catalog', [CompletionResultType]::ParameterName, 'A catalog directory that adds or replaces event types and fixtures')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colour; `NO_COLOR` set means never under `auto`')
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file [default: ./mailtest.yaml if present]')
             [CompletionResult]::new('--log-format', '--log-format', [CompletionResultType]::ParameterName, 'Log line format on stderr')
+            [CompletionResult]::new('--all', '--all', [CompletionResultType]::ParameterName, 'Render every template with every fixture into a static gallery (needs --out)')
+            [CompletionResult]::new('--check', '--check', [CompletionResultType]::ParameterName, 'Lint every template with every fixture; exit 1 when there are errors')
+            [CompletionResult]::new('--strict', '--strict', [CompletionResultType]::ParameterName, 'With --check: warnings fail too')
             [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More log output on stderr (-v info, -vv debug, -vvv trace)')
             [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More log output on stderr (-v info, -vv debug, -vvv trace)')
             [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Only errors on stderr: no progress, no summaries')
             [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Only errors on stderr: no progress, no summaries')
-            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
-            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             break
         }
         'mailtest;sink' {
@@ -308,7 +319,7 @@ Register-ArgumentCompleter -Native -CommandName 'mailtest' -ScriptBlock {
             [CompletionResult]::new('broker', 'broker', [CompletionResultType]::ParameterValue, 'Run an embedded Kafka broker (librdkafka''s mock cluster) with the catalog''s topics')
             [CompletionResult]::new('produce', 'produce', [CompletionResultType]::ParameterValue, 'Publish email events (from files, fixtures, or generated) to Kafka')
             [CompletionResult]::new('consume', 'consume', [CompletionResultType]::ParameterValue, 'Read email events from Kafka topics')
-            [CompletionResult]::new('render', 'render', [CompletionResultType]::ParameterValue, 'Preview templates (not yet available)')
+            [CompletionResult]::new('render', 'render', [CompletionResultType]::ParameterValue, 'Render email templates: previews, `.eml`, a gallery of every template, live preview, lints')
             [CompletionResult]::new('sink', 'sink', [CompletionResultType]::ParameterValue, 'Capture SMTP server with a durable store and an HTTP API (`sink list|show` read a store)')
             [CompletionResult]::new('verify', 'verify', [CompletionResultType]::ParameterValue, 'Check captured mail against expectations (not yet available)')
             [CompletionResult]::new('dispatch', 'dispatch', [CompletionResultType]::ParameterValue, 'The reference notification service: events to email (not yet available)')

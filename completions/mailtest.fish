@@ -37,7 +37,7 @@ complete -c mailtest -n "__fish_mailtest_needs_command" -s V -l version -d 'Prin
 complete -c mailtest -n "__fish_mailtest_needs_command" -f -a "broker" -d 'Run an embedded Kafka broker (librdkafka\'s mock cluster) with the catalog\'s topics'
 complete -c mailtest -n "__fish_mailtest_needs_command" -f -a "produce" -d 'Publish email events (from files, fixtures, or generated) to Kafka'
 complete -c mailtest -n "__fish_mailtest_needs_command" -f -a "consume" -d 'Read email events from Kafka topics'
-complete -c mailtest -n "__fish_mailtest_needs_command" -f -a "render" -d 'Preview templates (not yet available)'
+complete -c mailtest -n "__fish_mailtest_needs_command" -f -a "render" -d 'Render email templates: previews, `.eml`, a gallery of every template, live preview, lints'
 complete -c mailtest -n "__fish_mailtest_needs_command" -f -a "sink" -d 'Capture SMTP server with a durable store and an HTTP API (`sink list|show` read a store)'
 complete -c mailtest -n "__fish_mailtest_needs_command" -f -a "verify" -d 'Check captured mail against expectations (not yet available)'
 complete -c mailtest -n "__fish_mailtest_needs_command" -f -a "dispatch" -d 'The reference notification service: events to email (not yet available)'
@@ -108,15 +108,31 @@ complete -c mailtest -n "__fish_mailtest_using_subcommand consume" -s e -l exit-
 complete -c mailtest -n "__fish_mailtest_using_subcommand consume" -s v -l verbose -d 'More log output on stderr (-v info, -vv debug, -vvv trace)'
 complete -c mailtest -n "__fish_mailtest_using_subcommand consume" -s q -l quiet -d 'Only errors on stderr: no progress, no summaries'
 complete -c mailtest -n "__fish_mailtest_using_subcommand consume" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c mailtest -n "__fish_mailtest_using_subcommand render" -l event -d 'Render this event (JSON or YAML file, `-` for stdin) instead of a fixture' -r -F
+complete -c mailtest -n "__fish_mailtest_using_subcommand render" -l fixture -d 'Which of the type\'s fixtures to render [default: default, else the first]' -r
+complete -c mailtest -n "__fish_mailtest_using_subcommand render" -l format -d 'What to print: subject and text, one part, the whole MIME message, or JSON' -r -f -a "summary\t'Subject, preheader, recipient, then the text part'
+subject\t'The subject line alone'
+html\t'The HTML part, CSS inlined'
+text\t'The text part'
+eml\t'The complete MIME message as it would be sent'
+json\t'Every part as one JSON object (with --check: one finding per line)'"
+complete -c mailtest -n "__fish_mailtest_using_subcommand render" -l out -d 'The gallery\'s directory (created; existing files are replaced)' -r -F
+complete -c mailtest -n "__fish_mailtest_using_subcommand render" -l serve -d 'Serve the gallery and reload it in the browser when a template or fixture changes' -r
+complete -c mailtest -n "__fish_mailtest_using_subcommand render" -l ready-file -d 'With --serve: write `MAILTEST_RENDER=http://ADDR` to this file once listening' -r -F
+complete -c mailtest -n "__fish_mailtest_using_subcommand render" -l templates -d 'Templates directory (layout as in the built-in `templates/`) [default: built in]' -r -F
+complete -c mailtest -n "__fish_mailtest_using_subcommand render" -l catalog -d 'A catalog directory that adds or replaces event types and fixtures' -r -F
 complete -c mailtest -n "__fish_mailtest_using_subcommand render" -l color -d 'When to use colour; `NO_COLOR` set means never under `auto`' -r -f -a "auto\t''
 always\t''
 never\t''"
 complete -c mailtest -n "__fish_mailtest_using_subcommand render" -l config -d 'Config file [default: ./mailtest.yaml if present]' -r -F
 complete -c mailtest -n "__fish_mailtest_using_subcommand render" -l log-format -d 'Log line format on stderr' -r -f -a "text\t''
 json\t''"
+complete -c mailtest -n "__fish_mailtest_using_subcommand render" -l all -d 'Render every template with every fixture into a static gallery (needs --out)'
+complete -c mailtest -n "__fish_mailtest_using_subcommand render" -l check -d 'Lint every template with every fixture; exit 1 when there are errors'
+complete -c mailtest -n "__fish_mailtest_using_subcommand render" -l strict -d 'With --check: warnings fail too'
 complete -c mailtest -n "__fish_mailtest_using_subcommand render" -s v -l verbose -d 'More log output on stderr (-v info, -vv debug, -vvv trace)'
 complete -c mailtest -n "__fish_mailtest_using_subcommand render" -s q -l quiet -d 'Only errors on stderr: no progress, no summaries'
-complete -c mailtest -n "__fish_mailtest_using_subcommand render" -s h -l help -d 'Print help'
+complete -c mailtest -n "__fish_mailtest_using_subcommand render" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and not __fish_seen_subcommand_from list show export help" -l smtp -d 'SMTP address to listen on' -r
 complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and not __fish_seen_subcommand_from list show export help" -l http -d 'HTTP API address' -r
 complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and not __fish_seen_subcommand_from list show export help" -l api-token -d 'Require this token on the API (`Authorization: Bearer <token>`)' -r
@@ -249,7 +265,7 @@ complete -c mailtest -n "__fish_mailtest_using_subcommand completions" -s h -l h
 complete -c mailtest -n "__fish_mailtest_using_subcommand help; and not __fish_seen_subcommand_from broker produce consume render sink verify dispatch smoke catalog completions help" -f -a "broker" -d 'Run an embedded Kafka broker (librdkafka\'s mock cluster) with the catalog\'s topics'
 complete -c mailtest -n "__fish_mailtest_using_subcommand help; and not __fish_seen_subcommand_from broker produce consume render sink verify dispatch smoke catalog completions help" -f -a "produce" -d 'Publish email events (from files, fixtures, or generated) to Kafka'
 complete -c mailtest -n "__fish_mailtest_using_subcommand help; and not __fish_seen_subcommand_from broker produce consume render sink verify dispatch smoke catalog completions help" -f -a "consume" -d 'Read email events from Kafka topics'
-complete -c mailtest -n "__fish_mailtest_using_subcommand help; and not __fish_seen_subcommand_from broker produce consume render sink verify dispatch smoke catalog completions help" -f -a "render" -d 'Preview templates (not yet available)'
+complete -c mailtest -n "__fish_mailtest_using_subcommand help; and not __fish_seen_subcommand_from broker produce consume render sink verify dispatch smoke catalog completions help" -f -a "render" -d 'Render email templates: previews, `.eml`, a gallery of every template, live preview, lints'
 complete -c mailtest -n "__fish_mailtest_using_subcommand help; and not __fish_seen_subcommand_from broker produce consume render sink verify dispatch smoke catalog completions help" -f -a "sink" -d 'Capture SMTP server with a durable store and an HTTP API (`sink list|show` read a store)'
 complete -c mailtest -n "__fish_mailtest_using_subcommand help; and not __fish_seen_subcommand_from broker produce consume render sink verify dispatch smoke catalog completions help" -f -a "verify" -d 'Check captured mail against expectations (not yet available)'
 complete -c mailtest -n "__fish_mailtest_using_subcommand help; and not __fish_seen_subcommand_from broker produce consume render sink verify dispatch smoke catalog completions help" -f -a "dispatch" -d 'The reference notification service: events to email (not yet available)'

@@ -61,8 +61,8 @@ pub enum Command {
     Produce(ProduceArgs),
     /// Read email events from Kafka topics
     Consume(ConsumeArgs),
-    /// Preview templates (not yet available)
-    Render(PendingArgs),
+    /// Render email templates: previews, `.eml`, a gallery of every template, live preview, lints
+    Render(RenderArgs),
     /// Capture SMTP server with a durable store and an HTTP API (`sink list|show` read a store)
     Sink(Box<SinkArgs>),
     /// Check captured mail against expectations (not yet available)
@@ -380,6 +380,63 @@ pub struct CatalogArgs {
 pub struct CompletionsArgs {
     /// The shell to print completions for
     pub shell: clap_complete::Shell,
+}
+
+#[derive(Debug, Args)]
+pub struct RenderArgs {
+    /// The event type to render (see `mailtest catalog`); taken from the event with --event
+    #[arg(value_name = "TYPE")]
+    pub event_type: Option<String>,
+    /// Render this event (JSON or YAML file, `-` for stdin) instead of a fixture
+    #[arg(long, value_name = "FILE", conflicts_with = "fixture")]
+    pub event: Option<PathBuf>,
+    /// Which of the type's fixtures to render [default: default, else the first]
+    #[arg(long, value_name = "NAME")]
+    pub fixture: Option<String>,
+    /// What to print: subject and text, one part, the whole MIME message, or JSON
+    #[arg(long, value_enum, default_value_t = RenderFormat::Summary)]
+    pub format: RenderFormat,
+    /// Render every template with every fixture into a static gallery (needs --out)
+    #[arg(long, requires = "out", conflicts_with_all = ["event_type", "event", "fixture", "check", "serve"])]
+    pub all: bool,
+    /// The gallery's directory (created; existing files are replaced)
+    #[arg(long, value_name = "DIR", requires = "all")]
+    pub out: Option<PathBuf>,
+    /// Serve the gallery and reload it in the browser when a template or fixture changes
+    #[arg(long, value_name = "ADDR", num_args = 0..=1, default_missing_value = "127.0.0.1:8026",
+          conflicts_with_all = ["event_type", "event", "fixture", "check"])]
+    pub serve: Option<String>,
+    /// With --serve: write `MAILTEST_RENDER=http://ADDR` to this file once listening
+    #[arg(long, value_name = "FILE", requires = "serve")]
+    pub ready_file: Option<PathBuf>,
+    /// Lint every template with every fixture; exit 1 when there are errors
+    #[arg(long, conflicts_with_all = ["event_type", "event", "fixture"])]
+    pub check: bool,
+    /// With --check: warnings fail too
+    #[arg(long, requires = "check")]
+    pub strict: bool,
+    /// Templates directory (layout as in the built-in `templates/`) [default: built in]
+    #[arg(long, env = "MAILTEST_TEMPLATES", value_name = "DIR")]
+    pub templates: Option<PathBuf>,
+    /// A catalog directory that adds or replaces event types and fixtures
+    #[arg(long, env = "MAILTEST_CATALOG", value_name = "DIR")]
+    pub catalog: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RenderFormat {
+    /// Subject, preheader, recipient, then the text part
+    Summary,
+    /// The subject line alone
+    Subject,
+    /// The HTML part, CSS inlined
+    Html,
+    /// The text part
+    Text,
+    /// The complete MIME message as it would be sent
+    Eml,
+    /// Every part as one JSON object (with --check: one finding per line)
+    Json,
 }
 
 /// Arguments of commands that later releases fill in; accepted so `--help` works.

@@ -65,6 +65,8 @@ pub fn classify(err: &anyhow::Error) -> ErrorClass {
         if cause.is::<crate::event::InputError>()
             || cause.is::<crate::catalog::CatalogError>()
             || cause.is::<crate::settings::SettingsError>()
+            || cause.is::<crate::render::RenderError>()
+            || cause.is::<crate::render::SourceError>()
         {
             return ErrorClass::BadInput;
         }

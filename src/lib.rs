@@ -23,6 +23,7 @@ pub mod printer;
 pub mod produce;
 pub mod record;
 pub mod release;
+pub mod render;
 pub mod settings;
 pub mod smtp;
 pub mod store;

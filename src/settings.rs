@@ -58,6 +58,8 @@ pub struct ConfigFile {
     pub timeout: Option<String>,
     /// A catalog directory adding or replacing event types.
     pub catalog: Option<PathBuf>,
+    /// A templates directory replacing the built-in templates.
+    pub templates: Option<PathBuf>,
     /// Topic for produced events (single-topic layout).
     pub topic: Option<String>,
     /// One topic per event type.

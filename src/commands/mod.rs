@@ -5,6 +5,7 @@ mod catalog;
 mod completions;
 mod consume;
 mod produce;
+mod render;
 mod sink;
 
 use std::sync::Arc;
@@ -26,7 +27,7 @@ pub async fn run(cli: Cli, printer: &Printer) -> Result<Outcome> {
         Command::Consume(args) => consume::run(args, &config, printer).await,
         Command::Catalog(args) => catalog::run(&args, &config, printer),
         Command::Completions(args) => completions::run(&args),
-        Command::Render(_) => pending("render"),
+        Command::Render(args) => render::run(args, &config, printer).await,
         Command::Sink(args) => sink::run(*args, printer).await,
         Command::Verify(_) => pending("verify"),
         Command::Dispatch(_) => pending("dispatch"),

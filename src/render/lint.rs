@@ -1,0 +1,270 @@
+//! Lints for rendered email: what breaks in inboxes (clipped HTML, images without alt text,
+//! placeholder or insecure links, long subjects, unbalanced tags), each naming template,
+//! fixture and line, for `mailtest render --check` in CI.
+
+use serde::Serialize;
+
+use super::html::{self, VOID};
+use super::{RenderError, Rendered, Renderer};
+use crate::catalog::Catalog;
+use crate::event::Event;
+
+/// Gmail clips HTML past 102 KB and hides the rest behind a link.
+pub const MAX_HTML_BYTES: usize = 102 * 1024;
+/// RFC 5322 recommends lines of 78 characters; longer subjects get cut in inbox lists.
+pub const MAX_SUBJECT_CHARS: usize = 78;
+/// Inbox previews show about 90 characters of the preheader.
+pub const MAX_PREHEADER_CHARS: usize = 90;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Warning,
+    Error,
+}
+
+/// One problem found.
+#[derive(Debug, Clone, Serialize)]
+pub struct Finding {
+    pub severity: Severity,
+    pub rule: &'static str,
+    /// The template file, as shown to users.
+    pub file: String,
+    pub fixture: String,
+    /// The line in the template's output (the HTML before CSS inlining), or of the
+    /// template itself for render errors; 0 when the finding is about the whole part.
+    pub line: usize,
+    pub message: String,
+}
+
+impl std::fmt::Display for Finding {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let severity = match self.severity {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        };
+        let at = if self.line > 0 {
+            format!("{}:{}", self.file, self.line)
+        } else {
+            self.file.clone()
+        };
+        write!(
+            f,
+            "{severity}[{}]: {at} (fixture {}): {}",
+            self.rule, self.fixture, self.message
+        )
+    }
+}
+
+/// Renders every fixture of every catalog type and lints the result.
+pub fn check_all(renderer: &Renderer, catalog: &Catalog) -> Vec<Finding> {
+    let mut out = Vec::new();
+    for kind in catalog.types() {
+        for fixture in &kind.fixtures {
+            let finding = |rule, file: String, line, message| Finding {
+                severity: Severity::Error,
+                rule,
+                file,
+                fixture: fixture.name.clone(),
+                line,
+                message,
+            };
+            let event = match serde_json::from_str::<Event>(&fixture.text) {
+                Ok(event) => event,
+                Err(e) => {
+                    out.push(finding(
+                        "fixture",
+                        fixture.path.clone(),
+                        e.line(),
+                        e.to_string(),
+                    ));
+                    continue;
+                }
+            };
+            match renderer.render(&event) {
+                Ok(rendered) => out.extend(lint(&rendered, &fixture.name)),
+                Err(RenderError::Template {
+                    file,
+                    line,
+                    message,
+                }) => out.push(finding("render", file, line, message)),
+                Err(e) => out.push(finding("render", kind.name().to_owned(), 0, e.to_string())),
+            }
+        }
+    }
+    out
+}
+
+/// The lints of one rendered email.
+pub fn lint(rendered: &Rendered, fixture: &str) -> Vec<Finding> {
+    let mut out = Vec::new();
+    let mut push = |severity, rule, file: &str, line, message: String| {
+        out.push(Finding {
+            severity,
+            rule,
+            file: file.to_owned(),
+            fixture: fixture.to_owned(),
+            line,
+            message,
+        });
+    };
+    let files = &rendered.files;
+    if rendered.text_derived {
+        let message = "no text template: the text part is derived from the HTML".to_owned();
+        push(Severity::Warning, "text-part", &files.html, 0, message);
+    }
+    if rendered.html.len() > MAX_HTML_BYTES {
+        let message = format!(
+            "HTML is {} bytes; Gmail clips past {MAX_HTML_BYTES}",
+            rendered.html.len()
+        );
+        push(Severity::Error, "html-size", &files.html, 0, message);
+    }
+    let subject_chars = rendered.subject.chars().count();
+    if subject_chars == 0 {
+        push(
+            Severity::Error,
+            "subject",
+            &files.subject,
+            0,
+            "empty subject".into(),
+        );
+    } else if subject_chars > MAX_SUBJECT_CHARS {
+        let message = format!("subject is {subject_chars} characters (over {MAX_SUBJECT_CHARS})");
+        push(
+            Severity::Warning,
+            "subject-length",
+            &files.subject,
+            0,
+            message,
+        );
+    }
+    let preheader_chars = rendered.preheader.chars().count();
+    if preheader_chars > MAX_PREHEADER_CHARS {
+        let message =
+            format!("preheader is {preheader_chars} characters (over {MAX_PREHEADER_CHARS})");
+        push(
+            Severity::Warning,
+            "preheader-length",
+            &files.preheader,
+            0,
+            message,
+        );
+    }
+    for (severity, rule, line, message) in lint_html(&rendered.html_source) {
+        push(severity, rule, &files.html, line, message);
+    }
+    out
+}
+
+type HtmlFinding = (Severity, &'static str, usize, String);
+
+/// Image, link and nesting lints over the HTML as the template wrote it.
+pub fn lint_html(source: &str) -> Vec<HtmlFinding> {
+    let mut out = Vec::new();
+    let mut open: Vec<(String, usize)> = Vec::new();
+    for tag in html::tags(source) {
+        if !tag.closing {
+            match tag.name.as_str() {
+                "img" => lint_image(&tag, &mut out),
+                "a" => lint_link(&tag, &mut out),
+                _ => {}
+            }
+            if !tag.self_closing && !VOID.contains(&tag.name.as_str()) {
+                open.push((tag.name.clone(), tag.line));
+            }
+            continue;
+        }
+        if VOID.contains(&tag.name.as_str()) {
+            continue;
+        }
+        match open.iter().rposition(|(name, _)| *name == tag.name) {
+            None => out.push((
+                Severity::Error,
+                "unbalanced-tag",
+                tag.line,
+                format!("`</{}>` closes nothing", tag.name),
+            )),
+            Some(at) => {
+                for (name, line) in open.drain(at..).skip(1) {
+                    let message = format!("`<{name}>` is not closed before `</{}>`", tag.name);
+                    out.push((Severity::Error, "unbalanced-tag", line, message));
+                }
+            }
+        }
+    }
+    for (name, line) in open {
+        let message = format!("`<{name}>` is never closed");
+        out.push((Severity::Error, "unbalanced-tag", line, message));
+    }
+    out
+}
+
+fn lint_image(tag: &html::Tag, out: &mut Vec<HtmlFinding>) {
+    let src = tag.attr("src").flatten().unwrap_or("");
+    if tag.attr("alt").is_none() {
+        let message = format!("image `{src}` has no alt text (shown when images are blocked)");
+        out.push((Severity::Error, "img-alt", tag.line, message));
+    }
+    if tag.attr("width").is_none() {
+        let message =
+            format!("image `{src}` has no width attribute (Outlook renders it full size)");
+        out.push((Severity::Warning, "img-width", tag.line, message));
+    }
+}
+
+fn lint_link(tag: &html::Tag, out: &mut Vec<HtmlFinding>) {
+    let Some(href) = tag.attr("href") else {
+        return;
+    };
+    let href = href.unwrap_or("").trim();
+    let lower = href.to_ascii_lowercase();
+    if href.is_empty() || href == "#" || lower.starts_with("javascript:") {
+        let message = format!("link `{href}` is a placeholder");
+        out.push((Severity::Error, "link-placeholder", tag.line, message));
+    } else if lower.starts_with("http:") {
+        let message = format!("link `{href}` is not https");
+        out.push((Severity::Error, "link-https", tag.line, message));
+    } else if !["https:", "mailto:", "tel:"]
+        .iter()
+        .any(|s| lower.starts_with(s))
+    {
+        let message = format!("link `{href}` is not an absolute https, mailto or tel link");
+        out.push((Severity::Error, "link-https", tag.line, message));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rules(html: &str) -> Vec<(&'static str, usize)> {
+        lint_html(html)
+            .into_iter()
+            .map(|(_, r, l, _)| (r, l))
+            .collect()
+    }
+
+    #[test]
+    fn each_html_lint_fails_and_passes() {
+        assert_eq!(rules("<img src=a.png>"), [("img-alt", 1), ("img-width", 1)]);
+        assert!(rules("<img src=a.png alt=\"\" width=\"10\">").is_empty());
+        assert_eq!(rules("<a href=\"#\">x</a>"), [("link-placeholder", 1)]);
+        assert_eq!(rules("<a href=\"\">x</a>"), [("link-placeholder", 1)]);
+        assert_eq!(
+            rules("<a href=\"http://a.example\">x</a>"),
+            [("link-https", 1)]
+        );
+        assert_eq!(rules("<a href=\"/relative\">x</a>"), [("link-https", 1)]);
+        assert!(
+            rules("<a href=\"https://a.example\">x</a><a href=\"mailto:a@b\">m</a>").is_empty()
+        );
+        assert_eq!(
+            rules("<table>\n<tr><td>x</tr>\n</table>"),
+            [("unbalanced-tag", 2)]
+        );
+        assert_eq!(rules("<p>x</p></div>"), [("unbalanced-tag", 1)]);
+        assert_eq!(rules("<div>\n<p>x</p>"), [("unbalanced-tag", 1)]);
+        assert!(rules("<div><br><p>x</p><hr/></div>").is_empty());
+    }
+}

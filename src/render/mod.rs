@@ -1,0 +1,253 @@
+//! Templates to email: renders an event's subject, preheader, HTML and text with minijinja
+//! (strict undefined, HTML autoescape), inlines the CSS, derives a text part when the type
+//! has no text template, and builds the MIME message. Shared by `render` and `dispatch`.
+
+mod filters;
+pub mod gallery;
+pub mod html;
+pub mod lint;
+pub mod live;
+pub mod message;
+pub mod source;
+
+use std::sync::Arc;
+
+use minijinja::{Environment, UndefinedBehavior, context};
+use serde::Serialize;
+
+use crate::event::Event;
+pub use source::{SiteConfig, SourceError, Templates};
+
+/// What went wrong rendering an event.
+#[derive(Debug, thiserror::Error)]
+pub enum RenderError {
+    #[error("{file}:{line}: {message}")]
+    Template {
+        file: String,
+        line: usize,
+        message: String,
+    },
+    #[error("no template for event type `{event_type}`: expected `{expected}`")]
+    Missing {
+        event_type: String,
+        expected: String,
+    },
+    #[error(transparent)]
+    Source(#[from] SourceError),
+    #[error("cannot inline the CSS of `{file}`: {message}")]
+    Inline { file: String, message: String },
+    #[error("cannot build the message: {0}")]
+    Message(String),
+}
+
+/// One event rendered: every part a recipient sees.
+#[derive(Debug, Clone, Serialize)]
+pub struct Rendered {
+    pub event_type: String,
+    pub locale: String,
+    pub subject: String,
+    pub preheader: String,
+    /// The HTML as sent: CSS inlined.
+    pub html: String,
+    /// The HTML as the template wrote it, before inlining (what lints read, line by line).
+    #[serde(skip)]
+    pub html_source: String,
+    pub text: String,
+    /// True when the type has no text template and `text` was derived from the HTML.
+    pub text_derived: bool,
+    /// The template files used, as shown in messages.
+    pub files: Files,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Files {
+    pub subject: String,
+    pub preheader: String,
+    pub html: String,
+    pub text: Option<String>,
+}
+
+/// Renders events with one set of templates.
+pub struct Renderer {
+    templates: Arc<Templates>,
+    env: Environment<'static>,
+}
+
+impl Renderer {
+    pub fn new(templates: Templates) -> Self {
+        let templates = Arc::new(templates);
+        let mut env = Environment::new();
+        env.set_undefined_behavior(UndefinedBehavior::Strict);
+        // Subjects and text parts are not HTML: only `.html` templates escape.
+        env.set_auto_escape_callback(|name| {
+            if std::path::Path::new(name)
+                .extension()
+                .is_some_and(|e| e.eq_ignore_ascii_case("html"))
+            {
+                minijinja::AutoEscape::Html
+            } else {
+                minijinja::AutoEscape::None
+            }
+        });
+        env.set_keep_trailing_newline(false);
+        filters::register(&mut env, templates.config.tracking.clone());
+        let files = templates.clone();
+        env.set_loader(move |name| Ok(files.get(name).map(str::to_owned)));
+        Self { templates, env }
+    }
+
+    pub fn templates(&self) -> &Templates {
+        &self.templates
+    }
+
+    /// Renders every part of `event`'s email.
+    pub fn render(&self, event: &Event) -> Result<Rendered, RenderError> {
+        let t = &self.templates;
+        let kind = &event.event_type;
+        let find = |part: &str, ext: &str| {
+            t.resolve(kind, part, ext, &event.locale)
+                .ok_or_else(|| RenderError::Missing {
+                    event_type: kind.clone(),
+                    expected: t.display(&format!("{kind}/{part}.{ext}")),
+                })
+        };
+        let files = [
+            find("subject", "txt")?,
+            find("preheader", "txt")?,
+            find("body", "html")?,
+        ];
+        let text_file = t.resolve(kind, "body", "txt", &event.locale);
+        let (strings_locale, strings) = t.strings(&event.locale)?;
+        // Formatting follows the event's own locale when its language has strings, so
+        // `de-CH` keeps Swiss number grouping; otherwise the locale the words are in.
+        let locale = if event.locale.starts_with(&strings_locale) {
+            event.locale.clone()
+        } else {
+            strings_locale
+        };
+        let mut ctx = context! {
+            event_id => event.event_id.to_string(),
+            event_type => kind,
+            occurred_at => event.occurred_at.to_rfc3339(),
+            recipient => &event.recipient,
+            locale => &locale,
+            data => &event.data,
+            t => strings,
+            sender => &t.config.sender,
+            brand => &t.config.brand,
+        };
+        let subject = one_line(&self.render_file(&files[0], &ctx)?);
+        let preheader = one_line(&self.render_file(&files[1], &ctx)?);
+        ctx = context! { subject => &subject, preheader => &preheader, ..ctx };
+        let html_source = self.render_file(&files[2], &ctx)?;
+        let html = inline_css(&html_source).map_err(|message| RenderError::Inline {
+            file: t.display(&files[2]),
+            message,
+        })?;
+        let (text, text_derived) = match &text_file {
+            Some(file) => (tidy_text(&self.render_file(file, &ctx)?), false),
+            None => (derive_text(&html), true),
+        };
+        let [subject_file, preheader_file, html_file] = files.map(|f| t.display(&f));
+        Ok(Rendered {
+            event_type: kind.clone(),
+            locale,
+            subject,
+            preheader,
+            html,
+            html_source,
+            text,
+            text_derived,
+            files: Files {
+                subject: subject_file,
+                preheader: preheader_file,
+                html: html_file,
+                text: text_file.map(|f| t.display(&f)),
+            },
+        })
+    }
+
+    fn render_file(&self, name: &str, ctx: &minijinja::Value) -> Result<String, RenderError> {
+        let template = self
+            .env
+            .get_template(name)
+            .map_err(|e| self.template_error(&e))?;
+        template.render(ctx).map_err(|e| self.template_error(&e))
+    }
+
+    /// Names the file and line where minijinja stopped, and for an undefined value the
+    /// expression that was undefined (`data.user_name`), which minijinja's text leaves out.
+    fn template_error(&self, error: &minijinja::Error) -> RenderError {
+        let mut innermost = error;
+        while let Some(next) =
+            std::error::Error::source(innermost).and_then(|s| s.downcast_ref::<minijinja::Error>())
+        {
+            innermost = next;
+        }
+        let name = innermost.name().or(error.name()).unwrap_or("?");
+        let source = self.templates.get(name).unwrap_or_default();
+        let expression = innermost.range().and_then(|r| source.get(r)).map(str::trim);
+        let message = match (innermost.kind(), expression) {
+            (minijinja::ErrorKind::UndefinedError, Some(expr)) => {
+                format!("undefined variable `{expr}`")
+            }
+            _ => innermost
+                .detail()
+                .map_or_else(|| innermost.kind().to_string(), str::to_owned),
+        };
+        RenderError::Template {
+            file: self.templates.display(name),
+            line: innermost.line().unwrap_or(0),
+            message,
+        }
+    }
+}
+
+/// Subjects and preheaders are one line however the template is laid out.
+fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// Template tags leave blank lines where they stood; a text part reads best with at most
+/// one blank line between paragraphs and none at the start.
+fn tidy_text(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut blank = 0;
+    for line in text.lines().map(str::trim_end) {
+        if line.is_empty() {
+            blank += 1;
+            continue;
+        }
+        if !out.is_empty() && blank > 0 {
+            out.push('\n');
+        }
+        blank = 0;
+        out.push_str(line);
+        out.push('\n');
+    }
+    out
+}
+
+/// Moves `<style>` rules onto the elements (clients such as Gmail drop `<style>` in some
+/// views); `@media` rules stay in a `<style>` block, as they cannot be inlined. Remote
+/// stylesheets are never fetched.
+fn inline_css(html: &str) -> Result<String, String> {
+    let inliner = css_inline::CSSInliner::options()
+        .load_remote_stylesheets(false)
+        .keep_at_rules(true)
+        .build();
+    inliner.inline(html).map_err(|e| e.to_string())
+}
+
+/// The text part written from the HTML when there is no text template: never empty.
+pub fn derive_text(html: &str) -> String {
+    let text = html2text::config::plain()
+        .link_footnotes(true)
+        .string_from_read(html.as_bytes(), 78)
+        .unwrap_or_default();
+    if text.trim().is_empty() {
+        "(This email has no text content.)".to_owned()
+    } else {
+        text
+    }
+}
