@@ -62,7 +62,7 @@ fn email(
     let eml = message::build(&rendered, &event, sender, date)
         .map_err(|e| e.to_string())?
         .formatted();
-    let findings = lint::lint(&rendered, fixture);
+    let findings = lint::lint(&rendered, fixture, renderer.templates());
     Ok(Email {
         event,
         rendered,

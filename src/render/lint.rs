@@ -4,8 +4,8 @@
 
 use serde::Serialize;
 
-use super::html::{self, VOID};
-use super::{RenderError, Rendered, Renderer};
+use super::html::{self, Tag, VOID};
+use super::{RenderError, Rendered, Renderer, Templates};
 use crate::catalog::Catalog;
 use crate::event::Event;
 
@@ -82,7 +82,7 @@ pub fn check_all(renderer: &Renderer, catalog: &Catalog) -> Vec<Finding> {
                 }
             };
             match renderer.render(&event) {
-                Ok(rendered) => out.extend(lint(&rendered, &fixture.name)),
+                Ok(rendered) => out.extend(lint(&rendered, &fixture.name, renderer.templates())),
                 Err(RenderError::Template {
                     file,
                     line,
@@ -95,8 +95,9 @@ pub fn check_all(renderer: &Renderer, catalog: &Catalog) -> Vec<Finding> {
     out
 }
 
-/// The lints of one rendered email.
-pub fn lint(rendered: &Rendered, fixture: &str) -> Vec<Finding> {
+/// The lints of one rendered email; HTML findings point at the template line that wrote
+/// the tag (the type's body, else the layout or a partial) when it can be found.
+pub fn lint(rendered: &Rendered, fixture: &str, templates: &Templates) -> Vec<Finding> {
     let mut out = Vec::new();
     let mut push = |severity, rule, file: &str, line, message: String| {
         out.push(Finding {
@@ -151,18 +152,55 @@ pub fn lint(rendered: &Rendered, fixture: &str) -> Vec<Finding> {
             message,
         );
     }
-    for (severity, rule, line, message) in lint_html(&rendered.html_source) {
-        push(severity, rule, &files.html, line, message);
+    for (severity, rule, tag, message) in lint_html(&rendered.html_source) {
+        let (file, line) = place(templates, &files.html_name, &tag).map_or_else(
+            || (format!("{} (rendered)", files.html), tag.line),
+            |(name, line)| (templates.display(name), line),
+        );
+        push(severity, rule, &file, line, message);
     }
     out
 }
 
-type HtmlFinding = (Severity, &'static str, usize, String);
+/// The template and line that wrote `tag`: the first tag of the same shape (name and
+/// attribute names) whose literal attribute values match, in the body template, then in
+/// the shared `_` templates. Expressions (`{{ ... }}`) match any value.
+fn place<'t>(templates: &'t Templates, body: &'t str, tag: &Tag) -> Option<(&'t str, usize)> {
+    let shared = templates
+        .names()
+        .filter(|n| n.starts_with('_') && n.to_ascii_lowercase().ends_with(".html"));
+    std::iter::once(body).chain(shared).find_map(|name| {
+        let source = templates.get(name)?;
+        let found = html::tags(source)
+            .into_iter()
+            .find(|t| same_shape(t, tag))?;
+        Some((name, found.line))
+    })
+}
+
+fn same_shape(template: &Tag, rendered: &Tag) -> bool {
+    template.name == rendered.name
+        && template.closing == rendered.closing
+        && template.attrs.len() == rendered.attrs.len()
+        && template
+            .attrs
+            .iter()
+            .zip(&rendered.attrs)
+            .all(|((tn, tv), (rn, rv))| {
+                tn == rn
+                    && match (tv, rv) {
+                        (Some(t), Some(r)) => t.contains("{{") || t.contains("{%") || t == r,
+                        (t, r) => t.is_none() && r.is_none(),
+                    }
+            })
+}
+
+type HtmlFinding = (Severity, &'static str, Tag, String);
 
 /// Image, link and nesting lints over the HTML as the template wrote it.
 pub fn lint_html(source: &str) -> Vec<HtmlFinding> {
     let mut out = Vec::new();
-    let mut open: Vec<(String, usize)> = Vec::new();
+    let mut open: Vec<Tag> = Vec::new();
     for tag in html::tags(source) {
         if !tag.closing {
             match tag.name.as_str() {
@@ -171,49 +209,50 @@ pub fn lint_html(source: &str) -> Vec<HtmlFinding> {
                 _ => {}
             }
             if !tag.self_closing && !VOID.contains(&tag.name.as_str()) {
-                open.push((tag.name.clone(), tag.line));
+                open.push(tag);
             }
             continue;
         }
         if VOID.contains(&tag.name.as_str()) {
             continue;
         }
-        match open.iter().rposition(|(name, _)| *name == tag.name) {
-            None => out.push((
-                Severity::Error,
-                "unbalanced-tag",
-                tag.line,
-                format!("`</{}>` closes nothing", tag.name),
-            )),
+        match open.iter().rposition(|t| t.name == tag.name) {
+            None => {
+                let message = format!("`</{}>` closes nothing", tag.name);
+                out.push((Severity::Error, "unbalanced-tag", tag, message));
+            }
             Some(at) => {
-                for (name, line) in open.drain(at..).skip(1) {
-                    let message = format!("`<{name}>` is not closed before `</{}>`", tag.name);
-                    out.push((Severity::Error, "unbalanced-tag", line, message));
+                for unclosed in open.drain(at..).skip(1) {
+                    let message = format!(
+                        "`<{}>` is not closed before `</{}>`",
+                        unclosed.name, tag.name
+                    );
+                    out.push((Severity::Error, "unbalanced-tag", unclosed, message));
                 }
             }
         }
     }
-    for (name, line) in open {
-        let message = format!("`<{name}>` is never closed");
-        out.push((Severity::Error, "unbalanced-tag", line, message));
+    for unclosed in open {
+        let message = format!("`<{}>` is never closed", unclosed.name);
+        out.push((Severity::Error, "unbalanced-tag", unclosed, message));
     }
     out
 }
 
-fn lint_image(tag: &html::Tag, out: &mut Vec<HtmlFinding>) {
+fn lint_image(tag: &Tag, out: &mut Vec<HtmlFinding>) {
     let src = tag.attr("src").flatten().unwrap_or("");
     if tag.attr("alt").is_none() {
         let message = format!("image `{src}` has no alt text (shown when images are blocked)");
-        out.push((Severity::Error, "img-alt", tag.line, message));
+        out.push((Severity::Error, "img-alt", tag.clone(), message));
     }
     if tag.attr("width").is_none() {
         let message =
             format!("image `{src}` has no width attribute (Outlook renders it full size)");
-        out.push((Severity::Warning, "img-width", tag.line, message));
+        out.push((Severity::Warning, "img-width", tag.clone(), message));
     }
 }
 
-fn lint_link(tag: &html::Tag, out: &mut Vec<HtmlFinding>) {
+fn lint_link(tag: &Tag, out: &mut Vec<HtmlFinding>) {
     let Some(href) = tag.attr("href") else {
         return;
     };
@@ -221,16 +260,16 @@ fn lint_link(tag: &html::Tag, out: &mut Vec<HtmlFinding>) {
     let lower = href.to_ascii_lowercase();
     if href.is_empty() || href == "#" || lower.starts_with("javascript:") {
         let message = format!("link `{href}` is a placeholder");
-        out.push((Severity::Error, "link-placeholder", tag.line, message));
+        out.push((Severity::Error, "link-placeholder", tag.clone(), message));
     } else if lower.starts_with("http:") {
         let message = format!("link `{href}` is not https");
-        out.push((Severity::Error, "link-https", tag.line, message));
+        out.push((Severity::Error, "link-https", tag.clone(), message));
     } else if !["https:", "mailto:", "tel:"]
         .iter()
         .any(|s| lower.starts_with(s))
     {
         let message = format!("link `{href}` is not an absolute https, mailto or tel link");
-        out.push((Severity::Error, "link-https", tag.line, message));
+        out.push((Severity::Error, "link-https", tag.clone(), message));
     }
 }
 
@@ -241,7 +280,7 @@ mod tests {
     fn rules(html: &str) -> Vec<(&'static str, usize)> {
         lint_html(html)
             .into_iter()
-            .map(|(_, r, l, _)| (r, l))
+            .map(|(_, r, t, _)| (r, t.line))
             .collect()
     }
 

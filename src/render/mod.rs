@@ -64,6 +64,9 @@ pub struct Files {
     pub subject: String,
     pub preheader: String,
     pub html: String,
+    /// The HTML template's name inside the templates set (`welcome/body.de.html`).
+    #[serde(skip)]
+    pub html_name: String,
     pub text: Option<String>,
 }
 
@@ -148,6 +151,7 @@ impl Renderer {
             Some(file) => (tidy_text(&self.render_file(file, &ctx)?), false),
             None => (derive_text(&html), true),
         };
+        let html_name = files[2].clone();
         let [subject_file, preheader_file, html_file] = files.map(|f| t.display(&f));
         Ok(Rendered {
             event_type: kind.clone(),
@@ -162,6 +166,7 @@ impl Renderer {
                 subject: subject_file,
                 preheader: preheader_file,
                 html: html_file,
+                html_name,
                 text: text_file.map(|f| t.display(&f)),
             },
         })
@@ -203,9 +208,10 @@ impl Renderer {
     }
 }
 
-/// Subjects and preheaders are one line however the template is laid out.
+/// Subjects and preheaders are one line however the template is laid out; no-break
+/// spaces (between an amount and its currency) stay.
 fn one_line(text: &str) -> String {
-    text.split_whitespace().collect::<Vec<_>>().join(" ")
+    text.split_ascii_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// Template tags leave blank lines where they stood; a text part reads best with at most

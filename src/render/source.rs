@@ -125,6 +125,11 @@ impl Templates {
         Ok(Self { files, dir, config })
     }
 
+    /// Every template's name, in order.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.files.keys().map(String::as_str)
+    }
+
     pub fn get(&self, name: &str) -> Option<&str> {
         self.files.get(name).map(String::as_str)
     }

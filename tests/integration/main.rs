@@ -6,6 +6,7 @@ mod catalog;
 mod cli;
 mod interop;
 mod kafka;
+mod render;
 mod sink;
 mod smtp;
 mod store;
