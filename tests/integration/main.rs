@@ -4,8 +4,10 @@
 mod api;
 mod catalog;
 mod cli;
+mod gallery;
 mod interop;
 mod kafka;
+mod lint;
 mod render;
 mod sink;
 mod smtp;

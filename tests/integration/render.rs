@@ -1,21 +1,18 @@
-//! `mailtest render`: every template with every fixture (snapshots), the `.eml` read back
-//! by a MIME parser and accepted by the sink unchanged, strict undefined, lints, the gallery
-//! in headless Chromium, and live reload of the preview server.
+//! `mailtest render`: every template with every fixture (snapshots), locales, the `.eml`
+//! read back by a MIME parser and stored unchanged by the sink, the CLI, strict undefined.
 
-use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use mailparse::MailHeaderMap;
 use mailtest::catalog::Catalog;
 use mailtest::event::Event;
 use mailtest::render::{Renderer, Templates, message};
 
-use crate::util::{chromium, http_get, mailtest, root, snapshot_filters};
+use crate::util::{mailtest, root, snapshot_filters};
 
-fn builtin() -> (Renderer, Catalog) {
+pub fn builtin() -> (Renderer, Catalog) {
     let renderer = Renderer::new(Templates::builtin().expect("built-in templates load"));
     (
         renderer,
@@ -23,7 +20,7 @@ fn builtin() -> (Renderer, Catalog) {
     )
 }
 
-fn fixture_event(catalog: &Catalog, name: &str) -> Event {
+pub fn fixture_event(catalog: &Catalog, name: &str) -> Event {
     let kind = catalog.get(name.split('/').next().unwrap()).unwrap();
     let fixture = kind.fixtures.iter().find(|f| f.name == name).unwrap();
     serde_json::from_str(&fixture.text).unwrap()
@@ -249,7 +246,7 @@ fn bad_render_input_names_what_and_where() {
 }
 
 /// A templates directory: a copy of the built-in one, with `files` written over it.
-fn templates_with(files: &[(&str, &str)]) -> tempfile::TempDir {
+pub fn templates_with(files: &[(&str, &str)]) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     copy_dir(&root().join("templates"), dir.path());
     for (name, text) in files {
@@ -321,246 +318,4 @@ fn catalog_with_fixture(
     let path = dir.path().join(kind).join(format!("{name}.json"));
     std::fs::write(path, serde_json::to_string_pretty(&event).unwrap()).unwrap();
     dir
-}
-
-#[test]
-fn lints_find_what_breaks_in_inboxes_and_pass_clean_templates() {
-    let clean = mailtest().args(["render", "--check"]).run();
-    assert_eq!(
-        (clean.code, clean.stdout.as_str()),
-        (0, ""),
-        "{}",
-        clean.stderr
-    );
-    assert!(
-        clean
-            .stderr
-            .contains("checked 16 emails (8 types): 0 error(s), 0 warning(s)")
-    );
-    let body = "{% extends \"_layout/base.html\" %}\n{% block content %}\n<img src=\"https://cdn.example.com/logo.png\">\n<a href=\"#\">here</a> <a href=\"http://app.example.com\">app</a>\n<table><tr><td>cell</tr></table>\n{% endblock %}\n";
-    let long = "A subject line that goes on and on well past what any inbox list shows in one row";
-    let dir = templates_with(&[("welcome/body.html", body), ("welcome/subject.txt", long)]);
-    std::fs::remove_file(dir.path().join("welcome/body.txt")).unwrap();
-    let done = mailtest()
-        .args(["render", "--check", "--format", "json", "--templates"])
-        .arg(dir.path())
-        .run();
-    assert_eq!(done.code, 1, "{}", done.stderr);
-    let found: Vec<(String, String, u64)> = crate::util::json_lines(&done.stdout)
-        .iter()
-        .filter(|f| f["fixture"] == "welcome/default")
-        .map(|f| {
-            let file = f["file"]
-                .as_str()
-                .unwrap()
-                .rsplit('/')
-                .next()
-                .unwrap()
-                .to_owned();
-            (
-                f["rule"].as_str().unwrap().to_owned(),
-                file,
-                f["line"].as_u64().unwrap(),
-            )
-        })
-        .collect();
-    let expected = [
-        ("text-part", "body.html", 0),
-        ("subject-length", "subject.txt", 0),
-        ("img-alt", "body.html", 3),
-        ("img-width", "body.html", 3),
-        ("link-placeholder", "body.html", 4),
-        ("link-https", "body.html", 4),
-        ("unbalanced-tag", "body.html", 5),
-    ];
-    let expected: Vec<(String, String, u64)> = expected
-        .iter()
-        .map(|(r, f, l)| ((*r).to_owned(), (*f).to_owned(), *l))
-        .collect();
-    assert_eq!(found, expected);
-    // Warnings alone pass, unless --strict.
-    let dir = templates_with(&[("welcome/subject.txt", long)]);
-    let lenient = mailtest()
-        .args(["render", "--check", "--templates"])
-        .arg(dir.path())
-        .run();
-    assert_eq!(lenient.code, 0, "{}", lenient.stdout);
-    assert!(
-        lenient.stdout.contains("warning[subject-length]"),
-        "{}",
-        lenient.stdout
-    );
-    let strict = mailtest()
-        .args(["render", "--check", "--strict", "--templates"])
-        .arg(dir.path())
-        .run();
-    assert_eq!(strict.code, 1);
-}
-
-#[test]
-fn html_past_gmails_clipping_limit_is_an_error() {
-    let padding = format!(
-        "{{% extends \"_layout/base.html\" %}}{{% block content %}}<p>{}</p>{{% endblock %}}",
-        "x".repeat(110 * 1024)
-    );
-    let dir = templates_with(&[("account_unlocked/body.html", &padding)]);
-    let done = mailtest()
-        .args(["render", "--check", "--templates"])
-        .arg(dir.path())
-        .run();
-    assert_eq!(done.code, 1);
-    assert!(
-        done.stdout.contains("error[html-size]") && done.stdout.contains("Gmail clips past 104448"),
-        "{}",
-        done.stdout
-    );
-}
-
-#[test]
-fn the_gallery_loads_in_chromium_and_shows_every_email() {
-    let dir = tempfile::tempdir().unwrap();
-    let site = dir.path().join("site");
-    let printed = mailtest()
-        .args(["render", "--all", "--out"])
-        .arg(&site)
-        .ok();
-    assert_eq!(
-        printed.trim(),
-        site.join("index.html").display().to_string()
-    );
-    let index = format!("file://{}/index.html", site.display());
-    let dom = chromium(&["--dump-dom"], &index);
-    let (renderer, catalog) = builtin();
-    let mut cards = 0;
-    for kind in catalog.types() {
-        for fixture in &kind.fixtures {
-            let subject = renderer
-                .render(&fixture_event(&catalog, &fixture.name))
-                .unwrap()
-                .subject;
-            // The DOM serializer writes no-break spaces as entities.
-            let escaped = mailtest::render::gallery::escape(&subject).replace('\u{a0}', "&nbsp;");
-            assert!(dom.contains(&escaped), "{subject} missing from the gallery");
-            assert!(dom.contains(&format!("href=\"{}/index.html\"", fixture.name)));
-            cards += 1;
-        }
-    }
-    assert_eq!(dom.matches("class=\"card email\"").count(), cards);
-    let detail = format!(
-        "file://{}/order_confirmation/default/index.html",
-        site.display()
-    );
-    let page = chromium(&["--dump-dom"], &detail);
-    assert!(page.contains("class=\"desktop\"") && page.contains("class=\"mobile\""));
-    assert!(page.contains("X-Mailtest-Event-Type"), "headers shown");
-    // Screenshots for people to look at; kept under target/screenshots.
-    let shots = root().join("target/screenshots");
-    std::fs::create_dir_all(&shots).unwrap();
-    for (name, url) in [("gallery.png", &index), ("gallery-email.png", &detail)] {
-        let path = shots.join(name);
-        let _ = std::fs::remove_file(&path);
-        chromium(
-            &[
-                &format!("--screenshot={}", path.display()),
-                "--window-size=1400,1000",
-            ],
-            url,
-        );
-        let png = std::fs::read(&path).unwrap();
-        assert!(
-            png.starts_with(b"\x89PNG") && png.len() > 20_000,
-            "{name}: {} bytes",
-            png.len()
-        );
-    }
-}
-
-/// A running `mailtest render --serve`, killed on drop.
-struct Preview(Child);
-
-impl Drop for Preview {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-#[test]
-fn the_preview_server_reloads_pages_when_a_template_changes() {
-    let templates = templates_with(&[]);
-    let mut child = Command::new(env!("CARGO_BIN_EXE_mailtest"))
-        .args(["render", "--serve", "127.0.0.1:0", "--templates"])
-        .arg(templates.path())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let _preview = Preview(child);
-    // The URL is printed once the port is bound.
-    let mut url = String::new();
-    BufReader::new(stdout).read_line(&mut url).unwrap();
-    let addr = url.trim().trim_start_matches("http://").to_owned();
-    let page = "/welcome/default/index.html";
-    let (status, before) = http_get(&addr, page);
-    assert_eq!(status, 200);
-    assert!(
-        before.contains("Welcome to Example App, Priya Singh"),
-        "{before}"
-    );
-    assert!(
-        before.contains("new EventSource('/_live')"),
-        "pages carry the reload script"
-    );
-    // Subscribe first: once the response head is in, the server has the subscription.
-    let mut events = std::net::TcpStream::connect(&addr).unwrap();
-    events
-        .set_read_timeout(Some(Duration::from_secs(30)))
-        .unwrap();
-    write!(events, "GET /_live HTTP/1.1\r\nHost: t\r\n\r\n").unwrap();
-    let mut events = BufReader::new(events);
-    let mut line = String::new();
-    while line != "\r\n" {
-        line.clear();
-        events.read_line(&mut line).unwrap();
-        assert!(!line.is_empty(), "event stream closed");
-    }
-    std::fs::write(
-        templates.path().join("welcome/subject.txt"),
-        "Hello from the live preview",
-    )
-    .unwrap();
-    loop {
-        line.clear();
-        assert!(
-            events.read_line(&mut line).unwrap() > 0,
-            "event stream closed"
-        );
-        if line.starts_with("data: ") {
-            break;
-        }
-    }
-    let (_, after) = http_get(&addr, page);
-    assert!(after.contains("Hello from the live preview"), "{after}");
-    // A broken template shows as an error on the page, and the server keeps running.
-    std::fs::write(
-        templates.path().join("welcome/subject.txt"),
-        "{{ data.nope }}",
-    )
-    .unwrap();
-    loop {
-        line.clear();
-        assert!(
-            events.read_line(&mut line).unwrap() > 0,
-            "event stream closed"
-        );
-        if line.starts_with("data: ") {
-            break;
-        }
-    }
-    let (_, broken) = http_get(&addr, page);
-    assert!(
-        broken.contains("undefined variable `data.nope`"),
-        "{broken}"
-    );
 }
