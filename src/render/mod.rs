@@ -70,6 +70,18 @@ pub struct Files {
     pub text: Option<String>,
 }
 
+/// An event ready for its bodies to be rendered.
+pub struct Prepared {
+    pub subject_template: String,
+    pub preheader_template: String,
+    pub html_template: String,
+    pub locale: String,
+    pub subject: String,
+    pub preheader: String,
+    /// What the body templates see: the event, strings, sender, brand, subject, preheader.
+    pub context: minijinja::Value,
+}
+
 /// Renders events with one set of templates.
 pub struct Renderer {
     templates: Arc<Templates>,
@@ -106,6 +118,42 @@ impl Renderer {
     /// Renders every part of `event`'s email.
     pub fn render(&self, event: &Event) -> Result<Rendered, RenderError> {
         let t = &self.templates;
+        let prepared = self.prepare(event)?;
+        let html_name = prepared.html_template;
+        let ctx = prepared.context;
+        let html_source = self.render_template(&html_name, &ctx)?;
+        let html = inline_css(&html_source).map_err(|message| RenderError::Inline {
+            file: t.display(&html_name),
+            message,
+        })?;
+        let text_file = t.resolve(&event.event_type, "body", "txt", &event.locale);
+        let (text, text_derived) = match &text_file {
+            Some(file) => (tidy_text(&self.render_template(file, &ctx)?), false),
+            None => (derive_text(&html), true),
+        };
+        Ok(Rendered {
+            event_type: event.event_type.clone(),
+            locale: prepared.locale,
+            subject: prepared.subject,
+            preheader: prepared.preheader,
+            html,
+            html_source,
+            text,
+            text_derived,
+            files: Files {
+                subject: t.display(&prepared.subject_template),
+                preheader: t.display(&prepared.preheader_template),
+                html: t.display(&html_name),
+                html_name,
+                text: text_file.map(|f| t.display(&f)),
+            },
+        })
+    }
+
+    /// Everything up to the bodies: which templates, the locale, subject and preheader,
+    /// and the context the bodies are rendered with.
+    pub fn prepare(&self, event: &Event) -> Result<Prepared, RenderError> {
+        let t = &self.templates;
         let kind = &event.event_type;
         let find = |part: &str, ext: &str| {
             t.resolve(kind, part, ext, &event.locale)
@@ -114,12 +162,9 @@ impl Renderer {
                     expected: t.display(&format!("{kind}/{part}.{ext}")),
                 })
         };
-        let files = [
-            find("subject", "txt")?,
-            find("preheader", "txt")?,
-            find("body", "html")?,
-        ];
-        let text_file = t.resolve(kind, "body", "txt", &event.locale);
+        let (subject_template, preheader_template) =
+            (find("subject", "txt")?, find("preheader", "txt")?);
+        let html_template = find("body", "html")?;
         let (strings_locale, strings) = t.strings(&event.locale)?;
         // Formatting follows the event's own locale when its language has strings, so
         // `de-CH` keeps Swiss number grouping; otherwise the locale the words are in.
@@ -128,51 +173,44 @@ impl Renderer {
         } else {
             strings_locale
         };
-        let mut ctx = context! {
-            event_id => event.event_id.to_string(),
-            event_type => kind,
-            occurred_at => event.occurred_at.to_rfc3339(),
-            recipient => &event.recipient,
-            locale => &locale,
-            data => &event.data,
-            t => strings,
-            sender => &t.config.sender,
-            brand => &t.config.brand,
+        let base = |subject: &str, preheader: &str| {
+            context! {
+                event_id => event.event_id.to_string(),
+                event_type => kind,
+                occurred_at => event.occurred_at.to_rfc3339(),
+                recipient => &event.recipient,
+                locale => &locale,
+                data => &event.data,
+                t => &strings,
+                sender => &t.config.sender,
+                brand => &t.config.brand,
+                subject => subject,
+                preheader => preheader,
+            }
         };
-        let subject = one_line(&self.render_file(&files[0], &ctx)?);
-        let preheader = one_line(&self.render_file(&files[1], &ctx)?);
-        ctx = context! { subject => &subject, preheader => &preheader, ..ctx };
-        let html_source = self.render_file(&files[2], &ctx)?;
-        let html = inline_css(&html_source).map_err(|message| RenderError::Inline {
-            file: t.display(&files[2]),
-            message,
-        })?;
-        let (text, text_derived) = match &text_file {
-            Some(file) => (tidy_text(&self.render_file(file, &ctx)?), false),
-            None => (derive_text(&html), true),
-        };
-        let html_name = files[2].clone();
-        let [subject_file, preheader_file, html_file] = files.map(|f| t.display(&f));
-        Ok(Rendered {
-            event_type: kind.clone(),
+        // Subject and preheader see an empty `subject`/`preheader`; the bodies get one
+        // flat context with both (faster lookups than a merged one).
+        let early = base("", "");
+        let subject = one_line(&self.render_template(&subject_template, &early)?);
+        let preheader = one_line(&self.render_template(&preheader_template, &early)?);
+        let context = base(&subject, &preheader);
+        Ok(Prepared {
+            subject_template,
+            preheader_template,
+            html_template,
             locale,
             subject,
             preheader,
-            html,
-            html_source,
-            text,
-            text_derived,
-            files: Files {
-                subject: subject_file,
-                preheader: preheader_file,
-                html: html_file,
-                html_name,
-                text: text_file.map(|f| t.display(&f)),
-            },
+            context,
         })
     }
 
-    fn render_file(&self, name: &str, ctx: &minijinja::Value) -> Result<String, RenderError> {
+    /// Renders one template with a context (from [`Renderer::prepare`]).
+    pub fn render_template(
+        &self,
+        name: &str,
+        ctx: &minijinja::Value,
+    ) -> Result<String, RenderError> {
         let template = self
             .env
             .get_template(name)
