@@ -60,17 +60,19 @@ fn lints_find_what_breaks_in_inboxes_and_pass_clean_templates() {
         .collect();
     assert_eq!(found, expected);
     // Warnings alone pass, unless --strict.
-    let dir = templates_with(&[("welcome/subject.txt", long)]);
+    let preheader = "A preheader that keeps going and going, far beyond the ninety characters an inbox preview shows";
+    let dir = templates_with(&[
+        ("welcome/subject.txt", long),
+        ("account_unlocked/preheader.txt", preheader),
+    ]);
     let lenient = mailtest()
         .args(["render", "--check", "--templates"])
         .arg(dir.path())
         .run();
     assert_eq!(lenient.code, 0, "{}", lenient.stdout);
-    assert!(
-        lenient.stdout.contains("warning[subject-length]"),
-        "{}",
-        lenient.stdout
-    );
+    for rule in ["warning[subject-length]", "warning[preheader-length]"] {
+        assert!(lenient.stdout.contains(rule), "{rule}: {}", lenient.stdout);
+    }
     let strict = mailtest()
         .args(["render", "--check", "--strict", "--templates"])
         .arg(dir.path())
@@ -95,4 +97,19 @@ fn html_past_gmails_clipping_limit_is_an_error() {
         "{}",
         done.stdout
     );
+}
+
+#[test]
+fn an_empty_subject_is_an_error() {
+    let dir = templates_with(&[("account_unlocked/subject.de.txt", "{# forgot #}\n")]);
+    let done = mailtest()
+        .args(["render", "--check", "--templates"])
+        .arg(dir.path())
+        .run();
+    assert_eq!(done.code, 1);
+    let wanted = format!(
+        "error[subject]: {} (fixture account_unlocked/de): empty subject",
+        dir.path().join("account_unlocked/subject.de.txt").display()
+    );
+    assert_eq!(done.stdout.trim(), wanted);
 }
