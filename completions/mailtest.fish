@@ -39,7 +39,7 @@ complete -c mailtest -n "__fish_mailtest_needs_command" -f -a "produce" -d 'Publ
 complete -c mailtest -n "__fish_mailtest_needs_command" -f -a "consume" -d 'Read email events from Kafka topics'
 complete -c mailtest -n "__fish_mailtest_needs_command" -f -a "render" -d 'Render email templates: previews, `.eml`, a gallery of every template, live preview, lints'
 complete -c mailtest -n "__fish_mailtest_needs_command" -f -a "sink" -d 'Capture SMTP server with a durable store and an HTTP API (`sink list|show` read a store)'
-complete -c mailtest -n "__fish_mailtest_needs_command" -f -a "verify" -d 'Check captured mail against expectations (not yet available)'
+complete -c mailtest -n "__fish_mailtest_needs_command" -f -a "verify" -d 'Check captured mail against YAML expectations (a live sink, a store, or .eml files)'
 complete -c mailtest -n "__fish_mailtest_needs_command" -f -a "dispatch" -d 'The reference notification service: events to email (not yet available)'
 complete -c mailtest -n "__fish_mailtest_needs_command" -f -a "smoke" -d 'Run the whole pipeline in one process (not yet available)'
 complete -c mailtest -n "__fish_mailtest_needs_command" -f -a "catalog" -d 'List the event catalog: types, their fields and fixtures'
@@ -214,12 +214,25 @@ complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and __fish_seen_
 complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and __fish_seen_subcommand_from help" -f -a "show" -d 'Print one stored message exactly as received'
 complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and __fish_seen_subcommand_from help" -f -a "export" -d 'Write stored messages as `.eml` files, for any mail client or tool'
 complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c mailtest -n "__fish_mailtest_using_subcommand verify" -l sink -d 'A running sink\'s HTTP API [default: `http://127.0.0.1:8025`]' -r
+complete -c mailtest -n "__fish_mailtest_using_subcommand verify" -l store -d 'A store directory instead of a running sink (checked once, no waiting)' -r -F
+complete -c mailtest -n "__fish_mailtest_using_subcommand verify" -l eml -d '`.eml` files or Maildir folders instead of a sink (checked once, no waiting)' -r -F
+complete -c mailtest -n "__fish_mailtest_using_subcommand verify" -l timeout -d 'How long to wait for the expectations, overriding the file\'s `timeout`' -r
+complete -c mailtest -n "__fish_mailtest_using_subcommand verify" -l mailbox -d 'Only mail of this mailbox (test run), overriding the file\'s `mailbox`' -r
+complete -c mailtest -n "__fish_mailtest_using_subcommand verify" -l var -d 'Set a variable for `{{ name }}` placeholders (repeatable), overriding the file\'s `vars`' -r
+complete -c mailtest -n "__fish_mailtest_using_subcommand verify" -l output -d 'The report: a table, or JSON with every verdict and extracted value' -r -f -a "text\t''
+json\t''"
+complete -c mailtest -n "__fish_mailtest_using_subcommand verify" -l junit -d 'Also write the report as JUnit XML to this file' -r -F
+complete -c mailtest -n "__fish_mailtest_using_subcommand verify" -l api-token -d 'The sink\'s API token' -r
+complete -c mailtest -n "__fish_mailtest_using_subcommand verify" -l templates -d 'Templates for `matches_render` [default: built in]' -r -F
+complete -c mailtest -n "__fish_mailtest_using_subcommand verify" -l catalog -d 'A catalog directory for `matches_render` fixtures' -r -F
 complete -c mailtest -n "__fish_mailtest_using_subcommand verify" -l color -d 'When to use colour; `NO_COLOR` set means never under `auto`' -r -f -a "auto\t''
 always\t''
 never\t''"
 complete -c mailtest -n "__fish_mailtest_using_subcommand verify" -l config -d 'Config file [default: ./mailtest.yaml if present]' -r -F
 complete -c mailtest -n "__fish_mailtest_using_subcommand verify" -l log-format -d 'Log line format on stderr' -r -f -a "text\t''
 json\t''"
+complete -c mailtest -n "__fish_mailtest_using_subcommand verify" -l watch -d 'Run again each time mail arrives, until Ctrl-C (a live sink only)'
 complete -c mailtest -n "__fish_mailtest_using_subcommand verify" -s v -l verbose -d 'More log output on stderr (-v info, -vv debug, -vvv trace)'
 complete -c mailtest -n "__fish_mailtest_using_subcommand verify" -s q -l quiet -d 'Only errors on stderr: no progress, no summaries'
 complete -c mailtest -n "__fish_mailtest_using_subcommand verify" -s h -l help -d 'Print help'
@@ -267,7 +280,7 @@ complete -c mailtest -n "__fish_mailtest_using_subcommand help; and not __fish_s
 complete -c mailtest -n "__fish_mailtest_using_subcommand help; and not __fish_seen_subcommand_from broker produce consume render sink verify dispatch smoke catalog completions help" -f -a "consume" -d 'Read email events from Kafka topics'
 complete -c mailtest -n "__fish_mailtest_using_subcommand help; and not __fish_seen_subcommand_from broker produce consume render sink verify dispatch smoke catalog completions help" -f -a "render" -d 'Render email templates: previews, `.eml`, a gallery of every template, live preview, lints'
 complete -c mailtest -n "__fish_mailtest_using_subcommand help; and not __fish_seen_subcommand_from broker produce consume render sink verify dispatch smoke catalog completions help" -f -a "sink" -d 'Capture SMTP server with a durable store and an HTTP API (`sink list|show` read a store)'
-complete -c mailtest -n "__fish_mailtest_using_subcommand help; and not __fish_seen_subcommand_from broker produce consume render sink verify dispatch smoke catalog completions help" -f -a "verify" -d 'Check captured mail against expectations (not yet available)'
+complete -c mailtest -n "__fish_mailtest_using_subcommand help; and not __fish_seen_subcommand_from broker produce consume render sink verify dispatch smoke catalog completions help" -f -a "verify" -d 'Check captured mail against YAML expectations (a live sink, a store, or .eml files)'
 complete -c mailtest -n "__fish_mailtest_using_subcommand help; and not __fish_seen_subcommand_from broker produce consume render sink verify dispatch smoke catalog completions help" -f -a "dispatch" -d 'The reference notification service: events to email (not yet available)'
 complete -c mailtest -n "__fish_mailtest_using_subcommand help; and not __fish_seen_subcommand_from broker produce consume render sink verify dispatch smoke catalog completions help" -f -a "smoke" -d 'Run the whole pipeline in one process (not yet available)'
 complete -c mailtest -n "__fish_mailtest_using_subcommand help; and not __fish_seen_subcommand_from broker produce consume render sink verify dispatch smoke catalog completions help" -f -a "catalog" -d 'List the event catalog: types, their fields and fixtures'

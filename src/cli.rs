@@ -65,8 +65,8 @@ pub enum Command {
     Render(RenderArgs),
     /// Capture SMTP server with a durable store and an HTTP API (`sink list|show` read a store)
     Sink(Box<SinkArgs>),
-    /// Check captured mail against expectations (not yet available)
-    Verify(PendingArgs),
+    /// Check captured mail against YAML expectations (a live sink, a store, or .eml files)
+    Verify(VerifyArgs),
     /// The reference notification service: events to email (not yet available)
     Dispatch(PendingArgs),
     /// Run the whole pipeline in one process (not yet available)
@@ -419,6 +419,54 @@ pub struct RenderArgs {
     #[arg(long, env = "MAILTEST_TEMPLATES", value_name = "DIR")]
     pub templates: Option<PathBuf>,
     /// A catalog directory that adds or replaces event types and fixtures
+    #[arg(long, env = "MAILTEST_CATALOG", value_name = "DIR")]
+    pub catalog: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// The expectations file (YAML; see the README for every key)
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// A running sink's HTTP API [default: `http://127.0.0.1:8025`]
+    #[arg(long, env = "MAILTEST_HTTP", value_name = "URL", conflicts_with_all = ["store", "eml"])]
+    pub sink: Option<String>,
+    /// A store directory instead of a running sink (checked once, no waiting)
+    #[arg(long, value_name = "DIR", conflicts_with = "eml")]
+    pub store: Option<PathBuf>,
+    /// `.eml` files or Maildir folders instead of a sink (checked once, no waiting)
+    #[arg(long, value_name = "PATH", num_args = 1..)]
+    pub eml: Vec<PathBuf>,
+    /// How long to wait for the expectations, overriding the file's `timeout`
+    #[arg(long, value_name = "DURATION")]
+    pub timeout: Option<String>,
+    /// Only mail of this mailbox (test run), overriding the file's `mailbox`
+    #[arg(long, value_name = "NAME")]
+    pub mailbox: Option<String>,
+    /// Set a variable for `{{ name }}` placeholders (repeatable), overriding the file's `vars`
+    #[arg(long = "var", value_name = "NAME=VALUE")]
+    pub vars: Vec<String>,
+    /// The report: a table, or JSON with every verdict and extracted value
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
+    /// Also write the report as JUnit XML to this file
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
+    /// The sink's API token
+    #[arg(
+        long,
+        env = "MAILTEST_API_TOKEN",
+        value_name = "TOKEN",
+        hide_env_values = true
+    )]
+    pub api_token: Option<String>,
+    /// Run again each time mail arrives, until Ctrl-C (a live sink only)
+    #[arg(long, conflicts_with_all = ["store", "eml", "junit"])]
+    pub watch: bool,
+    /// Templates for `matches_render` [default: built in]
+    #[arg(long, env = "MAILTEST_TEMPLATES", value_name = "DIR")]
+    pub templates: Option<PathBuf>,
+    /// A catalog directory for `matches_render` fixtures
     #[arg(long, env = "MAILTEST_CATALOG", value_name = "DIR")]
     pub catalog: Option<PathBuf>,
 }

@@ -67,11 +67,15 @@ pub fn classify(err: &anyhow::Error) -> ErrorClass {
             || cause.is::<crate::settings::SettingsError>()
             || cause.is::<crate::render::RenderError>()
             || cause.is::<crate::render::SourceError>()
+            || cause.is::<crate::verify::SpecError>()
         {
             return ErrorClass::BadInput;
         }
         if let Some(crate::store::StoreError::Open { .. }) = cause.downcast_ref() {
             return ErrorClass::BadInput;
+        }
+        if let Some(crate::verify::SourceError::Unreachable { .. }) = cause.downcast_ref() {
+            return ErrorClass::Unavailable;
         }
         if let Some(e) = cause.downcast_ref::<crate::kafka::KafkaError>() {
             return e.class();

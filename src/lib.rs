@@ -27,6 +27,7 @@ pub mod render;
 pub mod settings;
 pub mod smtp;
 pub mod store;
+pub mod verify;
 
 use std::ffi::OsString;
 use std::process::ExitCode;

@@ -7,6 +7,7 @@ mod consume;
 mod produce;
 mod render;
 mod sink;
+mod verify;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -29,7 +30,7 @@ pub async fn run(cli: Cli, printer: &Printer) -> Result<Outcome> {
         Command::Completions(args) => completions::run(&args),
         Command::Render(args) => render::run(args, &config, printer).await,
         Command::Sink(args) => sink::run(*args, printer).await,
-        Command::Verify(_) => pending("verify"),
+        Command::Verify(args) => verify::run(args, &config, printer).await,
         Command::Dispatch(_) => pending("dispatch"),
         Command::Smoke(_) => pending("smoke"),
     }

@@ -5,7 +5,7 @@
 
 mod log;
 mod retention;
-mod summary;
+pub mod summary;
 
 use std::collections::BTreeMap;
 use std::path::Path;

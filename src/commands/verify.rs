@@ -1,0 +1,107 @@
+//! `mailtest verify`: checks captured mail against an expectations file and reports as a
+//! table, JSON or JUnit XML, with exit codes for CI.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+
+use crate::cli::{OutputFormat, VerifyArgs};
+use crate::exit_code::Outcome;
+use crate::printer::Printer;
+use crate::render::{Renderer, Templates};
+use crate::settings::{self, ConfigFile, SettingsError};
+use crate::verify::golden::GoldenRenderer;
+use crate::verify::{self, Report, Source, Spec, report};
+
+/// The sink's API address when no source is given.
+const DEFAULT_SINK: &str = "http://127.0.0.1:8025";
+
+pub async fn run(args: VerifyArgs, config: &ConfigFile, printer: &Printer) -> Result<Outcome> {
+    let mut spec = Spec::load(&args.file)?;
+    if let Some(text) = &args.timeout {
+        spec.timeout = Some(settings::parse_duration("--timeout", text)?);
+    }
+    if args.mailbox.is_some() {
+        spec.mailbox.clone_from(&args.mailbox);
+    }
+    let vars = parse_vars(&args.vars)?;
+    let base = args.file.parent().unwrap_or(Path::new("."));
+    let templates = Templates::load(args.templates.as_deref().or(config.templates.as_deref()))?;
+    let catalog = settings::load_catalog(args.catalog.as_deref().or(config.catalog.as_deref()))?;
+    let golden = GoldenRenderer::new(Renderer::new(templates), catalog, base);
+    let check = |m: &verify::message::Message, g: &verify::spec::Golden| golden.check(m, g);
+    let mut source = open_source(&args, spec.mailbox.as_deref()).await?;
+    loop {
+        let report = verify::run(&spec, &mut source, &vars, &check).await?;
+        print(&report, &args, printer)?;
+        if !args.watch {
+            return Ok(if report.passed {
+                Outcome::Success
+            } else {
+                Outcome::Failure
+            });
+        }
+        printer.status("watching for more mail; Ctrl-C stops");
+        let seen = source.messages().len();
+        while source.messages().len() == seen {
+            tokio::select! {
+                waited = source.wait(tokio::time::Instant::now() + Duration::from_secs(60)) => waited?,
+                _ = tokio::signal::ctrl_c() => return Ok(Outcome::Interrupted),
+            }
+        }
+    }
+}
+
+async fn open_source(args: &VerifyArgs, mailbox: Option<&str>) -> Result<Source> {
+    if let Some(dir) = &args.store {
+        return Ok(Source::store(dir, mailbox)?);
+    }
+    if !args.eml.is_empty() {
+        return Ok(Source::files(&args.eml)?);
+    }
+    let url = args.sink.as_deref().unwrap_or(DEFAULT_SINK);
+    let url = if url.contains("://") {
+        url.to_owned()
+    } else {
+        format!("http://{url}")
+    };
+    Ok(Source::sink(&url, args.api_token.clone(), mailbox).await?)
+}
+
+fn parse_vars(pairs: &[String]) -> Result<BTreeMap<String, String>, SettingsError> {
+    pairs
+        .iter()
+        .map(|pair| {
+            pair.split_once('=')
+                .map(|(k, v)| (k.trim().to_owned(), v.to_owned()))
+                .filter(|(k, _)| !k.is_empty())
+                .ok_or_else(|| {
+                    SettingsError::invalid("--var", format!("`{pair}`: expected NAME=VALUE"))
+                })
+        })
+        .collect()
+}
+
+fn print(report: &Report, args: &VerifyArgs, printer: &Printer) -> Result<()> {
+    if let Some(path) = &args.junit {
+        let suite = args.file.display().to_string();
+        let xml = report::junit(report, &suite).context("cannot write the JUnit report")?;
+        std::fs::write(path, xml).with_context(|| format!("cannot write `{}`", path.display()))?;
+    }
+    if args.output == OutputFormat::Json {
+        printer.data(&serde_json::to_string(report)?)?;
+    } else {
+        let mut table = printer.table(&["expectation", "matched", "result", "reason"]);
+        // Reasons and diffs are long: wrap them to the terminal (or 120 columns in logs).
+        table.set_content_arrangement(comfy_table::ContentArrangement::Dynamic);
+        if table.width().is_none() {
+            table.set_width(120);
+        }
+        let table = report::table(report, table);
+        printer.data(&table.to_string())?;
+    }
+    printer.status(&report::summary(report));
+    Ok(())
+}

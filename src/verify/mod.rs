@@ -1,0 +1,88 @@
+//! `verify`: declarative expectations checked against captured mail. The run loop evaluates
+//! every expectation on the mail seen so far and, against a live sink, waits on the sink's
+//! server-side wait for more until all are settled or the time is up.
+
+pub mod check;
+pub mod eval;
+pub mod golden;
+pub mod message;
+pub mod report;
+pub mod source;
+pub mod spec;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+pub use eval::Verdict;
+pub use source::{Source, SourceError};
+pub use spec::{Spec, SpecError};
+
+use check::Vars;
+use eval::{Context, GoldenCheck};
+
+/// How long verify waits when the file does not say.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The outcome of a run.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Report {
+    pub passed: bool,
+    pub verdicts: Vec<Verdict>,
+    /// Every value extracted, for the calling script.
+    pub extracted: BTreeMap<String, String>,
+    pub elapsed_ms: u64,
+    /// How many messages were looked at.
+    pub messages: usize,
+}
+
+/// Runs `spec` against `source`; `vars` overrides the file's vars (`--var`).
+pub async fn run(
+    spec: &Spec,
+    source: &mut Source,
+    vars: &BTreeMap<String, String>,
+    golden: GoldenCheck<'_>,
+) -> Result<Report, SourceError> {
+    let started = Instant::now();
+    let deadline = started + spec.timeout.unwrap_or(DEFAULT_TIMEOUT);
+    let live = source.live();
+    loop {
+        let now = Instant::now();
+        let window_open =
+            |e: &spec::Expectation| live && e.within.map_or(now < deadline, |w| now < started + w);
+        let mut values: BTreeMap<String, String> = spec
+            .vars
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        values.extend(vars.clone());
+        let mut filled = Vars::new(values);
+        let ctx = Context {
+            mailbox: spec.mailbox.as_deref(),
+            golden,
+            window_open: &window_open,
+        };
+        let verdicts = eval::evaluate_all(&spec.expect, source.messages(), &mut filled, &ctx);
+        let open = verdicts.iter().any(|v| v.open);
+        if !open || now >= deadline {
+            let extracted = verdicts.iter().flat_map(|v| v.extracted.clone()).collect();
+            return Ok(Report {
+                passed: verdicts.iter().all(|v| v.passed),
+                verdicts,
+                extracted,
+                elapsed_ms: started.elapsed().as_millis() as u64,
+                messages: source.messages().len(),
+            });
+        }
+        // Wake for new mail, or when the next window closes, or at the deadline.
+        let next_window = spec
+            .expect
+            .iter()
+            .filter_map(|e| e.within.map(|w| started + w))
+            .filter(|&end| end > now)
+            .min();
+        let until = next_window.map_or(deadline, |w| w.min(deadline));
+        source.wait(until).await?;
+    }
+}

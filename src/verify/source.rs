@@ -1,0 +1,281 @@
+//! Where verify finds mail: a running sink (through its API's server-side wait, never by
+//! polling), a store directory, or `.eml` files and Maildir folders. One matcher serves all.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Deserialize;
+use tokio::time::Instant;
+
+use super::message::{Facts, Message};
+use crate::store::{Query, Store, Summary};
+
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    #[error("cannot reach the sink at {url}: {reason}")]
+    Unreachable { url: String, reason: String },
+    #[error("the sink at {url} answered {status}: {body}")]
+    Api {
+        url: String,
+        status: u16,
+        body: String,
+    },
+    #[error("cannot read `{path}`")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+}
+
+/// Messages from one source, in arrival order.
+pub enum Source {
+    /// A store or files: everything there is, now.
+    Fixed(Vec<Message>),
+    /// A running sink: grows as mail arrives.
+    Sink(Box<SinkSource>),
+}
+
+impl Source {
+    pub fn messages(&self) -> &[Message] {
+        match self {
+            Self::Fixed(m) => m,
+            Self::Sink(s) => &s.messages,
+        }
+    }
+
+    /// Whether waiting can bring more mail.
+    pub fn live(&self) -> bool {
+        matches!(self, Self::Sink(_))
+    }
+
+    /// Waits until new mail is in or `until` passes (at once for fixed sources).
+    pub async fn wait(&mut self, until: Instant) -> Result<(), SourceError> {
+        match self {
+            Self::Fixed(_) => Ok(()),
+            Self::Sink(s) => s.wait(until).await,
+        }
+    }
+
+    /// A store directory (also one a running sink is writing).
+    pub fn store(dir: &Path, mailbox: Option<&str>) -> Result<Self, SourceError> {
+        let store = Arc::new(Store::open_read_only(dir)?);
+        let query = Query {
+            mailbox: mailbox.map(str::to_owned),
+            ..Query::default()
+        };
+        let messages = store
+            .list(&query)
+            .into_iter()
+            .map(|s| {
+                let store = store.clone();
+                let id = s.id;
+                let loader = Arc::new(move || store.raw(id).map_err(|e| e.to_string()));
+                Message::new(facts(&s, None), loader)
+            })
+            .collect();
+        Ok(Self::Fixed(messages))
+    }
+
+    /// `.eml` files, and Maildir folders (their `new/` and `cur/`), in the order given.
+    pub fn files(paths: &[PathBuf]) -> Result<Self, SourceError> {
+        let mut files = Vec::new();
+        for path in paths {
+            if path.is_dir() {
+                let mut found = Vec::new();
+                for sub in ["new", "cur"] {
+                    let dir = path.join(sub);
+                    let dir = if dir.is_dir() {
+                        dir
+                    } else if sub == "new" {
+                        path.clone()
+                    } else {
+                        continue;
+                    };
+                    let read = std::fs::read_dir(&dir).map_err(|source| SourceError::Read {
+                        path: dir.clone(),
+                        source,
+                    })?;
+                    found.extend(
+                        read.filter_map(Result::ok)
+                            .map(|e| e.path())
+                            .filter(|p| p.is_file()),
+                    );
+                }
+                // Maildir names start with the delivery time: name order is arrival order.
+                found.sort();
+                found.dedup();
+                files.extend(found);
+            } else {
+                files.push(path.clone());
+            }
+        }
+        let mut messages = Vec::new();
+        for (seq, path) in files.into_iter().enumerate() {
+            let raw = std::fs::read(&path).map_err(|source| SourceError::Read {
+                path: path.clone(),
+                source,
+            })?;
+            let id = path.file_name().map_or_else(
+                || path.display().to_string(),
+                |n| n.to_string_lossy().into_owned(),
+            );
+            messages.push(Message::from_raw(id, seq as u64, raw));
+        }
+        Ok(Self::Fixed(messages))
+    }
+
+    /// A running sink's API (`http://host:port`).
+    pub async fn sink(
+        url: &str,
+        token: Option<String>,
+        mailbox: Option<&str>,
+    ) -> Result<Self, SourceError> {
+        let mut sink = SinkSource {
+            client: reqwest::Client::new(),
+            base: url.trim_end_matches('/').to_owned(),
+            token,
+            mailbox: mailbox.map(str::to_owned),
+            cursor: None,
+            messages: Vec::new(),
+        };
+        sink.fetch_new().await?;
+        Ok(Self::Sink(Box::new(sink)))
+    }
+}
+
+fn facts(s: &Summary, cc: Option<String>) -> Facts {
+    Facts {
+        id: s.id.to_string(),
+        seq: s.id,
+        received_at: Some(s.received_at),
+        envelope: Some(s.envelope.clone()),
+        mailbox: s.mailbox.clone(),
+        size: s.size,
+        subject: s.subject.clone(),
+        from: s.from.clone(),
+        to: s.to.clone(),
+        cc,
+    }
+}
+
+/// A running sink, read through its HTTP API.
+pub struct SinkSource {
+    client: reqwest::Client,
+    base: String,
+    token: Option<String>,
+    mailbox: Option<String>,
+    /// The id of the last message read.
+    cursor: Option<u64>,
+    messages: Vec<Message>,
+}
+
+#[derive(Deserialize)]
+struct Listing {
+    messages: Vec<Summary>,
+}
+
+impl SinkSource {
+    async fn get(&self, path: &str, timeout: Duration) -> Result<reqwest::Response, SourceError> {
+        let url = format!("{}{path}", self.base);
+        let mut request = self.client.get(&url).timeout(timeout);
+        if let Some(token) = &self.token {
+            request = request.bearer_auth(token);
+        }
+        request.send().await.map_err(|e| SourceError::Unreachable {
+            url: self.base.clone(),
+            reason: e.without_url().to_string(),
+        })
+    }
+
+    async fn checked(
+        &self,
+        path: &str,
+        timeout: Duration,
+        ok: &[u16],
+    ) -> Result<reqwest::Response, SourceError> {
+        let response = self.get(path, timeout).await?;
+        let status = response.status().as_u16();
+        if ok.contains(&status) {
+            return Ok(response);
+        }
+        Err(SourceError::Api {
+            url: format!("{}{path}", self.base),
+            status,
+            body: response.text().await.unwrap_or_default(),
+        })
+    }
+
+    fn query(&self) -> String {
+        let mut q = String::new();
+        if let Some(c) = self.cursor {
+            q.push_str(&format!("&since={c}"));
+        }
+        if let Some(m) = &self.mailbox {
+            q.push_str(&format!(
+                "&mailbox={}",
+                url::form_urlencoded::byte_serialize(m.as_bytes()).collect::<String>()
+            ));
+        }
+        q
+    }
+
+    /// Reads every message after the cursor, with its raw bytes.
+    async fn fetch_new(&mut self) -> Result<(), SourceError> {
+        loop {
+            let path = format!("/api/v1/messages?limit=1000{}", self.query());
+            let listing: Listing = self
+                .checked(&path, Duration::from_secs(30), &[200])
+                .await?
+                .json()
+                .await
+                .map_err(|e| SourceError::Unreachable {
+                    url: self.base.clone(),
+                    reason: e.to_string(),
+                })?;
+            let Some(last) = listing.messages.last().map(|s| s.id) else {
+                return Ok(());
+            };
+            for summary in listing.messages {
+                let path = format!("/api/v1/messages/{}/raw", summary.id);
+                let raw = self
+                    .checked(&path, Duration::from_secs(30), &[200])
+                    .await?
+                    .bytes()
+                    .await;
+                let raw = raw
+                    .map_err(|e| SourceError::Unreachable {
+                        url: self.base.clone(),
+                        reason: e.to_string(),
+                    })?
+                    .to_vec();
+                let cc = mailparse::parse_headers(&raw).ok().and_then(|(h, _)| {
+                    mailparse::MailHeaderMap::get_first_value(h.as_slice(), "Cc")
+                });
+                let shared = Arc::new(raw);
+                let loader = Arc::new(move || Ok(shared.to_vec()));
+                self.messages
+                    .push(Message::new(facts(&summary, cc), loader));
+            }
+            self.cursor = Some(last);
+        }
+    }
+
+    /// The server-side wait: returns as soon as a message after the cursor arrives.
+    async fn wait(&mut self, until: Instant) -> Result<(), SourceError> {
+        let left = until.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Ok(());
+        }
+        // One long poll at a time, within the API's own limit on a wait.
+        let left = left.min(Duration::from_secs(60));
+        let millis = left.as_millis().max(1);
+        let path = format!("/api/v1/wait?count=1&timeout={millis}ms{}", self.query());
+        self.checked(&path, left + Duration::from_secs(10), &[200, 408])
+            .await?;
+        self.fetch_new().await
+    }
+}

@@ -1,0 +1,261 @@
+//! The expectations file: which mail must (or must not) arrive and what it must contain.
+//! Unknown keys, bad regexes, durations and sizes are errors with line and column, found
+//! while parsing so that they carry their place in the file.
+
+use std::path::Path;
+use std::time::Duration;
+
+use indexmap::IndexMap;
+use serde::Deserialize;
+
+use super::check::Check;
+
+/// Errors in an expectations file (exit 2).
+#[derive(Debug, thiserror::Error)]
+pub enum SpecError {
+    #[error("cannot read `{path}`")]
+    Read {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{file}:{line}:{column}: {message}")]
+    Invalid {
+        file: String,
+        line: usize,
+        column: usize,
+        message: String,
+    },
+    #[error("{file}: {message}")]
+    Semantic { file: String, message: String },
+}
+
+/// A whole expectations file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Spec {
+    /// How long to wait for expectations to be met (default 30 s).
+    #[serde(default, deserialize_with = "duration")]
+    pub timeout: Option<Duration>,
+    /// Only mail of this mailbox (test run) is considered.
+    #[serde(default)]
+    pub mailbox: Option<String>,
+    /// Values `{{ name }}` stands for in any string below.
+    #[serde(default)]
+    pub vars: IndexMap<String, String>,
+    pub expect: Vec<Expectation>,
+}
+
+/// One expectation: which messages it is about, how many, and what they must hold.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Expectation {
+    pub name: String,
+    /// Conditions that select the messages this expectation is about (all must hold).
+    #[serde(rename = "match", default)]
+    pub select: Fields,
+    /// How many messages must match (default: at least one).
+    #[serde(default)]
+    pub count: Count,
+    /// How long to watch before the count is final (for `count: 0` and upper bounds).
+    #[serde(default, deserialize_with = "duration")]
+    pub within: Option<Duration>,
+    /// What every matched message must hold.
+    #[serde(default)]
+    pub assert: Fields,
+    /// Values to take from the first matched message, for later expectations and scripts.
+    #[serde(default)]
+    pub extract: IndexMap<String, Extract>,
+}
+
+/// Conditions on the parts of a message; absent ones are not checked.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Fields {
+    pub subject: Option<Check>,
+    pub from: Option<Check>,
+    /// Recipients in `To`, and in the envelope when the source has one (so BCC counts).
+    pub to: Option<Check>,
+    pub cc: Option<Check>,
+    pub envelope: Option<EnvelopeFields>,
+    #[serde(default)]
+    pub headers: IndexMap<String, Check>,
+    pub text: Option<Check>,
+    pub html: Option<Check>,
+    /// The `href`s of the HTML part, else the URLs in the text part.
+    pub links: Option<Check>,
+    pub attachments: Option<AttachmentFields>,
+    /// The message size in bytes (`102KB` style limits allowed).
+    pub size: Option<Check>,
+    pub mailbox: Option<Check>,
+    /// This message arrived after the messages of the named expectation.
+    pub arrives_after: Option<String>,
+    /// The message equals what the templates render for its event.
+    pub matches_render: Option<Golden>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnvelopeFields {
+    pub mail_from: Option<Check>,
+    pub rcpt_to: Option<Check>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AttachmentFields {
+    pub count: Option<Check>,
+    pub names: Option<Check>,
+    pub types: Option<Check>,
+    /// Each attachment's size in bytes.
+    pub sizes: Option<Check>,
+}
+
+/// `matches_render: true`, or the event to render: a catalog fixture or an event file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum Golden {
+    On(bool),
+    Fixture { fixture: String },
+    Event { event: std::path::PathBuf },
+}
+
+/// `count: 2` or `count: {min: 1, max: 3}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(untagged)]
+pub enum Count {
+    Exactly(usize),
+    Range {
+        #[serde(default)]
+        min: Option<usize>,
+        #[serde(default)]
+        max: Option<usize>,
+    },
+}
+
+impl Default for Count {
+    fn default() -> Self {
+        Self::Range {
+            min: Some(1),
+            max: None,
+        }
+    }
+}
+
+impl Count {
+    pub fn min(self) -> usize {
+        match self {
+            Self::Exactly(n) => n,
+            Self::Range { min, .. } => min.unwrap_or(0),
+        }
+    }
+
+    pub fn max(self) -> Option<usize> {
+        match self {
+            Self::Exactly(n) => Some(n),
+            Self::Range { max, .. } => max,
+        }
+    }
+
+    pub fn holds(self, n: usize) -> bool {
+        n >= self.min() && self.max().is_none_or(|max| n <= max)
+    }
+}
+
+impl std::fmt::Display for Count {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match (self.min(), self.max()) {
+            (min, Some(max)) if min == max => write!(f, "{min}"),
+            (0, Some(max)) => write!(f, "at most {max}"),
+            (min, Some(max)) => write!(f, "{min} to {max}"),
+            (min, None) => write!(f, "at least {min}"),
+        }
+    }
+}
+
+/// Where a value comes from and the regex that picks it (its first group, else the match).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Extract {
+    pub from: ExtractFrom,
+    #[serde(deserialize_with = "super::check::regex")]
+    pub regex: regex::Regex,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ExtractFrom {
+    Subject,
+    Text,
+    Html,
+    Links,
+}
+
+fn duration<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+    let text = String::deserialize(d)?;
+    humantime::parse_duration(text.trim())
+        .map(Some)
+        .map_err(|e| {
+            serde::de::Error::custom(format!(
+                "invalid duration `{text}`: {e} (try `10s` or `500ms`)"
+            ))
+        })
+}
+
+impl Spec {
+    /// Reads and checks an expectations file.
+    pub fn load(path: &Path) -> Result<Self, SpecError> {
+        let file = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|source| SpecError::Read {
+            path: file.clone(),
+            source,
+        })?;
+        Self::parse(&file, &text)
+    }
+
+    pub fn parse(file: &str, text: &str) -> Result<Self, SpecError> {
+        let spec: Self = serde_norway::from_str(text).map_err(|e| {
+            let (line, column) = e.location().map_or((0, 0), |l| (l.line(), l.column()));
+            SpecError::Invalid {
+                file: file.to_owned(),
+                line,
+                column,
+                // serde_norway appends "at line L column C"; the prefix says it already.
+                message: e
+                    .to_string()
+                    .split(" at line ")
+                    .next()
+                    .unwrap_or_default()
+                    .to_owned(),
+            }
+        })?;
+        spec.check_names(file)?;
+        Ok(spec)
+    }
+
+    /// Names are unique and `arrives_after` names an earlier expectation.
+    fn check_names(&self, file: &str) -> Result<(), SpecError> {
+        let semantic = |message: String| SpecError::Semantic {
+            file: file.to_owned(),
+            message,
+        };
+        for (i, e) in self.expect.iter().enumerate() {
+            let earlier = &self.expect[..i];
+            if earlier.iter().any(|o| o.name == e.name) {
+                return Err(semantic(format!("two expectations are named `{}`", e.name)));
+            }
+            for after in [&e.select.arrives_after, &e.assert.arrives_after]
+                .into_iter()
+                .flatten()
+            {
+                if !earlier.iter().any(|o| &o.name == after) {
+                    return Err(semantic(format!(
+                        "`{}`: arrives_after names `{after}`, which is not an earlier expectation",
+                        e.name
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+}
