@@ -10,9 +10,15 @@ use serde::{Deserialize, Deserializer};
 
 /// A condition as written: a plain value means `equals`.
 #[derive(Debug, Clone)]
-pub enum Check {
-    Equals(String),
-    Ops(Box<Ops>),
+pub struct Check(Box<Ops>);
+
+impl Check {
+    fn equals(value: String) -> Self {
+        Self(Box::new(Ops {
+            equals: Some(value),
+            ..Ops::default()
+        }))
+    }
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -91,23 +97,23 @@ impl<'de> Deserialize<'de> for Check {
                 f.write_str("a value, or a map of conditions (equals, contains, regex...)")
             }
             fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Check, E> {
-                Ok(Check::Equals(v.to_owned()))
+                Ok(Check::equals(v.to_owned()))
             }
             fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Check, E> {
-                Ok(Check::Equals(v.to_string()))
+                Ok(Check::equals(v.to_string()))
             }
             fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Check, E> {
-                Ok(Check::Equals(v.to_string()))
+                Ok(Check::equals(v.to_string()))
             }
             fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Check, E> {
-                Ok(Check::Equals(v.to_string()))
+                Ok(Check::equals(v.to_string()))
             }
             fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<Check, E> {
-                Ok(Check::Equals(v.to_string()))
+                Ok(Check::equals(v.to_string()))
             }
             fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Check, A::Error> {
                 let ops = Ops::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
-                Ok(Check::Ops(Box::new(ops)))
+                Ok(Check(Box::new(ops)))
             }
         }
         d.deserialize_any(Visitor)
@@ -167,6 +173,9 @@ pub const UNSET: &str = "uses a variable that is not set";
 pub struct Vars {
     placeholder: regex::Regex,
     pub values: BTreeMap<String, String>,
+    /// Whether failed checks say why. Selecting among 100,000 messages only needs yes or
+    /// no, and building a reason for every non-match would cost more than the check.
+    pub explain: std::cell::Cell<bool>,
 }
 
 impl Vars {
@@ -176,6 +185,16 @@ impl Vars {
         Self {
             placeholder,
             values,
+            explain: std::cell::Cell::new(true),
+        }
+    }
+
+    /// A reason, built only when explaining.
+    pub fn why(&self, reason: impl FnOnce() -> String) -> String {
+        if self.explain.get() {
+            reason()
+        } else {
+            String::new()
         }
     }
 
@@ -193,6 +212,7 @@ impl Vars {
                 })
             });
         match missing {
+            // Always explained: it is how a waiting expectation is told from a failing one.
             Some(name) => Err(format!("`{text}` {UNSET}: `{name}` (not extracted yet?)")),
             None => Ok(filled),
         }
@@ -222,18 +242,24 @@ pub fn show(text: &str) -> String {
 }
 
 impl Check {
-    /// Ok, or why `what` fails the check.
+    /// The value, when the check is a plain `equals` without placeholders (indexable).
+    pub fn literal(&self) -> Option<&str> {
+        let ops = &*self.0;
+        let plain = ops.contains.is_none()
+            && ops.not_contains.is_none()
+            && ops.regex.is_none()
+            && ops.not_regex.is_none()
+            && ops.all_match.is_none()
+            && ops.exists.is_none()
+            && ops.one_of.is_none()
+            && ops.min.is_none()
+            && ops.max.is_none();
+        ops.equals.as_deref().filter(|v| plain && !v.contains("{{"))
+    }
+
+    /// Ok, or why `what` fails the check (an empty reason when `vars` is not explaining).
     pub fn eval(&self, what: &str, target: Target, vars: &Vars) -> Result<(), String> {
-        match self {
-            Self::Equals(expected) => {
-                let ops = Ops {
-                    equals: Some(expected.clone()),
-                    ..Ops::default()
-                };
-                ops.eval(what, target, vars)
-            }
-            Self::Ops(ops) => ops.eval(what, target, vars),
-        }
+        self.0.eval(what, target, vars)
     }
 }
 
@@ -247,7 +273,7 @@ impl Ops {
             };
             if present != exists {
                 let state = if present { "is present" } else { "is missing" };
-                return Err(format!("{what} {state}"));
+                return Err(vars.why(|| format!("{what} {state}")));
             }
         }
         match target {
@@ -261,10 +287,10 @@ impl Ops {
         if let Some(expected) = &self.equals {
             let expected = vars.fill(expected)?;
             if n.to_string() != *expected {
-                return Err(format!("{what} is {n}, not {expected}"));
+                return Err(vars.why(|| format!("{what} is {n}, not {expected}")));
             }
         }
-        bounds(what, n, self.min, self.max, "")
+        bounds(vars, what, n, (self.min, self.max), "")
     }
 
     fn eval_text(&self, what: &str, text: Option<&str>, vars: &Vars) -> Result<(), String> {
@@ -275,7 +301,7 @@ impl Ops {
             || self.min.is_some();
         let Some(text) = text else {
             return if needs_value {
-                Err(format!("{what} is missing"))
+                Err(vars.why(|| format!("{what} is missing")))
             } else {
                 Ok(())
             };
@@ -283,56 +309,57 @@ impl Ops {
         if let Some(expected) = &self.equals {
             let expected = vars.fill(expected)?;
             if text != expected {
-                return Err(format!("{what} is {}, not {}", show(text), show(&expected)));
+                return Err(
+                    vars.why(|| format!("{what} is {}, not {}", show(text), show(&expected)))
+                );
             }
         }
         for needle in self.contains.iter().flat_map(OneOrMany::items) {
             let needle = vars.fill(needle)?;
             if !text.contains(&*needle) {
-                return Err(format!(
-                    "{what} {} does not contain {}",
-                    show(text),
-                    show(&needle)
-                ));
+                return Err(vars
+                    .why(|| format!("{what} {} does not contain {}", show(text), show(&needle))));
             }
         }
         for needle in self.not_contains.iter().flat_map(OneOrMany::items) {
             let needle = vars.fill(needle)?;
             if text.contains(&*needle) {
-                return Err(format!("{what} contains {}", show(&needle)));
+                return Err(vars.why(|| format!("{what} contains {}", show(&needle))));
             }
         }
         if let Some(p) = &self.regex {
             let re = vars.regex(p)?;
             if !re.is_match(text) {
-                return Err(format!(
-                    "{what} {} does not match /{}/",
-                    show(text),
-                    re.as_str()
-                ));
+                return Err(
+                    vars.why(|| format!("{what} {} does not match /{}/", show(text), re.as_str()))
+                );
             }
         }
         if let Some(p) = &self.not_regex {
             let re = vars.regex(p)?;
             if let Some(m) = re.find(text) {
-                return Err(format!(
-                    "{what} matches /{}/ at {}",
-                    re.as_str(),
-                    show(m.as_str())
-                ));
+                return Err(vars
+                    .why(|| format!("{what} matches /{}/ at {}", re.as_str(), show(m.as_str()))));
             }
         }
         if let Some(options) = &self.one_of {
             let options: Vec<String> = options.iter().map(Scalar::text).collect();
             if !options.iter().any(|o| o == text) {
-                return Err(format!("{what} is {}, not one of {options:?}", show(text)));
+                return Err(
+                    vars.why(|| format!("{what} is {}, not one of {options:?}", show(text)))
+                );
             }
         }
+        let chars = if self.min.is_some() || self.max.is_some() {
+            text.chars().count()
+        } else {
+            0
+        };
         bounds(
+            vars,
             what,
-            text.chars().count() as u64,
-            self.min,
-            self.max,
+            chars as u64,
+            (self.min, self.max),
             " characters",
         )
     }
@@ -362,90 +389,89 @@ impl Ops {
         if let Some(expected) = &self.equals {
             let expected = vars.fill(expected)?;
             if !items.iter().any(|i| same(i, &expected)) {
-                return Err(format!(
-                    "{what} {} does not include {}",
-                    shown(),
-                    show(&expected)
-                ));
+                return Err(
+                    vars.why(|| format!("{what} {} does not include {}", shown(), show(&expected)))
+                );
             }
         }
         for needle in self.contains.iter().flat_map(OneOrMany::items) {
             let needle = vars.fill(needle)?;
             if !items.iter().any(|i| has(i, &needle)) {
-                return Err(format!(
-                    "{what} {} has nothing containing {}",
-                    shown(),
-                    show(&needle)
-                ));
+                return Err(vars.why(|| {
+                    format!(
+                        "{what} {} has nothing containing {}",
+                        shown(),
+                        show(&needle)
+                    )
+                }));
             }
         }
         for needle in self.not_contains.iter().flat_map(OneOrMany::items) {
             let needle = vars.fill(needle)?;
             if let Some(found) = items.iter().find(|i| has(i, &needle)) {
-                return Err(format!(
-                    "{what} has {} containing {}",
-                    show(found),
-                    show(&needle)
-                ));
+                return Err(
+                    vars.why(|| format!("{what} has {} containing {}", show(found), show(&needle)))
+                );
             }
         }
         if let Some(p) = &self.regex {
             let re = vars.regex(p)?;
             if !items.iter().any(|i| re.is_match(i)) {
-                return Err(format!(
-                    "no {what} of {} matches /{}/",
-                    shown(),
-                    re.as_str()
-                ));
+                return Err(
+                    vars.why(|| format!("no {what} of {} matches /{}/", shown(), re.as_str()))
+                );
             }
         }
         if let Some(p) = &self.not_regex {
             let re = vars.regex(p)?;
             if let Some(found) = items.iter().find(|i| re.is_match(i)) {
-                return Err(format!("{what} {} matches /{}/", show(found), re.as_str()));
+                return Err(
+                    vars.why(|| format!("{what} {} matches /{}/", show(found), re.as_str()))
+                );
             }
         }
         if let Some(p) = &self.all_match {
             let re = vars.regex(p)?;
             if items.is_empty() {
-                return Err(format!("there are no {what}"));
+                return Err(vars.why(|| format!("there are no {what}")));
             }
             if let Some(bad) = items.iter().find(|i| !re.is_match(i)) {
-                return Err(format!(
-                    "{what} {} does not match /{}/",
-                    show(bad),
-                    re.as_str()
-                ));
+                return Err(
+                    vars.why(|| format!("{what} {} does not match /{}/", show(bad), re.as_str()))
+                );
             }
         }
         if let Some(options) = &self.one_of {
             let options: Vec<String> = options.iter().map(Scalar::text).collect();
             if let Some(bad) = items.iter().find(|i| !options.iter().any(|o| same(i, o))) {
-                return Err(format!("{what} {} is not one of {options:?}", show(bad)));
+                return Err(vars.why(|| format!("{what} {} is not one of {options:?}", show(bad))));
             }
         }
+        if self.min.is_none() && self.max.is_none() {
+            return Ok(());
+        }
         bounds(
+            vars,
             &format!("the number of {what}"),
             items.len() as u64,
-            self.min,
-            self.max,
+            (self.min, self.max),
             "",
         )
     }
 }
 
 fn bounds(
+    vars: &Vars,
     what: &str,
     n: u64,
-    min: Option<u64>,
-    max: Option<u64>,
+    (min, max): (Option<u64>, Option<u64>),
     unit: &str,
 ) -> Result<(), String> {
     if let Some(min) = min.filter(|&m| n < m) {
-        return Err(format!("{what} is {n}{unit}, under the minimum {min}"));
+        return Err(vars.why(|| format!("{what} is {n}{unit}, under the minimum {min}")));
     }
     if let Some(max) = max.filter(|&m| n > m) {
-        return Err(format!("{what} is {n}{unit}, over the maximum {max}"));
+        return Err(vars.why(|| format!("{what} is {n}{unit}, over the maximum {max}")));
     }
     Ok(())
 }

@@ -131,6 +131,8 @@ impl Message {
 #[derive(Debug, Clone, Serialize)]
 pub struct Seen {
     pub id: String,
+    #[serde(skip)]
+    pub seq: u64,
     pub subject: Option<String>,
     pub to: Vec<String>,
     pub received_at: Option<DateTime<Utc>>,
@@ -140,6 +142,7 @@ impl From<&Message> for Seen {
     fn from(m: &Message) -> Self {
         Self {
             id: m.id.clone(),
+            seq: m.seq,
             subject: m.subject.clone(),
             to: m.to.clone(),
             received_at: m.received_at,
