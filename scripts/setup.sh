@@ -33,6 +33,12 @@ if command -v postfix >/dev/null && postfix status >/dev/null 2>&1; then
   postfix stop >/dev/null 2>&1 || true
 fi
 
+# The expectations JSON Schema is checked with these.
+if ! python3 -c 'import jsonschema, yaml' 2>/dev/null; then
+  echo "setup: installing jsonschema and pyyaml" >&2
+  python3 -m pip install -q jsonschema pyyaml
+fi
+
 if ! python3 -c 'import confluent_kafka' 2>/dev/null; then
   echo "setup: installing confluent-kafka" >&2
   python3 -m pip install -q confluent-kafka

@@ -277,3 +277,51 @@ fn an_unreachable_sink_exits_3() {
         .run()
         .fails_with(3, "cannot reach the sink at http://127.0.0.1:9");
 }
+
+#[test]
+fn the_json_schema_accepts_every_example_and_refuses_mistakes() {
+    let out = Command::new("python3")
+        .arg(root().join("tests/interop/expectations_schema.py"))
+        .arg(root())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The shell CI recipe in `examples/ci` runs as documented: sink in the background, a
+/// sender, verify as the gate, a JUnit report.
+#[test]
+fn the_ci_recipe_passes_and_reports() {
+    let dir = tempfile::tempdir().unwrap();
+    let junit = dir.path().join("junit.xml");
+    let out = Command::new("bash")
+        .arg(root().join("examples/ci/verify-signup.sh"))
+        .env("MAILTEST", env!("CARGO_BIN_EXE_mailtest"))
+        .env("JUNIT", &junit)
+        .env("NO_COLOR", "1")
+        .env("PATH", path_with_swaks())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("the verification mail reaches the new user"),
+        "{stdout}"
+    );
+    assert!(xml_valid(&junit));
+}
+
+fn path_with_swaks() -> String {
+    let swaks = crate::util::tool("swaks");
+    let dir = swaks.parent().unwrap().display().to_string();
+    format!("{dir}:{}", std::env::var("PATH").unwrap_or_default())
+}
