@@ -325,3 +325,53 @@ fn path_with_swaks() -> String {
     let dir = swaks.parent().unwrap().display().to_string();
     format!("{dir}:{}", std::env::var("PATH").unwrap_or_default())
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn watch_mode_runs_again_when_mail_arrives() {
+    use std::io::{BufRead, BufReader};
+    let s = sink(None).await;
+    let yaml = "timeout: 1s\nexpect:\n  - name: welcome\n    match: {subject: Welcome}\n";
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("expect.yaml");
+    std::fs::write(&file, yaml).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mailtest"))
+        .arg("verify")
+        .arg(&file)
+        .args(["--watch", "--output", "json", "--sink"])
+        .arg(format!("http://{}", s.http))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let reports = std::thread::spawn(move || {
+        let mut lines = BufReader::new(stdout).lines();
+        let first = lines.next().unwrap().unwrap();
+        let second = lines.next().unwrap().unwrap();
+        (first, second)
+    });
+    // The first run times out without the mail; then verify waits on the sink again.
+    until_waiting_again(&s.store).await;
+    send(s.smtp, &["priya@example.com"], "Welcome", "\r\nhello").await;
+    let (first, second) = tokio::task::spawn_blocking(move || reports.join().unwrap())
+        .await
+        .unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    let passed =
+        |line: &str| serde_json::from_str::<serde_json::Value>(line).unwrap()["passed"] == true;
+    assert!(!passed(&first), "{first}");
+    assert!(passed(&second), "{second}");
+}
+
+/// Waits until verify is in its watch wait, after its first run has ended.
+async fn until_waiting_again(store: &mailtest::store::Store) {
+    // The first run waits too (up to its 1 s timeout); the watch wait follows it at once.
+    until_waiting(store).await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while store.watchers() > 0 {
+        assert!(Instant::now() < deadline, "first run never ended");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    until_waiting(store).await;
+}
