@@ -40,7 +40,7 @@ complete -c mailtest -n "__fish_mailtest_needs_command" -f -a "consume" -d 'Read
 complete -c mailtest -n "__fish_mailtest_needs_command" -f -a "render" -d 'Render email templates: previews, `.eml`, a gallery of every template, live preview, lints'
 complete -c mailtest -n "__fish_mailtest_needs_command" -f -a "sink" -d 'Capture SMTP server with a durable store and an HTTP API (`sink list|show` read a store)'
 complete -c mailtest -n "__fish_mailtest_needs_command" -f -a "verify" -d 'Check captured mail against YAML expectations (a live sink, a store, or .eml files)'
-complete -c mailtest -n "__fish_mailtest_needs_command" -f -a "dispatch" -d 'The reference notification service: events to email (not yet available)'
+complete -c mailtest -n "__fish_mailtest_needs_command" -f -a "dispatch" -d 'The reference notification service: Kafka events to rendered email over SMTP'
 complete -c mailtest -n "__fish_mailtest_needs_command" -f -a "smoke" -d 'Run the whole pipeline in one process (not yet available)'
 complete -c mailtest -n "__fish_mailtest_needs_command" -f -a "catalog" -d 'List the event catalog: types, their fields and fixtures'
 complete -c mailtest -n "__fish_mailtest_needs_command" -f -a "completions" -d 'Print shell completions'
@@ -236,15 +236,37 @@ complete -c mailtest -n "__fish_mailtest_using_subcommand verify" -l watch -d 'R
 complete -c mailtest -n "__fish_mailtest_using_subcommand verify" -s v -l verbose -d 'More log output on stderr (-v info, -vv debug, -vvv trace)'
 complete -c mailtest -n "__fish_mailtest_using_subcommand verify" -s q -l quiet -d 'Only errors on stderr: no progress, no summaries'
 complete -c mailtest -n "__fish_mailtest_using_subcommand verify" -s h -l help -d 'Print help'
+complete -c mailtest -n "__fish_mailtest_using_subcommand dispatch" -s b -l brokers -d 'Bootstrap servers, such as `127.0.0.1:9092`' -r
+complete -c mailtest -n "__fish_mailtest_using_subcommand dispatch" -s X -d 'A librdkafka property, repeatable (`-X security.protocol=SASL_SSL`)' -r
+complete -c mailtest -n "__fish_mailtest_using_subcommand dispatch" -l timeout -d 'How long to wait for the broker before giving up (exit 3)' -r
+complete -c mailtest -n "__fish_mailtest_using_subcommand dispatch" -l catalog -d 'A catalog directory that adds or replaces event types' -r -F
+complete -c mailtest -n "__fish_mailtest_using_subcommand dispatch" -l group -d 'The consumer group; processes in one group share the partitions' -r
+complete -c mailtest -n "__fish_mailtest_using_subcommand dispatch" -l topic -d 'Topics to consume [default: `email-events` and `email-events.<type>` for every type]' -r
+complete -c mailtest -n "__fish_mailtest_using_subcommand dispatch" -l dlq-topic -d 'Where events that can never be sent go, with the reason in headers' -r
+complete -c mailtest -n "__fish_mailtest_using_subcommand dispatch" -l smtp -d 'The SMTP server to send through' -r
+complete -c mailtest -n "__fish_mailtest_using_subcommand dispatch" -l fallback-smtp -d 'A second SMTP server, used when the first stays unreachable' -r
+complete -c mailtest -n "__fish_mailtest_using_subcommand dispatch" -l smtp-tls -d 'TLS towards the SMTP servers' -r -f -a "none\t'Plain SMTP'
+opportunistic\t'STARTTLS when offered'
+required\t'STARTTLS or fail'"
+complete -c mailtest -n "__fish_mailtest_using_subcommand dispatch" -l smtp-user -d 'AUTH user for the SMTP servers' -r
+complete -c mailtest -n "__fish_mailtest_using_subcommand dispatch" -l smtp-password -d 'AUTH password' -r
+complete -c mailtest -n "__fish_mailtest_using_subcommand dispatch" -l max-attempts -d 'Attempts per email before it is dead-lettered (temporary failures only)' -r
+complete -c mailtest -n "__fish_mailtest_using_subcommand dispatch" -l retry-base -d 'The first retry delay; each next one doubles (with jitter), up to 10 s' -r
+complete -c mailtest -n "__fish_mailtest_using_subcommand dispatch" -l templates -d 'Templates directory [default: built in]' -r -F
+complete -c mailtest -n "__fish_mailtest_using_subcommand dispatch" -l state -d 'Where the ids of sent events are kept (one process per directory)' -r -F
+complete -c mailtest -n "__fish_mailtest_using_subcommand dispatch" -l http -d 'Health, readiness and metrics endpoints' -r
+complete -c mailtest -n "__fish_mailtest_using_subcommand dispatch" -l ready-file -d 'Write `MAILTEST_DISPATCH_HTTP=http://ADDR` to this file once running' -r -F
 complete -c mailtest -n "__fish_mailtest_using_subcommand dispatch" -l color -d 'When to use colour; `NO_COLOR` set means never under `auto`' -r -f -a "auto\t''
 always\t''
 never\t''"
 complete -c mailtest -n "__fish_mailtest_using_subcommand dispatch" -l config -d 'Config file [default: ./mailtest.yaml if present]' -r -F
 complete -c mailtest -n "__fish_mailtest_using_subcommand dispatch" -l log-format -d 'Log line format on stderr' -r -f -a "text\t''
 json\t''"
+complete -c mailtest -n "__fish_mailtest_using_subcommand dispatch" -l smtp-insecure -d 'Accept any TLS certificate (a test server\'s self-signed one)'
+complete -c mailtest -n "__fish_mailtest_using_subcommand dispatch" -l no-state -d 'Keep sent ids in memory only (a restart may send again)'
 complete -c mailtest -n "__fish_mailtest_using_subcommand dispatch" -s v -l verbose -d 'More log output on stderr (-v info, -vv debug, -vvv trace)'
 complete -c mailtest -n "__fish_mailtest_using_subcommand dispatch" -s q -l quiet -d 'Only errors on stderr: no progress, no summaries'
-complete -c mailtest -n "__fish_mailtest_using_subcommand dispatch" -s h -l help -d 'Print help'
+complete -c mailtest -n "__fish_mailtest_using_subcommand dispatch" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c mailtest -n "__fish_mailtest_using_subcommand smoke" -l color -d 'When to use colour; `NO_COLOR` set means never under `auto`' -r -f -a "auto\t''
 always\t''
 never\t''"
@@ -281,7 +303,7 @@ complete -c mailtest -n "__fish_mailtest_using_subcommand help; and not __fish_s
 complete -c mailtest -n "__fish_mailtest_using_subcommand help; and not __fish_seen_subcommand_from broker produce consume render sink verify dispatch smoke catalog completions help" -f -a "render" -d 'Render email templates: previews, `.eml`, a gallery of every template, live preview, lints'
 complete -c mailtest -n "__fish_mailtest_using_subcommand help; and not __fish_seen_subcommand_from broker produce consume render sink verify dispatch smoke catalog completions help" -f -a "sink" -d 'Capture SMTP server with a durable store and an HTTP API (`sink list|show` read a store)'
 complete -c mailtest -n "__fish_mailtest_using_subcommand help; and not __fish_seen_subcommand_from broker produce consume render sink verify dispatch smoke catalog completions help" -f -a "verify" -d 'Check captured mail against YAML expectations (a live sink, a store, or .eml files)'
-complete -c mailtest -n "__fish_mailtest_using_subcommand help; and not __fish_seen_subcommand_from broker produce consume render sink verify dispatch smoke catalog completions help" -f -a "dispatch" -d 'The reference notification service: events to email (not yet available)'
+complete -c mailtest -n "__fish_mailtest_using_subcommand help; and not __fish_seen_subcommand_from broker produce consume render sink verify dispatch smoke catalog completions help" -f -a "dispatch" -d 'The reference notification service: Kafka events to rendered email over SMTP'
 complete -c mailtest -n "__fish_mailtest_using_subcommand help; and not __fish_seen_subcommand_from broker produce consume render sink verify dispatch smoke catalog completions help" -f -a "smoke" -d 'Run the whole pipeline in one process (not yet available)'
 complete -c mailtest -n "__fish_mailtest_using_subcommand help; and not __fish_seen_subcommand_from broker produce consume render sink verify dispatch smoke catalog completions help" -f -a "catalog" -d 'List the event catalog: types, their fields and fixtures'
 complete -c mailtest -n "__fish_mailtest_using_subcommand help; and not __fish_seen_subcommand_from broker produce consume render sink verify dispatch smoke catalog completions help" -f -a "completions" -d 'Print shell completions'

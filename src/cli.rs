@@ -67,8 +67,8 @@ pub enum Command {
     Sink(Box<SinkArgs>),
     /// Check captured mail against YAML expectations (a live sink, a store, or .eml files)
     Verify(VerifyArgs),
-    /// The reference notification service: events to email (not yet available)
-    Dispatch(PendingArgs),
+    /// The reference notification service: Kafka events to rendered email over SMTP
+    Dispatch(Box<DispatchArgs>),
     /// Run the whole pipeline in one process (not yet available)
     Smoke(PendingArgs),
     /// List the event catalog: types, their fields and fixtures
@@ -469,6 +469,80 @@ pub struct VerifyArgs {
     /// A catalog directory for `matches_render` fixtures
     #[arg(long, env = "MAILTEST_CATALOG", value_name = "DIR")]
     pub catalog: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct DispatchArgs {
+    #[command(flatten)]
+    pub kafka: KafkaArgs,
+    /// The consumer group; processes in one group share the partitions
+    #[arg(long, default_value = "mailtest-dispatch", value_name = "NAME")]
+    pub group: String,
+    /// Topics to consume [default: `email-events` and `email-events.<type>` for every type]
+    #[arg(long = "topic", value_name = "TOPIC")]
+    pub topics: Vec<String>,
+    /// Where events that can never be sent go, with the reason in headers
+    #[arg(long, default_value = "email-events.dlq", value_name = "TOPIC")]
+    pub dlq_topic: String,
+    /// The SMTP server to send through
+    #[arg(
+        long,
+        env = "MAILTEST_SMTP",
+        default_value = "127.0.0.1:1025",
+        value_name = "HOST:PORT"
+    )]
+    pub smtp: String,
+    /// A second SMTP server, used when the first stays unreachable
+    #[arg(long, value_name = "HOST:PORT")]
+    pub fallback_smtp: Option<String>,
+    /// TLS towards the SMTP servers
+    #[arg(long, value_enum, default_value_t = SmtpTls::None)]
+    pub smtp_tls: SmtpTls,
+    /// Accept any TLS certificate (a test server's self-signed one)
+    #[arg(long)]
+    pub smtp_insecure: bool,
+    /// AUTH user for the SMTP servers
+    #[arg(long, value_name = "USER", requires = "smtp_password")]
+    pub smtp_user: Option<String>,
+    /// AUTH password
+    #[arg(
+        long,
+        env = "MAILTEST_SMTP_PASSWORD",
+        value_name = "PASSWORD",
+        hide_env_values = true
+    )]
+    pub smtp_password: Option<String>,
+    /// Attempts per email before it is dead-lettered (temporary failures only)
+    #[arg(long, default_value_t = 8, value_name = "N")]
+    pub max_attempts: u32,
+    /// The first retry delay; each next one doubles (with jitter), up to 10 s
+    #[arg(long, default_value = "200ms", value_name = "DURATION")]
+    pub retry_base: String,
+    /// Templates directory [default: built in]
+    #[arg(long, env = "MAILTEST_TEMPLATES", value_name = "DIR")]
+    pub templates: Option<PathBuf>,
+    /// Where the ids of sent events are kept (one process per directory)
+    #[arg(long, default_value = ".mailtest/dispatch", value_name = "DIR")]
+    pub state: PathBuf,
+    /// Keep sent ids in memory only (a restart may send again)
+    #[arg(long, conflicts_with = "state")]
+    pub no_state: bool,
+    /// Health, readiness and metrics endpoints
+    #[arg(long, default_value = "127.0.0.1:8090", value_name = "ADDR")]
+    pub http: String,
+    /// Write `MAILTEST_DISPATCH_HTTP=http://ADDR` to this file once running
+    #[arg(long, value_name = "FILE")]
+    pub ready_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SmtpTls {
+    /// Plain SMTP
+    None,
+    /// STARTTLS when offered
+    Opportunistic,
+    /// STARTTLS or fail
+    Required,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -68,6 +68,7 @@ pub fn classify(err: &anyhow::Error) -> ErrorClass {
             || cause.is::<crate::render::RenderError>()
             || cause.is::<crate::render::SourceError>()
             || cause.is::<crate::verify::SpecError>()
+            || cause.is::<crate::dispatch::ledger::LedgerError>()
         {
             return ErrorClass::BadInput;
         }

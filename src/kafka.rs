@@ -114,6 +114,27 @@ impl Connection {
             .map_err(config_error)
     }
 
+    /// An async consumer in `group`, for services (dispatch).
+    pub fn stream_consumer<C: ConsumerContext + 'static>(
+        &self,
+        group: &str,
+        extra: &[(&str, &str)],
+        context: C,
+    ) -> Result<rdkafka::consumer::StreamConsumer<C>, KafkaError> {
+        let mut defaults = vec![("group.id", group)];
+        defaults.extend_from_slice(extra);
+        self.config(&defaults)
+            .create_with_context(context)
+            .map_err(config_error)
+    }
+
+    /// An async producer with [`PRODUCER_DEFAULTS`] (dispatch's dead-letter writes).
+    pub fn future_producer(&self) -> Result<rdkafka::producer::FutureProducer, KafkaError> {
+        self.config(PRODUCER_DEFAULTS)
+            .create()
+            .map_err(config_error)
+    }
+
     /// Cluster metadata (for one topic, or all), or [`KafkaError::Unreachable`] in time.
     pub fn metadata<C: ClientContext>(
         &self,

@@ -14,6 +14,7 @@ pub mod catalog;
 pub mod cli;
 mod commands;
 pub mod consume;
+pub mod dispatch;
 pub mod event;
 pub mod exit_code;
 mod hint;

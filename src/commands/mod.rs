@@ -4,6 +4,7 @@ mod broker;
 mod catalog;
 mod completions;
 mod consume;
+mod dispatch;
 mod produce;
 mod render;
 mod sink;
@@ -31,7 +32,7 @@ pub async fn run(cli: Cli, printer: &Printer) -> Result<Outcome> {
         Command::Render(args) => render::run(args, &config, printer).await,
         Command::Sink(args) => sink::run(*args, printer).await,
         Command::Verify(args) => verify::run(args, &config, printer).await,
-        Command::Dispatch(_) => pending("dispatch"),
+        Command::Dispatch(args) => dispatch::run(*args, &config, printer).await,
         Command::Smoke(_) => pending("smoke"),
     }
 }

@@ -1,0 +1,140 @@
+//! `mailtest dispatch`: runs the reference notification service until SIGTERM or Ctrl-C,
+//! then finishes the events in hand, commits and leaves the group.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use tokio::sync::watch;
+
+use super::broker::write_ready_file;
+use crate::catalog::{DEFAULT_TOPIC, per_type_topic};
+use crate::cli::{DispatchArgs, SmtpTls};
+use crate::dispatch::ledger::Ledger;
+use crate::dispatch::sender::{Retry, Sender, Server, TlsMode};
+use crate::dispatch::{self, Handler, Metrics, Settings};
+use crate::exit_code::Outcome;
+use crate::printer::Printer;
+use crate::render::{Renderer, Templates};
+use crate::settings::{self, ConfigFile, SettingsError};
+
+pub async fn run(args: DispatchArgs, config: &ConfigFile, printer: &Printer) -> Result<Outcome> {
+    let (connection, catalog) = settings::kafka(&args.kafka, config)?;
+    let templates = Templates::load(args.templates.as_deref().or(config.templates.as_deref()))?;
+    let retry = Retry {
+        attempts: args.max_attempts.max(1),
+        base: settings::parse_duration("--retry-base", &args.retry_base)?,
+        ..Retry::default()
+    };
+    let server = |addr: &str| Server {
+        addr: addr.to_owned(),
+        tls: match args.smtp_tls {
+            SmtpTls::None => TlsMode::None,
+            SmtpTls::Opportunistic => TlsMode::Opportunistic,
+            SmtpTls::Required => TlsMode::Required,
+        },
+        insecure: args.smtp_insecure,
+        auth: args.smtp_user.clone().zip(args.smtp_password.clone()),
+    };
+    let fallback = args.fallback_smtp.as_deref().map(server);
+    let sender = Sender::new(&server(&args.smtp), fallback.as_ref(), retry)
+        .map_err(|e| SettingsError::invalid("--smtp", e.to_string()))?;
+    let ledger = if args.no_state {
+        Ledger::memory()
+    } else {
+        Ledger::open(&args.state)?
+    };
+    let topics = if args.topics.is_empty() {
+        std::iter::once(DEFAULT_TOPIC.to_owned())
+            .chain(catalog.names().into_iter().map(per_type_topic))
+            .collect()
+    } else {
+        args.topics.clone()
+    };
+    let metrics = Arc::new(Metrics::default());
+    let handler = Arc::new(Handler {
+        dlq: connection.future_producer()?,
+        dlq_topic: args.dlq_topic.clone(),
+        catalog,
+        renderer: Renderer::new(templates),
+        sender,
+        ledger: Arc::new(ledger),
+        metrics: metrics.clone(),
+    });
+    let listener = tokio::net::TcpListener::bind(&args.http)
+        .await
+        .map_err(|e| {
+            SettingsError::invalid("--http", format!("cannot listen on `{}`: {e}", args.http))
+        })?;
+    let http = format!("http://{}", listener.local_addr()?);
+    let (stop, shutdown) = watch::channel(false);
+    tokio::spawn(serve_ops(listener, metrics.clone(), shutdown.clone()));
+    tokio::spawn(watch_smtp(handler.clone(), shutdown.clone()));
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        let _ = stop.send(true);
+    });
+    if let Some(path) = &args.ready_file {
+        write_ready_file(path, &format!("MAILTEST_DISPATCH_HTTP={http}"))?;
+    }
+    printer.status(&format!(
+        "dispatching {} topics in group `{}` to {}; health and metrics at {http}; Ctrl-C stops",
+        topics.len(),
+        args.group,
+        args.smtp
+    ));
+    let settings = Settings {
+        connection,
+        group: args.group.clone(),
+        topics,
+    };
+    let done = dispatch::run(&settings, handler, shutdown)
+        .await
+        .context("dispatch stopped")?;
+    printer.status(&format!(
+        "stopped: {} consumed, {} sent, {} retried, {} dead-lettered, {} duplicates skipped",
+        done.consumed, done.sent, done.retried, done.dead_lettered, done.duplicates
+    ));
+    Ok(Outcome::Success)
+}
+
+async fn serve_ops(
+    listener: tokio::net::TcpListener,
+    metrics: Arc<Metrics>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let app = dispatch::ops::router(metrics);
+    let _ = axum::serve(listener, app)
+        .with_graceful_shutdown(async move {
+            let _ = shutdown.wait_for(|s| *s).await;
+        })
+        .await;
+}
+
+/// Keeps `/readyz`'s SMTP answer fresh: a connection test every 5 s.
+async fn watch_smtp(handler: Arc<Handler>, mut shutdown: watch::Receiver<bool>) {
+    loop {
+        let up = handler.sender.reachable().await;
+        handler.metrics.smtp_ready.store(up, Ordering::Relaxed);
+        tokio::select! {
+            () = tokio::time::sleep(Duration::from_secs(5)) => {}
+            _ = shutdown.wait_for(|s| *s) => return,
+        }
+    }
+}
+
+/// SIGTERM (how service managers and CI stop a process) or Ctrl-C.
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("a SIGTERM handler");
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = tokio::signal::ctrl_c() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = tokio::signal::ctrl_c().await;
+}

@@ -1,0 +1,244 @@
+//! `dispatch`: the reference notification service. A consumer group reads the catalog's
+//! topics; each partition has its own worker, so a partition stuck retrying never blocks the
+//! others and per-key order holds; an offset is stored only once its event is handled (sent,
+//! skipped as a duplicate, or dead-lettered), and committed from there: at least once.
+
+pub mod handle;
+pub mod ledger;
+pub mod ops;
+pub mod sender;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::Duration;
+
+use rdkafka::ClientContext;
+use rdkafka::Message as _;
+use rdkafka::TopicPartitionList;
+use rdkafka::consumer::{
+    BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer,
+};
+use rdkafka::message::OwnedMessage;
+use tokio::sync::{mpsc, watch};
+
+use crate::kafka::{Connection, KafkaError};
+pub use handle::{Handled, Handler};
+pub use ops::{Metrics, Snapshot};
+
+/// A partition's queue is paused past this many waiting events, resumed under a tenth.
+const QUEUE_HIGH: usize = 1000;
+
+type Partition = (String, i32);
+
+/// What every partition worker can see of the others: which partitions were taken away,
+/// and which are in the middle of an event.
+#[derive(Default)]
+struct Lanes {
+    state: Mutex<HashMap<Partition, (bool, bool)>>, // (revoked, busy)
+    idle: Condvar,
+}
+
+impl Lanes {
+    fn set(&self, p: &Partition, f: impl FnOnce(&mut (bool, bool))) {
+        let mut state = self.state.lock().expect("lanes lock");
+        f(state.entry(p.clone()).or_default());
+        self.idle.notify_all();
+    }
+
+    fn revoked(&self, p: &Partition) -> bool {
+        self.state
+            .lock()
+            .expect("lanes lock")
+            .get(p)
+            .is_some_and(|s| s.0)
+    }
+
+    /// Marks `parts` revoked and waits (bounded) for their workers to finish the event in
+    /// hand, so its offset is stored before the group hands the partition on.
+    fn revoke(&self, parts: &[Partition]) {
+        let mut state = self.state.lock().expect("lanes lock");
+        for p in parts {
+            state.entry(p.clone()).or_default().0 = true;
+        }
+        let busy = |s: &HashMap<Partition, (bool, bool)>| {
+            parts.iter().any(|p| s.get(p).is_some_and(|l| l.1))
+        };
+        let _ = self
+            .idle
+            .wait_timeout_while(state, Duration::from_secs(10), |s| busy(s));
+    }
+}
+
+/// Rebalance hooks: finish and commit before partitions move, so the next owner starts
+/// after what this process has sent.
+struct Context {
+    lanes: Arc<Lanes>,
+    metrics: Arc<Metrics>,
+}
+
+impl ClientContext for Context {}
+
+impl ConsumerContext for Context {
+    fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance) {
+        if let Rebalance::Revoke(tpl) = rebalance {
+            self.lanes.revoke(&parts(tpl));
+            if let Err(e) = consumer.commit_consumer_state(CommitMode::Sync) {
+                tracing::debug!(error = %e, "nothing to commit before the rebalance");
+            }
+            self.metrics.kafka_ready.store(false, Ordering::Relaxed);
+        }
+    }
+
+    fn post_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance) {
+        if let Rebalance::Assign(tpl) = rebalance {
+            for p in parts(tpl) {
+                self.lanes.set(&p, |s| s.0 = false);
+            }
+            self.metrics.kafka_ready.store(true, Ordering::Relaxed);
+            tracing::info!(partitions = tpl.count(), "partitions assigned");
+        }
+    }
+}
+
+fn parts(tpl: &TopicPartitionList) -> Vec<Partition> {
+    tpl.elements()
+        .iter()
+        .map(|e| (e.topic().to_owned(), e.partition()))
+        .collect()
+}
+
+/// Where and how to consume.
+pub struct Settings {
+    pub connection: Connection,
+    pub group: String,
+    pub topics: Vec<String>,
+}
+
+/// Consumes and dispatches until `shutdown`; then finishes the events in hand, commits,
+/// and leaves the group.
+pub async fn run(
+    settings: &Settings,
+    handler: Arc<Handler>,
+    shutdown: watch::Receiver<bool>,
+) -> Result<Snapshot, KafkaError> {
+    let lanes = Arc::new(Lanes::default());
+    let context = Context {
+        lanes: lanes.clone(),
+        metrics: handler.metrics.clone(),
+    };
+    let extra = [
+        ("enable.partition.eof", "false"),
+        ("enable.auto.commit", "true"),
+        // Offsets are stored by hand once an event is handled; only those are committed.
+        ("enable.auto.offset.store", "false"),
+        ("auto.commit.interval.ms", "500"),
+        ("auto.offset.reset", "earliest"),
+    ];
+    let consumer: Arc<StreamConsumer<Context>> = Arc::new(settings.connection.stream_consumer(
+        &settings.group,
+        &extra,
+        context,
+    )?);
+    settings.connection.metadata(consumer.client(), None)?;
+    let topics: Vec<&str> = settings.topics.iter().map(String::as_str).collect();
+    consumer
+        .subscribe(&topics)
+        .map_err(|e| KafkaError::client("cannot subscribe", e))?;
+    let mut workers: HashMap<Partition, (mpsc::UnboundedSender<OwnedMessage>, Arc<AtomicUsize>)> =
+        HashMap::new();
+    let mut tasks = Vec::new();
+    let paused = Arc::new(Mutex::new(std::collections::HashSet::<Partition>::new()));
+    let mut stop = shutdown.clone();
+    loop {
+        let record = tokio::select! {
+            r = consumer.recv() => r,
+            _ = stop.wait_for(|s| *s) => break,
+        };
+        let record = match record {
+            Ok(r) => r.detach(),
+            Err(e) => {
+                tracing::warn!(error = %e, "Kafka error; the client reconnects by itself");
+                continue;
+            }
+        };
+        let p = (record.topic().to_owned(), record.partition());
+        let (tx, queued) = workers.entry(p.clone()).or_insert_with(|| {
+            let (tx, rx) = mpsc::unbounded_channel();
+            let queued = Arc::new(AtomicUsize::new(0));
+            let worker = Worker {
+                p: p.clone(),
+                rx,
+                queued: queued.clone(),
+                consumer: consumer.clone(),
+                lanes: lanes.clone(),
+                paused: paused.clone(),
+            };
+            tasks.push(tokio::spawn(worker.run(handler.clone(), shutdown.clone())));
+            (tx, queued)
+        });
+        if queued.fetch_add(1, Ordering::Relaxed) + 1 >= QUEUE_HIGH
+            && paused.lock().expect("paused lock").insert(p.clone())
+        {
+            let _ = consumer.pause(&single(&p));
+        }
+        let _ = tx.send(record);
+    }
+    drop(workers);
+    for task in tasks {
+        let _ = task.await;
+    }
+    if let Err(e) = consumer.commit_consumer_state(CommitMode::Sync) {
+        tracing::debug!(error = %e, "nothing left to commit");
+    }
+    consumer.unsubscribe();
+    Ok(handler.metrics.snapshot())
+}
+
+fn single(p: &Partition) -> TopicPartitionList {
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition(&p.0, p.1);
+    tpl
+}
+
+/// Handles one partition's events in order.
+struct Worker {
+    p: Partition,
+    rx: mpsc::UnboundedReceiver<OwnedMessage>,
+    queued: Arc<AtomicUsize>,
+    consumer: Arc<StreamConsumer<Context>>,
+    lanes: Arc<Lanes>,
+    paused: Arc<Mutex<std::collections::HashSet<Partition>>>,
+}
+
+impl Worker {
+    async fn run(mut self, handler: Arc<Handler>, mut stop: watch::Receiver<bool>) {
+        let stopping = AtomicBool::new(false);
+        while let Some(record) = self.rx.recv().await {
+            let left = self.queued.fetch_sub(1, Ordering::Relaxed) - 1;
+            if left < QUEUE_HIGH / 10 && self.paused.lock().expect("paused lock").remove(&self.p) {
+                let _ = self.consumer.resume(&single(&self.p));
+            }
+            // A partition handed to another consumer is theirs now: they read it again
+            // from the last commit.
+            if stopping.load(Ordering::Relaxed) || self.lanes.revoked(&self.p) {
+                continue;
+            }
+            self.lanes.set(&self.p, |s| s.1 = true);
+            let handled = handler.handle(&record, &mut stop).await;
+            if handled == Handled::Stopped {
+                stopping.store(true, Ordering::Relaxed);
+            } else if let Err(e) = self
+                .consumer
+                .store_offset(&self.p.0, self.p.1, record.offset())
+            {
+                tracing::debug!(error = %e, "offset not stored (partition revoked?)");
+            }
+            self.lanes.set(&self.p, |s| s.1 = false);
+            if *stop.borrow() {
+                // Finish the event in hand only; the rest are read again after a restart.
+                stopping.store(true, Ordering::Relaxed);
+            }
+        }
+    }
+}
