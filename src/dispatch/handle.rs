@@ -101,6 +101,9 @@ impl Handler {
         let email = message::build(&rendered, &event, sender, SystemTime::now())
             .map_err(|e| dead("template", e))?;
         let raw = email.formatted();
+        if let Err(e) = self.ledger.begin(&id) {
+            tracing::error!(error = %e, event_id = %id, "cannot note the send in the ledger");
+        }
         match self.sender.send(email.envelope(), &raw, stop).await {
             Ok(sent) => {
                 // Recorded before the offset is stored: a redelivery finds it.

@@ -1,5 +1,10 @@
 //! The idempotency ledger: the event ids whose email an SMTP server accepted, in a small
 //! append-only file that survives restarts, so a redelivered event is not sent twice.
+//!
+//! Each send is bracketed: `? id` before the attempt, `id` once accepted. An id with the
+//! first line and not the second was in flight when the process died: the server may have
+//! taken it without the process hearing back. Those are "in doubt": sent again (a password
+//! reset twice beats none) and named in the log, so a duplicate is never silent.
 
 use std::collections::HashSet;
 use std::fs::{File, OpenOptions};
@@ -25,6 +30,8 @@ pub enum LedgerError {
 
 pub struct Ledger {
     sent: Mutex<(HashSet<String>, Option<File>)>,
+    /// Ids that were being sent when the last process died.
+    in_doubt: Vec<String>,
     /// Held locked while this process owns the directory.
     _lock: Option<File>,
 }
@@ -34,6 +41,7 @@ impl Ledger {
     pub fn memory() -> Self {
         Self {
             sent: Mutex::new((HashSet::new(), None)),
+            in_doubt: Vec::new(),
             _lock: None,
         }
     }
@@ -51,17 +59,28 @@ impl Ledger {
             .map_err(|_| LedgerError::Busy(dir.display().to_string()))?;
         let path = dir.join("sent.log");
         let mut sent = HashSet::new();
+        let mut started = Vec::new();
         if let Ok(file) = File::open(&path) {
             for line in BufReader::new(file).split(b'\n') {
                 let line = line.map_err(err)?;
                 // Whole lines only: ids are 36 characters, a torn one is shorter.
-                if let Ok(id) = std::str::from_utf8(&line)
-                    && id.len() == 36
-                {
-                    sent.insert(id.to_owned());
+                match std::str::from_utf8(&line) {
+                    Ok(id) if id.len() == 36 => {
+                        sent.insert(id.to_owned());
+                    }
+                    Ok(intent) if intent.len() == 38 && intent.starts_with("? ") => {
+                        started.push(intent[2..].to_owned());
+                    }
+                    _ => {}
                 }
             }
         }
+        let mut in_doubt: Vec<String> = started
+            .into_iter()
+            .filter(|id| !sent.contains(id))
+            .collect();
+        in_doubt.sort();
+        in_doubt.dedup();
         let file = OpenOptions::new()
             .create(true)
             .append(true)
@@ -71,8 +90,24 @@ impl Ledger {
         (&file).write_all(b"\n").map_err(err)?;
         Ok(Self {
             sent: Mutex::new((sent, Some(file))),
+            in_doubt,
             _lock: Some(lock),
         })
+    }
+
+    /// Ids whose send was under way when the previous process died.
+    pub fn in_doubt(&self) -> &[String] {
+        &self.in_doubt
+    }
+
+    /// Notes that `event_id` is about to be sent.
+    pub fn begin(&self, event_id: &str) -> Result<(), LedgerError> {
+        let mut sent = self.sent.lock().expect("ledger lock");
+        if let Some(file) = &mut sent.1 {
+            file.write_all(format!("? {event_id}\n").as_bytes())
+                .map_err(LedgerError::Write)?;
+        }
+        Ok(())
     }
 
     pub fn contains(&self, event_id: &str) -> bool {
@@ -130,5 +165,24 @@ mod tests {
         drop(ledger);
         let ledger = Ledger::open(dir.path()).unwrap();
         assert!(ledger.contains(a) && ledger.contains(b));
+        assert!(ledger.in_doubt().is_empty());
+    }
+
+    #[test]
+    fn a_send_begun_and_not_finished_is_in_doubt() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (
+            "0f8fad5b-d9cb-469f-a165-70867728950e",
+            "7c9e6679-7425-40de-944b-e07fc1f90ae7",
+        );
+        {
+            let ledger = Ledger::open(dir.path()).unwrap();
+            ledger.begin(a).unwrap();
+            ledger.record(a).unwrap();
+            ledger.begin(b).unwrap();
+        }
+        let ledger = Ledger::open(dir.path()).unwrap();
+        assert_eq!(ledger.in_doubt(), [b.to_owned()]);
+        assert!(!ledger.contains(b));
     }
 }

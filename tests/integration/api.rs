@@ -16,7 +16,7 @@ use tokio::sync::watch;
 /// A sink in process: SMTP and API over one memory store.
 pub struct Sink {
     pub store: Arc<Store>,
-    faults: Arc<FaultSet>,
+    pub faults: Arc<FaultSet>,
     pub smtp: SocketAddr,
     pub http: SocketAddr,
     _stop: watch::Sender<bool>,

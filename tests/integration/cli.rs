@@ -124,7 +124,7 @@ const CASES: &[Case] = &[
     Case {
         name: "not_yet_available",
         files: &[],
-        args: &["dispatch"],
+        args: &["smoke"],
         code: 2,
     },
     Case {

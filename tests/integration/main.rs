@@ -4,6 +4,7 @@
 mod api;
 mod catalog;
 mod cli;
+mod dispatch;
 mod gallery;
 mod interop;
 mod kafka;
