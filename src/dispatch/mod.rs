@@ -134,6 +134,9 @@ pub async fn run(
         ("enable.auto.offset.store", "false"),
         ("auto.commit.interval.ms", "500"),
         ("auto.offset.reset", "earliest"),
+        // A notification service wants each event now, not in batches: a broker that
+        // holds fetches open would otherwise add up to half a second (librdkafka's default).
+        ("fetch.wait.max.ms", "10"),
     ];
     let consumer: Arc<StreamConsumer<Context>> = Arc::new(settings.connection.stream_consumer(
         &settings.group,

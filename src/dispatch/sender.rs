@@ -1,14 +1,17 @@
-//! Sending over SMTP with lettre (pooled connections, optional STARTTLS and AUTH), with
+//! Sending over SMTP with lettre (reused connections, optional STARTTLS and AUTH), with
 //! retries on temporary failures (4xx replies, connection errors): exponential backoff with
 //! jitter, up to a limit, switching to a fallback server when the primary stays unreachable.
 
 use std::time::Duration;
 
+use std::sync::Mutex;
+
 use lettre::address::Envelope;
-use lettre::transport::smtp::authentication::Credentials;
-use lettre::transport::smtp::client::{Tls, TlsParameters};
-use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
+use lettre::transport::smtp::authentication::{Credentials, Mechanism};
+use lettre::transport::smtp::client::{AsyncSmtpConnection, TlsParameters};
+use lettre::transport::smtp::extension::ClientId;
 use rand::Rng;
+use tokio::net::TcpStream;
 use tokio::sync::watch;
 
 /// How to reach one SMTP server.
@@ -76,9 +79,23 @@ pub struct Sent {
 #[error("invalid SMTP server `{0}`: expected HOST:PORT")]
 pub struct ServerError(pub String);
 
+/// How one attempt failed.
+enum Attempt {
+    /// 5xx.
+    Permanent(String),
+    /// 4xx: the server is there but not now.
+    Busy(String),
+    /// No answer: connection refused, reset, timed out, TLS failed.
+    Unreachable(String),
+}
+
+/// One server, with the connections to it that are idle.
 struct Transport {
-    addr: String,
-    smtp: AsyncSmtpTransport<Tokio1Executor>,
+    server: Server,
+    host: String,
+    port: u16,
+    hello: ClientId,
+    idle: Mutex<Vec<AsyncSmtpConnection>>,
 }
 
 pub struct Sender {
@@ -94,15 +111,21 @@ impl Sender {
         retry: Retry,
     ) -> Result<Self, ServerError> {
         Ok(Self {
-            primary: transport(primary)?,
-            fallback: fallback.map(transport).transpose()?,
+            primary: Transport::new(primary)?,
+            fallback: fallback.map(Transport::new).transpose()?,
             retry,
         })
     }
 
     /// Whether the primary server answers (for readiness).
     pub async fn reachable(&self) -> bool {
-        self.primary.smtp.test_connection().await.unwrap_or(false)
+        match self.primary.connect().await {
+            Ok(mut conn) => {
+                let _ = conn.quit().await;
+                true
+            }
+            Err(_) => false,
+        }
     }
 
     /// Sends `raw` to the envelope's recipients, retrying temporary failures.
@@ -122,33 +145,25 @@ impl Sender {
             } else {
                 &self.primary
             };
-            match target.smtp.send_raw(envelope, raw).await {
-                Ok(response) => {
-                    let reply = format!(
-                        "{} {}",
-                        response.code(),
-                        response.message().collect::<Vec<_>>().join(" ")
-                    );
+            match target.send(envelope, raw).await {
+                Ok(reply) => {
                     return Ok(Sent {
                         attempts: attempt,
                         via_fallback: use_fallback,
                         reply,
                     });
                 }
-                Err(e) if e.is_permanent() => {
-                    return Err(Failure::Permanent(describe(&target.addr, &e)));
+                Err(Attempt::Permanent(reply)) => return Err(Failure::Permanent(reply)),
+                Err(Attempt::Busy(reply)) => {
+                    unreachable_in_a_row = 0;
+                    last = reply;
                 }
-                Err(e) => {
-                    // A 4xx means the server is there but busy; anything else, not reachable.
-                    if e.is_transient() {
-                        unreachable_in_a_row = 0;
-                    } else {
-                        unreachable_in_a_row += 1;
-                    }
-                    last = describe(&target.addr, &e);
-                    tracing::debug!(attempt, error = %last, "temporary SMTP failure, will retry");
+                Err(Attempt::Unreachable(reason)) => {
+                    unreachable_in_a_row += 1;
+                    last = reason;
                 }
             }
+            tracing::debug!(attempt, error = %last, "temporary SMTP failure, will retry");
             if attempt == self.retry.attempts {
                 break;
             }
@@ -174,45 +189,117 @@ impl Sender {
     }
 }
 
-fn describe(addr: &str, e: &lettre::transport::smtp::Error) -> String {
-    match e.status() {
-        Some(code) => format!("{addr} replied {code}: {e}"),
-        None => format!("{addr}: {e}"),
-    }
-}
-
-fn transport(server: &Server) -> Result<Transport, ServerError> {
-    let (host, port) = server
-        .addr
-        .rsplit_once(':')
-        .and_then(|(h, p)| {
-            Some((
-                h.trim_start_matches('[').trim_end_matches(']'),
-                p.parse::<u16>().ok()?,
-            ))
+impl Transport {
+    fn new(server: &Server) -> Result<Self, ServerError> {
+        let (host, port) = server
+            .addr
+            .rsplit_once(':')
+            .and_then(|(h, p)| {
+                Some((
+                    h.trim_start_matches('[').trim_end_matches(']'),
+                    p.parse::<u16>().ok()?,
+                ))
+            })
+            .ok_or_else(|| ServerError(server.addr.clone()))?;
+        Ok(Self {
+            server: server.clone(),
+            host: host.to_owned(),
+            port,
+            hello: ClientId::default(),
+            idle: Mutex::new(Vec::new()),
         })
-        .ok_or_else(|| ServerError(server.addr.clone()))?;
-    let params = || {
-        TlsParameters::builder(host.to_owned())
-            .dangerous_accept_invalid_certs(server.insecure)
-            .dangerous_accept_invalid_hostnames(server.insecure)
-            .build()
-            .map_err(|_| ServerError(server.addr.clone()))
-    };
-    let tls = match server.tls {
-        TlsMode::None => Tls::None,
-        TlsMode::Opportunistic => Tls::Opportunistic(params()?),
-        TlsMode::Required => Tls::Required(params()?),
-    };
-    let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host)
-        .port(port)
-        .tls(tls)
-        .timeout(Some(Duration::from_secs(30)));
-    if let Some((user, password)) = &server.auth {
-        builder = builder.credentials(Credentials::new(user.clone(), password.clone()));
     }
-    Ok(Transport {
-        addr: server.addr.clone(),
-        smtp: builder.build(),
-    })
+
+    /// A new connection: TCP with Nagle off (lettre writes the final `.` on its own, and
+    /// Nagle with delayed ACKs would hold it for 40 ms), EHLO, STARTTLS, AUTH.
+    async fn connect(&self) -> Result<AsyncSmtpConnection, Attempt> {
+        let unreachable =
+            |e: &dyn std::fmt::Display| Attempt::Unreachable(format!("{}: {e}", self.server.addr));
+        let stream = tokio::time::timeout(
+            Duration::from_secs(30),
+            TcpStream::connect((self.host.as_str(), self.port)),
+        )
+        .await
+        .map_err(|e| unreachable(&e))?
+        .map_err(|e| unreachable(&e))?;
+        let _ = stream.set_nodelay(true);
+        let mut conn = AsyncSmtpConnection::connect_with_transport(Box::new(stream), &self.hello)
+            .await
+            .map_err(|e| self.classify(&e))?;
+        let tls = match self.server.tls {
+            TlsMode::None => false,
+            TlsMode::Opportunistic => conn.can_starttls(),
+            TlsMode::Required => true,
+        };
+        if tls {
+            let params = TlsParameters::builder(self.host.clone())
+                .dangerous_accept_invalid_certs(self.server.insecure)
+                .dangerous_accept_invalid_hostnames(self.server.insecure)
+                .build()
+                .map_err(|e| unreachable(&e))?;
+            conn.starttls(params, &self.hello)
+                .await
+                .map_err(|e| self.classify(&e))?;
+        }
+        if let Some((user, password)) = &self.server.auth {
+            let credentials = Credentials::new(user.clone(), password.clone());
+            conn.auth(&[Mechanism::Plain, Mechanism::Login], &credentials)
+                .await
+                .map_err(|e| self.classify(&e))?;
+        }
+        Ok(conn)
+    }
+
+    /// One attempt, on an idle connection when there is one. A reused connection the
+    /// server has since closed gets one immediate retry on a fresh one.
+    async fn send(&self, envelope: &Envelope, raw: &[u8]) -> Result<String, Attempt> {
+        let reused = self.idle.lock().expect("idle lock").pop();
+        let fresh = reused.is_none();
+        let mut conn = match reused {
+            Some(conn) => conn,
+            None => self.connect().await?,
+        };
+        match conn.send(envelope, raw).await {
+            Ok(response) => {
+                self.idle.lock().expect("idle lock").push(conn);
+                Ok(format!(
+                    "{} {}",
+                    response.code(),
+                    response.message().collect::<Vec<_>>().join(" ")
+                ))
+            }
+            Err(e) => {
+                conn.abort().await;
+                let attempt = self.classify(&e);
+                if !fresh && matches!(attempt, Attempt::Unreachable(_)) {
+                    let mut conn = self.connect().await?;
+                    let response = conn
+                        .send(envelope, raw)
+                        .await
+                        .map_err(|e| self.classify(&e))?;
+                    self.idle.lock().expect("idle lock").push(conn);
+                    return Ok(format!(
+                        "{} {}",
+                        response.code(),
+                        response.message().collect::<Vec<_>>().join(" ")
+                    ));
+                }
+                Err(attempt)
+            }
+        }
+    }
+
+    fn classify(&self, e: &lettre::transport::smtp::Error) -> Attempt {
+        let text = match e.status() {
+            Some(code) => format!("{} replied {code}: {e}", self.server.addr),
+            None => format!("{}: {e}", self.server.addr),
+        };
+        if e.is_permanent() {
+            Attempt::Permanent(text)
+        } else if e.is_transient() {
+            Attempt::Busy(text)
+        } else {
+            Attempt::Unreachable(text)
+        }
+    }
 }
