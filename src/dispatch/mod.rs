@@ -31,39 +31,50 @@ const QUEUE_HIGH: usize = 1000;
 
 type Partition = (String, i32);
 
-/// What every partition worker can see of the others: which partitions were taken away,
-/// and which are in the middle of an event.
+/// A partition worker's queue: each event with the epoch it was fetched under.
+type Queue = mpsc::UnboundedSender<(u64, OwnedMessage)>;
+
+/// One partition as the workers see it.
+#[derive(Default, Clone, Copy)]
+struct Lane {
+    /// Bumped at every revoke: events fetched under an older assignment are stale, as the
+    /// next owner (maybe this process again) reads them anew from the last commit. Handling
+    /// a stale one could store an offset past events that were skipped.
+    epoch: u64,
+    busy: bool,
+}
+
+/// What every partition worker can see of the others.
 #[derive(Default)]
 struct Lanes {
-    state: Mutex<HashMap<Partition, (bool, bool)>>, // (revoked, busy)
+    state: Mutex<HashMap<Partition, Lane>>,
     idle: Condvar,
 }
 
 impl Lanes {
-    fn set(&self, p: &Partition, f: impl FnOnce(&mut (bool, bool))) {
+    fn set_busy(&self, p: &Partition, busy: bool) {
         let mut state = self.state.lock().expect("lanes lock");
-        f(state.entry(p.clone()).or_default());
+        state.entry(p.clone()).or_default().busy = busy;
         self.idle.notify_all();
     }
 
-    fn revoked(&self, p: &Partition) -> bool {
+    fn epoch(&self, p: &Partition) -> u64 {
         self.state
             .lock()
             .expect("lanes lock")
             .get(p)
-            .is_some_and(|s| s.0)
+            .map_or(0, |l| l.epoch)
     }
 
-    /// Marks `parts` revoked and waits (bounded) for their workers to finish the event in
-    /// hand, so its offset is stored before the group hands the partition on.
+    /// Makes what is queued for `parts` stale and waits (bounded) for their workers to
+    /// finish the event in hand, so its offset is stored before the partition moves.
     fn revoke(&self, parts: &[Partition]) {
         let mut state = self.state.lock().expect("lanes lock");
         for p in parts {
-            state.entry(p.clone()).or_default().0 = true;
+            state.entry(p.clone()).or_default().epoch += 1;
         }
-        let busy = |s: &HashMap<Partition, (bool, bool)>| {
-            parts.iter().any(|p| s.get(p).is_some_and(|l| l.1))
-        };
+        let busy =
+            |s: &HashMap<Partition, Lane>| parts.iter().any(|p| s.get(p).is_some_and(|l| l.busy));
         let _ = self
             .idle
             .wait_timeout_while(state, Duration::from_secs(10), |s| busy(s));
@@ -92,9 +103,6 @@ impl ConsumerContext for Context {
 
     fn post_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance) {
         if let Rebalance::Assign(tpl) = rebalance {
-            for p in parts(tpl) {
-                self.lanes.set(&p, |s| s.0 = false);
-            }
             self.metrics.kafka_ready.store(true, Ordering::Relaxed);
             tracing::info!(partitions = tpl.count(), "partitions assigned");
         }
@@ -148,8 +156,7 @@ pub async fn run(
     consumer
         .subscribe(&topics)
         .map_err(|e| KafkaError::client("cannot subscribe", e))?;
-    let mut workers: HashMap<Partition, (mpsc::UnboundedSender<OwnedMessage>, Arc<AtomicUsize>)> =
-        HashMap::new();
+    let mut workers: HashMap<Partition, (Queue, Arc<AtomicUsize>)> = HashMap::new();
     let mut tasks = Vec::new();
     let paused = Arc::new(Mutex::new(std::collections::HashSet::<Partition>::new()));
     let mut stop = shutdown.clone();
@@ -185,7 +192,8 @@ pub async fn run(
         {
             let _ = consumer.pause(&single(&p));
         }
-        let _ = tx.send(record);
+        // Tagged after recv, which runs the rebalance callbacks: the epoch is current.
+        let _ = tx.send((lanes.epoch(&p), record));
     }
     drop(workers);
     for task in tasks {
@@ -207,7 +215,7 @@ fn single(p: &Partition) -> TopicPartitionList {
 /// Handles one partition's events in order.
 struct Worker {
     p: Partition,
-    rx: mpsc::UnboundedReceiver<OwnedMessage>,
+    rx: mpsc::UnboundedReceiver<(u64, OwnedMessage)>,
     queued: Arc<AtomicUsize>,
     consumer: Arc<StreamConsumer<Context>>,
     lanes: Arc<Lanes>,
@@ -217,17 +225,17 @@ struct Worker {
 impl Worker {
     async fn run(mut self, handler: Arc<Handler>, mut stop: watch::Receiver<bool>) {
         let stopping = AtomicBool::new(false);
-        while let Some(record) = self.rx.recv().await {
+        while let Some((epoch, record)) = self.rx.recv().await {
             let left = self.queued.fetch_sub(1, Ordering::Relaxed) - 1;
             if left < QUEUE_HIGH / 10 && self.paused.lock().expect("paused lock").remove(&self.p) {
                 let _ = self.consumer.resume(&single(&self.p));
             }
             // A partition handed to another consumer is theirs now: they read it again
             // from the last commit.
-            if stopping.load(Ordering::Relaxed) || self.lanes.revoked(&self.p) {
+            if stopping.load(Ordering::Relaxed) || self.lanes.epoch(&self.p) != epoch {
                 continue;
             }
-            self.lanes.set(&self.p, |s| s.1 = true);
+            self.lanes.set_busy(&self.p, true);
             let handled = handler.handle(&record, &mut stop).await;
             if handled == Handled::Stopped {
                 stopping.store(true, Ordering::Relaxed);
@@ -237,7 +245,7 @@ impl Worker {
             {
                 tracing::debug!(error = %e, "offset not stored (partition revoked?)");
             }
-            self.lanes.set(&self.p, |s| s.1 = false);
+            self.lanes.set_busy(&self.p, false);
             if *stop.borrow() {
                 // Finish the event in hand only; the rest are read again after a restart.
                 stopping.store(true, Ordering::Relaxed);
