@@ -122,16 +122,7 @@ fn the_preview_server_reloads_pages_when_a_template_changes() {
         "Hello from the live preview",
     )
     .unwrap();
-    loop {
-        line.clear();
-        assert!(
-            events.read_line(&mut line).unwrap() > 0,
-            "event stream closed"
-        );
-        if line.starts_with("data: ") {
-            break;
-        }
-    }
+    next_reload(&mut events);
     let (_, after) = http_get(&addr, page);
     assert!(after.contains("Hello from the live preview"), "{after}");
     // A broken template shows as an error on the page, and the server keeps running.
@@ -140,19 +131,22 @@ fn the_preview_server_reloads_pages_when_a_template_changes() {
         "{{ data.nope }}",
     )
     .unwrap();
-    loop {
-        line.clear();
-        assert!(
-            events.read_line(&mut line).unwrap() > 0,
-            "event stream closed"
-        );
-        if line.starts_with("data: ") {
-            break;
-        }
-    }
+    next_reload(&mut events);
     let (_, broken) = http_get(&addr, page);
     assert!(
         broken.contains("undefined variable `data.nope`"),
         "{broken}"
     );
+}
+
+/// Reads the event stream up to the next reload event.
+fn next_reload(events: &mut BufReader<std::net::TcpStream>) {
+    let mut line = String::new();
+    while !line.starts_with("data: ") {
+        line.clear();
+        assert!(
+            events.read_line(&mut line).unwrap() > 0,
+            "event stream closed"
+        );
+    }
 }
