@@ -3,11 +3,12 @@
 //! log on disk (see `log.rs`) or, with `--memory`, only in memory; the index of summaries
 //! is always in memory and raw bytes are read from disk on demand, so memory stays small.
 
+mod herald;
 mod log;
 mod retention;
 pub mod summary;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -116,7 +117,7 @@ pub struct Store {
     log: Option<log::Log>,
     fsync: bool,
     index: RwLock<Index>,
-    news: broadcast::Sender<Arc<Summary>>,
+    news: herald::Herald<Arc<Summary>>,
     retention: Retention,
     pins: Pins,
     evicted: std::sync::atomic::AtomicU64,
@@ -160,12 +161,11 @@ impl Store {
     }
 
     fn with(log: Option<log::Log>, index: Index) -> Self {
-        let (news, _) = broadcast::channel(1024);
         Self {
             log,
             fsync: false,
+            news: herald::Herald::new(index.next_id),
             index: RwLock::new(index),
-            news,
             retention: Retention::default(),
             pins: Pins::default(),
             evicted: std::sync::atomic::AtomicU64::new(0),
@@ -177,6 +177,11 @@ impl Store {
     pub fn with_retention(mut self, retention: Retention) -> Self {
         self.retention = retention;
         self
+    }
+
+    /// What this store keeps.
+    pub fn retention(&self) -> Retention {
+        self.retention
     }
 
     /// How many messages retention has evicted since the store opened.
@@ -274,16 +279,22 @@ impl Store {
             (summary, seq)
         };
         // Outside the index lock, so writers that arrive meanwhile share the next sync.
-        if let Some(log) = &self.log {
-            log.sync_to(seq).map_err(StoreError::Write)?;
-        }
+        let synced = match &self.log {
+            Some(log) => log.sync_to(seq).map_err(StoreError::Write),
+            None => Ok(()),
+        };
         // Retention runs before the announcement, so no listener can be told of a message
         // and then find the store over its limits (or a waiter lose its pin mid-eviction).
-        if self.retention.max_count.is_some_and(|max| self.len() > max) {
-            self.enforce_retention()?;
-        }
-        let _ = self.news.send(summary.clone());
-        Ok(summary)
+        let kept = synced.and_then(|()| {
+            if self.retention.max_count.is_some_and(|max| self.len() > max) {
+                self.enforce_retention()?;
+            }
+            Ok(())
+        });
+        // Announced (or skipped, on failure) either way, or later ids would wait forever.
+        self.news
+            .finished(summary.id, kept.is_ok().then(|| summary.clone()));
+        kept.map(|()| summary)
     }
 
     pub fn len(&self) -> usize {
@@ -400,7 +411,7 @@ impl Store {
 
     /// How many are listening for new messages (running waits and event streams).
     pub fn watchers(&self) -> usize {
-        self.news.receiver_count()
+        self.news.receivers()
     }
 
     /// New messages as they arrive.
@@ -410,11 +421,13 @@ impl Store {
 
     /// Waits until `count` messages after `query.since` match, or `timeout` passes; returns
     /// the matches either way (fewer than `count` means it timed out). Subscribing before
-    /// looking means no arrival can slip between the two.
+    /// looking means no arrival can slip between the two; a message both listed and then
+    /// announced is counted once.
     pub async fn wait(&self, query: &Query, count: usize, timeout: Duration) -> Vec<Arc<Summary>> {
         let mut news = self.subscribe();
         let mut pins = PinGuard::new(&self.pins);
         let mut found = self.list(query);
+        let mut seen: HashSet<u64> = found.iter().map(|s| s.id).collect();
         for s in &found {
             pins.pin(s.id);
         }
@@ -423,19 +436,20 @@ impl Store {
             match tokio::time::timeout_at(deadline, news.recv()).await {
                 Err(_) | Ok(Err(broadcast::error::RecvError::Closed)) => break,
                 Ok(Ok(summary)) => {
-                    let fresh = found.last().is_none_or(|last| summary.id > last.id);
-                    if fresh
+                    if !seen.contains(&summary.id)
                         && query.since.is_none_or(|s| summary.id > s)
                         && query.matches(&summary)
                         && self.content_matches(query, summary.id)
                     {
                         pins.pin(summary.id);
+                        seen.insert(summary.id);
                         found.push(summary);
                     }
                 }
                 // Missed some announcements: look again at the index, which has them all.
                 Ok(Err(broadcast::error::RecvError::Lagged(_))) => {
                     found = self.list(query);
+                    seen = found.iter().map(|s| s.id).collect();
                     for s in &found {
                         pins.pin(s.id);
                     }

@@ -138,6 +138,40 @@ async fn waiters_see_arrivals_before_and_after_they_start() {
     );
 }
 
+/// Writers finish in any order (a fsync batch, a slow thread); every waiter and every
+/// event-stream listener still sees each message once, in id order.
+#[tokio::test(flavor = "multi_thread")]
+async fn concurrent_writers_lose_nothing_for_waiters_and_listeners() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(Store::open(dir.path(), true).unwrap());
+    let mut events = store.subscribe();
+    let waiter = {
+        let store = store.clone();
+        tokio::spawn(async move {
+            store
+                .wait(&Query::default(), 800, Duration::from_secs(60))
+                .await
+        })
+    };
+    let writers: Vec<_> = (0..8)
+        .map(|w| {
+            let store = store.clone();
+            std::thread::spawn(move || {
+                for i in 0..100 {
+                    let raw = format!("Subject: {w}-{i}\r\n\r\n");
+                    store.insert(incoming("a@example.com", &raw)).unwrap();
+                }
+            })
+        })
+        .collect();
+    for w in writers {
+        w.join().unwrap();
+    }
+    assert_eq!(waiter.await.unwrap().len(), 800);
+    let announced: Vec<u64> = std::iter::from_fn(|| events.try_recv().ok().map(|s| s.id)).collect();
+    assert_eq!(announced, (1..=800).collect::<Vec<_>>());
+}
+
 #[test]
 fn mail_is_sorted_into_mailboxes() {
     let store = Store::memory();
