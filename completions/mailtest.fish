@@ -41,13 +41,14 @@ complete -c mailtest -n "__fish_mailtest_needs_command" -f -a "render" -d 'Rende
 complete -c mailtest -n "__fish_mailtest_needs_command" -f -a "sink" -d 'Capture SMTP server with a durable store and an HTTP API (`sink list|show` read a store)'
 complete -c mailtest -n "__fish_mailtest_needs_command" -f -a "verify" -d 'Check captured mail against YAML expectations (a live sink, a store, or .eml files)'
 complete -c mailtest -n "__fish_mailtest_needs_command" -f -a "dispatch" -d 'The reference notification service: Kafka events to rendered email over SMTP'
-complete -c mailtest -n "__fish_mailtest_needs_command" -f -a "smoke" -d 'Run the whole pipeline in one process (not yet available)'
+complete -c mailtest -n "__fish_mailtest_needs_command" -f -a "smoke" -d 'Run the whole pipeline in one process: broker, sink, dispatch, produce, verify'
 complete -c mailtest -n "__fish_mailtest_needs_command" -f -a "catalog" -d 'List the event catalog: types, their fields and fixtures'
 complete -c mailtest -n "__fish_mailtest_needs_command" -f -a "completions" -d 'Print shell completions'
 complete -c mailtest -n "__fish_mailtest_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c mailtest -n "__fish_mailtest_using_subcommand broker" -l brokers -d 'Number of brokers in the cluster' -r
 complete -c mailtest -n "__fish_mailtest_using_subcommand broker" -l partitions -d 'Partitions of each topic created' -r
 complete -c mailtest -n "__fish_mailtest_using_subcommand broker" -l listen -d 'Serve the first broker on this address (the next brokers on the following ports)' -r
+complete -c mailtest -n "__fish_mailtest_using_subcommand broker" -l group-join-delay -d 'How long a new consumer group waits for more members before its first assignment (Kafka\'s `group.initial.rebalance.delay.ms`; brokers default to 3s)' -r
 complete -c mailtest -n "__fish_mailtest_using_subcommand broker" -l ready-file -d 'Write the bootstrap address to this file once the broker is ready' -r -F
 complete -c mailtest -n "__fish_mailtest_using_subcommand broker" -l catalog -d 'A catalog directory whose types also get topics' -r -F
 complete -c mailtest -n "__fish_mailtest_using_subcommand broker" -l color -d 'When to use colour; `NO_COLOR` set means never under `auto`' -r -f -a "auto\t''
@@ -267,12 +268,30 @@ complete -c mailtest -n "__fish_mailtest_using_subcommand dispatch" -l no-state 
 complete -c mailtest -n "__fish_mailtest_using_subcommand dispatch" -s v -l verbose -d 'More log output on stderr (-v info, -vv debug, -vvv trace)'
 complete -c mailtest -n "__fish_mailtest_using_subcommand dispatch" -s q -l quiet -d 'Only errors on stderr: no progress, no summaries'
 complete -c mailtest -n "__fish_mailtest_using_subcommand dispatch" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c mailtest -n "__fish_mailtest_using_subcommand smoke" -l scenario -d 'The scenario: events to produce and expectations to meet [default: every fixture of every event type, `fixtures/scenarios/default.yaml`]' -r -F
+complete -c mailtest -n "__fish_mailtest_using_subcommand smoke" -s b -l brokers -d 'Your Kafka cluster instead of the embedded one' -r
+complete -c mailtest -n "__fish_mailtest_using_subcommand smoke" -s X -d 'A librdkafka property, repeatable (`-X security.protocol=SASL_SSL`)' -r
+complete -c mailtest -n "__fish_mailtest_using_subcommand smoke" -l timeout -d 'How long to wait for the broker before giving up (exit 3)' -r
+complete -c mailtest -n "__fish_mailtest_using_subcommand smoke" -l smtp-listen -d 'The sink\'s SMTP address [default: a free loopback port; `127.0.0.1:1025` with --no-dispatch]' -r
+complete -c mailtest -n "__fish_mailtest_using_subcommand smoke" -l http-listen -d 'The sink\'s API address [default: a free loopback port]' -r
+complete -c mailtest -n "__fish_mailtest_using_subcommand smoke" -l wait -d 'How long to wait for the mail [default: the scenario\'s `timeout`, else 30s]' -r
+complete -c mailtest -n "__fish_mailtest_using_subcommand smoke" -l var -d 'Set a variable for the scenario\'s `{{ name }}` placeholders (repeatable)' -r
+complete -c mailtest -n "__fish_mailtest_using_subcommand smoke" -l templates -d 'Templates directory [default: built in]' -r -F
+complete -c mailtest -n "__fish_mailtest_using_subcommand smoke" -l catalog -d 'A catalog directory that adds or replaces event types and fixtures' -r -F
+complete -c mailtest -n "__fish_mailtest_using_subcommand smoke" -l output -d 'Print the report as a table or as one JSON object' -r -f -a "text\t''
+json\t''"
+complete -c mailtest -n "__fish_mailtest_using_subcommand smoke" -l junit -d 'Also write the verification as JUnit XML to this file' -r -F
+complete -c mailtest -n "__fish_mailtest_using_subcommand smoke" -l ready-file -d 'Write `MAILTEST_BROKERS`, `MAILTEST_SMTP` and `MAILTEST_HTTP` to this file once the pipeline is up (shell-sourceable), before producing' -r -F
 complete -c mailtest -n "__fish_mailtest_using_subcommand smoke" -l color -d 'When to use colour; `NO_COLOR` set means never under `auto`' -r -f -a "auto\t''
 always\t''
 never\t''"
 complete -c mailtest -n "__fish_mailtest_using_subcommand smoke" -l config -d 'Config file [default: ./mailtest.yaml if present]' -r -F
 complete -c mailtest -n "__fish_mailtest_using_subcommand smoke" -l log-format -d 'Log line format on stderr' -r -f -a "text\t''
 json\t''"
+complete -c mailtest -n "__fish_mailtest_using_subcommand smoke" -l allow-remote -d 'Allow --smtp-listen and --http-listen on an address other than loopback'
+complete -c mailtest -n "__fish_mailtest_using_subcommand smoke" -l no-dispatch -d 'Do not run the reference dispatcher: your own service consumes the events and sends the mail to --smtp-listen'
+complete -c mailtest -n "__fish_mailtest_using_subcommand smoke" -l topic-per-type -d 'Produce to one topic per event type'
+complete -c mailtest -n "__fish_mailtest_using_subcommand smoke" -l keep -d 'Leave the broker, sink and dispatcher up after the run, until Ctrl-C'
 complete -c mailtest -n "__fish_mailtest_using_subcommand smoke" -s v -l verbose -d 'More log output on stderr (-v info, -vv debug, -vvv trace)'
 complete -c mailtest -n "__fish_mailtest_using_subcommand smoke" -s q -l quiet -d 'Only errors on stderr: no progress, no summaries'
 complete -c mailtest -n "__fish_mailtest_using_subcommand smoke" -s h -l help -d 'Print help'
@@ -304,7 +323,7 @@ complete -c mailtest -n "__fish_mailtest_using_subcommand help; and not __fish_s
 complete -c mailtest -n "__fish_mailtest_using_subcommand help; and not __fish_seen_subcommand_from broker produce consume render sink verify dispatch smoke catalog completions help" -f -a "sink" -d 'Capture SMTP server with a durable store and an HTTP API (`sink list|show` read a store)'
 complete -c mailtest -n "__fish_mailtest_using_subcommand help; and not __fish_seen_subcommand_from broker produce consume render sink verify dispatch smoke catalog completions help" -f -a "verify" -d 'Check captured mail against YAML expectations (a live sink, a store, or .eml files)'
 complete -c mailtest -n "__fish_mailtest_using_subcommand help; and not __fish_seen_subcommand_from broker produce consume render sink verify dispatch smoke catalog completions help" -f -a "dispatch" -d 'The reference notification service: Kafka events to rendered email over SMTP'
-complete -c mailtest -n "__fish_mailtest_using_subcommand help; and not __fish_seen_subcommand_from broker produce consume render sink verify dispatch smoke catalog completions help" -f -a "smoke" -d 'Run the whole pipeline in one process (not yet available)'
+complete -c mailtest -n "__fish_mailtest_using_subcommand help; and not __fish_seen_subcommand_from broker produce consume render sink verify dispatch smoke catalog completions help" -f -a "smoke" -d 'Run the whole pipeline in one process: broker, sink, dispatch, produce, verify'
 complete -c mailtest -n "__fish_mailtest_using_subcommand help; and not __fish_seen_subcommand_from broker produce consume render sink verify dispatch smoke catalog completions help" -f -a "catalog" -d 'List the event catalog: types, their fields and fixtures'
 complete -c mailtest -n "__fish_mailtest_using_subcommand help; and not __fish_seen_subcommand_from broker produce consume render sink verify dispatch smoke catalog completions help" -f -a "completions" -d 'Print shell completions'
 complete -c mailtest -n "__fish_mailtest_using_subcommand help; and not __fish_seen_subcommand_from broker produce consume render sink verify dispatch smoke catalog completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

@@ -72,6 +72,9 @@ pub fn classify(err: &anyhow::Error) -> ErrorClass {
         {
             return ErrorClass::BadInput;
         }
+        if let Some(crate::smoke::SmokeError::Bind { .. }) = cause.downcast_ref() {
+            return ErrorClass::BadInput;
+        }
         if let Some(crate::store::StoreError::Open { .. }) = cause.downcast_ref() {
             return ErrorClass::BadInput;
         }

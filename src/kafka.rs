@@ -151,6 +151,38 @@ impl Connection {
     }
 }
 
+impl Connection {
+    /// Commits, for `group`, the current end of every partition of `topics` that exists, so
+    /// a new member of the group reads only what is produced from now on, whatever the
+    /// topics already hold. Returns how many events were skipped that way.
+    pub fn start_group_at_end(&self, group: &str, topics: &[String]) -> Result<i64, KafkaError> {
+        use rdkafka::consumer::{CommitMode, Consumer, DefaultConsumerContext};
+        let consumer = self.consumer(Some(group), &[], DefaultConsumerContext)?;
+        let metadata = self.metadata(consumer.client(), None)?;
+        let mut tpl = rdkafka::TopicPartitionList::new();
+        let mut skipped = 0;
+        for topic in topics {
+            for p in partitions(&metadata, topic).unwrap_or_default() {
+                let (low, high) =
+                    consumer
+                        .fetch_watermarks(topic, p, self.timeout)
+                        .map_err(|e| {
+                            KafkaError::client(format!("cannot read the end of `{topic}`"), e)
+                        })?;
+                skipped += high - low;
+                tpl.add_partition_offset(topic, p, rdkafka::Offset::Offset(high))
+                    .map_err(|e| KafkaError::client("bad offset", e))?;
+            }
+        }
+        if tpl.count() > 0 {
+            consumer.commit(&tpl, CommitMode::Sync).map_err(|e| {
+                KafkaError::client(format!("cannot commit offsets for `{group}`"), e)
+            })?;
+        }
+        Ok(skipped)
+    }
+}
+
 fn config_error(err: rdkafka::error::KafkaError) -> KafkaError {
     match err {
         rdkafka::error::KafkaError::ClientConfig(_, message, key, value) => {

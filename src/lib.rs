@@ -6,6 +6,9 @@
 //! - `catalog` (event types, schemas, generation) and `event` (the envelope, reading input);
 //! - `kafka` builds clients; `broker` runs the embedded cluster; `produce` and `consume` move
 //!   events;
+//! - `smtp`, `store` and `api` make the capture sink, which `sink` runs as one piece;
+//! - `render` turns events into mail, `dispatch` is the reference notification service,
+//!   `verify` checks captured mail, and `smoke` runs the whole chain in one process;
 //! - `printer`, `logging`, `hint` and `exit_code` are the shared output and error plumbing.
 
 pub mod api;
@@ -22,10 +25,13 @@ pub mod kafka;
 mod logging;
 pub mod printer;
 pub mod produce;
+pub mod ready;
 pub mod record;
 pub mod release;
 pub mod render;
 pub mod settings;
+pub mod sink;
+pub mod smoke;
 pub mod smtp;
 pub mod store;
 pub mod verify;

@@ -176,6 +176,39 @@ pub fn kafka(args: &KafkaArgs, file: &ConfigFile) -> Result<(Connection, Catalog
     ))
 }
 
+/// Parses `--var NAME=VALUE` flags.
+pub fn vars(pairs: &[String]) -> Result<std::collections::BTreeMap<String, String>, SettingsError> {
+    pairs
+        .iter()
+        .map(|pair| {
+            pair.split_once('=')
+                .map(|(k, v)| (k.trim().to_owned(), v.to_owned()))
+                .filter(|(k, _)| !k.is_empty())
+                .ok_or_else(|| {
+                    SettingsError::invalid("--var", format!("`{pair}`: expected NAME=VALUE"))
+                })
+        })
+        .collect()
+}
+
+/// Parses a listen address; anything but loopback needs `--allow-remote`.
+pub fn listen_addr(
+    flag: &str,
+    text: &str,
+    allow_remote: bool,
+) -> Result<std::net::SocketAddr, SettingsError> {
+    let addr: std::net::SocketAddr = text
+        .parse()
+        .map_err(|e| SettingsError::invalid(flag, format!("`{text}`: {e} (expected IP:PORT)")))?;
+    if !addr.ip().is_loopback() && !allow_remote {
+        return Err(SettingsError::invalid(
+            flag,
+            format!("`{addr}` is not a loopback address; pass --allow-remote to serve other hosts"),
+        ));
+    }
+    Ok(addr)
+}
+
 /// Parses `--header k=v` flags.
 pub fn headers(flags: &[String]) -> Result<Vec<(String, String)>, SettingsError> {
     flags

@@ -9,6 +9,7 @@ mod listen;
 use std::net::SocketAddr;
 use std::sync::mpsc;
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 use rdkafka::ClientConfig;
 use rdkafka::producer::{BaseProducer, Producer};
@@ -24,9 +25,25 @@ pub struct BrokerSettings {
     /// Serve the first broker here and the next ones on the following ports; `None` lets
     /// librdkafka pick.
     pub listen: Option<SocketAddr>,
+    /// How long a new consumer group waits for more members before its first assignment
+    /// (Kafka's `group.initial.rebalance.delay.ms`, 3 s by default there). Zero here, as
+    /// development setups configure it, so a single consumer starts at once.
+    pub group_join_delay: Duration,
 }
 
 /// A running embedded cluster.
+impl Default for BrokerSettings {
+    fn default() -> Self {
+        Self {
+            brokers: 1,
+            partitions: 3,
+            topics: Vec::new(),
+            listen: None,
+            group_join_delay: Duration::ZERO,
+        }
+    }
+}
+
 #[derive(Debug)]
 pub struct Broker {
     bootstrap: String,
@@ -95,6 +112,7 @@ fn create(settings: &BrokerSettings) -> Result<BaseProducer, KafkaError> {
         .set("test.mock.num.brokers", settings.brokers.max(1).to_string())
         .create()
         .map_err(|e| KafkaError::client("cannot start the mock cluster", e))?;
+    set_group_join_delay(&client, settings.group_join_delay);
     {
         let cluster = client
             .client()
@@ -109,6 +127,20 @@ fn create(settings: &BrokerSettings) -> Result<BaseProducer, KafkaError> {
         }
     }
     Ok(client)
+}
+
+/// The one mock-cluster setting rdkafka does not wrap.
+#[allow(unsafe_code)]
+fn set_group_join_delay(client: &BaseProducer, delay: Duration) {
+    let delay_ms = i32::try_from(delay.as_millis()).unwrap_or(i32::MAX);
+    // SAFETY: `client` was created with `test.mock.num.brokers`, so it owns a mock cluster
+    // that lives as long as `client`; the setter only takes the cluster's own lock.
+    unsafe {
+        let cluster = rdkafka_sys::rd_kafka_handle_mock_cluster(client.client().native_ptr());
+        if !cluster.is_null() {
+            rdkafka_sys::rd_kafka_mock_group_initial_rebalance_delay_ms(cluster, delay_ms);
+        }
+    }
 }
 
 struct Served {

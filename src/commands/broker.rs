@@ -26,10 +26,11 @@ pub async fn run(args: BrokerArgs, config: &ConfigFile, printer: &Printer) -> Re
         partitions: args.partitions,
         topics,
         listen,
+        group_join_delay: settings::parse_duration("--group-join-delay", &args.group_join_delay)?,
     })?;
     printer.data(broker.bootstrap())?;
     if let Some(path) = &args.ready_file {
-        write_ready_file(path, broker.bootstrap())?;
+        super::write_ready_file(path, broker.bootstrap())?;
     }
     printer.status(&format!(
         "broker ready at {} with {} topics; `export MAILTEST_BROKERS={}` to use it; Ctrl-C stops",
@@ -42,13 +43,4 @@ pub async fn run(args: BrokerArgs, config: &ConfigFile, printer: &Printer) -> Re
         .context("cannot wait for Ctrl-C")?;
     drop(broker);
     Ok(Outcome::Success)
-}
-
-/// Writes the file whole under a temporary name first, so a script polling for it never
-/// reads half of it.
-pub fn write_ready_file(path: &std::path::Path, contents: &str) -> Result<()> {
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, format!("{contents}\n"))
-        .with_context(|| format!("cannot write `{}`", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("cannot write `{}`", path.display()))
 }

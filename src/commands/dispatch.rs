@@ -2,18 +2,14 @@
 //! then finishes the events in hand, commits and leaves the group.
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
-use std::time::Duration;
 
 use anyhow::{Context, Result};
 use tokio::sync::watch;
 
-use super::broker::write_ready_file;
-use crate::catalog::{DEFAULT_TOPIC, per_type_topic};
 use crate::cli::{DispatchArgs, SmtpTls};
 use crate::dispatch::ledger::Ledger;
 use crate::dispatch::sender::{Retry, Sender, Server, TlsMode};
-use crate::dispatch::{self, Handler, Metrics, Settings};
+use crate::dispatch::{self, Handler, Metrics, Service, Settings};
 use crate::exit_code::Outcome;
 use crate::printer::Printer;
 use crate::render::{Renderer, Templates};
@@ -46,9 +42,7 @@ pub async fn run(args: DispatchArgs, config: &ConfigFile, printer: &Printer) -> 
         Ledger::open(&args.state)?
     };
     let topics = if args.topics.is_empty() {
-        std::iter::once(DEFAULT_TOPIC.to_owned())
-            .chain(catalog.names().into_iter().map(per_type_topic))
-            .collect()
+        dispatch::default_topics(&catalog)
     } else {
         args.topics.clone()
     };
@@ -68,28 +62,23 @@ pub async fn run(args: DispatchArgs, config: &ConfigFile, printer: &Printer) -> 
             SettingsError::invalid("--http", format!("cannot listen on `{}`: {e}", args.http))
         })?;
     let http = format!("http://{}", listener.local_addr()?);
-    let (stop, shutdown) = watch::channel(false);
-    tokio::spawn(serve_ops(listener, metrics.clone(), shutdown.clone()));
-    tokio::spawn(watch_smtp(handler.clone(), shutdown.clone()));
-    tokio::spawn(async move {
-        wait_for_signal().await;
-        let _ = stop.send(true);
-    });
-    if let Some(path) = &args.ready_file {
-        write_ready_file(path, &format!("MAILTEST_DISPATCH_HTTP={http}"))?;
-    }
-    printer.status(&format!(
-        "dispatching {} topics in group `{}` to {}; health and metrics at {http}; Ctrl-C stops",
-        topics.len(),
-        args.group,
-        args.smtp
-    ));
     let settings = Settings {
         connection,
         group: args.group.clone(),
         topics,
     };
-    let done = dispatch::run(&settings, handler, shutdown)
+    let topic_count = settings.topics.len();
+    let service = Service::start(settings, handler);
+    tokio::spawn(serve_ops(listener, metrics.clone(), service.stopping()));
+    if let Some(path) = &args.ready_file {
+        super::write_ready_file(path, &format!("MAILTEST_DISPATCH_HTTP={http}"))?;
+    }
+    printer.status(&format!(
+        "dispatching {topic_count} topics in group `{}` to {}; health and metrics at {http}; Ctrl-C stops",
+        args.group, args.smtp
+    ));
+    let done = service
+        .run_until(wait_for_signal())
         .await
         .context("dispatch stopped")?;
     printer.status(&format!(
@@ -110,18 +99,6 @@ async fn serve_ops(
             let _ = shutdown.wait_for(|s| *s).await;
         })
         .await;
-}
-
-/// Keeps `/readyz`'s SMTP answer fresh: a connection test every 5 s.
-async fn watch_smtp(handler: Arc<Handler>, mut shutdown: watch::Receiver<bool>) {
-    loop {
-        let up = handler.sender.reachable().await;
-        handler.metrics.smtp_ready.store(up, Ordering::Relaxed);
-        tokio::select! {
-            () = tokio::time::sleep(Duration::from_secs(5)) => {}
-            _ = shutdown.wait_for(|s| *s) => return,
-        }
-    }
 }
 
 /// SIGTERM (how service managers and CI stop a process) or Ctrl-C.

@@ -8,6 +8,7 @@ mod dispatch;
 mod produce;
 mod render;
 mod sink;
+mod smoke;
 mod verify;
 
 use std::sync::Arc;
@@ -18,7 +19,7 @@ use anyhow::Result;
 use crate::cli::{Cli, Command};
 use crate::exit_code::Outcome;
 use crate::printer::Printer;
-use crate::settings::{ConfigFile, SettingsError};
+use crate::settings::ConfigFile;
 
 /// Runs the parsed command.
 pub async fn run(cli: Cli, printer: &Printer) -> Result<Outcome> {
@@ -33,16 +34,26 @@ pub async fn run(cli: Cli, printer: &Printer) -> Result<Outcome> {
         Command::Sink(args) => sink::run(*args, printer).await,
         Command::Verify(args) => verify::run(args, &config, printer).await,
         Command::Dispatch(args) => dispatch::run(*args, &config, printer).await,
-        Command::Smoke(_) => pending("smoke"),
+        Command::Smoke(args) => smoke::run(*args, &config, printer).await,
     }
 }
 
-fn pending(name: &str) -> Result<Outcome> {
-    Err(SettingsError::invalid(
-        "command",
-        format!("`mailtest {name}` is not yet available in this build"),
-    )
-    .into())
+/// The verdicts of a verify run as a table, wrapped to the terminal (or 120 columns in
+/// logs), since reasons and diffs are long.
+fn verdict_table(report: &crate::verify::Report, printer: &Printer) -> comfy_table::Table {
+    let mut table = printer.table(&["expectation", "matched", "result", "reason"]);
+    table.set_content_arrangement(comfy_table::ContentArrangement::Dynamic);
+    if table.width().is_none() {
+        table.set_width(120);
+    }
+    crate::verify::report::table(report, table)
+}
+
+/// Writes a ready file (see [`crate::ready`]).
+fn write_ready_file(path: &std::path::Path, contents: &str) -> Result<()> {
+    use anyhow::Context as _;
+    crate::ready::write(path, contents)
+        .with_context(|| format!("cannot write `{}`", path.display()))
 }
 
 /// A flag that turns true on Ctrl-C, for blocking loops to check.

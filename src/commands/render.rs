@@ -8,7 +8,6 @@ use std::time::SystemTime;
 use anyhow::{Context, Result, bail};
 use serde_json::json;
 
-use super::broker::write_ready_file;
 use crate::catalog::Catalog;
 use crate::cli::{RenderArgs, RenderFormat};
 use crate::event::{self, Event, InputError};
@@ -257,7 +256,7 @@ async fn serve(
         Err(e) => error_site(&e),
     });
     if let Some(path) = ready_file {
-        write_ready_file(path, &format!("MAILTEST_RENDER={url}"))?;
+        super::write_ready_file(path, &format!("MAILTEST_RENDER={url}"))?;
     }
     printer.data(&url)?;
     if watch.is_empty() {

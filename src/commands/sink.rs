@@ -7,7 +7,6 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use tokio::net::TcpListener;
-use tokio::sync::watch;
 
 use crate::api::ApiSettings;
 use crate::cli::{
@@ -17,9 +16,10 @@ use crate::cli::{
 use crate::exit_code::Outcome;
 use crate::printer::Printer;
 use crate::settings::{self, SettingsError};
+use crate::sink::Sink;
 use crate::smtp::auth::AuthPolicy;
 use crate::smtp::faults::FaultSet;
-use crate::smtp::{Server, ServerSettings, SessionConfig, tls};
+use crate::smtp::{ServerSettings, SessionConfig, tls};
 use crate::store::{Query, Retention, Store};
 
 pub async fn run(args: SinkArgs, printer: &Printer) -> Result<Outcome> {
@@ -29,20 +29,6 @@ pub async fn run(args: SinkArgs, printer: &Printer) -> Result<Outcome> {
         Some(SinkAction::Export(export)) => self::export(&export, printer),
         None => serve(args, printer).await,
     }
-}
-
-/// Parses a listen address; anything but loopback needs `--allow-remote`.
-fn listen_addr(flag: &str, text: &str, allow_remote: bool) -> Result<SocketAddr, SettingsError> {
-    let addr: SocketAddr = text
-        .parse()
-        .map_err(|e| SettingsError::invalid(flag, format!("`{text}`: {e} (expected IP:PORT)")))?;
-    if !addr.ip().is_loopback() && !allow_remote {
-        return Err(SettingsError::invalid(
-            flag,
-            format!("`{addr}` is not a loopback address; pass --allow-remote to serve other hosts"),
-        ));
-    }
-    Ok(addr)
 }
 
 async fn bind(flag: &str, addr: SocketAddr, printer: &Printer) -> Result<TcpListener> {
@@ -57,7 +43,7 @@ async fn bind(flag: &str, addr: SocketAddr, printer: &Printer) -> Result<TcpList
 }
 
 fn server_settings(args: &SinkArgs) -> Result<(SocketAddr, ServerSettings)> {
-    let addr = listen_addr("--smtp", &args.smtp, args.allow_remote)?;
+    let addr = settings::listen_addr("--smtp", &args.smtp, args.allow_remote)?;
     let session = SessionConfig {
         hostname: args.hostname.clone(),
         max_size: settings::parse_size("--max-size", &args.max_size)?,
@@ -125,7 +111,7 @@ fn auth_policy(args: &SinkArgs) -> Result<Option<AuthPolicy>> {
 
 async fn serve(args: SinkArgs, printer: &Printer) -> Result<Outcome> {
     let (addr, settings) = server_settings(&args)?;
-    let http_addr = listen_addr("--http", &args.http, args.allow_remote)?;
+    let http_addr = settings::listen_addr("--http", &args.http, args.allow_remote)?;
     let retention = Retention {
         max_count: args.retain_count,
         max_age: args
@@ -141,27 +127,18 @@ async fn serve(args: SinkArgs, printer: &Printer) -> Result<Outcome> {
     };
     let store = Arc::new(store.with_retention(retention));
     store.enforce_retention()?;
-    if retention.max_age.is_some() {
-        // Age limits need a clock, not just new arrivals.
-        let store = store.clone();
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(Duration::from_secs(1));
-            loop {
-                tick.tick().await;
-                if let Err(err) = store.enforce_retention() {
-                    tracing::error!(cause = %err, "retention failed");
-                }
-            }
-        });
-    }
     let (smtp, http) = (
         bind("--smtp", addr, printer).await?,
         bind("--http", http_addr, printer).await?,
     );
-    let (smtp_at, http_at) = (smtp.local_addr()?, http.local_addr()?);
+    let api = ApiSettings {
+        token: args.api_token.clone(),
+        ..ApiSettings::default()
+    };
+    let sink = Sink::start(smtp, http, store.clone(), settings, api)?;
     if let Some(path) = &args.ready_file {
-        let contents = format!("MAILTEST_SMTP={smtp_at}\nMAILTEST_HTTP=http://{http_at}");
-        super::broker::write_ready_file(path, &contents)?;
+        let contents = format!("MAILTEST_SMTP={}\nMAILTEST_HTTP={}", sink.smtp, sink.url());
+        super::write_ready_file(path, &contents)?;
     }
     let kept = if args.memory {
         "in memory".to_owned()
@@ -169,33 +146,17 @@ async fn serve(args: SinkArgs, printer: &Printer) -> Result<Outcome> {
         format!("in `{}`", args.store.dir.display())
     };
     printer.status(&format!(
-        "sink: SMTP on {smtp_at}, API on http://{http_at}, {} messages kept {kept}; Ctrl-C stops",
+        "sink: SMTP on {}, API on {}, {} messages kept {kept}; Ctrl-C stops",
+        sink.smtp,
+        sink.url(),
         store.len()
     ));
-    let (stop, shutdown) = watch::channel(false);
-    let faults = settings.session.faults.clone();
-    let server = tokio::spawn(Server::serve(
-        smtp,
-        settings,
-        store.clone(),
-        shutdown.clone(),
-    ));
-    let api_settings = ApiSettings {
-        token: args.api_token.clone(),
-        ..ApiSettings::default()
-    };
-    let router = crate::api::router(store.clone(), faults, api_settings);
-    let api = tokio::spawn(crate::api::serve(http, router, shutdown));
     let status = status_line(store.clone(), printer);
     tokio::signal::ctrl_c()
         .await
         .context("cannot wait for Ctrl-C")?;
     status.abort();
-    let _ = stop.send(true);
-    server.await.context("the SMTP server failed")?;
-    api.await
-        .context("the API server failed")?
-        .context("the API server failed")?;
+    sink.stop().await;
     printer.status(&format!("sink: stopped with {} messages kept", store.len()));
     Ok(Outcome::Success)
 }

@@ -1,7 +1,6 @@
 //! `mailtest verify`: checks captured mail against an expectations file and reports as a
 //! table, JSON or JUnit XML, with exit codes for CI.
 
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
@@ -11,7 +10,7 @@ use crate::cli::{OutputFormat, VerifyArgs};
 use crate::exit_code::Outcome;
 use crate::printer::Printer;
 use crate::render::{Renderer, Templates};
-use crate::settings::{self, ConfigFile, SettingsError};
+use crate::settings::{self, ConfigFile};
 use crate::verify::golden::GoldenRenderer;
 use crate::verify::{self, Report, Source, Spec, report};
 
@@ -26,7 +25,7 @@ pub async fn run(args: VerifyArgs, config: &ConfigFile, printer: &Printer) -> Re
     if args.mailbox.is_some() {
         spec.mailbox.clone_from(&args.mailbox);
     }
-    let vars = parse_vars(&args.vars)?;
+    let vars = settings::vars(&args.vars)?;
     let base = args.file.parent().unwrap_or(Path::new("."));
     let templates = Templates::load(args.templates.as_deref().or(config.templates.as_deref()))?;
     let catalog = settings::load_catalog(args.catalog.as_deref().or(config.catalog.as_deref()))?;
@@ -70,20 +69,6 @@ async fn open_source(args: &VerifyArgs, mailbox: Option<&str>) -> Result<Source>
     Ok(Source::sink(&url, args.api_token.clone(), mailbox).await?)
 }
 
-fn parse_vars(pairs: &[String]) -> Result<BTreeMap<String, String>, SettingsError> {
-    pairs
-        .iter()
-        .map(|pair| {
-            pair.split_once('=')
-                .map(|(k, v)| (k.trim().to_owned(), v.to_owned()))
-                .filter(|(k, _)| !k.is_empty())
-                .ok_or_else(|| {
-                    SettingsError::invalid("--var", format!("`{pair}`: expected NAME=VALUE"))
-                })
-        })
-        .collect()
-}
-
 fn print(report: &Report, args: &VerifyArgs, printer: &Printer) -> Result<()> {
     if let Some(path) = &args.junit {
         let suite = args.file.display().to_string();
@@ -93,14 +78,7 @@ fn print(report: &Report, args: &VerifyArgs, printer: &Printer) -> Result<()> {
     if args.output == OutputFormat::Json {
         printer.data(&serde_json::to_string(report)?)?;
     } else {
-        let mut table = printer.table(&["expectation", "matched", "result", "reason"]);
-        // Reasons and diffs are long: wrap them to the terminal (or 120 columns in logs).
-        table.set_content_arrangement(comfy_table::ContentArrangement::Dynamic);
-        if table.width().is_none() {
-            table.set_width(120);
-        }
-        let table = report::table(report, table);
-        printer.data(&table.to_string())?;
+        printer.data(&super::verdict_table(report, printer).to_string())?;
     }
     printer.status(&report::summary(report));
     Ok(())

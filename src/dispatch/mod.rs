@@ -7,6 +7,7 @@ pub mod handle;
 pub mod ledger;
 pub mod ops;
 pub mod sender;
+pub mod service;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -25,6 +26,7 @@ use tokio::sync::{mpsc, watch};
 use crate::kafka::{Connection, KafkaError};
 pub use handle::{Handled, Handler};
 pub use ops::{Metrics, Snapshot};
+pub use service::Service;
 
 /// A partition's queue is paused past this many waiting events, resumed under a tenth.
 const QUEUE_HIGH: usize = 1000;
@@ -113,6 +115,19 @@ fn parts(tpl: &TopicPartitionList) -> Vec<Partition> {
     tpl.elements()
         .iter()
         .map(|e| (e.topic().to_owned(), e.partition()))
+        .collect()
+}
+
+/// The topics dispatch reads when none are named: both layouts, so producers may use
+/// either.
+pub fn default_topics(catalog: &crate::catalog::Catalog) -> Vec<String> {
+    std::iter::once(crate::catalog::DEFAULT_TOPIC.to_owned())
+        .chain(
+            catalog
+                .names()
+                .into_iter()
+                .map(crate::catalog::per_type_topic),
+        )
         .collect()
 }
 

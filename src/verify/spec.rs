@@ -191,7 +191,9 @@ pub enum ExtractFrom {
     Links,
 }
 
-fn duration<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+pub(crate) fn duration<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Duration>, D::Error> {
     let text = String::deserialize(d)?;
     humantime::parse_duration(text.trim())
         .map(Some)
@@ -200,6 +202,28 @@ fn duration<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Duration>, 
                 "invalid duration `{text}`: {e} (try `10s` or `500ms`)"
             ))
         })
+}
+
+/// Parses YAML into `T`, errors carrying the file, line and column.
+pub(crate) fn parse_yaml<T: serde::de::DeserializeOwned>(
+    file: &str,
+    text: &str,
+) -> Result<T, SpecError> {
+    serde_norway::from_str(text).map_err(|e| {
+        let (line, column) = e.location().map_or((0, 0), |l| (l.line(), l.column()));
+        SpecError::Invalid {
+            file: file.to_owned(),
+            line,
+            column,
+            // serde_norway appends "at line L column C"; the prefix says it already.
+            message: e
+                .to_string()
+                .split(" at line ")
+                .next()
+                .unwrap_or_default()
+                .to_owned(),
+        }
+    })
 }
 
 impl Spec {
@@ -214,27 +238,13 @@ impl Spec {
     }
 
     pub fn parse(file: &str, text: &str) -> Result<Self, SpecError> {
-        let spec: Self = serde_norway::from_str(text).map_err(|e| {
-            let (line, column) = e.location().map_or((0, 0), |l| (l.line(), l.column()));
-            SpecError::Invalid {
-                file: file.to_owned(),
-                line,
-                column,
-                // serde_norway appends "at line L column C"; the prefix says it already.
-                message: e
-                    .to_string()
-                    .split(" at line ")
-                    .next()
-                    .unwrap_or_default()
-                    .to_owned(),
-            }
-        })?;
+        let spec: Self = parse_yaml(file, text)?;
         spec.check_names(file)?;
         Ok(spec)
     }
 
     /// Names are unique and `arrives_after` names an earlier expectation.
-    fn check_names(&self, file: &str) -> Result<(), SpecError> {
+    pub(crate) fn check_names(&self, file: &str) -> Result<(), SpecError> {
         let semantic = |message: String| SpecError::Semantic {
             file: file.to_owned(),
             message,

@@ -122,10 +122,19 @@ const CASES: &[Case] = &[
         code: 2,
     },
     Case {
-        name: "not_yet_available",
-        files: &[],
-        args: &["smoke"],
+        name: "smoke_scenario_typo",
+        files: &[(
+            "s.yaml",
+            "expect:\n  - name: a\n    match: {to: a@b}\n    asert: {}\n",
+        )],
+        args: &["smoke", "--scenario", "s.yaml"],
         code: 2,
+    },
+    Case {
+        name: "smoke_broker_unreachable",
+        files: &[],
+        args: &["smoke", "--brokers", "127.0.0.1:1", "--timeout", "1s"],
+        code: 3,
     },
     Case {
         name: "usage_error",

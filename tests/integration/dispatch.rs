@@ -26,7 +26,9 @@ fn broker() -> Broker {
         brokers: 1,
         partitions: 3,
         topics,
-        listen: None,
+        // A real broker's default: two processes started together join one generation.
+        group_join_delay: Duration::from_secs(3),
+        ..BrokerSettings::default()
     })
     .unwrap()
 }

@@ -256,6 +256,7 @@ fn a_fixed_listen_address_is_what_clients_see() {
         partitions: 2,
         topics: vec!["email-events".into()],
         listen: Some(listen.parse().unwrap()),
+        ..Default::default()
     })
     .unwrap();
     let next = format!("127.0.0.1:{}", port + 1);

@@ -11,6 +11,7 @@ mod kafka;
 mod lint;
 mod render;
 mod sink;
+mod smoke;
 mod smtp;
 mod store;
 mod util;

@@ -119,7 +119,7 @@ pub fn broker() -> Broker {
         brokers: 1,
         partitions: 3,
         topics: catalog.topics(),
-        listen: None,
+        ..BrokerSettings::default()
     })
     .expect("mock cluster starts")
 }
@@ -167,6 +167,7 @@ pub fn snapshot_filters() -> insta::Settings {
         "[TIME]",
     );
     settings.add_filter(r"/tmp/[^\s`:]+", "[TMP]");
+    settings.add_filter(r"\(\d+ ms\)", "([N] ms)");
     settings
 }
 

@@ -1,0 +1,170 @@
+//! `mailtest sink` and its `list`, `show` and `export` actions.
+
+use std::path::PathBuf;
+
+use clap::{Args, Subcommand};
+
+use super::OutputFormat;
+
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct SinkArgs {
+    #[command(subcommand)]
+    pub action: Option<SinkAction>,
+    /// SMTP address to listen on
+    #[arg(
+        long,
+        env = "MAILTEST_SMTP",
+        default_value = "127.0.0.1:1025",
+        value_name = "ADDR"
+    )]
+    pub smtp: String,
+    /// HTTP API address
+    #[arg(
+        long,
+        env = "MAILTEST_HTTP",
+        default_value = "127.0.0.1:8025",
+        value_name = "ADDR"
+    )]
+    pub http: String,
+    /// Require this token on the API (`Authorization: Bearer <token>`)
+    #[arg(
+        long,
+        env = "MAILTEST_API_TOKEN",
+        value_name = "TOKEN",
+        hide_env_values = true
+    )]
+    pub api_token: Option<String>,
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// Keep at most this many messages (the oldest go first; evictions are counted)
+    #[arg(long, value_name = "N")]
+    pub retain_count: Option<usize>,
+    /// Keep no message older than this, such as `24h`
+    #[arg(long, value_name = "DURATION")]
+    pub retain_age: Option<String>,
+    /// Keep messages in memory only (nothing survives a restart)
+    #[arg(long, conflicts_with = "dir")]
+    pub memory: bool,
+    /// Also sync every acknowledged message to disk, in batches (survives power loss)
+    #[arg(long, conflicts_with = "memory")]
+    pub fsync: bool,
+    /// Largest message accepted, such as `25MB` (larger ones get 552)
+    #[arg(long, default_value = "25MiB", value_name = "BYTES")]
+    pub max_size: String,
+    /// Sessions at once; more are told 421
+    #[arg(long, default_value_t = 1024, value_name = "N")]
+    pub max_connections: usize,
+    /// How long a client may stay silent
+    #[arg(long, default_value = "5m", value_name = "DURATION")]
+    pub idle_timeout: String,
+    /// The name the server greets with
+    #[arg(long, default_value = "mailtest.localhost")]
+    pub hostname: String,
+    /// Offer STARTTLS with a self-signed certificate made at start
+    #[arg(long)]
+    pub tls: bool,
+    /// Offer STARTTLS with this PEM certificate chain (with --tls-key)
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The PEM private key for --tls-cert
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Accept only these AUTH credentials (`user:password,...`); default: anyone
+    #[arg(
+        long,
+        env = "MAILTEST_AUTH_USERS",
+        value_name = "USER:PASS,...",
+        hide_env_values = true
+    )]
+    pub auth_users: Option<String>,
+    /// Refuse mail (530) until the client authenticates
+    #[arg(long, conflicts_with = "no_auth")]
+    pub auth_required: bool,
+    /// Do not offer AUTH
+    #[arg(long)]
+    pub no_auth: bool,
+    /// Scripted faults (YAML rules); replaceable at runtime through the API
+    #[arg(long, value_name = "FILE")]
+    pub faults: Option<PathBuf>,
+    /// Allow listening on an address other than loopback
+    #[arg(long)]
+    pub allow_remote: bool,
+    /// Write `MAILTEST_SMTP=<addr>` and `MAILTEST_HTTP=<url>` to this file once listening
+    /// (shell-sourceable)
+    #[arg(long, value_name = "FILE")]
+    pub ready_file: Option<PathBuf>,
+}
+
+/// Where a store lives.
+#[derive(Debug, Args, Clone)]
+pub struct StoreArgs {
+    /// Store directory
+    #[arg(
+        long = "store",
+        env = "MAILTEST_STORE",
+        default_value = ".mailtest/store",
+        value_name = "DIR"
+    )]
+    pub dir: PathBuf,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SinkAction {
+    /// List the messages in a store, oldest first
+    List(SinkListArgs),
+    /// Print one stored message exactly as received
+    Show(SinkShowArgs),
+    /// Write stored messages as `.eml` files, for any mail client or tool
+    Export(SinkExportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SinkExportArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// Folder to write `<id>.eml` files into (created if missing)
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    #[command(flatten)]
+    pub filter: MessageFilterArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct SinkListArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    #[command(flatten)]
+    pub filter: MessageFilterArgs,
+    /// Listing format
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
+}
+
+/// Which stored messages a command works on.
+#[derive(Debug, Args, Clone)]
+pub struct MessageFilterArgs {
+    /// Only messages to this address (envelope or `To`)
+    #[arg(long, value_name = "EMAIL")]
+    pub to: Option<String>,
+    /// Only messages in this mailbox (test run)
+    #[arg(long, value_name = "NAME")]
+    pub mailbox: Option<String>,
+    /// Only messages whose subject contains this
+    #[arg(long, value_name = "TEXT")]
+    pub subject: Option<String>,
+    /// Only messages with this header (`Name`) or whose header contains a value (`Name: text`)
+    #[arg(long, value_name = "HEADER")]
+    pub header: Option<String>,
+    /// Only messages whose subject or decoded text or HTML contains this
+    #[arg(long, value_name = "TEXT")]
+    pub text: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct SinkShowArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// The message id (from `sink list`)
+    pub id: u64,
+}

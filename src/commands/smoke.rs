@@ -1,0 +1,132 @@
+//! `mailtest smoke`: resolves the flags, runs the whole pipeline once, prints the report and,
+//! with `--keep`, leaves everything up until Ctrl-C.
+
+use anyhow::{Context, Result};
+
+use crate::cli::{KafkaArgs, OutputFormat, SmokeArgs};
+use crate::exit_code::Outcome;
+use crate::printer::Printer;
+use crate::render::Templates;
+use crate::settings::{self, ConfigFile, TopicLayout};
+use crate::smoke::{self, Pipeline, Report, Scenario};
+use crate::verify::report;
+
+pub async fn run(args: SmokeArgs, config: &ConfigFile, printer: &Printer) -> Result<Outcome> {
+    let settings = resolve(&args, config)?;
+    printer.status(&format!(
+        "smoke: scenario `{}` ({})",
+        settings.scenario.name, settings.scenario.file
+    ));
+    let on_step = |s: &smoke::Step| {
+        printer.status(&format!("  {:<9}{} ({} ms)", s.step, s.detail, s.ms));
+    };
+    let mut pipeline = Pipeline::start(&settings, &on_step).await?;
+    if let Some(path) = &args.ready_file {
+        super::write_ready_file(path, &ready_lines(&pipeline))?;
+    }
+    let report = match pipeline.run(&settings, &on_step).await {
+        Ok(report) => report,
+        Err(err) => {
+            pipeline.stop().await;
+            return Err(err.into());
+        }
+    };
+    print(&report, &args, printer)?;
+    if args.keep {
+        printer.status(&format!(
+            "kept up: {}; Ctrl-C stops",
+            ready_lines(&pipeline).replace('\n', ", ")
+        ));
+        tokio::signal::ctrl_c()
+            .await
+            .context("cannot wait for Ctrl-C")?;
+    }
+    pipeline.stop().await;
+    Ok(if report.passed {
+        Outcome::Success
+    } else {
+        Outcome::Failure
+    })
+}
+
+fn ready_lines(p: &Pipeline) -> String {
+    format!(
+        "MAILTEST_BROKERS={}\nMAILTEST_SMTP={}\nMAILTEST_HTTP={}",
+        p.bootstrap,
+        p.sink.smtp,
+        p.sink.url()
+    )
+}
+
+fn resolve(args: &SmokeArgs, config: &ConfigFile) -> Result<smoke::Settings> {
+    let kafka_args = KafkaArgs {
+        brokers: args.brokers.clone(),
+        property: args.property.clone(),
+        timeout: args.timeout.clone(),
+        catalog: args.catalog.clone(),
+    };
+    let given = args.brokers.is_some() || config.brokers.is_some();
+    let (connection, catalog) = settings::kafka(&kafka_args, config)?;
+    let mut scenario = match &args.scenario {
+        Some(path) => Scenario::load(path)?,
+        None => Scenario::builtin()?,
+    };
+    if let Some(text) = &args.wait {
+        scenario.spec.timeout = Some(settings::parse_duration("--wait", text)?);
+    }
+    let default_smtp = if args.no_dispatch {
+        "127.0.0.1:1025"
+    } else {
+        "127.0.0.1:0"
+    };
+    let smtp = args.smtp_listen.as_deref().unwrap_or(default_smtp);
+    let http = args.http_listen.as_deref().unwrap_or("127.0.0.1:0");
+    Ok(smoke::Settings {
+        properties: connection.properties.clone(),
+        kafka: given.then_some(connection),
+        catalog,
+        templates: Templates::load(args.templates.as_deref().or(config.templates.as_deref()))?,
+        scenario,
+        layout: TopicLayout::resolve(None, args.topic_per_type, config),
+        smtp: settings::listen_addr("--smtp-listen", smtp, args.allow_remote)?,
+        http: settings::listen_addr("--http-listen", http, args.allow_remote)?,
+        dispatch: !args.no_dispatch,
+        vars: settings::vars(&args.vars)?,
+    })
+}
+
+fn print(report: &Report, args: &SmokeArgs, printer: &Printer) -> Result<()> {
+    if let Some(path) = &args.junit {
+        let xml = report::junit(&report.verify, &report.scenario)
+            .context("cannot write the JUnit report")?;
+        std::fs::write(path, xml).with_context(|| format!("cannot write `{}`", path.display()))?;
+    }
+    if args.output == OutputFormat::Json {
+        printer.data(&serde_json::to_string(report)?)?;
+    } else {
+        let mut steps = printer.table(&["step", "what happened", "ms"]);
+        for s in &report.steps {
+            steps.add_row(vec![s.step.to_owned(), s.detail.clone(), s.ms.to_string()]);
+        }
+        printer.data(&steps.to_string())?;
+        printer.data(&super::verdict_table(&report.verify, printer).to_string())?;
+    }
+    let verdict = if report.passed { "passed" } else { "FAILED" };
+    let mut line = format!(
+        "smoke {verdict}: {} events produced, {} emails captured",
+        report.produced, report.captured
+    );
+    if let Some(d) = &report.dispatch {
+        line.push_str(&format!(
+            " ({} sent, {} retried, {} dead-lettered)",
+            d.sent, d.retried, d.dead_lettered
+        ));
+    }
+    line.push_str(&format!(
+        "; {}; {:.2}s in all",
+        report::summary(&report.verify),
+        report.elapsed_ms as f64 / 1000.0
+    ));
+    printer.status(&line);
+    Ok(())
+}

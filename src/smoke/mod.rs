@@ -1,0 +1,380 @@
+//! `smoke`: the whole chain in one process. Starts the embedded broker (or uses the user's),
+//! the sink and the reference dispatcher (unless the user's own service does that part),
+//! produces the scenario's events, and verifies the mail that comes out. The same pieces as
+//! `mailtest broker`, `sink` and `dispatch`, composed: [`Pipeline::start`], then
+//! [`Pipeline::run`].
+
+pub mod scenario;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::api::ApiSettings;
+use crate::broker::{Broker, BrokerSettings};
+use crate::catalog::{Catalog, DEFAULT_TOPIC};
+use crate::dispatch::ledger::Ledger;
+use crate::dispatch::sender::{Retry, Sender, Server, TlsMode};
+use crate::dispatch::{self, Handler, Metrics, Service, Snapshot};
+use crate::event::{Event, InputError};
+use crate::kafka::{Connection, KafkaError};
+use crate::produce::{self, Pace};
+use crate::render::{Renderer, Templates};
+use crate::settings::TopicLayout;
+use crate::sink::Sink;
+use crate::smtp::ServerSettings;
+use crate::store::Store;
+use crate::verify::golden::GoldenRenderer;
+use crate::verify::{self, Source};
+pub use scenario::Scenario;
+
+/// Why a smoke run could not run (a run whose checks fail is a [`Report`], not an error).
+#[derive(Debug, thiserror::Error)]
+pub enum SmokeError {
+    #[error("cannot start the embedded broker")]
+    Broker(#[source] KafkaError),
+    #[error("cannot listen on `{addr}` for {what}")]
+    Bind {
+        what: &'static str,
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot start the dispatcher")]
+    Dispatch(#[source] KafkaError),
+    #[error("the scenario's events are not valid")]
+    Events(#[source] InputError),
+    #[error("cannot produce the scenario's events")]
+    Produce(#[source] KafkaError),
+    #[error("cannot read the captured mail")]
+    Verify(#[source] verify::SourceError),
+}
+
+/// Everything a run needs, resolved.
+pub struct Settings {
+    /// The user's cluster; `None` starts the embedded one, with these client properties.
+    pub kafka: Option<Connection>,
+    pub properties: Vec<(String, String)>,
+    pub catalog: Catalog,
+    pub templates: Templates,
+    pub scenario: Scenario,
+    pub layout: TopicLayout,
+    pub smtp: SocketAddr,
+    pub http: SocketAddr,
+    /// Run the reference dispatcher; `false` when the user's own service consumes and sends.
+    pub dispatch: bool,
+    /// Values for the scenario's `{{ name }}` placeholders, over its own `vars`.
+    pub vars: BTreeMap<String, String>,
+}
+
+/// One step of the run, as reported.
+#[derive(Debug, Clone, Serialize)]
+pub struct Step {
+    pub step: &'static str,
+    pub detail: String,
+    pub ms: u64,
+}
+
+/// What a run did and found.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub scenario: String,
+    pub passed: bool,
+    pub steps: Vec<Step>,
+    pub produced: u64,
+    pub captured: usize,
+    /// The reference dispatcher's counts, when it ran.
+    pub dispatch: Option<Snapshot>,
+    pub verify: verify::Report,
+    pub elapsed_ms: u64,
+}
+
+/// The pieces a run started; kept up after the run for `--keep`, then stopped.
+pub struct Pipeline {
+    pub broker: Option<Broker>,
+    pub bootstrap: String,
+    pub sink: Sink,
+    pub dispatch: Option<Service>,
+    connection: Connection,
+    /// The scenario's events, checked before anything started.
+    events: Vec<Value>,
+    steps: Vec<Step>,
+    started: Instant,
+}
+
+/// Records a step that began at `at` and tells the caller.
+fn record(
+    steps: &mut Vec<Step>,
+    on_step: &dyn Fn(&Step),
+    step: &'static str,
+    detail: String,
+    at: Instant,
+) {
+    let s = Step {
+        step,
+        detail,
+        ms: at.elapsed().as_millis() as u64,
+    };
+    on_step(&s);
+    steps.push(s);
+}
+
+impl Pipeline {
+    /// Checks the scenario's events, then starts the broker (unless the user's is given),
+    /// the sink and the dispatcher (unless the user's service does that part).
+    pub async fn start(settings: &Settings, on_step: &dyn Fn(&Step)) -> Result<Self, SmokeError> {
+        let started = Instant::now();
+        let events = settings
+            .scenario
+            .events(&settings.catalog)
+            .map_err(SmokeError::Events)?;
+        let mut steps = Vec::new();
+        let t = Instant::now();
+        let (broker, connection) = kafka(settings)?;
+        let bootstrap = connection.brokers.clone();
+        let what = if broker.is_some() {
+            "embedded"
+        } else {
+            "yours"
+        };
+        record(
+            &mut steps,
+            on_step,
+            "broker",
+            format!("{what}, at {bootstrap}"),
+            t,
+        );
+        let t = Instant::now();
+        let sink = start_sink(settings).await?;
+        let detail = format!("SMTP {}, API {}", sink.smtp, sink.url());
+        record(&mut steps, on_step, "sink", detail, t);
+        let t = Instant::now();
+        let dispatch = if settings.dispatch {
+            Some(start_dispatch(settings, &connection, &sink)?)
+        } else {
+            None
+        };
+        let detail = if dispatch.is_some() {
+            format!("reference service, sending to {}", sink.smtp)
+        } else {
+            format!("yours, expected to send to {}", sink.smtp)
+        };
+        record(&mut steps, on_step, "dispatch", detail, t);
+        Ok(Self {
+            broker,
+            bootstrap,
+            sink,
+            dispatch,
+            connection,
+            events,
+            steps,
+            started,
+        })
+    }
+
+    /// Produces the scenario's events and verifies the mail that comes out.
+    pub async fn run(
+        &mut self,
+        settings: &Settings,
+        on_step: &dyn Fn(&Step),
+    ) -> Result<Report, SmokeError> {
+        let t = Instant::now();
+        let events = std::mem::take(&mut self.events);
+        let (produced, detail) =
+            produce_events(&self.connection, &settings.layout, &events).await?;
+        record(&mut self.steps, on_step, "produce", detail, t);
+        let t = Instant::now();
+        let verdict = check(settings, &self.sink, events).await?;
+        let captured = self.sink.store.len();
+        let met = verdict.verdicts.iter().filter(|v| v.passed).count();
+        let detail = format!(
+            "{captured} emails captured; {met} of {} expectations met",
+            verdict.verdicts.len()
+        );
+        record(&mut self.steps, on_step, "verify", detail, t);
+        Ok(Report {
+            scenario: settings.scenario.name.clone(),
+            passed: verdict.passed,
+            steps: self.steps.clone(),
+            produced,
+            captured,
+            dispatch: self.dispatch.as_ref().map(Service::snapshot),
+            verify: verdict,
+            elapsed_ms: self.started.elapsed().as_millis() as u64,
+        })
+    }
+
+    /// Stops dispatch (draining), the sink, then the broker.
+    pub async fn stop(self) -> Option<Snapshot> {
+        let snapshot = match self.dispatch {
+            Some(service) => service.stop().await.ok(),
+            None => None,
+        };
+        self.sink.stop().await;
+        drop(self.broker);
+        snapshot
+    }
+}
+
+/// The user's cluster, or a fresh embedded one with the catalog's topics.
+fn kafka(settings: &Settings) -> Result<(Option<Broker>, Connection), SmokeError> {
+    if let Some(connection) = &settings.kafka {
+        return Ok((None, connection.clone()));
+    }
+    let mut topics = settings.catalog.topics();
+    topics.push(format!("{DEFAULT_TOPIC}.dlq"));
+    let broker = Broker::start(&BrokerSettings {
+        brokers: 1,
+        partitions: 3,
+        topics,
+        ..BrokerSettings::default()
+    })
+    .map_err(SmokeError::Broker)?;
+    let connection = Connection {
+        brokers: broker.bootstrap().to_owned(),
+        properties: settings.properties.clone(),
+        timeout: Duration::from_secs(10),
+    };
+    Ok((Some(broker), connection))
+}
+
+async fn start_sink(settings: &Settings) -> Result<Sink, SmokeError> {
+    let bind = |what, addr| async move {
+        tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|source| SmokeError::Bind { what, addr, source })
+    };
+    let smtp = bind("SMTP", settings.smtp).await?;
+    let http = bind("the API", settings.http).await?;
+    Sink::start(
+        smtp,
+        http,
+        Arc::new(Store::memory()),
+        ServerSettings::default(),
+        ApiSettings::default(),
+    )
+    .map_err(|source| SmokeError::Bind {
+        what: "the sink",
+        addr: settings.smtp,
+        source,
+    })
+}
+
+/// The reference dispatcher in a fresh group that starts at the topics' current end, so
+/// events already on a shared cluster are not sent again.
+fn start_dispatch(
+    settings: &Settings,
+    connection: &Connection,
+    sink: &Sink,
+) -> Result<Service, SmokeError> {
+    let group = format!("mailtest-smoke-{}", uuid::Uuid::new_v4().simple());
+    let topics = dispatch::default_topics(&settings.catalog);
+    connection
+        .start_group_at_end(&group, &topics)
+        .map_err(SmokeError::Dispatch)?;
+    let server = Server {
+        addr: sink.smtp.to_string(),
+        tls: TlsMode::None,
+        insecure: false,
+        auth: None,
+    };
+    let sender = Sender::new(&server, None, Retry::default())
+        .map_err(|e| SmokeError::Dispatch(KafkaError::Config(e.to_string())))?;
+    let handler = Handler {
+        dlq: connection.future_producer().map_err(SmokeError::Dispatch)?,
+        dlq_topic: format!("{DEFAULT_TOPIC}.dlq"),
+        catalog: settings.catalog.clone(),
+        renderer: Renderer::new(settings.templates.clone()),
+        sender,
+        ledger: Arc::new(Ledger::memory()),
+        metrics: Arc::new(Metrics::default()),
+    };
+    let settings = dispatch::Settings {
+        connection: connection.clone(),
+        group,
+        topics,
+    };
+    Ok(Service::start(settings, Arc::new(handler)))
+}
+
+/// Produces `events`; returns how many were delivered and a line saying where.
+async fn produce_events(
+    connection: &Connection,
+    layout: &TopicLayout,
+    events: &[Value],
+) -> Result<(u64, String), SmokeError> {
+    let messages: Vec<_> = events
+        .iter()
+        .map(|e| {
+            let ty = e["event_type"].as_str().unwrap_or_default();
+            crate::record::message_from_event(e, None, layout.topic_for(ty), &[])
+        })
+        .collect();
+    let connection = connection.clone();
+    let summary = tokio::task::spawn_blocking(move || {
+        let pace = Pace {
+            rate: None,
+            flush_timeout: Duration::from_secs(30).max(connection.timeout),
+        };
+        let progress = indicatif::ProgressBar::hidden();
+        produce::run(
+            &connection,
+            messages.into_iter(),
+            &pace,
+            &progress,
+            &AtomicBool::new(false),
+        )
+    })
+    .await
+    .map_err(|e| SmokeError::Produce(KafkaError::Config(format!("producer thread: {e}"))))?
+    .map_err(SmokeError::Produce)?;
+    let topics: std::collections::BTreeSet<_> = summary
+        .partitions
+        .keys()
+        .filter_map(|p| p.rsplit_once('/').map(|(t, _)| t.to_owned()))
+        .collect();
+    let mut line = format!(
+        "{} of {} events delivered to {}",
+        summary.delivered,
+        events.len(),
+        topics.into_iter().collect::<Vec<_>>().join(", ")
+    );
+    if summary.failed + summary.undelivered > 0 {
+        line.push_str(&format!(
+            "; {} failed, {} undelivered",
+            summary.failed, summary.undelivered
+        ));
+    }
+    Ok((summary.delivered, line))
+}
+
+/// Verifies the scenario's expectations against the sink, through its API as any client.
+async fn check(
+    settings: &Settings,
+    sink: &Sink,
+    events: Vec<Value>,
+) -> Result<verify::Report, SmokeError> {
+    let spec = &settings.scenario.spec;
+    let produced: Vec<Event> = events
+        .into_iter()
+        .filter_map(|e| serde_json::from_value(e).ok())
+        .collect();
+    let golden = GoldenRenderer::new(
+        Renderer::new(settings.templates.clone()),
+        settings.catalog.clone(),
+        &settings.scenario.base,
+    )
+    .with_events(produced);
+    let golden_check = |m: &verify::message::Message, g: &verify::spec::Golden| golden.check(m, g);
+    let mut source = Source::sink(&sink.url(), None, spec.mailbox.as_deref())
+        .await
+        .map_err(SmokeError::Verify)?;
+    verify::run(spec, &mut source, &settings.vars, &golden_check)
+        .await
+        .map_err(SmokeError::Verify)
+}
