@@ -17,14 +17,25 @@ pub async fn run(args: SmokeArgs, config: &ConfigFile, printer: &Printer) -> Res
         "smoke: scenario `{}` ({})",
         settings.scenario.name, settings.scenario.file
     ));
+    // Steps show on a live line on a terminal; the report below has them all.
+    let bar = printer.progress(None, "starting the pipeline");
     let on_step = |s: &smoke::Step| {
-        printer.status(&format!("  {:<9}{} ({} ms)", s.step, s.detail, s.ms));
+        tracing::info!(step = s.step, ms = s.ms, "{}", s.detail);
+        bar.set_message(format!("{}: {}", s.step, s.detail));
     };
-    let mut pipeline = Pipeline::start(&settings, &on_step).await?;
+    let mut pipeline = match Pipeline::start(&settings, &on_step).await {
+        Ok(pipeline) => pipeline,
+        Err(err) => {
+            bar.finish_and_clear();
+            return Err(err.into());
+        }
+    };
     if let Some(path) = &args.ready_file {
         super::write_ready_file(path, &ready_lines(&pipeline))?;
     }
-    let report = match pipeline.run(&settings, &on_step).await {
+    let report = pipeline.run(&settings, &on_step).await;
+    bar.finish_and_clear();
+    let report = match report {
         Ok(report) => report,
         Err(err) => {
             pipeline.stop().await;
