@@ -25,6 +25,9 @@ _mailtest() {
             mailtest,completions)
                 cmd="mailtest__subcmd__completions"
                 ;;
+            mailtest,config)
+                cmd="mailtest__subcmd__config"
+                ;;
             mailtest,consume)
                 cmd="mailtest__subcmd__consume"
                 ;;
@@ -33,6 +36,9 @@ _mailtest() {
                 ;;
             mailtest,help)
                 cmd="mailtest__subcmd__help"
+                ;;
+            mailtest,man)
+                cmd="mailtest__subcmd__man"
                 ;;
             mailtest,produce)
                 cmd="mailtest__subcmd__produce"
@@ -49,6 +55,18 @@ _mailtest() {
             mailtest,verify)
                 cmd="mailtest__subcmd__verify"
                 ;;
+            mailtest__subcmd__config,help)
+                cmd="mailtest__subcmd__config__subcmd__help"
+                ;;
+            mailtest__subcmd__config,show)
+                cmd="mailtest__subcmd__config__subcmd__show"
+                ;;
+            mailtest__subcmd__config__subcmd__help,help)
+                cmd="mailtest__subcmd__config__subcmd__help__subcmd__help"
+                ;;
+            mailtest__subcmd__config__subcmd__help,show)
+                cmd="mailtest__subcmd__config__subcmd__help__subcmd__show"
+                ;;
             mailtest__subcmd__help,broker)
                 cmd="mailtest__subcmd__help__subcmd__broker"
                 ;;
@@ -58,6 +76,9 @@ _mailtest() {
             mailtest__subcmd__help,completions)
                 cmd="mailtest__subcmd__help__subcmd__completions"
                 ;;
+            mailtest__subcmd__help,config)
+                cmd="mailtest__subcmd__help__subcmd__config"
+                ;;
             mailtest__subcmd__help,consume)
                 cmd="mailtest__subcmd__help__subcmd__consume"
                 ;;
@@ -66,6 +87,9 @@ _mailtest() {
                 ;;
             mailtest__subcmd__help,help)
                 cmd="mailtest__subcmd__help__subcmd__help"
+                ;;
+            mailtest__subcmd__help,man)
+                cmd="mailtest__subcmd__help__subcmd__man"
                 ;;
             mailtest__subcmd__help,produce)
                 cmd="mailtest__subcmd__help__subcmd__produce"
@@ -81,6 +105,9 @@ _mailtest() {
                 ;;
             mailtest__subcmd__help,verify)
                 cmd="mailtest__subcmd__help__subcmd__verify"
+                ;;
+            mailtest__subcmd__help__subcmd__config,show)
+                cmd="mailtest__subcmd__help__subcmd__config__subcmd__show"
                 ;;
             mailtest__subcmd__help__subcmd__sink,export)
                 cmd="mailtest__subcmd__help__subcmd__sink__subcmd__export"
@@ -122,7 +149,7 @@ _mailtest() {
 
     case "${cmd}" in
         mailtest)
-            opts="-v -q -h -V --verbose --quiet --color --config --log-format --help --version broker produce consume render sink verify dispatch smoke catalog completions help"
+            opts="-v -q -h -V --verbose --quiet --color --config --profile --log-format --help --version broker produce consume render sink verify dispatch smoke catalog config completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -133,6 +160,10 @@ _mailtest() {
                     return 0
                     ;;
                 --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --profile)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -148,7 +179,7 @@ _mailtest() {
             return 0
             ;;
         mailtest__subcmd__broker)
-            opts="-v -q -h --brokers --partitions --listen --group-join-delay --ready-file --catalog --verbose --quiet --color --config --log-format --help"
+            opts="-v -q -h --brokers --partitions --listen --group-join-delay --ready-file --catalog --verbose --quiet --color --config --profile --log-format --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -186,6 +217,10 @@ _mailtest() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --profile)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --log-format)
                     COMPREPLY=($(compgen -W "text json" -- "${cur}"))
                     return 0
@@ -198,7 +233,7 @@ _mailtest() {
             return 0
             ;;
         mailtest__subcmd__catalog)
-            opts="-v -q -h --catalog --output --verbose --quiet --color --config --log-format --help"
+            opts="-v -q -h --catalog --output --verbose --quiet --color --config --profile --log-format --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -220,6 +255,10 @@ _mailtest() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --profile)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --log-format)
                     COMPREPLY=($(compgen -W "text json" -- "${cur}"))
                     return 0
@@ -232,7 +271,7 @@ _mailtest() {
             return 0
             ;;
         mailtest__subcmd__completions)
-            opts="-v -q -h --verbose --quiet --color --config --log-format --help bash elvish fish powershell zsh"
+            opts="-v -q -h --verbose --quiet --color --config --profile --log-format --help bash elvish fish powershell zsh"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -243,6 +282,116 @@ _mailtest() {
                     return 0
                     ;;
                 --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --profile)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mailtest__subcmd__config)
+            opts="-v -q -h --verbose --quiet --color --config --profile --log-format --help show help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --profile)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mailtest__subcmd__config__subcmd__help)
+            opts="show help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mailtest__subcmd__config__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mailtest__subcmd__config__subcmd__help__subcmd__show)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mailtest__subcmd__config__subcmd__show)
+            opts="-v -q -h --output --verbose --quiet --color --config --profile --log-format --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --output)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --profile)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -258,7 +407,7 @@ _mailtest() {
             return 0
             ;;
         mailtest__subcmd__consume)
-            opts="-b -X -t -g -e -n -f -v -q -h --brokers --timeout --catalog --topic --from --group --exit-at-end --count --type --to --header --format --verbose --quiet --color --config --log-format --help"
+            opts="-b -X -t -g -e -n -f -v -q -h --brokers --timeout --catalog --topic --from --group --exit-at-end --count --type --to --header --format --verbose --quiet --color --config --profile --log-format --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -340,6 +489,10 @@ _mailtest() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --profile)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --log-format)
                     COMPREPLY=($(compgen -W "text json" -- "${cur}"))
                     return 0
@@ -352,7 +505,7 @@ _mailtest() {
             return 0
             ;;
         mailtest__subcmd__dispatch)
-            opts="-b -X -v -q -h --brokers --timeout --catalog --group --topic --dlq-topic --smtp --fallback-smtp --smtp-tls --smtp-insecure --smtp-user --smtp-password --max-attempts --retry-base --templates --state --no-state --http --ready-file --verbose --quiet --color --config --log-format --help"
+            opts="-b -X -v -q -h --brokers --timeout --catalog --group --topic --dlq-topic --smtp --fallback-smtp --smtp-tls --smtp-insecure --smtp-user --smtp-password --max-attempts --retry-base --templates --state --no-state --http --ready-file --verbose --quiet --color --config --profile --log-format --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -442,6 +595,10 @@ _mailtest() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --profile)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --log-format)
                     COMPREPLY=($(compgen -W "text json" -- "${cur}"))
                     return 0
@@ -454,7 +611,7 @@ _mailtest() {
             return 0
             ;;
         mailtest__subcmd__help)
-            opts="broker produce consume render sink verify dispatch smoke catalog completions help"
+            opts="broker produce consume render sink verify dispatch smoke catalog config completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -509,6 +666,34 @@ _mailtest() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        mailtest__subcmd__help__subcmd__config)
+            opts="show"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mailtest__subcmd__help__subcmd__config__subcmd__show)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         mailtest__subcmd__help__subcmd__consume)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -538,6 +723,20 @@ _mailtest() {
             return 0
             ;;
         mailtest__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mailtest__subcmd__help__subcmd__man)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -663,8 +862,38 @@ _mailtest() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        mailtest__subcmd__man)
+            opts="-v -q -h --verbose --quiet --color --config --profile --log-format --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --profile)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         mailtest__subcmd__produce)
-            opts="-b -X -n -t -v -q -h --brokers --timeout --catalog --fixtures --type --count --rate --seed --topic --topic-per-type --header --dry-run --raw --output --verbose --quiet --color --config --log-format --help"
+            opts="-b -X -n -t -v -q -h --brokers --timeout --catalog --fixtures --type --count --rate --seed --topic --topic-per-type --header --dry-run --raw --output --verbose --quiet --color --config --profile --log-format --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -734,6 +963,10 @@ _mailtest() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --profile)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --log-format)
                     COMPREPLY=($(compgen -W "text json" -- "${cur}"))
                     return 0
@@ -746,7 +979,7 @@ _mailtest() {
             return 0
             ;;
         mailtest__subcmd__render)
-            opts="-v -q -h --event --fixture --format --all --out --serve --ready-file --check --strict --templates --catalog --verbose --quiet --color --config --log-format --help"
+            opts="-v -q -h --event --fixture --format --all --out --serve --ready-file --check --strict --templates --catalog --verbose --quiet --color --config --profile --log-format --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -792,6 +1025,10 @@ _mailtest() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --profile)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --log-format)
                     COMPREPLY=($(compgen -W "text json" -- "${cur}"))
                     return 0
@@ -804,7 +1041,7 @@ _mailtest() {
             return 0
             ;;
         mailtest__subcmd__sink)
-            opts="-v -q -h --smtp --http --api-token --store --retain-count --retain-age --memory --fsync --max-size --max-connections --idle-timeout --hostname --tls --tls-cert --tls-key --auth-users --auth-required --no-auth --faults --allow-remote --ready-file --verbose --quiet --color --config --log-format --help list show export help"
+            opts="-v -q -h --smtp --http --api-token --store --retain-count --retain-age --memory --fsync --max-size --max-connections --idle-timeout --hostname --tls --tls-cert --tls-key --auth-users --auth-required --no-auth --faults --allow-remote --ready-file --verbose --quiet --color --config --profile --log-format --help list show export help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -878,6 +1115,10 @@ _mailtest() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --profile)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --log-format)
                     COMPREPLY=($(compgen -W "text json" -- "${cur}"))
                     return 0
@@ -890,7 +1131,7 @@ _mailtest() {
             return 0
             ;;
         mailtest__subcmd__sink__subcmd__export)
-            opts="-v -q -h --store --out --to --mailbox --subject --header --text --verbose --quiet --color --config --log-format --help"
+            opts="-v -q -h --store --out --to --mailbox --subject --header --text --verbose --quiet --color --config --profile --log-format --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -929,6 +1170,10 @@ _mailtest() {
                     return 0
                     ;;
                 --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --profile)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1014,7 +1259,7 @@ _mailtest() {
             return 0
             ;;
         mailtest__subcmd__sink__subcmd__list)
-            opts="-v -q -h --store --to --mailbox --subject --header --text --output --verbose --quiet --color --config --log-format --help"
+            opts="-v -q -h --store --to --mailbox --subject --header --text --output --verbose --quiet --color --config --profile --log-format --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1056,6 +1301,10 @@ _mailtest() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --profile)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --log-format)
                     COMPREPLY=($(compgen -W "text json" -- "${cur}"))
                     return 0
@@ -1068,7 +1317,7 @@ _mailtest() {
             return 0
             ;;
         mailtest__subcmd__sink__subcmd__show)
-            opts="-v -q -h --store --verbose --quiet --color --config --log-format --help"
+            opts="-v -q -h --store --verbose --quiet --color --config --profile --log-format --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1086,6 +1335,10 @@ _mailtest() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --profile)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --log-format)
                     COMPREPLY=($(compgen -W "text json" -- "${cur}"))
                     return 0
@@ -1098,7 +1351,7 @@ _mailtest() {
             return 0
             ;;
         mailtest__subcmd__smoke)
-            opts="-b -X -v -q -h --scenario --brokers --timeout --smtp-listen --http-listen --allow-remote --no-dispatch --topic-per-type --keep --wait --var --templates --catalog --output --junit --ready-file --verbose --quiet --color --config --log-format --help"
+            opts="-b -X -v -q -h --scenario --brokers --timeout --smtp-listen --http-listen --allow-remote --no-dispatch --topic-per-type --keep --wait --var --templates --catalog --output --junit --ready-file --verbose --quiet --color --config --profile --log-format --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1168,6 +1421,10 @@ _mailtest() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --profile)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --log-format)
                     COMPREPLY=($(compgen -W "text json" -- "${cur}"))
                     return 0
@@ -1180,7 +1437,7 @@ _mailtest() {
             return 0
             ;;
         mailtest__subcmd__verify)
-            opts="-v -q -h --sink --store --eml --timeout --mailbox --var --output --junit --api-token --watch --templates --catalog --verbose --quiet --color --config --log-format --help"
+            opts="-v -q -h --sink --store --eml --timeout --mailbox --var --output --junit --api-token --watch --templates --catalog --verbose --quiet --color --config --profile --log-format --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1235,6 +1492,10 @@ _mailtest() {
                     return 0
                     ;;
                 --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --profile)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -20,6 +20,7 @@ set edit:completion:arg-completer[mailtest] = {|@words|
         &'mailtest'= {
             cand --color 'When to use colour; `NO_COLOR` set means never under `auto`'
             cand --config 'Config file [default: ./mailtest.yaml if present]'
+            cand --profile 'Lay this profile of the config file over its other settings'
             cand --log-format 'Log line format on stderr'
             cand -v 'More log output on stderr (-v info, -vv debug, -vvv trace)'
             cand --verbose 'More log output on stderr (-v info, -vv debug, -vvv trace)'
@@ -38,7 +39,9 @@ set edit:completion:arg-completer[mailtest] = {|@words|
             cand dispatch 'The reference notification service: Kafka events to rendered email over SMTP'
             cand smoke 'Run the whole pipeline in one process: broker, sink, dispatch, produce, verify'
             cand catalog 'List the event catalog: types, their fields and fixtures'
+            cand config 'Show the settings in effect and where each comes from'
             cand completions 'Print shell completions'
+            cand man 'Write a man page for mailtest and each subcommand into a directory'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'mailtest;broker'= {
@@ -50,6 +53,7 @@ set edit:completion:arg-completer[mailtest] = {|@words|
             cand --catalog 'A catalog directory whose types also get topics'
             cand --color 'When to use colour; `NO_COLOR` set means never under `auto`'
             cand --config 'Config file [default: ./mailtest.yaml if present]'
+            cand --profile 'Lay this profile of the config file over its other settings'
             cand --log-format 'Log line format on stderr'
             cand -v 'More log output on stderr (-v info, -vv debug, -vvv trace)'
             cand --verbose 'More log output on stderr (-v info, -vv debug, -vvv trace)'
@@ -75,6 +79,7 @@ set edit:completion:arg-completer[mailtest] = {|@words|
             cand --output 'Summary format on stdout (text goes to stderr)'
             cand --color 'When to use colour; `NO_COLOR` set means never under `auto`'
             cand --config 'Config file [default: ./mailtest.yaml if present]'
+            cand --profile 'Lay this profile of the config file over its other settings'
             cand --log-format 'Log line format on stderr'
             cand --fixtures 'Send the catalog''s sample fixtures'
             cand --topic-per-type 'One topic per event type (`email-events.<type>`) instead of one shared topic'
@@ -107,6 +112,7 @@ set edit:completion:arg-completer[mailtest] = {|@words|
             cand --format 'Output format'
             cand --color 'When to use colour; `NO_COLOR` set means never under `auto`'
             cand --config 'Config file [default: ./mailtest.yaml if present]'
+            cand --profile 'Lay this profile of the config file over its other settings'
             cand --log-format 'Log line format on stderr'
             cand -e 'Exit once every partition is read to its end'
             cand --exit-at-end 'Exit once every partition is read to its end'
@@ -128,6 +134,7 @@ set edit:completion:arg-completer[mailtest] = {|@words|
             cand --catalog 'A catalog directory that adds or replaces event types and fixtures'
             cand --color 'When to use colour; `NO_COLOR` set means never under `auto`'
             cand --config 'Config file [default: ./mailtest.yaml if present]'
+            cand --profile 'Lay this profile of the config file over its other settings'
             cand --log-format 'Log line format on stderr'
             cand --all 'Render every template with every fixture into a static gallery (needs --out)'
             cand --check 'Lint every template with every fixture; exit 1 when there are errors'
@@ -140,13 +147,13 @@ set edit:completion:arg-completer[mailtest] = {|@words|
             cand --help 'Print help (see more with ''--help'')'
         }
         &'mailtest;sink'= {
-            cand --smtp 'SMTP address to listen on'
-            cand --http 'HTTP API address'
+            cand --smtp 'SMTP address to listen on [default: 127.0.0.1:1025]'
+            cand --http 'HTTP API address [default: 127.0.0.1:8025]'
             cand --api-token 'Require this token on the API (`Authorization: Bearer <token>`)'
-            cand --store 'Store directory'
+            cand --store 'Store directory [default: .mailtest/store]'
             cand --retain-count 'Keep at most this many messages (the oldest go first; evictions are counted)'
             cand --retain-age 'Keep no message older than this, such as `24h`'
-            cand --max-size 'Largest message accepted, such as `25MB` (larger ones get 552)'
+            cand --max-size 'Largest message accepted, such as `25MB` (larger ones get 552) [default: 25MiB]'
             cand --max-connections 'Sessions at once; more are told 421'
             cand --idle-timeout 'How long a client may stay silent'
             cand --hostname 'The name the server greets with'
@@ -157,6 +164,7 @@ set edit:completion:arg-completer[mailtest] = {|@words|
             cand --ready-file 'Write `MAILTEST_SMTP=<addr>` and `MAILTEST_HTTP=<url>` to this file once listening (shell-sourceable)'
             cand --color 'When to use colour; `NO_COLOR` set means never under `auto`'
             cand --config 'Config file [default: ./mailtest.yaml if present]'
+            cand --profile 'Lay this profile of the config file over its other settings'
             cand --log-format 'Log line format on stderr'
             cand --memory 'Keep messages in memory only (nothing survives a restart)'
             cand --fsync 'Also sync every acknowledged message to disk, in batches (survives power loss)'
@@ -176,7 +184,7 @@ set edit:completion:arg-completer[mailtest] = {|@words|
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'mailtest;sink;list'= {
-            cand --store 'Store directory'
+            cand --store 'Store directory [default: .mailtest/store]'
             cand --to 'Only messages to this address (envelope or `To`)'
             cand --mailbox 'Only messages in this mailbox (test run)'
             cand --subject 'Only messages whose subject contains this'
@@ -185,6 +193,7 @@ set edit:completion:arg-completer[mailtest] = {|@words|
             cand --output 'Listing format'
             cand --color 'When to use colour; `NO_COLOR` set means never under `auto`'
             cand --config 'Config file [default: ./mailtest.yaml if present]'
+            cand --profile 'Lay this profile of the config file over its other settings'
             cand --log-format 'Log line format on stderr'
             cand -v 'More log output on stderr (-v info, -vv debug, -vvv trace)'
             cand --verbose 'More log output on stderr (-v info, -vv debug, -vvv trace)'
@@ -194,9 +203,10 @@ set edit:completion:arg-completer[mailtest] = {|@words|
             cand --help 'Print help'
         }
         &'mailtest;sink;show'= {
-            cand --store 'Store directory'
+            cand --store 'Store directory [default: .mailtest/store]'
             cand --color 'When to use colour; `NO_COLOR` set means never under `auto`'
             cand --config 'Config file [default: ./mailtest.yaml if present]'
+            cand --profile 'Lay this profile of the config file over its other settings'
             cand --log-format 'Log line format on stderr'
             cand -v 'More log output on stderr (-v info, -vv debug, -vvv trace)'
             cand --verbose 'More log output on stderr (-v info, -vv debug, -vvv trace)'
@@ -206,7 +216,7 @@ set edit:completion:arg-completer[mailtest] = {|@words|
             cand --help 'Print help'
         }
         &'mailtest;sink;export'= {
-            cand --store 'Store directory'
+            cand --store 'Store directory [default: .mailtest/store]'
             cand --out 'Folder to write `<id>.eml` files into (created if missing)'
             cand --to 'Only messages to this address (envelope or `To`)'
             cand --mailbox 'Only messages in this mailbox (test run)'
@@ -215,6 +225,7 @@ set edit:completion:arg-completer[mailtest] = {|@words|
             cand --text 'Only messages whose subject or decoded text or HTML contains this'
             cand --color 'When to use colour; `NO_COLOR` set means never under `auto`'
             cand --config 'Config file [default: ./mailtest.yaml if present]'
+            cand --profile 'Lay this profile of the config file over its other settings'
             cand --log-format 'Log line format on stderr'
             cand -v 'More log output on stderr (-v info, -vv debug, -vvv trace)'
             cand --verbose 'More log output on stderr (-v info, -vv debug, -vvv trace)'
@@ -251,6 +262,7 @@ set edit:completion:arg-completer[mailtest] = {|@words|
             cand --catalog 'A catalog directory for `matches_render` fixtures'
             cand --color 'When to use colour; `NO_COLOR` set means never under `auto`'
             cand --config 'Config file [default: ./mailtest.yaml if present]'
+            cand --profile 'Lay this profile of the config file over its other settings'
             cand --log-format 'Log line format on stderr'
             cand --watch 'Run again each time mail arrives, until Ctrl-C (a live sink only)'
             cand -v 'More log output on stderr (-v info, -vv debug, -vvv trace)'
@@ -266,10 +278,10 @@ set edit:completion:arg-completer[mailtest] = {|@words|
             cand -X 'A librdkafka property, repeatable (`-X security.protocol=SASL_SSL`)'
             cand --timeout 'How long to wait for the broker before giving up (exit 3)'
             cand --catalog 'A catalog directory that adds or replaces event types'
-            cand --group 'The consumer group; processes in one group share the partitions'
+            cand --group 'The consumer group; processes in one group share the partitions [default: mailtest-dispatch]'
             cand --topic 'Topics to consume [default: `email-events` and `email-events.<type>` for every type]'
             cand --dlq-topic 'Where events that can never be sent go, with the reason in headers'
-            cand --smtp 'The SMTP server to send through'
+            cand --smtp 'The SMTP server to send through [default: the config file''s `dispatch.smtp` or `sink.smtp`, else 127.0.0.1:1025]'
             cand --fallback-smtp 'A second SMTP server, used when the first stays unreachable'
             cand --smtp-tls 'TLS towards the SMTP servers'
             cand --smtp-user 'AUTH user for the SMTP servers'
@@ -282,6 +294,7 @@ set edit:completion:arg-completer[mailtest] = {|@words|
             cand --ready-file 'Write `MAILTEST_DISPATCH_HTTP=http://ADDR` to this file once running'
             cand --color 'When to use colour; `NO_COLOR` set means never under `auto`'
             cand --config 'Config file [default: ./mailtest.yaml if present]'
+            cand --profile 'Lay this profile of the config file over its other settings'
             cand --log-format 'Log line format on stderr'
             cand --smtp-insecure 'Accept any TLS certificate (a test server''s self-signed one)'
             cand --no-state 'Keep sent ids in memory only (a restart may send again)'
@@ -309,6 +322,7 @@ set edit:completion:arg-completer[mailtest] = {|@words|
             cand --ready-file 'Write `MAILTEST_BROKERS`, `MAILTEST_SMTP` and `MAILTEST_HTTP` to this file once the pipeline is up (shell-sourceable), before producing'
             cand --color 'When to use colour; `NO_COLOR` set means never under `auto`'
             cand --config 'Config file [default: ./mailtest.yaml if present]'
+            cand --profile 'Lay this profile of the config file over its other settings'
             cand --log-format 'Log line format on stderr'
             cand --allow-remote 'Allow --smtp-listen and --http-listen on an address other than loopback'
             cand --no-dispatch 'Do not run the reference dispatcher: your own service consumes the events and sends the mail to --smtp-listen'
@@ -326,6 +340,7 @@ set edit:completion:arg-completer[mailtest] = {|@words|
             cand --output 'Print the listing as JSON'
             cand --color 'When to use colour; `NO_COLOR` set means never under `auto`'
             cand --config 'Config file [default: ./mailtest.yaml if present]'
+            cand --profile 'Lay this profile of the config file over its other settings'
             cand --log-format 'Log line format on stderr'
             cand -v 'More log output on stderr (-v info, -vv debug, -vvv trace)'
             cand --verbose 'More log output on stderr (-v info, -vv debug, -vvv trace)'
@@ -334,9 +349,57 @@ set edit:completion:arg-completer[mailtest] = {|@words|
             cand -h 'Print help'
             cand --help 'Print help'
         }
+        &'mailtest;config'= {
+            cand --color 'When to use colour; `NO_COLOR` set means never under `auto`'
+            cand --config 'Config file [default: ./mailtest.yaml if present]'
+            cand --profile 'Lay this profile of the config file over its other settings'
+            cand --log-format 'Log line format on stderr'
+            cand -v 'More log output on stderr (-v info, -vv debug, -vvv trace)'
+            cand --verbose 'More log output on stderr (-v info, -vv debug, -vvv trace)'
+            cand -q 'Only errors on stderr: no progress, no summaries'
+            cand --quiet 'Only errors on stderr: no progress, no summaries'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand show 'Print every setting from the environment, the config file (and profile) and the defaults, with its source; flags win over all of these'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'mailtest;config;show'= {
+            cand --output 'A table, or one JSON object per setting'
+            cand --color 'When to use colour; `NO_COLOR` set means never under `auto`'
+            cand --config 'Config file [default: ./mailtest.yaml if present]'
+            cand --profile 'Lay this profile of the config file over its other settings'
+            cand --log-format 'Log line format on stderr'
+            cand -v 'More log output on stderr (-v info, -vv debug, -vvv trace)'
+            cand --verbose 'More log output on stderr (-v info, -vv debug, -vvv trace)'
+            cand -q 'Only errors on stderr: no progress, no summaries'
+            cand --quiet 'Only errors on stderr: no progress, no summaries'
+            cand -h 'Print help'
+            cand --help 'Print help'
+        }
+        &'mailtest;config;help'= {
+            cand show 'Print every setting from the environment, the config file (and profile) and the defaults, with its source; flags win over all of these'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'mailtest;config;help;show'= {
+        }
+        &'mailtest;config;help;help'= {
+        }
         &'mailtest;completions'= {
             cand --color 'When to use colour; `NO_COLOR` set means never under `auto`'
             cand --config 'Config file [default: ./mailtest.yaml if present]'
+            cand --profile 'Lay this profile of the config file over its other settings'
+            cand --log-format 'Log line format on stderr'
+            cand -v 'More log output on stderr (-v info, -vv debug, -vvv trace)'
+            cand --verbose 'More log output on stderr (-v info, -vv debug, -vvv trace)'
+            cand -q 'Only errors on stderr: no progress, no summaries'
+            cand --quiet 'Only errors on stderr: no progress, no summaries'
+            cand -h 'Print help'
+            cand --help 'Print help'
+        }
+        &'mailtest;man'= {
+            cand --color 'When to use colour; `NO_COLOR` set means never under `auto`'
+            cand --config 'Config file [default: ./mailtest.yaml if present]'
+            cand --profile 'Lay this profile of the config file over its other settings'
             cand --log-format 'Log line format on stderr'
             cand -v 'More log output on stderr (-v info, -vv debug, -vvv trace)'
             cand --verbose 'More log output on stderr (-v info, -vv debug, -vvv trace)'
@@ -355,7 +418,9 @@ set edit:completion:arg-completer[mailtest] = {|@words|
             cand dispatch 'The reference notification service: Kafka events to rendered email over SMTP'
             cand smoke 'Run the whole pipeline in one process: broker, sink, dispatch, produce, verify'
             cand catalog 'List the event catalog: types, their fields and fixtures'
+            cand config 'Show the settings in effect and where each comes from'
             cand completions 'Print shell completions'
+            cand man 'Write a man page for mailtest and each subcommand into a directory'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'mailtest;help;broker'= {
@@ -385,7 +450,14 @@ set edit:completion:arg-completer[mailtest] = {|@words|
         }
         &'mailtest;help;catalog'= {
         }
+        &'mailtest;help;config'= {
+            cand show 'Print every setting from the environment, the config file (and profile) and the defaults, with its source; flags win over all of these'
+        }
+        &'mailtest;help;config;show'= {
+        }
         &'mailtest;help;completions'= {
+        }
+        &'mailtest;help;man'= {
         }
         &'mailtest;help;help'= {
         }

@@ -1,6 +1,6 @@
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
 function __fish_mailtest_global_optspecs
-    string join \n v/verbose q/quiet color= config= log-format= h/help V/version
+    string join \n v/verbose q/quiet color= config= profile= log-format= h/help V/version
 end
 
 function __fish_mailtest_needs_command
@@ -28,6 +28,7 @@ complete -c mailtest -n "__fish_mailtest_needs_command" -l color -d 'When to use
 always\t''
 never\t''"
 complete -c mailtest -n "__fish_mailtest_needs_command" -l config -d 'Config file [default: ./mailtest.yaml if present]' -r -F
+complete -c mailtest -n "__fish_mailtest_needs_command" -l profile -d 'Lay this profile of the config file over its other settings' -r
 complete -c mailtest -n "__fish_mailtest_needs_command" -l log-format -d 'Log line format on stderr' -r -f -a "text\t''
 json\t''"
 complete -c mailtest -n "__fish_mailtest_needs_command" -s v -l verbose -d 'More log output on stderr (-v info, -vv debug, -vvv trace)'
@@ -43,7 +44,9 @@ complete -c mailtest -n "__fish_mailtest_needs_command" -f -a "verify" -d 'Check
 complete -c mailtest -n "__fish_mailtest_needs_command" -f -a "dispatch" -d 'The reference notification service: Kafka events to rendered email over SMTP'
 complete -c mailtest -n "__fish_mailtest_needs_command" -f -a "smoke" -d 'Run the whole pipeline in one process: broker, sink, dispatch, produce, verify'
 complete -c mailtest -n "__fish_mailtest_needs_command" -f -a "catalog" -d 'List the event catalog: types, their fields and fixtures'
+complete -c mailtest -n "__fish_mailtest_needs_command" -f -a "config" -d 'Show the settings in effect and where each comes from'
 complete -c mailtest -n "__fish_mailtest_needs_command" -f -a "completions" -d 'Print shell completions'
+complete -c mailtest -n "__fish_mailtest_needs_command" -f -a "man" -d 'Write a man page for mailtest and each subcommand into a directory'
 complete -c mailtest -n "__fish_mailtest_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c mailtest -n "__fish_mailtest_using_subcommand broker" -l brokers -d 'Number of brokers in the cluster' -r
 complete -c mailtest -n "__fish_mailtest_using_subcommand broker" -l partitions -d 'Partitions of each topic created' -r
@@ -55,6 +58,7 @@ complete -c mailtest -n "__fish_mailtest_using_subcommand broker" -l color -d 'W
 always\t''
 never\t''"
 complete -c mailtest -n "__fish_mailtest_using_subcommand broker" -l config -d 'Config file [default: ./mailtest.yaml if present]' -r -F
+complete -c mailtest -n "__fish_mailtest_using_subcommand broker" -l profile -d 'Lay this profile of the config file over its other settings' -r
 complete -c mailtest -n "__fish_mailtest_using_subcommand broker" -l log-format -d 'Log line format on stderr' -r -f -a "text\t''
 json\t''"
 complete -c mailtest -n "__fish_mailtest_using_subcommand broker" -s v -l verbose -d 'More log output on stderr (-v info, -vv debug, -vvv trace)'
@@ -76,6 +80,7 @@ complete -c mailtest -n "__fish_mailtest_using_subcommand produce" -l color -d '
 always\t''
 never\t''"
 complete -c mailtest -n "__fish_mailtest_using_subcommand produce" -l config -d 'Config file [default: ./mailtest.yaml if present]' -r -F
+complete -c mailtest -n "__fish_mailtest_using_subcommand produce" -l profile -d 'Lay this profile of the config file over its other settings' -r
 complete -c mailtest -n "__fish_mailtest_using_subcommand produce" -l log-format -d 'Log line format on stderr' -r -f -a "text\t''
 json\t''"
 complete -c mailtest -n "__fish_mailtest_using_subcommand produce" -l fixtures -d 'Send the catalog\'s sample fixtures'
@@ -103,6 +108,7 @@ complete -c mailtest -n "__fish_mailtest_using_subcommand consume" -l color -d '
 always\t''
 never\t''"
 complete -c mailtest -n "__fish_mailtest_using_subcommand consume" -l config -d 'Config file [default: ./mailtest.yaml if present]' -r -F
+complete -c mailtest -n "__fish_mailtest_using_subcommand consume" -l profile -d 'Lay this profile of the config file over its other settings' -r
 complete -c mailtest -n "__fish_mailtest_using_subcommand consume" -l log-format -d 'Log line format on stderr' -r -f -a "text\t''
 json\t''"
 complete -c mailtest -n "__fish_mailtest_using_subcommand consume" -s e -l exit-at-end -d 'Exit once every partition is read to its end'
@@ -126,6 +132,7 @@ complete -c mailtest -n "__fish_mailtest_using_subcommand render" -l color -d 'W
 always\t''
 never\t''"
 complete -c mailtest -n "__fish_mailtest_using_subcommand render" -l config -d 'Config file [default: ./mailtest.yaml if present]' -r -F
+complete -c mailtest -n "__fish_mailtest_using_subcommand render" -l profile -d 'Lay this profile of the config file over its other settings' -r
 complete -c mailtest -n "__fish_mailtest_using_subcommand render" -l log-format -d 'Log line format on stderr' -r -f -a "text\t''
 json\t''"
 complete -c mailtest -n "__fish_mailtest_using_subcommand render" -l all -d 'Render every template with every fixture into a static gallery (needs --out)'
@@ -134,13 +141,13 @@ complete -c mailtest -n "__fish_mailtest_using_subcommand render" -l strict -d '
 complete -c mailtest -n "__fish_mailtest_using_subcommand render" -s v -l verbose -d 'More log output on stderr (-v info, -vv debug, -vvv trace)'
 complete -c mailtest -n "__fish_mailtest_using_subcommand render" -s q -l quiet -d 'Only errors on stderr: no progress, no summaries'
 complete -c mailtest -n "__fish_mailtest_using_subcommand render" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and not __fish_seen_subcommand_from list show export help" -l smtp -d 'SMTP address to listen on' -r
-complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and not __fish_seen_subcommand_from list show export help" -l http -d 'HTTP API address' -r
+complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and not __fish_seen_subcommand_from list show export help" -l smtp -d 'SMTP address to listen on [default: 127.0.0.1:1025]' -r
+complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and not __fish_seen_subcommand_from list show export help" -l http -d 'HTTP API address [default: 127.0.0.1:8025]' -r
 complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and not __fish_seen_subcommand_from list show export help" -l api-token -d 'Require this token on the API (`Authorization: Bearer <token>`)' -r
-complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and not __fish_seen_subcommand_from list show export help" -l store -d 'Store directory' -r -F
+complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and not __fish_seen_subcommand_from list show export help" -l store -d 'Store directory [default: .mailtest/store]' -r -F
 complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and not __fish_seen_subcommand_from list show export help" -l retain-count -d 'Keep at most this many messages (the oldest go first; evictions are counted)' -r
 complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and not __fish_seen_subcommand_from list show export help" -l retain-age -d 'Keep no message older than this, such as `24h`' -r
-complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and not __fish_seen_subcommand_from list show export help" -l max-size -d 'Largest message accepted, such as `25MB` (larger ones get 552)' -r
+complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and not __fish_seen_subcommand_from list show export help" -l max-size -d 'Largest message accepted, such as `25MB` (larger ones get 552) [default: 25MiB]' -r
 complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and not __fish_seen_subcommand_from list show export help" -l max-connections -d 'Sessions at once; more are told 421' -r
 complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and not __fish_seen_subcommand_from list show export help" -l idle-timeout -d 'How long a client may stay silent' -r
 complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and not __fish_seen_subcommand_from list show export help" -l hostname -d 'The name the server greets with' -r
@@ -153,6 +160,7 @@ complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and not __fish_s
 always\t''
 never\t''"
 complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and not __fish_seen_subcommand_from list show export help" -l config -d 'Config file [default: ./mailtest.yaml if present]' -r -F
+complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and not __fish_seen_subcommand_from list show export help" -l profile -d 'Lay this profile of the config file over its other settings' -r
 complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and not __fish_seen_subcommand_from list show export help" -l log-format -d 'Log line format on stderr' -r -f -a "text\t''
 json\t''"
 complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and not __fish_seen_subcommand_from list show export help" -l memory -d 'Keep messages in memory only (nothing survives a restart)'
@@ -168,7 +176,7 @@ complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and not __fish_s
 complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and not __fish_seen_subcommand_from list show export help" -f -a "show" -d 'Print one stored message exactly as received'
 complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and not __fish_seen_subcommand_from list show export help" -f -a "export" -d 'Write stored messages as `.eml` files, for any mail client or tool'
 complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and not __fish_seen_subcommand_from list show export help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and __fish_seen_subcommand_from list" -l store -d 'Store directory' -r -F
+complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and __fish_seen_subcommand_from list" -l store -d 'Store directory [default: .mailtest/store]' -r -F
 complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and __fish_seen_subcommand_from list" -l to -d 'Only messages to this address (envelope or `To`)' -r
 complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and __fish_seen_subcommand_from list" -l mailbox -d 'Only messages in this mailbox (test run)' -r
 complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and __fish_seen_subcommand_from list" -l subject -d 'Only messages whose subject contains this' -r
@@ -180,22 +188,24 @@ complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and __fish_seen_
 always\t''
 never\t''"
 complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and __fish_seen_subcommand_from list" -l config -d 'Config file [default: ./mailtest.yaml if present]' -r -F
+complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and __fish_seen_subcommand_from list" -l profile -d 'Lay this profile of the config file over its other settings' -r
 complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and __fish_seen_subcommand_from list" -l log-format -d 'Log line format on stderr' -r -f -a "text\t''
 json\t''"
 complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and __fish_seen_subcommand_from list" -s v -l verbose -d 'More log output on stderr (-v info, -vv debug, -vvv trace)'
 complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and __fish_seen_subcommand_from list" -s q -l quiet -d 'Only errors on stderr: no progress, no summaries'
 complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and __fish_seen_subcommand_from list" -s h -l help -d 'Print help'
-complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and __fish_seen_subcommand_from show" -l store -d 'Store directory' -r -F
+complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and __fish_seen_subcommand_from show" -l store -d 'Store directory [default: .mailtest/store]' -r -F
 complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and __fish_seen_subcommand_from show" -l color -d 'When to use colour; `NO_COLOR` set means never under `auto`' -r -f -a "auto\t''
 always\t''
 never\t''"
 complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and __fish_seen_subcommand_from show" -l config -d 'Config file [default: ./mailtest.yaml if present]' -r -F
+complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and __fish_seen_subcommand_from show" -l profile -d 'Lay this profile of the config file over its other settings' -r
 complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and __fish_seen_subcommand_from show" -l log-format -d 'Log line format on stderr' -r -f -a "text\t''
 json\t''"
 complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and __fish_seen_subcommand_from show" -s v -l verbose -d 'More log output on stderr (-v info, -vv debug, -vvv trace)'
 complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and __fish_seen_subcommand_from show" -s q -l quiet -d 'Only errors on stderr: no progress, no summaries'
 complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and __fish_seen_subcommand_from show" -s h -l help -d 'Print help'
-complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and __fish_seen_subcommand_from export" -l store -d 'Store directory' -r -F
+complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and __fish_seen_subcommand_from export" -l store -d 'Store directory [default: .mailtest/store]' -r -F
 complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and __fish_seen_subcommand_from export" -l out -d 'Folder to write `<id>.eml` files into (created if missing)' -r -F
 complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and __fish_seen_subcommand_from export" -l to -d 'Only messages to this address (envelope or `To`)' -r
 complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and __fish_seen_subcommand_from export" -l mailbox -d 'Only messages in this mailbox (test run)' -r
@@ -206,6 +216,7 @@ complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and __fish_seen_
 always\t''
 never\t''"
 complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and __fish_seen_subcommand_from export" -l config -d 'Config file [default: ./mailtest.yaml if present]' -r -F
+complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and __fish_seen_subcommand_from export" -l profile -d 'Lay this profile of the config file over its other settings' -r
 complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and __fish_seen_subcommand_from export" -l log-format -d 'Log line format on stderr' -r -f -a "text\t''
 json\t''"
 complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and __fish_seen_subcommand_from export" -s v -l verbose -d 'More log output on stderr (-v info, -vv debug, -vvv trace)'
@@ -231,6 +242,7 @@ complete -c mailtest -n "__fish_mailtest_using_subcommand verify" -l color -d 'W
 always\t''
 never\t''"
 complete -c mailtest -n "__fish_mailtest_using_subcommand verify" -l config -d 'Config file [default: ./mailtest.yaml if present]' -r -F
+complete -c mailtest -n "__fish_mailtest_using_subcommand verify" -l profile -d 'Lay this profile of the config file over its other settings' -r
 complete -c mailtest -n "__fish_mailtest_using_subcommand verify" -l log-format -d 'Log line format on stderr' -r -f -a "text\t''
 json\t''"
 complete -c mailtest -n "__fish_mailtest_using_subcommand verify" -l watch -d 'Run again each time mail arrives, until Ctrl-C (a live sink only)'
@@ -241,10 +253,10 @@ complete -c mailtest -n "__fish_mailtest_using_subcommand dispatch" -s b -l brok
 complete -c mailtest -n "__fish_mailtest_using_subcommand dispatch" -s X -d 'A librdkafka property, repeatable (`-X security.protocol=SASL_SSL`)' -r
 complete -c mailtest -n "__fish_mailtest_using_subcommand dispatch" -l timeout -d 'How long to wait for the broker before giving up (exit 3)' -r
 complete -c mailtest -n "__fish_mailtest_using_subcommand dispatch" -l catalog -d 'A catalog directory that adds or replaces event types' -r -F
-complete -c mailtest -n "__fish_mailtest_using_subcommand dispatch" -l group -d 'The consumer group; processes in one group share the partitions' -r
+complete -c mailtest -n "__fish_mailtest_using_subcommand dispatch" -l group -d 'The consumer group; processes in one group share the partitions [default: mailtest-dispatch]' -r
 complete -c mailtest -n "__fish_mailtest_using_subcommand dispatch" -l topic -d 'Topics to consume [default: `email-events` and `email-events.<type>` for every type]' -r
 complete -c mailtest -n "__fish_mailtest_using_subcommand dispatch" -l dlq-topic -d 'Where events that can never be sent go, with the reason in headers' -r
-complete -c mailtest -n "__fish_mailtest_using_subcommand dispatch" -l smtp -d 'The SMTP server to send through' -r
+complete -c mailtest -n "__fish_mailtest_using_subcommand dispatch" -l smtp -d 'The SMTP server to send through [default: the config file\'s `dispatch.smtp` or `sink.smtp`, else 127.0.0.1:1025]' -r
 complete -c mailtest -n "__fish_mailtest_using_subcommand dispatch" -l fallback-smtp -d 'A second SMTP server, used when the first stays unreachable' -r
 complete -c mailtest -n "__fish_mailtest_using_subcommand dispatch" -l smtp-tls -d 'TLS towards the SMTP servers' -r -f -a "none\t'Plain SMTP'
 opportunistic\t'STARTTLS when offered'
@@ -261,6 +273,7 @@ complete -c mailtest -n "__fish_mailtest_using_subcommand dispatch" -l color -d 
 always\t''
 never\t''"
 complete -c mailtest -n "__fish_mailtest_using_subcommand dispatch" -l config -d 'Config file [default: ./mailtest.yaml if present]' -r -F
+complete -c mailtest -n "__fish_mailtest_using_subcommand dispatch" -l profile -d 'Lay this profile of the config file over its other settings' -r
 complete -c mailtest -n "__fish_mailtest_using_subcommand dispatch" -l log-format -d 'Log line format on stderr' -r -f -a "text\t''
 json\t''"
 complete -c mailtest -n "__fish_mailtest_using_subcommand dispatch" -l smtp-insecure -d 'Accept any TLS certificate (a test server\'s self-signed one)'
@@ -286,6 +299,7 @@ complete -c mailtest -n "__fish_mailtest_using_subcommand smoke" -l color -d 'Wh
 always\t''
 never\t''"
 complete -c mailtest -n "__fish_mailtest_using_subcommand smoke" -l config -d 'Config file [default: ./mailtest.yaml if present]' -r -F
+complete -c mailtest -n "__fish_mailtest_using_subcommand smoke" -l profile -d 'Lay this profile of the config file over its other settings' -r
 complete -c mailtest -n "__fish_mailtest_using_subcommand smoke" -l log-format -d 'Log line format on stderr' -r -f -a "text\t''
 json\t''"
 complete -c mailtest -n "__fish_mailtest_using_subcommand smoke" -l allow-remote -d 'Allow --smtp-listen and --http-listen on an address other than loopback'
@@ -302,31 +316,72 @@ complete -c mailtest -n "__fish_mailtest_using_subcommand catalog" -l color -d '
 always\t''
 never\t''"
 complete -c mailtest -n "__fish_mailtest_using_subcommand catalog" -l config -d 'Config file [default: ./mailtest.yaml if present]' -r -F
+complete -c mailtest -n "__fish_mailtest_using_subcommand catalog" -l profile -d 'Lay this profile of the config file over its other settings' -r
 complete -c mailtest -n "__fish_mailtest_using_subcommand catalog" -l log-format -d 'Log line format on stderr' -r -f -a "text\t''
 json\t''"
 complete -c mailtest -n "__fish_mailtest_using_subcommand catalog" -s v -l verbose -d 'More log output on stderr (-v info, -vv debug, -vvv trace)'
 complete -c mailtest -n "__fish_mailtest_using_subcommand catalog" -s q -l quiet -d 'Only errors on stderr: no progress, no summaries'
 complete -c mailtest -n "__fish_mailtest_using_subcommand catalog" -s h -l help -d 'Print help'
+complete -c mailtest -n "__fish_mailtest_using_subcommand config; and not __fish_seen_subcommand_from show help" -l color -d 'When to use colour; `NO_COLOR` set means never under `auto`' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c mailtest -n "__fish_mailtest_using_subcommand config; and not __fish_seen_subcommand_from show help" -l config -d 'Config file [default: ./mailtest.yaml if present]' -r -F
+complete -c mailtest -n "__fish_mailtest_using_subcommand config; and not __fish_seen_subcommand_from show help" -l profile -d 'Lay this profile of the config file over its other settings' -r
+complete -c mailtest -n "__fish_mailtest_using_subcommand config; and not __fish_seen_subcommand_from show help" -l log-format -d 'Log line format on stderr' -r -f -a "text\t''
+json\t''"
+complete -c mailtest -n "__fish_mailtest_using_subcommand config; and not __fish_seen_subcommand_from show help" -s v -l verbose -d 'More log output on stderr (-v info, -vv debug, -vvv trace)'
+complete -c mailtest -n "__fish_mailtest_using_subcommand config; and not __fish_seen_subcommand_from show help" -s q -l quiet -d 'Only errors on stderr: no progress, no summaries'
+complete -c mailtest -n "__fish_mailtest_using_subcommand config; and not __fish_seen_subcommand_from show help" -s h -l help -d 'Print help'
+complete -c mailtest -n "__fish_mailtest_using_subcommand config; and not __fish_seen_subcommand_from show help" -f -a "show" -d 'Print every setting from the environment, the config file (and profile) and the defaults, with its source; flags win over all of these'
+complete -c mailtest -n "__fish_mailtest_using_subcommand config; and not __fish_seen_subcommand_from show help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c mailtest -n "__fish_mailtest_using_subcommand config; and __fish_seen_subcommand_from show" -l output -d 'A table, or one JSON object per setting' -r -f -a "text\t''
+json\t''"
+complete -c mailtest -n "__fish_mailtest_using_subcommand config; and __fish_seen_subcommand_from show" -l color -d 'When to use colour; `NO_COLOR` set means never under `auto`' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c mailtest -n "__fish_mailtest_using_subcommand config; and __fish_seen_subcommand_from show" -l config -d 'Config file [default: ./mailtest.yaml if present]' -r -F
+complete -c mailtest -n "__fish_mailtest_using_subcommand config; and __fish_seen_subcommand_from show" -l profile -d 'Lay this profile of the config file over its other settings' -r
+complete -c mailtest -n "__fish_mailtest_using_subcommand config; and __fish_seen_subcommand_from show" -l log-format -d 'Log line format on stderr' -r -f -a "text\t''
+json\t''"
+complete -c mailtest -n "__fish_mailtest_using_subcommand config; and __fish_seen_subcommand_from show" -s v -l verbose -d 'More log output on stderr (-v info, -vv debug, -vvv trace)'
+complete -c mailtest -n "__fish_mailtest_using_subcommand config; and __fish_seen_subcommand_from show" -s q -l quiet -d 'Only errors on stderr: no progress, no summaries'
+complete -c mailtest -n "__fish_mailtest_using_subcommand config; and __fish_seen_subcommand_from show" -s h -l help -d 'Print help'
+complete -c mailtest -n "__fish_mailtest_using_subcommand config; and __fish_seen_subcommand_from help" -f -a "show" -d 'Print every setting from the environment, the config file (and profile) and the defaults, with its source; flags win over all of these'
+complete -c mailtest -n "__fish_mailtest_using_subcommand config; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c mailtest -n "__fish_mailtest_using_subcommand completions" -l color -d 'When to use colour; `NO_COLOR` set means never under `auto`' -r -f -a "auto\t''
 always\t''
 never\t''"
 complete -c mailtest -n "__fish_mailtest_using_subcommand completions" -l config -d 'Config file [default: ./mailtest.yaml if present]' -r -F
+complete -c mailtest -n "__fish_mailtest_using_subcommand completions" -l profile -d 'Lay this profile of the config file over its other settings' -r
 complete -c mailtest -n "__fish_mailtest_using_subcommand completions" -l log-format -d 'Log line format on stderr' -r -f -a "text\t''
 json\t''"
 complete -c mailtest -n "__fish_mailtest_using_subcommand completions" -s v -l verbose -d 'More log output on stderr (-v info, -vv debug, -vvv trace)'
 complete -c mailtest -n "__fish_mailtest_using_subcommand completions" -s q -l quiet -d 'Only errors on stderr: no progress, no summaries'
 complete -c mailtest -n "__fish_mailtest_using_subcommand completions" -s h -l help -d 'Print help'
-complete -c mailtest -n "__fish_mailtest_using_subcommand help; and not __fish_seen_subcommand_from broker produce consume render sink verify dispatch smoke catalog completions help" -f -a "broker" -d 'Run an embedded Kafka broker (librdkafka\'s mock cluster) with the catalog\'s topics'
-complete -c mailtest -n "__fish_mailtest_using_subcommand help; and not __fish_seen_subcommand_from broker produce consume render sink verify dispatch smoke catalog completions help" -f -a "produce" -d 'Publish email events (from files, fixtures, or generated) to Kafka'
-complete -c mailtest -n "__fish_mailtest_using_subcommand help; and not __fish_seen_subcommand_from broker produce consume render sink verify dispatch smoke catalog completions help" -f -a "consume" -d 'Read email events from Kafka topics'
-complete -c mailtest -n "__fish_mailtest_using_subcommand help; and not __fish_seen_subcommand_from broker produce consume render sink verify dispatch smoke catalog completions help" -f -a "render" -d 'Render email templates: previews, `.eml`, a gallery of every template, live preview, lints'
-complete -c mailtest -n "__fish_mailtest_using_subcommand help; and not __fish_seen_subcommand_from broker produce consume render sink verify dispatch smoke catalog completions help" -f -a "sink" -d 'Capture SMTP server with a durable store and an HTTP API (`sink list|show` read a store)'
-complete -c mailtest -n "__fish_mailtest_using_subcommand help; and not __fish_seen_subcommand_from broker produce consume render sink verify dispatch smoke catalog completions help" -f -a "verify" -d 'Check captured mail against YAML expectations (a live sink, a store, or .eml files)'
-complete -c mailtest -n "__fish_mailtest_using_subcommand help; and not __fish_seen_subcommand_from broker produce consume render sink verify dispatch smoke catalog completions help" -f -a "dispatch" -d 'The reference notification service: Kafka events to rendered email over SMTP'
-complete -c mailtest -n "__fish_mailtest_using_subcommand help; and not __fish_seen_subcommand_from broker produce consume render sink verify dispatch smoke catalog completions help" -f -a "smoke" -d 'Run the whole pipeline in one process: broker, sink, dispatch, produce, verify'
-complete -c mailtest -n "__fish_mailtest_using_subcommand help; and not __fish_seen_subcommand_from broker produce consume render sink verify dispatch smoke catalog completions help" -f -a "catalog" -d 'List the event catalog: types, their fields and fixtures'
-complete -c mailtest -n "__fish_mailtest_using_subcommand help; and not __fish_seen_subcommand_from broker produce consume render sink verify dispatch smoke catalog completions help" -f -a "completions" -d 'Print shell completions'
-complete -c mailtest -n "__fish_mailtest_using_subcommand help; and not __fish_seen_subcommand_from broker produce consume render sink verify dispatch smoke catalog completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c mailtest -n "__fish_mailtest_using_subcommand man" -l color -d 'When to use colour; `NO_COLOR` set means never under `auto`' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c mailtest -n "__fish_mailtest_using_subcommand man" -l config -d 'Config file [default: ./mailtest.yaml if present]' -r -F
+complete -c mailtest -n "__fish_mailtest_using_subcommand man" -l profile -d 'Lay this profile of the config file over its other settings' -r
+complete -c mailtest -n "__fish_mailtest_using_subcommand man" -l log-format -d 'Log line format on stderr' -r -f -a "text\t''
+json\t''"
+complete -c mailtest -n "__fish_mailtest_using_subcommand man" -s v -l verbose -d 'More log output on stderr (-v info, -vv debug, -vvv trace)'
+complete -c mailtest -n "__fish_mailtest_using_subcommand man" -s q -l quiet -d 'Only errors on stderr: no progress, no summaries'
+complete -c mailtest -n "__fish_mailtest_using_subcommand man" -s h -l help -d 'Print help'
+complete -c mailtest -n "__fish_mailtest_using_subcommand help; and not __fish_seen_subcommand_from broker produce consume render sink verify dispatch smoke catalog config completions man help" -f -a "broker" -d 'Run an embedded Kafka broker (librdkafka\'s mock cluster) with the catalog\'s topics'
+complete -c mailtest -n "__fish_mailtest_using_subcommand help; and not __fish_seen_subcommand_from broker produce consume render sink verify dispatch smoke catalog config completions man help" -f -a "produce" -d 'Publish email events (from files, fixtures, or generated) to Kafka'
+complete -c mailtest -n "__fish_mailtest_using_subcommand help; and not __fish_seen_subcommand_from broker produce consume render sink verify dispatch smoke catalog config completions man help" -f -a "consume" -d 'Read email events from Kafka topics'
+complete -c mailtest -n "__fish_mailtest_using_subcommand help; and not __fish_seen_subcommand_from broker produce consume render sink verify dispatch smoke catalog config completions man help" -f -a "render" -d 'Render email templates: previews, `.eml`, a gallery of every template, live preview, lints'
+complete -c mailtest -n "__fish_mailtest_using_subcommand help; and not __fish_seen_subcommand_from broker produce consume render sink verify dispatch smoke catalog config completions man help" -f -a "sink" -d 'Capture SMTP server with a durable store and an HTTP API (`sink list|show` read a store)'
+complete -c mailtest -n "__fish_mailtest_using_subcommand help; and not __fish_seen_subcommand_from broker produce consume render sink verify dispatch smoke catalog config completions man help" -f -a "verify" -d 'Check captured mail against YAML expectations (a live sink, a store, or .eml files)'
+complete -c mailtest -n "__fish_mailtest_using_subcommand help; and not __fish_seen_subcommand_from broker produce consume render sink verify dispatch smoke catalog config completions man help" -f -a "dispatch" -d 'The reference notification service: Kafka events to rendered email over SMTP'
+complete -c mailtest -n "__fish_mailtest_using_subcommand help; and not __fish_seen_subcommand_from broker produce consume render sink verify dispatch smoke catalog config completions man help" -f -a "smoke" -d 'Run the whole pipeline in one process: broker, sink, dispatch, produce, verify'
+complete -c mailtest -n "__fish_mailtest_using_subcommand help; and not __fish_seen_subcommand_from broker produce consume render sink verify dispatch smoke catalog config completions man help" -f -a "catalog" -d 'List the event catalog: types, their fields and fixtures'
+complete -c mailtest -n "__fish_mailtest_using_subcommand help; and not __fish_seen_subcommand_from broker produce consume render sink verify dispatch smoke catalog config completions man help" -f -a "config" -d 'Show the settings in effect and where each comes from'
+complete -c mailtest -n "__fish_mailtest_using_subcommand help; and not __fish_seen_subcommand_from broker produce consume render sink verify dispatch smoke catalog config completions man help" -f -a "completions" -d 'Print shell completions'
+complete -c mailtest -n "__fish_mailtest_using_subcommand help; and not __fish_seen_subcommand_from broker produce consume render sink verify dispatch smoke catalog config completions man help" -f -a "man" -d 'Write a man page for mailtest and each subcommand into a directory'
+complete -c mailtest -n "__fish_mailtest_using_subcommand help; and not __fish_seen_subcommand_from broker produce consume render sink verify dispatch smoke catalog config completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c mailtest -n "__fish_mailtest_using_subcommand help; and __fish_seen_subcommand_from sink" -f -a "list" -d 'List the messages in a store, oldest first'
 complete -c mailtest -n "__fish_mailtest_using_subcommand help; and __fish_seen_subcommand_from sink" -f -a "show" -d 'Print one stored message exactly as received'
 complete -c mailtest -n "__fish_mailtest_using_subcommand help; and __fish_seen_subcommand_from sink" -f -a "export" -d 'Write stored messages as `.eml` files, for any mail client or tool'
+complete -c mailtest -n "__fish_mailtest_using_subcommand help; and __fish_seen_subcommand_from config" -f -a "show" -d 'Print every setting from the environment, the config file (and profile) and the defaults, with its source; flags win over all of these'

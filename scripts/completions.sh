@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Regenerates the committed shell completions from the CLI definition.
+# Regenerates the committed shell completions and man pages from the CLI definition.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build -q
@@ -10,3 +10,6 @@ mkdir -p completions
 "$bin" completions fish > completions/mailtest.fish
 "$bin" completions powershell > completions/_mailtest.ps1
 "$bin" completions elvish > completions/mailtest.elv
+# Man pages, one per subcommand.
+rm -rf man
+"$bin" -q man man

@@ -100,22 +100,19 @@ pub struct DispatchArgs {
     #[command(flatten)]
     pub kafka: KafkaArgs,
     /// The consumer group; processes in one group share the partitions
-    #[arg(long, default_value = "mailtest-dispatch", value_name = "NAME")]
-    pub group: String,
+    /// [default: mailtest-dispatch]
+    #[arg(long, value_name = "NAME")]
+    pub group: Option<String>,
     /// Topics to consume [default: `email-events` and `email-events.<type>` for every type]
     #[arg(long = "topic", value_name = "TOPIC")]
     pub topics: Vec<String>,
     /// Where events that can never be sent go, with the reason in headers
     #[arg(long, default_value = "email-events.dlq", value_name = "TOPIC")]
     pub dlq_topic: String,
-    /// The SMTP server to send through
-    #[arg(
-        long,
-        env = "MAILTEST_SMTP",
-        default_value = "127.0.0.1:1025",
-        value_name = "HOST:PORT"
-    )]
-    pub smtp: String,
+    /// The SMTP server to send through [default: the config file's `dispatch.smtp` or
+    /// `sink.smtp`, else 127.0.0.1:1025]
+    #[arg(long, env = "MAILTEST_SMTP", value_name = "HOST:PORT")]
+    pub smtp: Option<String>,
     /// A second SMTP server, used when the first stays unreachable
     #[arg(long, value_name = "HOST:PORT")]
     pub fallback_smtp: Option<String>,

@@ -36,6 +36,9 @@ pub struct GlobalArgs {
     /// Config file [default: ./mailtest.yaml if present]
     #[arg(long, global = true, env = "MAILTEST_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
+    /// Lay this profile of the config file over its other settings
+    #[arg(long, global = true, env = "MAILTEST_PROFILE", value_name = "NAME")]
+    pub profile: Option<String>,
     /// Log line format on stderr
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
@@ -80,8 +83,12 @@ pub enum Command {
     Smoke(Box<SmokeArgs>),
     /// List the event catalog: types, their fields and fixtures
     Catalog(CatalogArgs),
+    /// Show the settings in effect and where each comes from
+    Config(ConfigArgs),
     /// Print shell completions
     Completions(CompletionsArgs),
+    /// Write a man page for mailtest and each subcommand into a directory
+    Man(ManArgs),
 }
 
 /// Connection flags shared by every Kafka command.
@@ -222,6 +229,30 @@ pub struct CatalogArgs {
     /// Print the listing as JSON
     #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
     pub output: OutputFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct ConfigArgs {
+    #[command(subcommand)]
+    pub action: ConfigAction,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigAction {
+    /// Print every setting from the environment, the config file (and profile) and the
+    /// defaults, with its source; flags win over all of these
+    Show {
+        /// A table, or one JSON object per setting
+        #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+        output: OutputFormat,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// The directory to write `mailtest.1`, `mailtest-produce.1`, ... into (created)
+    #[arg(value_name = "DIR")]
+    pub out: PathBuf,
 }
 
 #[derive(Debug, Args)]

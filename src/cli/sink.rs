@@ -11,22 +11,12 @@ use super::OutputFormat;
 pub struct SinkArgs {
     #[command(subcommand)]
     pub action: Option<SinkAction>,
-    /// SMTP address to listen on
-    #[arg(
-        long,
-        env = "MAILTEST_SMTP",
-        default_value = "127.0.0.1:1025",
-        value_name = "ADDR"
-    )]
-    pub smtp: String,
-    /// HTTP API address
-    #[arg(
-        long,
-        env = "MAILTEST_HTTP",
-        default_value = "127.0.0.1:8025",
-        value_name = "ADDR"
-    )]
-    pub http: String,
+    /// SMTP address to listen on [default: 127.0.0.1:1025]
+    #[arg(long, env = "MAILTEST_SMTP", value_name = "ADDR")]
+    pub smtp: Option<String>,
+    /// HTTP API address [default: 127.0.0.1:8025]
+    #[arg(long, env = "MAILTEST_HTTP", value_name = "ADDR")]
+    pub http: Option<String>,
     /// Require this token on the API (`Authorization: Bearer <token>`)
     #[arg(
         long,
@@ -49,9 +39,9 @@ pub struct SinkArgs {
     /// Also sync every acknowledged message to disk, in batches (survives power loss)
     #[arg(long, conflicts_with = "memory")]
     pub fsync: bool,
-    /// Largest message accepted, such as `25MB` (larger ones get 552)
-    #[arg(long, default_value = "25MiB", value_name = "BYTES")]
-    pub max_size: String,
+    /// Largest message accepted, such as `25MB` (larger ones get 552) [default: 25MiB]
+    #[arg(long, value_name = "BYTES")]
+    pub max_size: Option<String>,
     /// Sessions at once; more are told 421
     #[arg(long, default_value_t = 1024, value_name = "N")]
     pub max_connections: usize,
@@ -99,14 +89,9 @@ pub struct SinkArgs {
 /// Where a store lives.
 #[derive(Debug, Args, Clone)]
 pub struct StoreArgs {
-    /// Store directory
-    #[arg(
-        long = "store",
-        env = "MAILTEST_STORE",
-        default_value = ".mailtest/store",
-        value_name = "DIR"
-    )]
-    pub dir: PathBuf,
+    /// Store directory [default: .mailtest/store]
+    #[arg(long = "store", env = "MAILTEST_STORE", value_name = "DIR")]
+    pub dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -34,7 +34,17 @@ pub async fn run(args: DispatchArgs, config: &ConfigFile, printer: &Printer) -> 
         auth: args.smtp_user.clone().zip(args.smtp_password.clone()),
     };
     let fallback = args.fallback_smtp.as_deref().map(server);
-    let sender = Sender::new(&server(&args.smtp), fallback.as_ref(), retry)
+    let smtp = args
+        .smtp
+        .clone()
+        .or_else(|| config.dispatch_smtp().map(str::to_owned))
+        .unwrap_or_else(|| settings::DEFAULT_SMTP.to_owned());
+    let group = args
+        .group
+        .clone()
+        .or_else(|| config.dispatch.group.clone())
+        .unwrap_or_else(|| settings::DEFAULT_GROUP.to_owned());
+    let sender = Sender::new(&server(&smtp), fallback.as_ref(), retry)
         .map_err(|e| SettingsError::invalid("--smtp", e.to_string()))?;
     let ledger = if args.no_state {
         Ledger::memory()
@@ -64,7 +74,7 @@ pub async fn run(args: DispatchArgs, config: &ConfigFile, printer: &Printer) -> 
     let http = format!("http://{}", listener.local_addr()?);
     let settings = Settings {
         connection,
-        group: args.group.clone(),
+        group: group.clone(),
         topics,
     };
     let topic_count = settings.topics.len();
@@ -74,8 +84,7 @@ pub async fn run(args: DispatchArgs, config: &ConfigFile, printer: &Printer) -> 
         super::write_ready_file(path, &format!("MAILTEST_DISPATCH_HTTP={http}"))?;
     }
     printer.status(&format!(
-        "dispatching {topic_count} topics in group `{}` to {}; health and metrics at {http}; Ctrl-C stops",
-        args.group, args.smtp
+        "dispatching {topic_count} topics in group `{group}` to {smtp}; health and metrics at {http}; Ctrl-C stops"
     ));
     let done = service
         .run_until(wait_for_signal())

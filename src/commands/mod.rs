@@ -3,8 +3,10 @@
 mod broker;
 mod catalog;
 mod completions;
+mod config;
 mod consume;
 mod dispatch;
+mod man;
 mod produce;
 mod render;
 mod sink;
@@ -23,15 +25,17 @@ use crate::settings::ConfigFile;
 
 /// Runs the parsed command.
 pub async fn run(cli: Cli, printer: &Printer) -> Result<Outcome> {
-    let config = ConfigFile::load(cli.global.config.as_deref())?;
+    let config = ConfigFile::load(cli.global.config.as_deref(), cli.global.profile.as_deref())?;
     match cli.command {
         Command::Broker(args) => broker::run(args, &config, printer).await,
         Command::Produce(args) => produce::run(args, &config, printer).await,
         Command::Consume(args) => consume::run(args, &config, printer).await,
         Command::Catalog(args) => catalog::run(&args, &config, printer),
         Command::Completions(args) => completions::run(&args),
+        Command::Config(args) => config::run(&args, &config, printer),
+        Command::Man(args) => man::run(&args, printer),
         Command::Render(args) => render::run(args, &config, printer).await,
-        Command::Sink(args) => sink::run(*args, printer).await,
+        Command::Sink(args) => sink::run(*args, &config, printer).await,
         Command::Verify(args) => verify::run(args, &config, printer).await,
         Command::Dispatch(args) => dispatch::run(*args, &config, printer).await,
         Command::Smoke(args) => smoke::run(*args, &config, printer).await,

@@ -1,7 +1,7 @@
 //! `mailtest sink`: the capture SMTP server over a store, and `sink list|show` to read one.
 
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -11,24 +11,71 @@ use tokio::net::TcpListener;
 use crate::api::ApiSettings;
 use crate::cli::{
     MessageFilterArgs, OutputFormat, SinkAction, SinkArgs, SinkExportArgs, SinkListArgs,
-    SinkShowArgs,
+    SinkShowArgs, StoreArgs,
 };
 use crate::exit_code::Outcome;
 use crate::printer::Printer;
-use crate::settings::{self, SettingsError};
+use crate::settings::{self, ConfigFile, SettingsError};
 use crate::sink::Sink;
 use crate::smtp::auth::AuthPolicy;
 use crate::smtp::faults::FaultSet;
 use crate::smtp::{ServerSettings, SessionConfig, tls};
 use crate::store::{Query, Retention, Store};
 
-pub async fn run(args: SinkArgs, printer: &Printer) -> Result<Outcome> {
-    match args.action {
-        Some(SinkAction::List(list)) => self::list(&list, printer),
-        Some(SinkAction::Show(show)) => self::show(&show, printer),
-        Some(SinkAction::Export(export)) => self::export(&export, printer),
-        None => serve(args, printer).await,
+pub async fn run(mut args: SinkArgs, config: &ConfigFile, printer: &Printer) -> Result<Outcome> {
+    match &mut args.action {
+        Some(SinkAction::List(list)) => {
+            list.store.dir = Some(store_dir(&list.store, config));
+            self::list(list, printer)
+        }
+        Some(SinkAction::Show(show)) => {
+            show.store.dir = Some(store_dir(&show.store, config));
+            self::show(show, printer)
+        }
+        Some(SinkAction::Export(export)) => {
+            export.store.dir = Some(store_dir(&export.store, config));
+            self::export(export, printer)
+        }
+        None => {
+            // Flags and environment (clap) over the config file over the defaults.
+            let file = &config.sink;
+            args.smtp = Some(pick(
+                args.smtp.as_ref(),
+                file.smtp.as_ref(),
+                settings::DEFAULT_SMTP,
+            ));
+            args.http = Some(pick(
+                args.http.as_ref(),
+                file.http.as_ref(),
+                settings::DEFAULT_HTTP,
+            ));
+            args.max_size = Some(pick(
+                args.max_size.as_ref(),
+                file.max_size.as_ref(),
+                settings::DEFAULT_MAX_SIZE,
+            ));
+            args.faults = args.faults.take().or_else(|| file.faults.clone());
+            args.store.dir = Some(store_dir(&args.store, config));
+            serve(args, printer).await
+        }
     }
+}
+
+fn pick(flag: Option<&String>, file: Option<&String>, default: &str) -> String {
+    flag.or(file)
+        .map_or_else(|| default.to_owned(), String::clone)
+}
+
+fn store_dir(args: &StoreArgs, config: &ConfigFile) -> PathBuf {
+    args.dir
+        .clone()
+        .or_else(|| config.sink.store.clone())
+        .unwrap_or_else(|| PathBuf::from(settings::DEFAULT_STORE))
+}
+
+/// A value [`run`] has resolved.
+fn resolved<T: ?Sized + ToOwned>(value: Option<&T>) -> &T {
+    value.expect("resolved in run")
 }
 
 async fn bind(flag: &str, addr: SocketAddr, printer: &Printer) -> Result<TcpListener> {
@@ -43,10 +90,10 @@ async fn bind(flag: &str, addr: SocketAddr, printer: &Printer) -> Result<TcpList
 }
 
 fn server_settings(args: &SinkArgs) -> Result<(SocketAddr, ServerSettings)> {
-    let addr = settings::listen_addr("--smtp", &args.smtp, args.allow_remote)?;
+    let addr = settings::listen_addr("--smtp", resolved(args.smtp.as_deref()), args.allow_remote)?;
     let session = SessionConfig {
         hostname: args.hostname.clone(),
-        max_size: settings::parse_size("--max-size", &args.max_size)?,
+        max_size: settings::parse_size("--max-size", resolved(args.max_size.as_deref()))?,
         timeout: settings::parse_duration("--idle-timeout", &args.idle_timeout)?,
         tls: tls_config(args)?,
         auth: auth_policy(args)?,
@@ -111,7 +158,8 @@ fn auth_policy(args: &SinkArgs) -> Result<Option<AuthPolicy>> {
 
 async fn serve(args: SinkArgs, printer: &Printer) -> Result<Outcome> {
     let (addr, settings) = server_settings(&args)?;
-    let http_addr = settings::listen_addr("--http", &args.http, args.allow_remote)?;
+    let http_addr =
+        settings::listen_addr("--http", resolved(args.http.as_deref()), args.allow_remote)?;
     let retention = Retention {
         max_count: args.retain_count,
         max_age: args
@@ -123,7 +171,7 @@ async fn serve(args: SinkArgs, printer: &Printer) -> Result<Outcome> {
     let store = if args.memory {
         Store::memory()
     } else {
-        Store::open(&args.store.dir, args.fsync)?
+        Store::open(resolved(args.store.dir.as_deref()), args.fsync)?
     };
     let store = Arc::new(store.with_retention(retention));
     store.enforce_retention()?;
@@ -143,7 +191,7 @@ async fn serve(args: SinkArgs, printer: &Printer) -> Result<Outcome> {
     let kept = if args.memory {
         "in memory".to_owned()
     } else {
-        format!("in `{}`", args.store.dir.display())
+        format!("in `{}`", resolved(args.store.dir.as_deref()).display())
     };
     printer.status(&format!(
         "sink: SMTP on {}, API on {}, {} messages kept {kept}; Ctrl-C stops",
@@ -200,7 +248,7 @@ fn query(filter: &MessageFilterArgs) -> Query {
 }
 
 fn list(args: &SinkListArgs, printer: &Printer) -> Result<Outcome> {
-    let store = open(&args.store.dir)?;
+    let store = open(resolved(args.store.dir.as_deref()))?;
     let found = store.list(&query(&args.filter));
     if args.output == OutputFormat::Json {
         for summary in &found {
@@ -225,7 +273,7 @@ fn list(args: &SinkListArgs, printer: &Printer) -> Result<Outcome> {
 }
 
 fn show(args: &SinkShowArgs, printer: &Printer) -> Result<Outcome> {
-    let store = open(&args.store.dir)?;
+    let store = open(resolved(args.store.dir.as_deref()))?;
     let raw = store.raw(args.id).map_err(|_| {
         SettingsError::invalid("id", format!("no message {} in the store", args.id))
     })?;
@@ -235,7 +283,7 @@ fn show(args: &SinkShowArgs, printer: &Printer) -> Result<Outcome> {
 }
 
 fn export(args: &SinkExportArgs, printer: &Printer) -> Result<Outcome> {
-    let store = open(&args.store.dir)?;
+    let store = open(resolved(args.store.dir.as_deref()))?;
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("cannot create `{}`", args.out.display()))?;
     let found = store.list(&query(&args.filter));

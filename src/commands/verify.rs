@@ -14,9 +14,6 @@ use crate::settings::{self, ConfigFile};
 use crate::verify::golden::GoldenRenderer;
 use crate::verify::{self, Report, Source, Spec, report};
 
-/// The sink's API address when no source is given.
-const DEFAULT_SINK: &str = "http://127.0.0.1:8025";
-
 pub async fn run(args: VerifyArgs, config: &ConfigFile, printer: &Printer) -> Result<Outcome> {
     let mut spec = Spec::load(&args.file)?;
     if let Some(text) = &args.timeout {
@@ -31,7 +28,7 @@ pub async fn run(args: VerifyArgs, config: &ConfigFile, printer: &Printer) -> Re
     let catalog = settings::load_catalog(args.catalog.as_deref().or(config.catalog.as_deref()))?;
     let golden = GoldenRenderer::new(Renderer::new(templates), catalog, base);
     let check = |m: &verify::message::Message, g: &verify::spec::Golden| golden.check(m, g);
-    let mut source = open_source(&args, spec.mailbox.as_deref()).await?;
+    let mut source = open_source(&args, config, spec.mailbox.as_deref()).await?;
     loop {
         let report = verify::run(&spec, &mut source, &vars, &check).await?;
         print(&report, &args, printer)?;
@@ -53,14 +50,22 @@ pub async fn run(args: VerifyArgs, config: &ConfigFile, printer: &Printer) -> Re
     }
 }
 
-async fn open_source(args: &VerifyArgs, mailbox: Option<&str>) -> Result<Source> {
+async fn open_source(
+    args: &VerifyArgs,
+    config: &ConfigFile,
+    mailbox: Option<&str>,
+) -> Result<Source> {
     if let Some(dir) = &args.store {
         return Ok(Source::store(dir, mailbox)?);
     }
     if !args.eml.is_empty() {
         return Ok(Source::files(&args.eml)?);
     }
-    let url = args.sink.as_deref().unwrap_or(DEFAULT_SINK);
+    let url = args
+        .sink
+        .as_deref()
+        .or(config.sink.http.as_deref())
+        .unwrap_or(settings::DEFAULT_HTTP);
     let url = if url.contains("://") {
         url.to_owned()
     } else {

@@ -35,6 +35,80 @@ fn completions_match_the_committed_files() {
     }
 }
 
+#[test]
+fn man_pages_match_the_committed_files() {
+    let dir = tempfile::tempdir().unwrap();
+    mailtest().args(["-q", "man"]).arg(dir.path()).ok();
+    let names = |d: &std::path::Path| {
+        let mut v: Vec<_> = std::fs::read_dir(d)
+            .map(|r| r.map(|e| e.unwrap().file_name()).collect())
+            .unwrap_or_default();
+        v.sort();
+        v
+    };
+    let generated = names(dir.path());
+    assert!(generated.len() > 15, "a page per subcommand: {generated:?}");
+    assert_eq!(
+        generated,
+        names(&root().join("man")),
+        "run scripts/completions.sh"
+    );
+    for name in generated {
+        let page = std::fs::read(dir.path().join(&name)).unwrap();
+        let committed = std::fs::read(root().join("man").join(&name)).unwrap();
+        assert!(
+            page == committed,
+            "man/{name:?} is out of date: run scripts/completions.sh"
+        );
+    }
+    let smoke = std::fs::read_to_string(dir.path().join("mailtest-smoke.1")).unwrap();
+    assert!(smoke.contains("no\\-dispatch"), "{smoke}");
+}
+
+#[test]
+fn config_show_names_each_source() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        root().join("fixtures/config/mailtest.yaml"),
+        dir.path().join("mailtest.yaml"),
+    )
+    .unwrap();
+    let out = mailtest()
+        .dir(dir.path())
+        .env("MAILTEST_TIMEOUT", "45s")
+        .args(["--profile", "staging", "config", "show"])
+        .ok();
+    insta::assert_snapshot!(out);
+    mailtest()
+        .dir(dir.path())
+        .args(["--profile", "prod", "config", "show"])
+        .run()
+        .fails_with(
+            2,
+            "no profile `prod` in `mailtest.yaml` (it has: staging, ci)",
+        );
+}
+
+#[test]
+fn commands_take_their_addresses_from_the_config_file() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("mailtest.yaml"),
+        "sink: {http: 127.0.0.1:9}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("spec.yaml"),
+        "expect:\n  - name: a\n    match: {to: a@example.com}\n",
+    )
+    .unwrap();
+    mailtest()
+        .dir(dir.path())
+        .args(["verify", "spec.yaml", "--timeout", "1s"])
+        .run()
+        .fails_with(3, "127.0.0.1:9");
+}
+
 /// One bad-input case: files to write, arguments, expected exit code.
 struct Case {
     name: &'static str,

@@ -4,17 +4,25 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use indexmap::IndexMap;
-use serde::Deserialize;
-
 use crate::catalog::{Catalog, DEFAULT_TOPIC};
 use crate::cli::KafkaArgs;
 use crate::kafka::{Connection, parse_key_value};
+
+mod file;
+pub mod show;
+
+pub use file::{ConfigFile, DispatchConfig, SinkConfig};
 
 /// Where Kafka commands connect when nothing says otherwise.
 pub const DEFAULT_BROKERS: &str = "127.0.0.1:9092";
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 pub const CONFIG_FILE: &str = "mailtest.yaml";
+/// Where the sink listens, and where dispatch sends, when nothing says otherwise.
+pub const DEFAULT_SMTP: &str = "127.0.0.1:1025";
+pub const DEFAULT_HTTP: &str = "127.0.0.1:8025";
+pub const DEFAULT_STORE: &str = ".mailtest/store";
+pub const DEFAULT_MAX_SIZE: &str = "25MiB";
+pub const DEFAULT_GROUP: &str = "mailtest-dispatch";
 
 /// Bad flags or config, reported with where they came from (exit 2).
 #[derive(Debug, thiserror::Error)]
@@ -42,62 +50,6 @@ impl SettingsError {
             what: what.into(),
             message: message.into(),
         }
-    }
-}
-
-/// The config file, `mailtest.yaml`. Unknown keys are errors, so typos do not pass silently.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ConfigFile {
-    /// Bootstrap servers.
-    pub brokers: Option<String>,
-    /// librdkafka properties for every Kafka client (the `-X` flags win over these).
-    #[serde(default)]
-    pub kafka: IndexMap<String, serde_norway::Value>,
-    /// How long to wait for a service, such as `10s`.
-    pub timeout: Option<String>,
-    /// A catalog directory adding or replacing event types.
-    pub catalog: Option<PathBuf>,
-    /// A templates directory replacing the built-in templates.
-    pub templates: Option<PathBuf>,
-    /// Topic for produced events (single-topic layout).
-    pub topic: Option<String>,
-    /// One topic per event type.
-    pub topic_per_type: Option<bool>,
-}
-
-impl ConfigFile {
-    /// The file named by `--config`, else `./mailtest.yaml` when present, else defaults.
-    pub fn load(explicit: Option<&Path>) -> Result<Self, SettingsError> {
-        let path = match explicit {
-            Some(path) => path.to_owned(),
-            None if Path::new(CONFIG_FILE).is_file() => PathBuf::from(CONFIG_FILE),
-            None => return Ok(Self::default()),
-        };
-        let text = std::fs::read_to_string(&path).map_err(|source| SettingsError::Read {
-            path: path.clone(),
-            source,
-        })?;
-        Self::parse(&path, &text)
-    }
-
-    pub fn parse(path: &Path, text: &str) -> Result<Self, SettingsError> {
-        if text.trim().is_empty() {
-            return Ok(Self::default());
-        }
-        serde_norway::from_str(text).map_err(|err| {
-            let (line, column) = err.location().map_or((1, 1), |l| (l.line(), l.column()));
-            let message = err.to_string();
-            let message = message
-                .find(" at line ")
-                .map_or(message.as_str(), |i| &message[..i]);
-            SettingsError::Config {
-                path: path.to_owned(),
-                line,
-                column,
-                message: message.to_owned(),
-            }
-        })
     }
 }
 
@@ -222,7 +174,7 @@ pub fn load_catalog(dir: Option<&Path>) -> Result<Catalog, SettingsError> {
     Catalog::load(dir).map_err(|e| SettingsError::invalid("catalog", e.to_string()))
 }
 
-fn yaml_scalar(key: &str, value: &serde_norway::Value) -> Result<String, SettingsError> {
+pub(crate) fn yaml_scalar(key: &str, value: &serde_norway::Value) -> Result<String, SettingsError> {
     use serde_norway::Value as Y;
     match value {
         Y::String(s) => Ok(s.clone()),
