@@ -77,7 +77,11 @@ where
             return ExitCode::from(exit_code::FAILURE);
         }
     };
-    match runtime.block_on(commands::run(cli, &printer)) {
+    let result = runtime.block_on(commands::run(cli, &printer));
+    // A thread still stuck in a client library (a Kafka close with the broker gone) must
+    // not keep the process from exiting.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    match result {
         Ok(outcome) => outcome.into(),
         Err(err) if exit_code::is_broken_pipe(&err) => Outcome::Success.into(),
         Err(err) => {

@@ -96,7 +96,10 @@ impl ConsumerContext for Context {
     fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance) {
         if let Rebalance::Revoke(tpl) = rebalance {
             self.lanes.revoke(&parts(tpl));
-            if let Err(e) = consumer.commit_consumer_state(CommitMode::Sync) {
+            // Async: the request goes out on the coordinator connection ahead of the next
+            // JoinGroup, which the broker handles in order; a sync commit would block this
+            // callback (and shutdown) for as long as the broker is away.
+            if let Err(e) = consumer.commit_consumer_state(CommitMode::Async) {
                 tracing::debug!(error = %e, "nothing to commit before the rebalance");
             }
             self.metrics.kafka_ready.store(false, Ordering::Relaxed);
@@ -214,11 +217,27 @@ pub async fn run(
     for task in tasks {
         let _ = task.await;
     }
-    if let Err(e) = consumer.commit_consumer_state(CommitMode::Sync) {
-        tracing::debug!(error = %e, "nothing left to commit");
-    }
-    consumer.unsubscribe();
+    close(consumer).await;
     Ok(handler.metrics.snapshot())
+}
+
+/// How long leaving the group may take before the process leaves without it.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Commits what was handled and leaves the group, within [`CLOSE_TIMEOUT`]: with the broker
+/// gone, librdkafka would wait for it forever. Leaving without the last commit is safe: the
+/// next owner reads again from the previous one, and the ledger skips what was sent.
+async fn close(consumer: Arc<StreamConsumer<Context>>) {
+    let closing = tokio::task::spawn_blocking(move || {
+        if let Err(e) = consumer.commit_consumer_state(CommitMode::Async) {
+            tracing::debug!(error = %e, "nothing left to commit");
+        }
+        consumer.unsubscribe();
+        drop(consumer);
+    });
+    if tokio::time::timeout(CLOSE_TIMEOUT, closing).await.is_err() {
+        tracing::warn!("Kafka did not answer while leaving the group; left without a final commit");
+    }
 }
 
 fn single(p: &Partition) -> TopicPartitionList {

@@ -99,6 +99,23 @@ impl Dispatch {
     }
 }
 
+impl Dispatch {
+    /// SIGTERM, then waits at most `limit` for the process to end; its exit code.
+    fn stop_within(&mut self, limit: Duration) -> Option<i32> {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.0.id().to_string()])
+            .status();
+        let deadline = std::time::Instant::now() + limit;
+        while std::time::Instant::now() < deadline {
+            if let Some(status) = self.0.try_wait().unwrap() {
+                return status.code();
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        None
+    }
+}
+
 impl Drop for Dispatch {
     fn drop(&mut self) {
         let _ = self.0.kill();
@@ -376,4 +393,19 @@ async fn two_processes_share_the_partitions_and_hand_them_over() {
     let all = captured(&s.store, 300).await;
     assert_eq!(all.len(), 300, "the survivor took over every partition");
     once_each(&all);
+}
+
+/// A service manager's SIGTERM ends the process even when Kafka is gone (librdkafka would
+/// wait for the broker forever to commit and leave the group).
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_stops_it_even_with_the_broker_gone() {
+    let b = broker();
+    let s = sink(None).await;
+    let state = tempfile::tempdir().unwrap();
+    let mut d = Dispatch::start(b.bootstrap(), &s, state.path(), &[]);
+    produce(b.bootstrap(), &["--count", "5", "--seed", "21"]);
+    assert_eq!(captured(&s.store, 5).await.len(), 5);
+    drop(b);
+    let code = d.stop_within(Duration::from_secs(40));
+    assert_eq!(code, Some(0), "dispatch did not stop after SIGTERM");
 }

@@ -251,3 +251,35 @@ fn wait_for_file(path: &std::path::Path) -> String {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+/// The CI recipe for checking one's own service runs as documented: a broker, a service
+/// under test (the reference one, as a separate process), smoke as the gate.
+#[test]
+fn the_own_service_ci_recipe_passes_and_reports() {
+    let dir = tempfile::tempdir().unwrap();
+    let junit = dir.path().join("junit.xml");
+    // A free port for the sink: the service under test is told it before smoke starts.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let out = Command::new("bash")
+        .arg(root().join("examples/ci/smoke-own-service.sh"))
+        .env("MAILTEST", env!("CARGO_BIN_EXE_mailtest"))
+        .env("SMTP", format!("127.0.0.1:{port}"))
+        .env("JUNIT", &junit)
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(stdout.contains("yours, expected to send to"), "{stdout}");
+    assert!(
+        stderr.contains("smoke passed: 16 events produced, 16 emails captured"),
+        "{stderr}"
+    );
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert_eq!(xml.matches("<testcase").count(), 10);
+}
