@@ -17,12 +17,12 @@ pids=()
 trap 'kill -INT "${pids[@]}" 2>/dev/null; wait 2>/dev/null; rm -rf "$work"' EXIT
 wait_file() { for _ in $(seq 200); do [ -s "$1" ] && return; sleep 0.05; done; echo "no $1" >&2; exit 1; }
 
-"$bin" broker --partitions 3 --ready-file "$work/broker" >/dev/null 2>&1 & pids+=($!)
+"$bin" broker --partitions 3 --group-join-delay "${JOIN_DELAY:-0s}" --ready-file "$work/broker" >/dev/null 2>&1 & pids+=($!)
 wait_file "$work/broker"; brokers=$(cat "$work/broker")
 "$bin" -q sink --store "$work/store" --smtp 127.0.0.1:0 --http 127.0.0.1:0 --ready-file "$work/sink" >/dev/null 2>&1 & pids+=($!)
 wait_file "$work/sink"; source "$work/sink"
 "$bin" -q dispatch -b "$brokers" --smtp "$MAILTEST_SMTP" --state "$work/dispatch" \
-  --http 127.0.0.1:0 --ready-file "$work/dispatch.ready" >/dev/null 2>&1 & pids+=($!)
+  --concurrency "${CONCURRENCY:-16}" --http 127.0.0.1:0 --ready-file "$work/dispatch.ready" >/dev/null 2>&1 & pids+=($!)
 wait_file "$work/dispatch.ready"; source "$work/dispatch.ready"
 # Ready once the group has given it partitions and the sink answers.
 for _ in $(seq 300); do curl -sf "$MAILTEST_DISPATCH_HTTP/readyz" >/dev/null && break; sleep 0.1; done
@@ -42,7 +42,7 @@ p99=$(metric 'mailtest_dispatch_latency_ms{quantile="0.99"}')
 "$bin" -q produce -b "$brokers" --count "$burst" --seed 2 --dry-run > "$work/burst.jsonl"
 before=$(captured)
 start=$(date +%s.%N)
-"$bin" -q produce -b "$brokers" --raw "$work/burst.jsonl"
+"$bin" -q produce -b "$brokers" "$work/burst.jsonl"
 wait_for "$((before + burst))"
 end=$(date +%s.%N)
 after=$(captured)

@@ -304,6 +304,7 @@ Register-ArgumentCompleter -Native -CommandName 'mailtest' -ScriptBlock {
             [CompletionResult]::new('--smtp-tls', '--smtp-tls', [CompletionResultType]::ParameterName, 'TLS towards the SMTP servers')
             [CompletionResult]::new('--smtp-user', '--smtp-user', [CompletionResultType]::ParameterName, 'AUTH user for the SMTP servers')
             [CompletionResult]::new('--smtp-password', '--smtp-password', [CompletionResultType]::ParameterName, 'AUTH password')
+            [CompletionResult]::new('--concurrency', '--concurrency', [CompletionResultType]::ParameterName, 'Emails in flight at once per partition; events for one recipient stay in order')
             [CompletionResult]::new('--max-attempts', '--max-attempts', [CompletionResultType]::ParameterName, 'Attempts per email before it is dead-lettered (temporary failures only)')
             [CompletionResult]::new('--retry-base', '--retry-base', [CompletionResultType]::ParameterName, 'The first retry delay; each next one doubles (with jitter), up to 10 s')
             [CompletionResult]::new('--templates', '--templates', [CompletionResultType]::ParameterName, 'Templates directory [default: built in]')

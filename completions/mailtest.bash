@@ -505,7 +505,7 @@ _mailtest() {
             return 0
             ;;
         mailtest__subcmd__dispatch)
-            opts="-b -X -v -q -h --brokers --timeout --catalog --group --topic --dlq-topic --smtp --fallback-smtp --smtp-tls --smtp-insecure --smtp-user --smtp-password --max-attempts --retry-base --templates --state --no-state --http --ready-file --verbose --quiet --color --config --profile --log-format --help"
+            opts="-b -X -v -q -h --brokers --timeout --catalog --group --topic --dlq-topic --smtp --fallback-smtp --smtp-tls --smtp-insecure --smtp-user --smtp-password --concurrency --max-attempts --retry-base --templates --state --no-state --http --ready-file --verbose --quiet --color --config --profile --log-format --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -560,6 +560,10 @@ _mailtest() {
                     return 0
                     ;;
                 --smtp-password)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --concurrency)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

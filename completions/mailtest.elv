@@ -286,6 +286,7 @@ set edit:completion:arg-completer[mailtest] = {|@words|
             cand --smtp-tls 'TLS towards the SMTP servers'
             cand --smtp-user 'AUTH user for the SMTP servers'
             cand --smtp-password 'AUTH password'
+            cand --concurrency 'Emails in flight at once per partition; events for one recipient stay in order'
             cand --max-attempts 'Attempts per email before it is dead-lettered (temporary failures only)'
             cand --retry-base 'The first retry delay; each next one doubles (with jitter), up to 10 s'
             cand --templates 'Templates directory [default: built in]'

@@ -263,6 +263,7 @@ opportunistic\t'STARTTLS when offered'
 required\t'STARTTLS or fail'"
 complete -c mailtest -n "__fish_mailtest_using_subcommand dispatch" -l smtp-user -d 'AUTH user for the SMTP servers' -r
 complete -c mailtest -n "__fish_mailtest_using_subcommand dispatch" -l smtp-password -d 'AUTH password' -r
+complete -c mailtest -n "__fish_mailtest_using_subcommand dispatch" -l concurrency -d 'Emails in flight at once per partition; events for one recipient stay in order' -r
 complete -c mailtest -n "__fish_mailtest_using_subcommand dispatch" -l max-attempts -d 'Attempts per email before it is dead-lettered (temporary failures only)' -r
 complete -c mailtest -n "__fish_mailtest_using_subcommand dispatch" -l retry-base -d 'The first retry delay; each next one doubles (with jitter), up to 10 s' -r
 complete -c mailtest -n "__fish_mailtest_using_subcommand dispatch" -l templates -d 'Templates directory [default: built in]' -r -F

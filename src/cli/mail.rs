@@ -133,6 +133,9 @@ pub struct DispatchArgs {
         hide_env_values = true
     )]
     pub smtp_password: Option<String>,
+    /// Emails in flight at once per partition; events for one recipient stay in order
+    #[arg(long, default_value_t = 16, value_name = "N")]
+    pub concurrency: usize,
     /// Attempts per email before it is dead-lettered (temporary failures only)
     #[arg(long, default_value_t = 8, value_name = "N")]
     pub max_attempts: u32,

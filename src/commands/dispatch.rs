@@ -73,6 +73,7 @@ pub async fn run(args: DispatchArgs, config: &ConfigFile, printer: &Printer) -> 
         })?;
     let http = format!("http://{}", listener.local_addr()?);
     let settings = Settings {
+        concurrency: args.concurrency,
         connection,
         group: group.clone(),
         topics,

@@ -8,9 +8,10 @@ pub mod ledger;
 pub mod ops;
 pub mod sender;
 pub mod service;
+mod worker;
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
@@ -43,7 +44,8 @@ struct Lane {
     /// next owner (maybe this process again) reads them anew from the last commit. Handling
     /// a stale one could store an offset past events that were skipped.
     epoch: u64,
-    busy: bool,
+    /// Events in flight.
+    busy: usize,
 }
 
 /// What every partition worker can see of the others.
@@ -54,9 +56,10 @@ struct Lanes {
 }
 
 impl Lanes {
-    fn set_busy(&self, p: &Partition, busy: bool) {
+    fn add_busy(&self, p: &Partition, delta: isize) {
         let mut state = self.state.lock().expect("lanes lock");
-        state.entry(p.clone()).or_default().busy = busy;
+        let lane = state.entry(p.clone()).or_default();
+        lane.busy = lane.busy.saturating_add_signed(delta);
         self.idle.notify_all();
     }
 
@@ -69,14 +72,15 @@ impl Lanes {
     }
 
     /// Makes what is queued for `parts` stale and waits (bounded) for their workers to
-    /// finish the event in hand, so its offset is stored before the partition moves.
+    /// finish the events in flight, so their offsets are stored before the partition moves.
     fn revoke(&self, parts: &[Partition]) {
         let mut state = self.state.lock().expect("lanes lock");
         for p in parts {
             state.entry(p.clone()).or_default().epoch += 1;
         }
-        let busy =
-            |s: &HashMap<Partition, Lane>| parts.iter().any(|p| s.get(p).is_some_and(|l| l.busy));
+        let busy = |s: &HashMap<Partition, Lane>| {
+            parts.iter().any(|p| s.get(p).is_some_and(|l| l.busy > 0))
+        };
         let _ = self
             .idle
             .wait_timeout_while(state, Duration::from_secs(10), |s| busy(s));
@@ -139,7 +143,12 @@ pub struct Settings {
     pub connection: Connection,
     pub group: String,
     pub topics: Vec<String>,
+    /// Events in flight at once per partition (one key's events stay in order).
+    pub concurrency: usize,
 }
+
+/// The default for [`Settings::concurrency`].
+pub const DEFAULT_CONCURRENCY: usize = 16;
 
 /// Consumes and dispatches until `shutdown`; then finishes the events in hand, commits,
 /// and leaves the group.
@@ -194,13 +203,14 @@ pub async fn run(
         let (tx, queued) = workers.entry(p.clone()).or_insert_with(|| {
             let (tx, rx) = mpsc::unbounded_channel();
             let queued = Arc::new(AtomicUsize::new(0));
-            let worker = Worker {
+            let worker = worker::Worker {
                 p: p.clone(),
                 rx,
                 queued: queued.clone(),
                 consumer: consumer.clone(),
                 lanes: lanes.clone(),
                 paused: paused.clone(),
+                concurrency: settings.concurrency.max(1),
             };
             tasks.push(tokio::spawn(worker.run(handler.clone(), shutdown.clone())));
             (tx, queued)
@@ -244,46 +254,4 @@ fn single(p: &Partition) -> TopicPartitionList {
     let mut tpl = TopicPartitionList::new();
     tpl.add_partition(&p.0, p.1);
     tpl
-}
-
-/// Handles one partition's events in order.
-struct Worker {
-    p: Partition,
-    rx: mpsc::UnboundedReceiver<(u64, OwnedMessage)>,
-    queued: Arc<AtomicUsize>,
-    consumer: Arc<StreamConsumer<Context>>,
-    lanes: Arc<Lanes>,
-    paused: Arc<Mutex<std::collections::HashSet<Partition>>>,
-}
-
-impl Worker {
-    async fn run(mut self, handler: Arc<Handler>, mut stop: watch::Receiver<bool>) {
-        let stopping = AtomicBool::new(false);
-        while let Some((epoch, record)) = self.rx.recv().await {
-            let left = self.queued.fetch_sub(1, Ordering::Relaxed) - 1;
-            if left < QUEUE_HIGH / 10 && self.paused.lock().expect("paused lock").remove(&self.p) {
-                let _ = self.consumer.resume(&single(&self.p));
-            }
-            // A partition handed to another consumer is theirs now: they read it again
-            // from the last commit.
-            if stopping.load(Ordering::Relaxed) || self.lanes.epoch(&self.p) != epoch {
-                continue;
-            }
-            self.lanes.set_busy(&self.p, true);
-            let handled = handler.handle(&record, &mut stop).await;
-            if handled == Handled::Stopped {
-                stopping.store(true, Ordering::Relaxed);
-            } else if let Err(e) = self
-                .consumer
-                .store_offset(&self.p.0, self.p.1, record.offset())
-            {
-                tracing::debug!(error = %e, "offset not stored (partition revoked?)");
-            }
-            self.lanes.set_busy(&self.p, false);
-            if *stop.borrow() {
-                // Finish the event in hand only; the rest are read again after a restart.
-                stopping.store(true, Ordering::Relaxed);
-            }
-        }
-    }
 }

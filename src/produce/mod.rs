@@ -132,7 +132,7 @@ fn send_all(
     progress: &ProgressBar,
     stop: &AtomicBool,
 ) -> Result<u64, KafkaError> {
-    let start = producer.context().start;
+    let mut start = producer.context().start;
     let interval = pace
         .rate
         .filter(|r| *r > 0.0)
@@ -143,10 +143,21 @@ fn send_all(
             break;
         }
         if let Some(interval) = interval {
-            wait_until(producer, start + interval.mul_f64(sent as f64), stop);
+            wait_until(
+                producer,
+                start + interval.mul_f64(sent.saturating_sub(1) as f64),
+                stop,
+            );
         }
         send(producer, &message, stop)?;
         sent += 1;
+        if sent == 1 && interval.is_some() {
+            // A paced run starts once the first event is delivered: until librdkafka has
+            // its connection and producer id (up to half a second), events would only
+            // queue, and arrive in a burst that is not the rate asked for.
+            let _ = producer.flush(pace.flush_timeout);
+            start = Instant::now();
+        }
         // Serving delivery reports now and then is enough; after every send it costs ~25%.
         if sent.is_multiple_of(64) {
             producer.poll(Duration::ZERO);

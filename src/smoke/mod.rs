@@ -298,6 +298,7 @@ fn start_dispatch(
         connection: connection.clone(),
         group,
         topics,
+        concurrency: dispatch::DEFAULT_CONCURRENCY,
     };
     Ok(Service::start(settings, Arc::new(handler)))
 }

@@ -409,3 +409,56 @@ async fn sigterm_stops_it_even_with_the_broker_gone() {
     let code = d.stop_within(Duration::from_secs(40));
     assert_eq!(code, Some(0), "dispatch did not stop after SIGTERM");
 }
+
+/// Emails go out many at a time, but one recipient's events in the order produced, also
+/// when some deliveries fail and are retried.
+#[tokio::test(flavor = "multi_thread")]
+async fn one_recipients_events_stay_in_order() {
+    let b = broker();
+    let s = sink(None).await;
+    s.faults
+        .set(FaultSet::parse("rules:\n  - when: {on: DATA, every: 4}\n    action: {reply: \"451 4.3.0 try later\"}\n").unwrap())
+        .unwrap();
+    let fixture = crate::util::root().join("fixtures/events/welcome/default.json");
+    let base: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(fixture).unwrap()).unwrap();
+    let mut lines = String::new();
+    let mut alices = Vec::new();
+    for i in 0..120 {
+        let mut e = base.clone();
+        let id = uuid::Uuid::new_v4().to_string();
+        e["event_id"] = id.clone().into();
+        let to = if i % 2 == 0 {
+            "alice@example.com".to_owned()
+        } else {
+            format!("u{i}@example.com")
+        };
+        if i % 2 == 0 {
+            alices.push(id);
+        }
+        e["recipient"]["email"] = to.into();
+        lines.push_str(&format!("{e}\n"));
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("events.jsonl");
+    std::fs::write(&file, lines).unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let _d = Dispatch::start(b.bootstrap(), &s, state.path(), &[]);
+    produce(b.bootstrap(), &[file.to_str().unwrap()]);
+    assert_eq!(captured(&s.store, 120).await.len(), 120);
+    let query = Query {
+        to: Some("alice@example.com".into()),
+        ..Query::default()
+    };
+    let delivered: Vec<String> = s
+        .store
+        .list(&query)
+        .iter()
+        .map(|m| {
+            let raw = s.store.raw(m.id).unwrap();
+            let (headers, _) = mailparse::parse_headers(&raw).unwrap();
+            headers.get_first_value("X-Mailtest-Event-Id").unwrap()
+        })
+        .collect();
+    assert_eq!(delivered, alices);
+}
