@@ -82,6 +82,8 @@ Register-ArgumentCompleter -Native -CommandName 'mailtest' -ScriptBlock {
             [CompletionResult]::new('--topic', '--topic', [CompletionResultType]::ParameterName, 'Send every event to this topic')
             [CompletionResult]::new('--header', '--header', [CompletionResultType]::ParameterName, 'An extra header on every message, repeatable')
             [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Summary format on stdout (text goes to stderr)')
+            [CompletionResult]::new('--fallback-smtp', '--fallback-smtp', [CompletionResultType]::ParameterName, 'When Kafka cannot be reached, render each event and send it straight to this SMTP server instead (as services that fall back on direct mail do)')
+            [CompletionResult]::new('--templates', '--templates', [CompletionResultType]::ParameterName, 'Templates for --fallback-smtp [default: built in]')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colour; `NO_COLOR` set means never under `auto`')
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file [default: ./mailtest.yaml if present]')
             [CompletionResult]::new('--profile', '--profile', [CompletionResultType]::ParameterName, 'Lay this profile of the config file over its other settings')

@@ -77,6 +77,8 @@ set edit:completion:arg-completer[mailtest] = {|@words|
             cand --topic 'Send every event to this topic'
             cand --header 'An extra header on every message, repeatable'
             cand --output 'Summary format on stdout (text goes to stderr)'
+            cand --fallback-smtp 'When Kafka cannot be reached, render each event and send it straight to this SMTP server instead (as services that fall back on direct mail do)'
+            cand --templates 'Templates for --fallback-smtp [default: built in]'
             cand --color 'When to use colour; `NO_COLOR` set means never under `auto`'
             cand --config 'Config file [default: ./mailtest.yaml if present]'
             cand --profile 'Lay this profile of the config file over its other settings'

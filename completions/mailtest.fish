@@ -76,6 +76,8 @@ complete -c mailtest -n "__fish_mailtest_using_subcommand produce" -s t -l topic
 complete -c mailtest -n "__fish_mailtest_using_subcommand produce" -l header -d 'An extra header on every message, repeatable' -r
 complete -c mailtest -n "__fish_mailtest_using_subcommand produce" -l output -d 'Summary format on stdout (text goes to stderr)' -r -f -a "text\t''
 json\t''"
+complete -c mailtest -n "__fish_mailtest_using_subcommand produce" -l fallback-smtp -d 'When Kafka cannot be reached, render each event and send it straight to this SMTP server instead (as services that fall back on direct mail do)' -r
+complete -c mailtest -n "__fish_mailtest_using_subcommand produce" -l templates -d 'Templates for --fallback-smtp [default: built in]' -r -F
 complete -c mailtest -n "__fish_mailtest_using_subcommand produce" -l color -d 'When to use colour; `NO_COLOR` set means never under `auto`' -r -f -a "auto\t''
 always\t''
 never\t''"

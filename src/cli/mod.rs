@@ -171,6 +171,18 @@ pub struct ProduceArgs {
     /// Summary format on stdout (text goes to stderr)
     #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
     pub output: OutputFormat,
+    /// When Kafka cannot be reached, render each event and send it straight to this SMTP
+    /// server instead (as services that fall back on direct mail do)
+    #[arg(long, value_name = "HOST:PORT", conflicts_with_all = ["dry_run", "raw"])]
+    pub fallback_smtp: Option<String>,
+    /// Templates for --fallback-smtp [default: built in]
+    #[arg(
+        long,
+        env = "MAILTEST_TEMPLATES",
+        value_name = "DIR",
+        requires = "fallback_smtp"
+    )]
+    pub templates: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -5,10 +5,14 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 
 use crate::cli::{OutputFormat, ProduceArgs};
+use crate::dispatch::sender::{Retry, Sender, Server, TlsMode};
 use crate::exit_code::Outcome;
+use crate::kafka::KafkaError;
 use crate::printer::Printer;
+use crate::produce::fallback;
 use crate::produce::plan::{self, Input, PlanSettings};
 use crate::produce::{self, Pace, Summary};
+use crate::render::{Renderer, Templates};
 use crate::settings::{self, ConfigFile, SettingsError, TopicLayout};
 
 pub async fn run(args: ProduceArgs, config: &ConfigFile, printer: &Printer) -> Result<Outcome> {
@@ -37,11 +41,21 @@ pub async fn run(args: ProduceArgs, config: &ConfigFile, printer: &Printer) -> R
     };
     let progress = printer.progress(Some(plan.total), "producing");
     let stop = super::interrupt_flag();
-    let summary = tokio::task::spawn_blocking(move || {
+    let produced = tokio::task::spawn_blocking(move || {
         produce::run(&connection, plan.messages, &pace, &progress, &stop)
     })
     .await
-    .context("the producer thread failed")??;
+    .context("the producer thread failed")?;
+    let summary = match (produced, &args.fallback_smtp) {
+        (Err(err @ KafkaError::Unreachable { .. }), Some(smtp)) => {
+            printer.warn(&format!(
+                "{err:#}; sending each email straight to {smtp} instead"
+            ));
+            let plan = plan::build(self::plan_settings(&args, config)?, &catalog)?;
+            return fallback(plan, smtp, &args, config, printer).await;
+        }
+        (produced, _) => produced?,
+    };
     report(&summary, args.output, printer)?;
     Ok(if summary.interrupted {
         Outcome::Interrupted
@@ -49,6 +63,54 @@ pub async fn run(args: ProduceArgs, config: &ConfigFile, printer: &Printer) -> R
         Outcome::Failure
     } else {
         Outcome::Success
+    })
+}
+
+/// Kafka is unreachable: every event rendered and sent over SMTP, with dispatch's retries.
+async fn fallback(
+    plan: plan::Plan,
+    smtp: &str,
+    args: &ProduceArgs,
+    config: &ConfigFile,
+    printer: &Printer,
+) -> Result<Outcome> {
+    let templates = Templates::load(args.templates.as_deref().or(config.templates.as_deref()))?;
+    let server = Server {
+        addr: smtp.to_owned(),
+        tls: TlsMode::None,
+        insecure: false,
+        auth: None,
+    };
+    let sender = Sender::new(&server, None, Retry::default())
+        .map_err(|e| SettingsError::invalid("--fallback-smtp", e.to_string()))?;
+    let (stop, mut stopping) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            let _ = stop.send(true);
+        }
+    });
+    let done = fallback::send_all(
+        plan.messages,
+        &Renderer::new(templates),
+        &sender,
+        &mut stopping,
+    )
+    .await;
+    if args.output == OutputFormat::Json {
+        printer.data(&serde_json::to_string(&done)?)?;
+    }
+    for (id, reason) in &done.failed {
+        printer.warn(&format!("event {id} not sent: {reason}"));
+    }
+    printer.status(&format!(
+        "sent {} emails straight to {smtp}; {} failed",
+        done.sent,
+        done.failed.len()
+    ));
+    Ok(if done.failed.is_empty() {
+        Outcome::Success
+    } else {
+        Outcome::Failure
     })
 }
 

@@ -53,6 +53,13 @@ fn dead(stage: &'static str, reason: impl std::fmt::Display) -> Dead {
     }
 }
 
+/// The email for `event`, as `render --format eml` makes it.
+pub fn compose(renderer: &Renderer, event: &Event) -> Result<lettre::Message, String> {
+    let rendered = renderer.render(event).map_err(|e| e.to_string())?;
+    let sender = &renderer.templates().config.sender;
+    message::build(&rendered, event, sender, SystemTime::now()).map_err(|e| e.to_string())
+}
+
 impl Handler {
     pub async fn handle(&self, record: &OwnedMessage, stop: &mut watch::Receiver<bool>) -> Handled {
         self.metrics.consumed.fetch_add(1, Ordering::Relaxed);
@@ -93,13 +100,7 @@ impl Handler {
             self.metrics.duplicates.fetch_add(1, Ordering::Relaxed);
             return Ok(Handled::Duplicate);
         }
-        let rendered = self
-            .renderer
-            .render(&event)
-            .map_err(|e| dead("template", e))?;
-        let sender = &self.renderer.templates().config.sender;
-        let email = message::build(&rendered, &event, sender, SystemTime::now())
-            .map_err(|e| dead("template", e))?;
+        let email = compose(&self.renderer, &event).map_err(|e| dead("template", e))?;
         let raw = email.formatted();
         if let Err(e) = self.ledger.begin(&id) {
             tracing::error!(error = %e, event_id = %id, "cannot note the send in the ledger");

@@ -462,3 +462,40 @@ async fn one_recipients_events_stay_in_order() {
         .collect();
     assert_eq!(delivered, alices);
 }
+
+/// With Kafka unreachable, `produce --fallback-smtp` mails each event itself, rendered as
+/// dispatch would.
+#[tokio::test(flavor = "multi_thread")]
+async fn produce_falls_back_to_smtp_when_kafka_is_unreachable() {
+    let s = sink(None).await;
+    let smtp = s.smtp.to_string();
+    let done = tokio::task::spawn_blocking(move || {
+        mailtest()
+            .args([
+                "produce",
+                "--fixtures",
+                "-b",
+                "127.0.0.1:1",
+                "--timeout",
+                "1s",
+            ])
+            .args(["--fallback-smtp", &smtp])
+            .run()
+    })
+    .await
+    .unwrap();
+    assert_eq!(done.code, 0, "{}", done.stderr);
+    assert!(
+        done.stderr.contains("cannot reach Kafka"),
+        "{}",
+        done.stderr
+    );
+    assert!(
+        done.stderr.contains("sent 16 emails straight to"),
+        "{}",
+        done.stderr
+    );
+    let ids = captured(&s.store, 16).await;
+    assert_eq!(ids.len(), 16);
+    once_each(&ids);
+}

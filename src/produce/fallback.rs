@@ -1,0 +1,66 @@
+//! `produce --fallback-smtp`: when Kafka cannot be reached, each event is rendered and sent
+//! straight to an SMTP server, as services that fall back on direct mail do.
+
+use serde::Serialize;
+use tokio::sync::watch;
+
+use crate::dispatch::handle::compose;
+use crate::dispatch::sender::{Failure, Sender};
+use crate::event::Event;
+use crate::record::Message;
+use crate::render::Renderer;
+
+/// What the fallback did.
+#[derive(Debug, Default, Serialize)]
+pub struct Summary {
+    pub sent: u64,
+    /// Event id (or position) and why, for each event that could not be sent.
+    pub failed: Vec<(String, String)>,
+}
+
+/// Renders and sends every message's event; one that cannot be is reported, not retried
+/// beyond the sender's own retries.
+pub async fn send_all(
+    messages: impl Iterator<Item = Message>,
+    renderer: &Renderer,
+    sender: &Sender,
+    stop: &mut watch::Receiver<bool>,
+) -> Summary {
+    let mut summary = Summary::default();
+    for (i, message) in messages.enumerate() {
+        if *stop.borrow() {
+            break;
+        }
+        let event = serde_json::from_slice::<serde_json::Value>(&message.payload)
+            .and_then(Event::from_value)
+            .map_err(|e| e.to_string());
+        let event = match event {
+            Ok(event) => event,
+            Err(e) => {
+                summary
+                    .failed
+                    .push((format!("#{}", i + 1), format!("not an event: {e}")));
+                continue;
+            }
+        };
+        let id = event.event_id.to_string();
+        let email = match compose(renderer, &event) {
+            Ok(email) => email,
+            Err(e) => {
+                summary.failed.push((id, e));
+                continue;
+            }
+        };
+        match sender
+            .send(email.envelope(), &email.formatted(), stop)
+            .await
+        {
+            Ok(_) => summary.sent += 1,
+            Err(Failure::Permanent(reply) | Failure::Exhausted(reply)) => {
+                summary.failed.push((id, reply));
+            }
+            Err(Failure::Stopped) => break,
+        }
+    }
+    summary
+}
