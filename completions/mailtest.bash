@@ -1363,7 +1363,7 @@ _mailtest() {
             return 0
             ;;
         mailtest__subcmd__smoke)
-            opts="-b -X -v -q -h --scenario --brokers --timeout --smtp-listen --http-listen --allow-remote --no-dispatch --topic-per-type --keep --wait --var --templates --catalog --output --junit --ready-file --verbose --quiet --color --config --profile --log-format --help"
+            opts="-b -X -v -q -h --scenario --brokers --timeout --catalog --smtp-listen --http-listen --allow-remote --no-dispatch --topic-per-type --keep --wait --var --templates --output --junit --ready-file --verbose --quiet --color --config --profile --log-format --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1389,6 +1389,10 @@ _mailtest() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --catalog)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --smtp-listen)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -1406,10 +1410,6 @@ _mailtest() {
                     return 0
                     ;;
                 --templates)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --catalog)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -285,15 +285,15 @@ complete -c mailtest -n "__fish_mailtest_using_subcommand dispatch" -s v -l verb
 complete -c mailtest -n "__fish_mailtest_using_subcommand dispatch" -s q -l quiet -d 'Only errors on stderr: no progress, no summaries'
 complete -c mailtest -n "__fish_mailtest_using_subcommand dispatch" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c mailtest -n "__fish_mailtest_using_subcommand smoke" -l scenario -d 'The scenario: events to produce and expectations to meet [default: every fixture of every event type, `fixtures/scenarios/default.yaml`]' -r -F
-complete -c mailtest -n "__fish_mailtest_using_subcommand smoke" -s b -l brokers -d 'Your Kafka cluster instead of the embedded one' -r
+complete -c mailtest -n "__fish_mailtest_using_subcommand smoke" -s b -l brokers -d 'Bootstrap servers, such as `127.0.0.1:9092`' -r
 complete -c mailtest -n "__fish_mailtest_using_subcommand smoke" -s X -d 'A librdkafka property, repeatable (`-X security.protocol=SASL_SSL`)' -r
 complete -c mailtest -n "__fish_mailtest_using_subcommand smoke" -l timeout -d 'How long to wait for the broker before giving up (exit 3)' -r
+complete -c mailtest -n "__fish_mailtest_using_subcommand smoke" -l catalog -d 'A catalog directory that adds or replaces event types' -r -F
 complete -c mailtest -n "__fish_mailtest_using_subcommand smoke" -l smtp-listen -d 'The sink\'s SMTP address [default: a free loopback port; `127.0.0.1:1025` with --no-dispatch]' -r
 complete -c mailtest -n "__fish_mailtest_using_subcommand smoke" -l http-listen -d 'The sink\'s API address [default: a free loopback port]' -r
 complete -c mailtest -n "__fish_mailtest_using_subcommand smoke" -l wait -d 'How long to wait for the mail [default: the scenario\'s `timeout`, else 30s]' -r
 complete -c mailtest -n "__fish_mailtest_using_subcommand smoke" -l var -d 'Set a variable for the scenario\'s `{{ name }}` placeholders (repeatable)' -r
 complete -c mailtest -n "__fish_mailtest_using_subcommand smoke" -l templates -d 'Templates directory [default: built in]' -r -F
-complete -c mailtest -n "__fish_mailtest_using_subcommand smoke" -l catalog -d 'A catalog directory that adds or replaces event types and fixtures' -r -F
 complete -c mailtest -n "__fish_mailtest_using_subcommand smoke" -l output -d 'Print the report as a table or as one JSON object' -r -f -a "text\t''
 json\t''"
 complete -c mailtest -n "__fish_mailtest_using_subcommand smoke" -l junit -d 'Also write the verification as JUnit XML to this file' -r -F

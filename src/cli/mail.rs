@@ -191,15 +191,9 @@ pub struct SmokeArgs {
     /// every event type, `fixtures/scenarios/default.yaml`]
     #[arg(long, value_name = "FILE")]
     pub scenario: Option<PathBuf>,
-    /// Your Kafka cluster instead of the embedded one
-    #[arg(short, long, env = "MAILTEST_BROKERS", value_name = "HOST:PORT,...")]
-    pub brokers: Option<String>,
-    /// A librdkafka property, repeatable (`-X security.protocol=SASL_SSL`)
-    #[arg(short = 'X', value_name = "KEY=VALUE")]
-    pub property: Vec<String>,
-    /// How long to wait for the broker before giving up (exit 3)
-    #[arg(long, env = "MAILTEST_TIMEOUT", value_name = "DURATION")]
-    pub timeout: Option<String>,
+    /// Without `--brokers` (or `brokers:` in the config file), an embedded broker
+    #[command(flatten)]
+    pub kafka: KafkaArgs,
     /// The sink's SMTP address [default: a free loopback port; `127.0.0.1:1025` with
     /// --no-dispatch]
     #[arg(long, value_name = "ADDR")]
@@ -229,9 +223,6 @@ pub struct SmokeArgs {
     /// Templates directory [default: built in]
     #[arg(long, env = "MAILTEST_TEMPLATES", value_name = "DIR")]
     pub templates: Option<PathBuf>,
-    /// A catalog directory that adds or replaces event types and fixtures
-    #[arg(long, env = "MAILTEST_CATALOG", value_name = "DIR")]
-    pub catalog: Option<PathBuf>,
     /// Print the report as a table or as one JSON object
     #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
     pub output: OutputFormat,

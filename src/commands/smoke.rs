@@ -3,7 +3,7 @@
 
 use anyhow::{Context, Result};
 
-use crate::cli::{KafkaArgs, OutputFormat, SmokeArgs};
+use crate::cli::{OutputFormat, SmokeArgs};
 use crate::exit_code::Outcome;
 use crate::printer::Printer;
 use crate::render::Templates;
@@ -70,14 +70,8 @@ fn ready_lines(p: &Pipeline) -> String {
 }
 
 fn resolve(args: &SmokeArgs, config: &ConfigFile) -> Result<smoke::Settings> {
-    let kafka_args = KafkaArgs {
-        brokers: args.brokers.clone(),
-        property: args.property.clone(),
-        timeout: args.timeout.clone(),
-        catalog: args.catalog.clone(),
-    };
-    let given = args.brokers.is_some() || config.brokers.is_some();
-    let (connection, catalog) = settings::kafka(&kafka_args, config)?;
+    let given = args.kafka.brokers.is_some() || config.brokers.is_some();
+    let (connection, catalog) = settings::kafka(&args.kafka, config)?;
     let mut scenario = match &args.scenario {
         Some(path) => Scenario::load(path)?,
         None => Scenario::builtin()?,
