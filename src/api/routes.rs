@@ -173,6 +173,15 @@ struct ReleaseTo {
     smtp: String,
     /// Recipients; default: the message's own envelope recipients.
     to: Option<Vec<String>>,
+    /// `none`, `opportunistic` (default) or `required` STARTTLS.
+    #[serde(default)]
+    tls: crate::release::TlsChoice,
+    /// Accept any certificate.
+    #[serde(default)]
+    insecure: bool,
+    /// AUTH user and password.
+    user: Option<String>,
+    password: Option<String>,
 }
 
 /// Sends a captured message on to a real SMTP server, unchanged.
@@ -191,7 +200,13 @@ async fn release(
         .to
         .unwrap_or_else(|| summary.envelope.rcpt_to.clone());
     let from = &summary.envelope.mail_from;
-    match crate::release::release(&raw, from, &to, &target.smtp).await {
+    let to_server = crate::release::Target {
+        server: target.smtp,
+        tls: target.tls,
+        insecure: target.insecure,
+        credentials: target.user.zip(target.password),
+    };
+    match crate::release::release(&raw, from, &to, &to_server).await {
         Ok(reply) => Ok(Json(json!({"released": id, "to": to, "reply": reply}))),
         Err(e @ crate::release::ReleaseError::Send(_)) => {
             Err(error(StatusCode::BAD_GATEWAY, e.to_string()))

@@ -23,6 +23,11 @@ pub struct Sink {
 }
 
 pub async fn sink(token: Option<&str>) -> Sink {
+    sink_with(token, ServerSettings::default()).await
+}
+
+/// A sink whose SMTP side has these settings (TLS, AUTH...).
+pub async fn sink_with(token: Option<&str>, mut server: ServerSettings) -> Sink {
     let store = Arc::new(Store::memory());
     let faults = Arc::new(FaultSet::default());
     let (stop, shutdown) = watch::channel(false);
@@ -32,7 +37,6 @@ pub async fn sink(token: Option<&str>) -> Sink {
         smtp_listener.local_addr().unwrap(),
         http_listener.local_addr().unwrap(),
     );
-    let mut server = ServerSettings::default();
     server.session.faults = faults.clone();
     tokio::spawn(Server::serve(
         smtp_listener,
@@ -622,4 +626,37 @@ async fn lettre_sends_and_a_release_forwards_the_bytes_unchanged() {
     )
     .await;
     assert_eq!(status, 502, "{why}");
+}
+
+/// A release can go to a server that wants STARTTLS and AUTH.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_release_speaks_starttls_and_auth_when_asked() {
+    let a = sink(None).await;
+    let b = sink_with(None, crate::smtp::tls_and_auth("relay:secret", true)).await;
+    assert_eq!(codes(a.smtp, SEND).await.last().unwrap(), "250");
+    let (_, listed) = get_json(a.http, "/api/v1/wait").await;
+    let id = listed["messages"][0]["id"].as_u64().unwrap();
+    let release = |body: String| async move {
+        let path = format!("/api/v1/messages/{id}/release");
+        let json = [("Content-Type", "application/json")];
+        request_with_body(a.http, "POST", &path, &json, &body).await
+    };
+    let smtp = b.smtp;
+    // Without credentials the server refuses (530 until AUTH).
+    let (status, why) = release(format!(r#"{{"smtp": "{smtp}", "insecure": true}}"#)).await;
+    assert_eq!(status, 502, "{why}");
+    assert!(why.contains("530"), "{why}");
+    // With them: on plain SMTP when asked for none, under STARTTLS when it is required.
+    for (tls, secured) in [("none", false), ("required", true)] {
+        let (status, released) = release(format!(
+            r#"{{"smtp": "{smtp}", "tls": "{tls}", "insecure": true, "user": "relay", "password": "secret"}}"#
+        ))
+        .await;
+        assert_eq!(status, 200, "{released}");
+        let next = b.store.len();
+        let (_, at_b) = get_json(b.http, &format!("/api/v1/wait?count={next}")).await;
+        let last = &at_b["messages"][next - 1]["envelope"];
+        assert_eq!(last["tls"], secured, "{tls}: {last}");
+        assert_eq!(last["auth"], "relay");
+    }
 }

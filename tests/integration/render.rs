@@ -154,7 +154,11 @@ fn through_a_sink(eml: &[u8], to: &str) -> Vec<u8> {
         let (_stop, shutdown) = tokio::sync::watch::channel(false);
         let serve = Server::serve(listener, ServerSettings::default(), store.clone(), shutdown);
         tokio::spawn(serve);
-        mailtest::release::release(eml, "no-reply@example.com", &[to.to_owned()], &addr)
+        let target = mailtest::release::Target {
+            server: addr,
+            ..Default::default()
+        };
+        mailtest::release::release(eml, "no-reply@example.com", &[to.to_owned()], &target)
             .await
             .unwrap();
         let found = store.list(&Query::default());

@@ -566,7 +566,7 @@ async fn smtp_source_messages_over_concurrent_sessions_all_arrive() {
     assert!(s.received.try_recv().is_err(), "no extra messages");
 }
 
-fn tls_and_auth(users: &str, required: bool) -> ServerSettings {
+pub fn tls_and_auth(users: &str, required: bool) -> ServerSettings {
     use mailtest::smtp::auth::AuthPolicy;
     let tls = mailtest::smtp::tls::self_signed(&["localhost".into(), "127.0.0.1".into()]).unwrap();
     ServerSettings {
