@@ -7,7 +7,7 @@
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::FileExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 const MAGIC: &str = "MTREC1";
@@ -24,6 +24,7 @@ pub struct Record {
 pub struct Log {
     /// Held (with an exclusive lock) for as long as this writer has the store.
     _lock: Option<File>,
+    path: PathBuf,
     file: Mutex<Tail>,
     sync: Option<Mutex<u64>>,
 }
@@ -50,6 +51,8 @@ impl Log {
             )
         })?;
         let path = dir.join("messages.log");
+        // A compaction that never got to its rename; the log itself is whole.
+        let _ = std::fs::remove_file(compact_path(&path));
         let mut file = OpenOptions::new()
             .read(true)
             .append(true)
@@ -64,6 +67,7 @@ impl Log {
         }
         let log = Self {
             _lock: Some(lock),
+            path,
             file: Mutex::new(Tail {
                 file,
                 len: good_len,
@@ -77,10 +81,12 @@ impl Log {
     /// Opens the log for reading only, while a sink may be writing it: nothing is cut, and
     /// a record still being written is simply not seen yet.
     pub fn open_read_only(dir: &Path, each: &mut dyn FnMut(Record)) -> io::Result<Self> {
-        let mut file = File::open(dir.join("messages.log"))?;
+        let path = dir.join("messages.log");
+        let mut file = File::open(&path)?;
         let len = read_all(&mut file, each)?;
         let log = Self {
             _lock: None,
+            path,
             file: Mutex::new(Tail {
                 file,
                 len,
@@ -94,24 +100,11 @@ impl Log {
     /// Appends one record (to the page cache); returns where its raw bytes start and the
     /// write's sequence number for [`Log::sync_to`].
     pub fn append(&self, meta: &[u8], raw: &[u8]) -> io::Result<(u64, u64)> {
-        let mut crc = crc32fast::Hasher::new();
-        crc.update(meta);
-        crc.update(raw);
-        let header = format!(
-            "{MAGIC} {} {} {:08x}\n",
-            meta.len(),
-            raw.len(),
-            crc.finalize()
-        );
-        let mut record = Vec::with_capacity(header.len() + meta.len() + raw.len() + 1);
-        record.extend_from_slice(header.as_bytes());
-        record.extend_from_slice(meta);
-        record.extend_from_slice(raw);
-        record.push(b'\n');
+        let (record, raw_offset) = encode(meta, raw);
         let (raw_at, seq) = {
             let mut tail = self.file.lock().expect("log lock");
             tail.file.write_all(&record)?;
-            let raw_at = tail.len + (header.len() + meta.len()) as u64;
+            let raw_at = tail.len + raw_offset;
             tail.len += record.len() as u64;
             tail.written += 1;
             (raw_at, tail.written)
@@ -138,6 +131,48 @@ impl Log {
         Ok(())
     }
 
+    /// The log's length in bytes.
+    pub fn len(&self) -> u64 {
+        self.file.lock().expect("log lock").len
+    }
+
+    /// Rewrites the log as `head` (a record without raw bytes) followed by the `keep`
+    /// records of the current file, then swaps it in by rename: a crash leaves either the
+    /// old log or the new one, whole. Appends wait meanwhile. Returns where each kept
+    /// record's raw bytes now start.
+    pub fn compact(&self, head: &[u8], keep: &[Span]) -> io::Result<Vec<u64>> {
+        let mut tail = self.file.lock().expect("log lock");
+        let tmp = compact_path(&self.path);
+        let mut out = io::BufWriter::with_capacity(1 << 20, File::create(&tmp)?);
+        let (record, _) = encode(head, b"");
+        out.write_all(&record)?;
+        let mut len = record.len() as u64;
+        let mut moved = Vec::with_capacity(keep.len());
+        for span in keep {
+            let mut meta = vec![0; usize::try_from(span.meta_len).unwrap_or(usize::MAX)];
+            tail.file.read_exact_at(&mut meta, span.meta_at)?;
+            let mut raw = vec![0; usize::try_from(span.raw_len).unwrap_or(usize::MAX)];
+            tail.file.read_exact_at(&mut raw, span.raw_at)?;
+            let (record, raw_offset) = encode(&meta, &raw);
+            out.write_all(&record)?;
+            moved.push(len + raw_offset);
+            len += record.len() as u64;
+        }
+        let file = out.into_inner().map_err(io::IntoInnerError::into_error)?;
+        file.sync_all()?;
+        drop(file);
+        std::fs::rename(&tmp, &self.path)?;
+        if let Some(dir) = self.path.parent() {
+            File::open(dir)?.sync_all()?;
+        }
+        tail.file = OpenOptions::new()
+            .read(true)
+            .append(true)
+            .open(&self.path)?;
+        tail.len = len;
+        Ok(moved)
+    }
+
     /// Reads `len` raw bytes at `at`.
     pub fn read(&self, at: u64, len: u64) -> io::Result<Vec<u8>> {
         let file = self.file.lock().expect("log lock").file.try_clone()?;
@@ -145,6 +180,38 @@ impl Log {
         file.read_exact_at(&mut buf, at)?;
         Ok(buf)
     }
+}
+
+/// Where one record's parts are in the file.
+#[derive(Debug, Clone, Copy)]
+pub struct Span {
+    pub meta_at: u64,
+    pub meta_len: u64,
+    pub raw_at: u64,
+    pub raw_len: u64,
+}
+
+fn compact_path(log: &Path) -> PathBuf {
+    log.with_extension("log.compact")
+}
+
+/// One record as written: header, meta, raw bytes, newline; and where the raw bytes start.
+fn encode(meta: &[u8], raw: &[u8]) -> (Vec<u8>, u64) {
+    let mut crc = crc32fast::Hasher::new();
+    crc.update(meta);
+    crc.update(raw);
+    let header = format!(
+        "{MAGIC} {} {} {:08x}\n",
+        meta.len(),
+        raw.len(),
+        crc.finalize()
+    );
+    let mut record = Vec::with_capacity(header.len() + meta.len() + raw.len() + 1);
+    record.extend_from_slice(header.as_bytes());
+    record.extend_from_slice(meta);
+    record.extend_from_slice(raw);
+    record.push(b'\n');
+    (record, (header.len() + meta.len()) as u64)
 }
 
 /// Every intact record from the start, and the length up to the end of the last one.

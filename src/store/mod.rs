@@ -3,6 +3,7 @@
 //! log on disk (see `log.rs`) or, with `--memory`, only in memory; the index of summaries
 //! is always in memory and raw bytes are read from disk on demand, so memory stays small.
 
+mod compact;
 mod herald;
 mod log;
 mod retention;
@@ -16,6 +17,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 
+pub use compact::Compacted;
 pub use retention::Retention;
 pub use summary::{Query, Summary};
 
@@ -57,6 +59,10 @@ enum Entry {
     Deleted {
         ids: Vec<u64>,
     },
+    /// Written first by a compaction: ids continue from here.
+    Mark {
+        next_id: u64,
+    },
 }
 
 /// Where a message's raw bytes (and its log record) are.
@@ -71,6 +77,16 @@ enum Body {
         raw: Arc<Vec<u8>>,
         transcript: Arc<Vec<String>>,
     },
+}
+
+impl Body {
+    /// Meta and raw bytes in the log (none in memory).
+    fn log_bytes(&self) -> u64 {
+        match self {
+            Self::Disk { meta_len, len, .. } => meta_len + len,
+            Self::Memory { .. } => 0,
+        }
+    }
 }
 
 struct Index {
@@ -102,6 +118,7 @@ impl Index {
                 };
                 self.messages.insert(summary.id, (Arc::new(*summary), body));
             }
+            Ok(Entry::Mark { next_id }) => self.next_id = self.next_id.max(next_id),
             Ok(Entry::Deleted { ids }) => {
                 for id in ids {
                     self.messages.remove(&id);
@@ -121,6 +138,10 @@ pub struct Store {
     retention: Retention,
     pins: Pins,
     evicted: std::sync::atomic::AtomicU64,
+    /// Dead bytes in the log that start a compaction (when they also outweigh live ones).
+    compact_floor: u64,
+    /// Meta and raw bytes of the messages in the log, kept as they come and go.
+    live_bytes: std::sync::atomic::AtomicU64,
 }
 
 impl Store {
@@ -161,6 +182,7 @@ impl Store {
     }
 
     fn with(log: Option<log::Log>, index: Index) -> Self {
+        let live = index.messages.values().map(|(_, b)| b.log_bytes()).sum();
         Self {
             log,
             fsync: false,
@@ -169,6 +191,8 @@ impl Store {
             retention: Retention::default(),
             pins: Pins::default(),
             evicted: std::sync::atomic::AtomicU64::new(0),
+            compact_floor: compact::DEFAULT_FLOOR,
+            live_bytes: std::sync::atomic::AtomicU64::new(live),
         }
     }
 
@@ -176,6 +200,13 @@ impl Store {
     #[must_use]
     pub fn with_retention(mut self, retention: Retention) -> Self {
         self.retention = retention;
+        self
+    }
+
+    /// The same store, compacting once this many dead bytes outweigh the live ones.
+    #[must_use]
+    pub fn with_compaction_floor(mut self, bytes: u64) -> Self {
+        self.compact_floor = bytes;
         self
     }
 
@@ -275,6 +306,8 @@ impl Store {
                 (Body::Memory { raw, transcript }, 0)
             };
             index.next_id += 1;
+            self.live_bytes
+                .fetch_add(body.log_bytes(), std::sync::atomic::Ordering::Relaxed);
             index.messages.insert(summary.id, (summary.clone(), body));
             (summary, seq)
         };
@@ -399,8 +432,13 @@ impl Store {
             log.sync_to(seq).map_err(StoreError::Write)?;
         }
         for id in &present {
-            index.messages.remove(id);
+            if let Some((_, body)) = index.messages.remove(id) {
+                self.live_bytes
+                    .fetch_sub(body.log_bytes(), std::sync::atomic::Ordering::Relaxed);
+            }
         }
+        drop(index);
+        self.maybe_compact()?;
         Ok(present.len())
     }
 
