@@ -163,6 +163,7 @@ Register-ArgumentCompleter -Native -CommandName 'mailtest' -ScriptBlock {
             [CompletionResult]::new('--store', '--store', [CompletionResultType]::ParameterName, 'Store directory [default: .mailtest/store]')
             [CompletionResult]::new('--retain-count', '--retain-count', [CompletionResultType]::ParameterName, 'Keep at most this many messages (the oldest go first; evictions are counted)')
             [CompletionResult]::new('--retain-age', '--retain-age', [CompletionResultType]::ParameterName, 'Keep no message older than this, such as `24h`')
+            [CompletionResult]::new('--eml-dir', '--eml-dir', [CompletionResultType]::ParameterName, 'Also keep every message as `DIR/<id>.eml`, for mail clients and tools that read files (files of deleted or evicted messages are removed)')
             [CompletionResult]::new('--max-size', '--max-size', [CompletionResultType]::ParameterName, 'Largest message accepted, such as `25MB` (larger ones get 552) [default: 25MiB]')
             [CompletionResult]::new('--max-connections', '--max-connections', [CompletionResultType]::ParameterName, 'Sessions at once; more are told 421')
             [CompletionResult]::new('--idle-timeout', '--idle-timeout', [CompletionResultType]::ParameterName, 'How long a client may stay silent')

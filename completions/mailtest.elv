@@ -155,6 +155,7 @@ set edit:completion:arg-completer[mailtest] = {|@words|
             cand --store 'Store directory [default: .mailtest/store]'
             cand --retain-count 'Keep at most this many messages (the oldest go first; evictions are counted)'
             cand --retain-age 'Keep no message older than this, such as `24h`'
+            cand --eml-dir 'Also keep every message as `DIR/<id>.eml`, for mail clients and tools that read files (files of deleted or evicted messages are removed)'
             cand --max-size 'Largest message accepted, such as `25MB` (larger ones get 552) [default: 25MiB]'
             cand --max-connections 'Sessions at once; more are told 421'
             cand --idle-timeout 'How long a client may stay silent'

@@ -149,6 +149,7 @@ complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and not __fish_s
 complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and not __fish_seen_subcommand_from list show export help" -l store -d 'Store directory [default: .mailtest/store]' -r -F
 complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and not __fish_seen_subcommand_from list show export help" -l retain-count -d 'Keep at most this many messages (the oldest go first; evictions are counted)' -r
 complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and not __fish_seen_subcommand_from list show export help" -l retain-age -d 'Keep no message older than this, such as `24h`' -r
+complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and not __fish_seen_subcommand_from list show export help" -l eml-dir -d 'Also keep every message as `DIR/<id>.eml`, for mail clients and tools that read files (files of deleted or evicted messages are removed)' -r -F
 complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and not __fish_seen_subcommand_from list show export help" -l max-size -d 'Largest message accepted, such as `25MB` (larger ones get 552) [default: 25MiB]' -r
 complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and not __fish_seen_subcommand_from list show export help" -l max-connections -d 'Sessions at once; more are told 421' -r
 complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and not __fish_seen_subcommand_from list show export help" -l idle-timeout -d 'How long a client may stay silent' -r

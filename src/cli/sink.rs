@@ -33,6 +33,10 @@ pub struct SinkArgs {
     /// Keep no message older than this, such as `24h`
     #[arg(long, value_name = "DURATION")]
     pub retain_age: Option<String>,
+    /// Also keep every message as `DIR/<id>.eml`, for mail clients and tools that read files
+    /// (files of deleted or evicted messages are removed)
+    #[arg(long, value_name = "DIR")]
+    pub eml_dir: Option<PathBuf>,
     /// Keep messages in memory only (nothing survives a restart)
     #[arg(long, conflicts_with = "dir")]
     pub memory: bool,

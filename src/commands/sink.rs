@@ -173,6 +173,10 @@ async fn serve(args: SinkArgs, printer: &Printer) -> Result<Outcome> {
     } else {
         Store::open(resolved(args.store.dir.as_deref()), args.fsync)?
     };
+    let store = match &args.eml_dir {
+        Some(dir) => store.with_eml_dir(dir)?,
+        None => store,
+    };
     let store = Arc::new(store.with_retention(retention));
     store.enforce_retention()?;
     let (smtp, http) = (

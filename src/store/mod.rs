@@ -6,6 +6,7 @@
 mod compact;
 mod herald;
 mod log;
+mod mirror;
 mod retention;
 pub mod summary;
 
@@ -142,6 +143,8 @@ pub struct Store {
     compact_floor: u64,
     /// Meta and raw bytes of the messages in the log, kept as they come and go.
     live_bytes: std::sync::atomic::AtomicU64,
+    /// Where each message is also kept as `<id>.eml`, if anywhere.
+    eml_dir: Option<std::path::PathBuf>,
 }
 
 impl Store {
@@ -193,6 +196,7 @@ impl Store {
             evicted: std::sync::atomic::AtomicU64::new(0),
             compact_floor: compact::DEFAULT_FLOOR,
             live_bytes: std::sync::atomic::AtomicU64::new(live),
+            eml_dir: None,
         }
     }
 
@@ -276,20 +280,19 @@ impl Store {
     /// Stores a message and announces it; returns once it is written (and synced, in
     /// fsync mode).
     pub fn insert(&self, incoming: Incoming) -> Result<Arc<Summary>, StoreError> {
-        let (summary, seq) = {
+        let (summary, seq, raw) = {
             // Ids are taken under the write lock, so the log's order is the id order.
             let mut index = self.index.write().expect("index lock");
             let summary = Arc::new(Summary::new(index.next_id, &incoming));
+            let raw = Arc::new(incoming.raw);
             let (body, seq) = if let Some(log) = &self.log {
                 let entry = Entry::Message {
                     summary: Box::new((*summary).clone()),
                     transcript: incoming.transcript,
                 };
                 let meta = serde_json::to_vec(&entry).expect("summary serializes");
-                let (at, seq) = log
-                    .append(&meta, &incoming.raw)
-                    .map_err(StoreError::Write)?;
-                let (meta_len, len) = (meta.len() as u64, incoming.raw.len() as u64);
+                let (at, seq) = log.append(&meta, &raw).map_err(StoreError::Write)?;
+                let (meta_len, len) = (meta.len() as u64, raw.len() as u64);
                 let meta_at = at - meta_len;
                 (
                     Body::Disk {
@@ -301,30 +304,49 @@ impl Store {
                     seq,
                 )
             } else {
-                let raw = Arc::new(incoming.raw);
                 let transcript = Arc::new(incoming.transcript);
-                (Body::Memory { raw, transcript }, 0)
+                (
+                    Body::Memory {
+                        raw: raw.clone(),
+                        transcript,
+                    },
+                    0,
+                )
             };
             index.next_id += 1;
             self.live_bytes
                 .fetch_add(body.log_bytes(), std::sync::atomic::Ordering::Relaxed);
             index.messages.insert(summary.id, (summary.clone(), body));
-            (summary, seq)
+            (summary, seq, raw)
         };
+        self.settle(summary, seq, &raw)
+    }
+
+    /// After an insert: sync (fsync mode), mirror, retention, then the announcement, which
+    /// happens (or is skipped, on failure) either way, or later ids would wait forever.
+    fn settle(
+        &self,
+        summary: Arc<Summary>,
+        seq: u64,
+        raw: &[u8],
+    ) -> Result<Arc<Summary>, StoreError> {
         // Outside the index lock, so writers that arrive meanwhile share the next sync.
-        let synced = match &self.log {
+        let kept = match &self.log {
             Some(log) => log.sync_to(seq).map_err(StoreError::Write),
             None => Ok(()),
-        };
+        }
+        .and_then(|()| match &self.eml_dir {
+            Some(dir) => mirror::write(dir, summary.id, raw).map_err(StoreError::Write),
+            None => Ok(()),
+        })
         // Retention runs before the announcement, so no listener can be told of a message
         // and then find the store over its limits (or a waiter lose its pin mid-eviction).
-        let kept = synced.and_then(|()| {
+        .and_then(|()| {
             if self.retention.max_count.is_some_and(|max| self.len() > max) {
                 self.enforce_retention()?;
             }
             Ok(())
         });
-        // Announced (or skipped, on failure) either way, or later ids would wait forever.
         self.news
             .finished(summary.id, kept.is_ok().then(|| summary.clone()));
         kept.map(|()| summary)
@@ -435,6 +457,9 @@ impl Store {
             if let Some((_, body)) = index.messages.remove(id) {
                 self.live_bytes
                     .fetch_sub(body.log_bytes(), std::sync::atomic::Ordering::Relaxed);
+            }
+            if let Some(dir) = &self.eml_dir {
+                mirror::remove(dir, *id);
             }
         }
         drop(index);

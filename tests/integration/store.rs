@@ -348,3 +348,47 @@ fn deleted_mail_is_compacted_away_and_ids_keep_counting() {
     assert_eq!(ids, [48, 49, 51]);
     assert_eq!(store.raw(48).unwrap(), raw(48).as_bytes());
 }
+
+/// With a mirror directory, every stored message is also a standard `.eml` file, gone when
+/// the message is; on start the mirror is brought in line with the store.
+#[test]
+fn the_eml_mirror_follows_the_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let emls = dir.path().join("eml");
+    let store = Store::open(&dir.path().join("store"), false)
+        .unwrap()
+        .with_eml_dir(&emls)
+        .unwrap();
+    let raw = |i: u64| format!("Subject: m{i}\r\n\r\nbody {i}\r\n");
+    for i in 1..=3 {
+        store.insert(incoming("a@example.com", &raw(i))).unwrap();
+    }
+    for i in 1..=3 {
+        assert_eq!(
+            std::fs::read(emls.join(format!("{i}.eml"))).unwrap(),
+            raw(i).as_bytes()
+        );
+        let parsed = std::fs::read(emls.join(format!("{i}.eml"))).unwrap();
+        let mail = mailparse::parse_mail(&parsed).unwrap();
+        assert_eq!(mail.get_body().unwrap().trim(), format!("body {i}"));
+    }
+    store.delete(&[2]).unwrap();
+    assert!(!emls.join("2.eml").exists());
+    drop(store);
+    std::fs::remove_file(emls.join("1.eml")).unwrap();
+    std::fs::write(emls.join("99.eml"), "stale").unwrap();
+    let _store = Store::open(&dir.path().join("store"), false)
+        .unwrap()
+        .with_eml_dir(&emls)
+        .unwrap();
+    let mut names: Vec<String> = std::fs::read_dir(&emls)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["1.eml", "3.eml"]);
+    assert_eq!(
+        std::fs::read(emls.join("1.eml")).unwrap(),
+        raw(1).as_bytes()
+    );
+}
