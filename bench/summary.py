@@ -1,0 +1,49 @@
+"""Prints one table from bench/results/*.json (medians and ratios against the peers measured
+in the same runs) and writes bench/results/all.json."""
+import json
+import os
+import platform
+
+RESULTS = "bench/results"
+
+
+def load(name):
+    path = os.path.join(RESULTS, f"{name}.json")
+    return json.load(open(path)) if os.path.exists(path) else None
+
+
+rows = []
+sink = load("sink")
+if sink:
+    r = sink["results"]
+    for sessions in ("1", "20"):
+        ours = r.get(f"mailtest/{sessions}", {}).get("msg_per_s")
+        for peer in ("smtp-sink", "aiosmtpd", "maildev"):
+            theirs = r.get(f"{peer}/{sessions}", {}).get("msg_per_s")
+            if ours and theirs:
+                rows.append(("sink", f"msg/s, {sessions} session(s), vs {peer}", ours, theirs, ours / theirs))
+kafka = load("kafka")
+if kafka:
+    m = kafka["median"]
+    rows.append(("kafka", "produce events/s vs kcat (raw lines)", m["produce_mailtest_raw"], m["produce_kcat"], m["produce_mailtest_raw"] / m["produce_kcat"]))
+    rows.append(("kafka", "consume events/s vs kcat", m["consume_mailtest"], m["consume_kcat"], m["consume_mailtest"] / m["consume_kcat"]))
+render = load("render")
+if render:
+    m = render["median"]
+    rows.append(("render", "renders/s vs Jinja2", m["mailtest_template"], m["jinja2_template"], m["mailtest_template"] / m["jinja2_template"]))
+verify = load("verify")
+if verify:
+    rows.append(("verify", f"seconds, {verify['expectations']} expectations x {verify['messages']} messages", round(verify["median"], 2), None, None))
+e2e = load("e2e")
+if e2e:
+    rows.append(("e2e", "emails/s produce to capture (target 2,000)", round(e2e["emails_per_second"]), None, None))
+    rows.append(("e2e", "p99 ms at 200 events/s (target < 50)", e2e["latency_p99_ms"], None, None))
+
+print(f"{'area':<7} {'measure':<52} {'mailtest':>10} {'peer':>10} {'ratio':>7}")
+for area, what, ours, theirs, ratio in rows:
+    peer = "" if theirs is None else f"{theirs:,}"
+    r = "" if ratio is None else f"{ratio:.2f}"
+    print(f"{area:<7} {what:<52} {ours:>10,} {peer:>10} {r:>7}")
+machine = {"cpus": os.cpu_count(), "platform": platform.platform()}
+json.dump({"machine": machine, "rows": [dict(zip(("area", "measure", "mailtest", "peer", "ratio"), r)) for r in rows]},
+          open(os.path.join(RESULTS, "all.json"), "w"), indent=2)
