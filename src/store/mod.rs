@@ -5,23 +5,24 @@
 
 mod compact;
 mod herald;
+mod index;
 mod log;
 mod mirror;
 mod retention;
 pub mod summary;
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 use std::path::Path;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 
 pub use compact::Compacted;
 pub use retention::Retention;
 pub use summary::{Query, Summary};
 
+use index::{Body, Entry, Index};
 use retention::{PinGuard, Pins};
 
 use crate::smtp::{Deliver, DeliverFuture, Incoming};
@@ -45,89 +46,6 @@ pub enum StoreError {
     },
     #[error("no message {0}")]
     NotFound(u64),
-}
-
-/// What one log record holds.
-#[derive(Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-enum Entry {
-    /// The transcript is kept in the log only, not in the index: it is the largest part of
-    /// a summary and rarely read.
-    Message {
-        summary: Box<Summary>,
-        transcript: Vec<String>,
-    },
-    Deleted {
-        ids: Vec<u64>,
-    },
-    /// Written first by a compaction: ids continue from here.
-    Mark {
-        next_id: u64,
-    },
-}
-
-/// Where a message's raw bytes (and its log record) are.
-enum Body {
-    Disk {
-        meta_at: u64,
-        meta_len: u64,
-        at: u64,
-        len: u64,
-    },
-    Memory {
-        raw: Arc<Vec<u8>>,
-        transcript: Arc<Vec<String>>,
-    },
-}
-
-impl Body {
-    /// Meta and raw bytes in the log (none in memory).
-    fn log_bytes(&self) -> u64 {
-        match self {
-            Self::Disk { meta_len, len, .. } => meta_len + len,
-            Self::Memory { .. } => 0,
-        }
-    }
-}
-
-struct Index {
-    messages: BTreeMap<u64, (Arc<Summary>, Body)>,
-    next_id: u64,
-}
-
-impl Default for Index {
-    fn default() -> Self {
-        Self {
-            messages: BTreeMap::new(),
-            next_id: 1,
-        }
-    }
-}
-
-impl Index {
-    /// Applies one log record read back from disk.
-    fn apply(&mut self, record: &log::Record) {
-        match serde_json::from_slice::<Entry>(&record.meta) {
-            Ok(Entry::Message { summary, .. }) => {
-                self.next_id = self.next_id.max(summary.id + 1);
-                let meta_len = record.meta.len() as u64;
-                let body = Body::Disk {
-                    meta_at: record.raw_at - meta_len,
-                    meta_len,
-                    at: record.raw_at,
-                    len: record.raw_len,
-                };
-                self.messages.insert(summary.id, (Arc::new(*summary), body));
-            }
-            Ok(Entry::Mark { next_id }) => self.next_id = self.next_id.max(next_id),
-            Ok(Entry::Deleted { ids }) => {
-                for id in ids {
-                    self.messages.remove(&id);
-                }
-            }
-            Err(err) => tracing::warn!(cause = %err, "skipped an unreadable store record"),
-        }
-    }
 }
 
 /// The store; share it with `Arc`.
@@ -222,59 +140,6 @@ impl Store {
     /// How many messages retention has evicted since the store opened.
     pub fn evicted(&self) -> u64 {
         self.evicted.load(std::sync::atomic::Ordering::Relaxed)
-    }
-
-    /// Evicts what retention no longer allows, oldest first, skipping pinned messages;
-    /// returns how many went. Runs after each insert and (for age) now and then.
-    pub fn enforce_retention(&self) -> Result<usize, StoreError> {
-        let Retention { max_count, max_age } = self.retention;
-        if max_count.is_none() && max_age.is_none() {
-            return Ok(0);
-        }
-        let oldest_allowed = max_age
-            .and_then(|age| chrono::Duration::from_std(age).ok())
-            .map(|age| chrono::Utc::now() - age);
-        let victims: Vec<u64> = {
-            let index = self.index.read().expect("index lock");
-            let mut over = index
-                .messages
-                .len()
-                .saturating_sub(max_count.unwrap_or(usize::MAX));
-            index
-                .messages
-                .values()
-                .filter(|(s, _)| {
-                    let too_old = oldest_allowed.is_some_and(|t| s.received_at < t);
-                    let evict = (too_old || over > 0) && !self.pins.is_pinned(s.id);
-                    if evict {
-                        over = over.saturating_sub(1);
-                    }
-                    evict
-                })
-                .map(|(s, _)| s.id)
-                .collect()
-        };
-        if victims.is_empty() {
-            return Ok(0);
-        }
-        let gone = self.delete(&victims)?;
-        let before = self
-            .evicted
-            .fetch_add(gone as u64, std::sync::atomic::Ordering::Relaxed);
-        // Said once loudly, then counted (metrics: mailtest_messages_evicted_total).
-        if before == 0 {
-            tracing::warn!(
-                evicted = gone,
-                "retention started evicting the oldest messages"
-            );
-        } else {
-            tracing::debug!(
-                evicted = gone,
-                total = before + gone as u64,
-                "retention evicted"
-            );
-        }
-        Ok(gone)
     }
 
     /// Stores a message and announces it; returns once it is written (and synced, in

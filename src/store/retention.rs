@@ -6,6 +6,8 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
+use super::StoreError;
+
 /// How much the store keeps; `None` is no limit.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Retention {
@@ -62,5 +64,60 @@ impl<'a> PinGuard<'a> {
 impl Drop for PinGuard<'_> {
     fn drop(&mut self) {
         self.pins.unpin(&self.ids);
+    }
+}
+
+impl super::Store {
+    /// Evicts what retention no longer allows, oldest first, skipping pinned messages;
+    /// returns how many went. Runs after each insert and (for age) now and then.
+    pub fn enforce_retention(&self) -> Result<usize, StoreError> {
+        let Retention { max_count, max_age } = self.retention;
+        if max_count.is_none() && max_age.is_none() {
+            return Ok(0);
+        }
+        let oldest_allowed = max_age
+            .and_then(|age| chrono::Duration::from_std(age).ok())
+            .map(|age| chrono::Utc::now() - age);
+        let victims: Vec<u64> = {
+            let index = self.index.read().expect("index lock");
+            let mut over = index
+                .messages
+                .len()
+                .saturating_sub(max_count.unwrap_or(usize::MAX));
+            index
+                .messages
+                .values()
+                .filter(|(s, _)| {
+                    let too_old = oldest_allowed.is_some_and(|t| s.received_at < t);
+                    let evict = (too_old || over > 0) && !self.pins.is_pinned(s.id);
+                    if evict {
+                        over = over.saturating_sub(1);
+                    }
+                    evict
+                })
+                .map(|(s, _)| s.id)
+                .collect()
+        };
+        if victims.is_empty() {
+            return Ok(0);
+        }
+        let gone = self.delete(&victims)?;
+        let before = self
+            .evicted
+            .fetch_add(gone as u64, std::sync::atomic::Ordering::Relaxed);
+        // Said once loudly, then counted (metrics: mailtest_messages_evicted_total).
+        if before == 0 {
+            tracing::warn!(
+                evicted = gone,
+                "retention started evicting the oldest messages"
+            );
+        } else {
+            tracing::debug!(
+                evicted = gone,
+                total = before + gone as u64,
+                "retention evicted"
+            );
+        }
+        Ok(gone)
     }
 }

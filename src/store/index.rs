@@ -1,0 +1,92 @@
+//! The in-memory index of the store and the log records it is built from.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use super::Summary;
+use super::log;
+
+/// What one log record holds.
+#[derive(Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub(super) enum Entry {
+    /// The transcript is kept in the log only, not in the index: it is the largest part of
+    /// a summary and rarely read.
+    Message {
+        summary: Box<Summary>,
+        transcript: Vec<String>,
+    },
+    Deleted {
+        ids: Vec<u64>,
+    },
+    /// Written first by a compaction: ids continue from here.
+    Mark {
+        next_id: u64,
+    },
+}
+
+/// Where a message's raw bytes (and its log record) are.
+pub(super) enum Body {
+    Disk {
+        meta_at: u64,
+        meta_len: u64,
+        at: u64,
+        len: u64,
+    },
+    Memory {
+        raw: Arc<Vec<u8>>,
+        transcript: Arc<Vec<String>>,
+    },
+}
+
+impl Body {
+    /// Meta and raw bytes in the log (none in memory).
+    pub fn log_bytes(&self) -> u64 {
+        match self {
+            Self::Disk { meta_len, len, .. } => meta_len + len,
+            Self::Memory { .. } => 0,
+        }
+    }
+}
+
+pub(super) struct Index {
+    pub messages: BTreeMap<u64, (Arc<Summary>, Body)>,
+    pub next_id: u64,
+}
+
+impl Default for Index {
+    fn default() -> Self {
+        Self {
+            messages: BTreeMap::new(),
+            next_id: 1,
+        }
+    }
+}
+
+impl Index {
+    /// Applies one log record read back from disk.
+    pub fn apply(&mut self, record: &log::Record) {
+        match serde_json::from_slice::<Entry>(&record.meta) {
+            Ok(Entry::Message { summary, .. }) => {
+                self.next_id = self.next_id.max(summary.id + 1);
+                let meta_len = record.meta.len() as u64;
+                let body = Body::Disk {
+                    meta_at: record.raw_at - meta_len,
+                    meta_len,
+                    at: record.raw_at,
+                    len: record.raw_len,
+                };
+                self.messages.insert(summary.id, (Arc::new(*summary), body));
+            }
+            Ok(Entry::Mark { next_id }) => self.next_id = self.next_id.max(next_id),
+            Ok(Entry::Deleted { ids }) => {
+                for id in ids {
+                    self.messages.remove(&id);
+                }
+            }
+            Err(err) => tracing::warn!(cause = %err, "skipped an unreadable store record"),
+        }
+    }
+}
