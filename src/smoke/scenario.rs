@@ -75,11 +75,7 @@ impl Scenario {
 
     /// Reads a scenario file.
     pub fn load(path: &Path) -> Result<Self, SpecError> {
-        let file = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|source| SpecError::Read {
-            path: file.clone(),
-            source,
-        })?;
+        let (file, text) = spec::read(path)?;
         Self::parse(&file, &text, path.parent().unwrap_or(Path::new(".")))
     }
 

@@ -204,6 +204,15 @@ pub(crate) fn duration<'de, D: serde::Deserializer<'de>>(
         })
 }
 
+/// A YAML file's name for messages, and its text.
+pub(crate) fn read(path: &Path) -> Result<(String, String), SpecError> {
+    let file = path.display().to_string();
+    match std::fs::read_to_string(path) {
+        Ok(text) => Ok((file, text)),
+        Err(source) => Err(SpecError::Read { path: file, source }),
+    }
+}
+
 /// Parses YAML into `T`, errors carrying the file, line and column.
 pub(crate) fn parse_yaml<T: serde::de::DeserializeOwned>(
     file: &str,
@@ -229,11 +238,7 @@ pub(crate) fn parse_yaml<T: serde::de::DeserializeOwned>(
 impl Spec {
     /// Reads and checks an expectations file.
     pub fn load(path: &Path) -> Result<Self, SpecError> {
-        let file = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|source| SpecError::Read {
-            path: file.clone(),
-            source,
-        })?;
+        let (file, text) = read(path)?;
         Self::parse(&file, &text)
     }
 

@@ -8,6 +8,15 @@ use std::time::{Duration, Instant};
 
 use crate::util::{broker, http_get, mailtest, root};
 
+/// `mailtest smoke --scenario FILE`, run to the end.
+fn smoke_with(scenario: &std::path::Path) -> crate::util::Done {
+    mailtest()
+        .arg("smoke")
+        .arg("--scenario")
+        .arg(scenario)
+        .run()
+}
+
 fn report(stdout: &str) -> serde_json::Value {
     serde_json::from_str(stdout).unwrap_or_else(|e| panic!("{e}: {stdout}"))
 }
@@ -65,11 +74,7 @@ fn a_failing_expectation_fails_the_run_with_its_reason() {
          - name: nothing for the reset\n    match: {subject: {contains: Reset}}\n    count: 0\n",
     )
     .unwrap();
-    let done = mailtest()
-        .arg("smoke")
-        .arg("--scenario")
-        .arg(&scenario)
-        .run();
+    let done = smoke_with(&scenario);
     assert_eq!(done.code, 1, "{}\n{}", done.stdout, done.stderr);
     assert!(done.stdout.contains("FAIL"), "{}", done.stdout);
     assert!(done.stdout.contains("Hey priya"), "{}", done.stdout);
@@ -91,23 +96,14 @@ fn scenario_events_come_from_files_and_are_checked() {
          match: {to: ben.okafor@example.com}\n    count: 1\n    assert: {matches_render: true}\n",
     )
     .unwrap();
-    let done = mailtest()
-        .arg("smoke")
-        .arg("--scenario")
-        .arg(&scenario)
-        .run();
+    let done = smoke_with(&scenario);
     assert_eq!(done.code, 0, "{}\n{}", done.stdout, done.stderr);
 
     let mut event: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&fixture).unwrap()).unwrap();
     event["data"].as_object_mut().unwrap().remove("reset_link");
     std::fs::write(dir.path().join("reset.json"), event.to_string()).unwrap();
-    mailtest()
-        .arg("smoke")
-        .arg("--scenario")
-        .arg(&scenario)
-        .run()
-        .fails_with(2, "data.reset_link");
+    smoke_with(&scenario).fails_with(2, "data.reset_link");
 }
 
 #[test]
@@ -134,12 +130,7 @@ fn bad_scenarios_are_refused_with_their_place() {
     for (text, needle) in cases {
         let scenario = dir.path().join("s.yaml");
         std::fs::write(&scenario, text).unwrap();
-        mailtest()
-            .arg("smoke")
-            .arg("--scenario")
-            .arg(&scenario)
-            .run()
-            .fails_with(2, needle);
+        smoke_with(&scenario).fails_with(2, needle);
     }
     mailtest()
         .args(["smoke", "--smtp-listen", "0.0.0.0:0"])
