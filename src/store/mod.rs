@@ -54,6 +54,8 @@ pub struct Store {
     fsync: bool,
     index: RwLock<Index>,
     news: herald::Herald<Arc<Summary>>,
+    /// Ids of messages deleted (by a client or by retention), for the inbox's live view.
+    removals: broadcast::Sender<Arc<Vec<u64>>>,
     retention: Retention,
     pins: Pins,
     evicted: std::sync::atomic::AtomicU64,
@@ -108,6 +110,7 @@ impl Store {
             log,
             fsync: false,
             news: herald::Herald::new(index.next_id),
+            removals: broadcast::channel(64).0,
             index: RwLock::new(index),
             retention: Retention::default(),
             pins: Pins::default(),
@@ -328,8 +331,10 @@ impl Store {
             }
         }
         drop(index);
+        let count = present.len();
+        let _ = self.removals.send(Arc::new(present));
         self.maybe_compact()?;
-        Ok(present.len())
+        Ok(count)
     }
 
     /// Whether a running wait holds this message (retention skips it).
@@ -345,6 +350,11 @@ impl Store {
     /// New messages as they arrive.
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<Summary>> {
         self.news.subscribe()
+    }
+
+    /// Ids of deleted messages as they go.
+    pub fn subscribe_removals(&self) -> broadcast::Receiver<Arc<Vec<u64>>> {
+        self.removals.subscribe()
     }
 
     /// Waits until `count` messages after `query.since` match, or `timeout` passes; returns

@@ -22,6 +22,9 @@ pub struct Summary {
     /// The isolation key: the `X-Mailtest-Run` header, else the AUTH user, else the
     /// plus-tag of the first recipient (`user+run42@...`).
     pub mailbox: Option<String>,
+    /// Parts sent as attachments (`Content-Disposition: attachment`), for the inbox list.
+    #[serde(default)]
+    pub attachments: u32,
 }
 
 impl Summary {
@@ -44,8 +47,33 @@ impl Summary {
             to: header("To"),
             message_id: header("Message-ID"),
             mailbox,
+            attachments: count_attachments(&incoming.raw, header("Content-Type").as_deref()),
         }
     }
+}
+
+/// Counts the attachment parts of a multipart message by their `Content-Disposition` line,
+/// without a MIME parse: this runs for every message before the 250.
+fn count_attachments(raw: &[u8], content_type: Option<&str>) -> u32 {
+    const FIELD: &[u8] = b"content-disposition:";
+    let multipart = content_type.is_some_and(|c| {
+        c.trim_start()
+            .get(..10)
+            .is_some_and(|m| m.eq_ignore_ascii_case("multipart/"))
+    });
+    if !multipart {
+        return 0;
+    }
+    raw.split(|&b| b == b'\n')
+        .filter(|line| {
+            line.get(..FIELD.len())
+                .is_some_and(|f| f.eq_ignore_ascii_case(FIELD))
+                && line[FIELD.len()..]
+                    .trim_ascii_start()
+                    .get(..10)
+                    .is_some_and(|v| v.eq_ignore_ascii_case(b"attachment"))
+        })
+        .count() as u32
 }
 
 fn plus_tag(address: &str) -> Option<String> {
