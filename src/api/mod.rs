@@ -4,6 +4,9 @@
 
 pub mod parsed;
 mod routes;
+mod search;
+mod view;
+mod web;
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
@@ -56,10 +59,12 @@ pub fn router(store: Arc<Store>, faults: Arc<FaultSet>, settings: ApiSettings) -
         settings: Arc::new(settings),
         http_requests: Arc::new(AtomicU64::new(0)),
     };
-    let protected =
-        routes::api().route_layer(middleware::from_fn_with_state(state.clone(), require_token));
+    let protected = routes::api()
+        .merge(view::routes())
+        .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
     Router::new()
         .merge(routes::health())
+        .merge(web::routes())
         .merge(protected)
         .with_state(state)
 }

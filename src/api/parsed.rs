@@ -1,7 +1,12 @@
-//! A stored message parsed for the API: headers, text and HTML bodies, attachments.
+//! A stored message parsed for the API and the inbox: headers, text and HTML bodies,
+//! attachments, the links found and the render lints applied to it.
 
-use mailparse::{DispositionType, ParsedMail};
+use base64::Engine;
+use mailparse::{DispositionType, MailHeaderMap, ParsedMail};
 use serde::Serialize;
+
+use crate::render::html;
+use crate::render::lint::{self, Severity};
 
 #[derive(Debug, Serialize)]
 pub struct Parsed {
@@ -9,6 +14,8 @@ pub struct Parsed {
     pub text: Option<String>,
     pub html: Option<String>,
     pub attachments: Vec<Attachment>,
+    pub links: Vec<Link>,
+    pub lints: Vec<Lint>,
 }
 
 #[derive(Debug, Serialize)]
@@ -17,6 +24,23 @@ pub struct Attachment {
     pub content_type: String,
     pub size: usize,
     pub inline: bool,
+    pub content_id: Option<String>,
+}
+
+/// A link in the message, with the part it was found in (`html` or `text`).
+#[derive(Debug, Serialize, PartialEq, Eq)]
+pub struct Link {
+    pub href: String,
+    pub part: &'static str,
+}
+
+/// A render lint that this message fails; `line` is in the HTML part (0: the whole message).
+#[derive(Debug, Serialize)]
+pub struct Lint {
+    pub severity: Severity,
+    pub rule: &'static str,
+    pub line: usize,
+    pub message: String,
 }
 
 /// Parses raw message bytes; malformed MIME still yields what could be read.
@@ -26,6 +50,8 @@ pub fn parse(raw: &[u8]) -> Parsed {
         text: None,
         html: None,
         attachments: Vec::new(),
+        links: Vec::new(),
+        lints: Vec::new(),
     };
     let Ok(mail) = mailparse::parse_mail(raw) else {
         parsed.text = Some(String::from_utf8_lossy(raw).into_owned());
@@ -36,40 +62,178 @@ pub fn parse(raw: &[u8]) -> Parsed {
         .iter()
         .map(|h| (h.get_key(), h.get_value()))
         .collect();
-    walk(&mail, &mut parsed, 0);
+    let parts = Parts::of(&mail);
+    parsed.text = parts.text.and_then(|p| p.get_body().ok());
+    parsed.html = parts.html.and_then(|p| p.get_body().ok());
+    parsed.attachments = parts.attachments.iter().map(|p| describe(p)).collect();
+    parsed.links = links(parsed.html.as_deref(), parsed.text.as_deref());
+    let subject = mail.headers.get_first_value("Subject");
+    parsed.lints = lints(subject.as_deref(), &parsed);
     parsed
+}
+
+/// The HTML part made ready for the sandboxed viewer: `cid:` images inlined as `data:`
+/// URLs, since the viewer's Content-Security-Policy loads nothing else by default.
+pub fn html_for_view(raw: &[u8]) -> Option<String> {
+    let mail = mailparse::parse_mail(raw).ok()?;
+    let parts = Parts::of(&mail);
+    let mut html = parts.html?.get_body().ok()?;
+    for part in parts.attachments {
+        let Some(id) = content_id(part) else { continue };
+        let needle = format!("cid:{id}");
+        if !html.contains(&needle) {
+            continue;
+        }
+        let Ok(bytes) = part.get_body_raw() else {
+            continue;
+        };
+        let data = base64::engine::general_purpose::STANDARD.encode(bytes);
+        let url = format!("data:{};base64,{data}", part.ctype.mimetype);
+        html = html.replace(&needle, &url);
+    }
+    Some(html)
+}
+
+/// Attachment `n` (as numbered in `Parsed::attachments`): file name and decoded bytes.
+pub fn attachment(raw: &[u8], n: usize) -> Option<(Option<String>, Vec<u8>)> {
+    let mail = mailparse::parse_mail(raw).ok()?;
+    let part = *Parts::of(&mail).attachments.get(n)?;
+    Some((filename(part), part.get_body_raw().ok()?))
+}
+
+/// The leaf parts of a message: the first text and HTML bodies, and everything else.
+struct Parts<'m> {
+    text: Option<&'m ParsedMail<'m>>,
+    html: Option<&'m ParsedMail<'m>>,
+    attachments: Vec<&'m ParsedMail<'m>>,
 }
 
 /// Nesting deeper than this is hostile, not mail.
 const MAX_DEPTH: usize = 32;
 
-fn walk(part: &ParsedMail<'_>, out: &mut Parsed, depth: usize) {
-    if depth > MAX_DEPTH {
-        return;
+impl<'m> Parts<'m> {
+    fn of(mail: &'m ParsedMail<'m>) -> Self {
+        let mut parts = Self {
+            text: None,
+            html: None,
+            attachments: Vec::new(),
+        };
+        parts.walk(mail, 0);
+        parts
     }
-    if !part.subparts.is_empty() {
-        for sub in &part.subparts {
-            walk(sub, out, depth + 1);
+
+    fn walk(&mut self, part: &'m ParsedMail<'m>, depth: usize) {
+        if depth > MAX_DEPTH {
+            return;
         }
-        return;
+        if !part.subparts.is_empty() {
+            for sub in &part.subparts {
+                self.walk(sub, depth + 1);
+            }
+            return;
+        }
+        let is_attachment = part.get_content_disposition().disposition
+            == DispositionType::Attachment
+            || filename(part).is_some();
+        match (
+            is_attachment,
+            part.ctype.mimetype.to_ascii_lowercase().as_str(),
+        ) {
+            (false, "text/plain") if self.text.is_none() => self.text = Some(part),
+            (false, "text/html") if self.html.is_none() => self.html = Some(part),
+            _ => self.attachments.push(part),
+        }
     }
-    let disposition = part.get_content_disposition();
-    let filename = disposition
+}
+
+fn filename(part: &ParsedMail<'_>) -> Option<String> {
+    part.get_content_disposition()
         .params
         .get("filename")
         .cloned()
-        .or_else(|| part.ctype.params.get("name").cloned());
-    let mimetype = part.ctype.mimetype.to_ascii_lowercase();
-    let is_attachment =
-        disposition.disposition == DispositionType::Attachment || filename.is_some();
-    match (is_attachment, mimetype.as_str()) {
-        (false, "text/plain") if out.text.is_none() => out.text = part.get_body().ok(),
-        (false, "text/html") if out.html.is_none() => out.html = part.get_body().ok(),
-        _ => out.attachments.push(Attachment {
-            filename,
-            content_type: mimetype,
-            size: part.get_body_raw().map_or(0, |b| b.len()),
-            inline: disposition.disposition == DispositionType::Inline,
-        }),
+        .or_else(|| part.ctype.params.get("name").cloned())
+}
+
+fn content_id(part: &ParsedMail<'_>) -> Option<String> {
+    let id = part.headers.get_first_value("Content-ID")?;
+    let id = id.trim().trim_start_matches('<').trim_end_matches('>');
+    (!id.is_empty()).then(|| id.to_owned())
+}
+
+fn describe(part: &ParsedMail<'_>) -> Attachment {
+    Attachment {
+        filename: filename(part),
+        content_type: part.ctype.mimetype.to_ascii_lowercase(),
+        size: part.get_body_raw().map_or(0, |b| b.len()),
+        inline: part.get_content_disposition().disposition == DispositionType::Inline,
+        content_id: content_id(part),
     }
+}
+
+/// Links in `<a href>` of the HTML part, then URLs in the text part, each once.
+fn links(html: Option<&str>, text: Option<&str>) -> Vec<Link> {
+    let mut out: Vec<Link> = Vec::new();
+    let mut add = |href: &str, part| {
+        if !href.is_empty() && !out.iter().any(|l| l.href == href) {
+            out.push(Link {
+                href: href.to_owned(),
+                part,
+            });
+        }
+    };
+    for tag in html.map(html::tags).unwrap_or_default() {
+        if let ("a", false, Some(Some(href))) = (tag.name.as_str(), tag.closing, tag.attr("href")) {
+            add(href.trim(), "html");
+        }
+    }
+    for word in text.unwrap_or_default().split_whitespace() {
+        let word = word.trim_matches(|c| matches!(c, '<' | '>' | '(' | ')' | '"' | ','));
+        if word.starts_with("https://") || word.starts_with("http://") {
+            add(word, "text");
+        }
+    }
+    out
+}
+
+/// The render lints that apply to a captured message.
+fn lints(subject: Option<&str>, parsed: &Parsed) -> Vec<Lint> {
+    let mut out = Vec::new();
+    let mut push = |severity, rule, line, message: String| {
+        out.push(Lint {
+            severity,
+            rule,
+            line,
+            message,
+        });
+    };
+    match subject.map_or(0, |s| s.chars().count()) {
+        0 => push(Severity::Error, "subject", 0, "empty subject".into()),
+        n if n > lint::MAX_SUBJECT_CHARS => {
+            let message = format!(
+                "subject is {n} characters (over {})",
+                lint::MAX_SUBJECT_CHARS
+            );
+            push(Severity::Warning, "subject-length", 0, message);
+        }
+        _ => {}
+    }
+    let Some(html) = &parsed.html else {
+        return out;
+    };
+    if parsed.text.is_none() {
+        let message = "no text part: clients that show text only get nothing".to_owned();
+        push(Severity::Warning, "text-part", 0, message);
+    }
+    if html.len() > lint::MAX_HTML_BYTES {
+        let message = format!(
+            "HTML is {} bytes; Gmail clips past {}",
+            html.len(),
+            lint::MAX_HTML_BYTES
+        );
+        push(Severity::Error, "html-size", 0, message);
+    }
+    for (severity, rule, tag, message) in lint::lint_html(html) {
+        push(severity, rule, tag.line, message);
+    }
+    out
 }

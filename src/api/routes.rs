@@ -19,6 +19,7 @@ use tokio::sync::broadcast::error::RecvError;
 
 use super::AppState;
 use super::parsed;
+use super::search;
 use crate::smtp::faults::{FaultRules, FaultSet};
 use crate::store::{Query, Summary};
 
@@ -67,6 +68,10 @@ struct Params {
     subject: Option<String>,
     header: Option<String>,
     text: Option<String>,
+    /// The search box's language: `to:bob subject:"reset" words` (see `search.rs`).
+    q: Option<String>,
+    /// List: only messages older than this id (paging back from the newest).
+    before: Option<u64>,
     /// At most this many (list: default 1000).
     limit: Option<usize>,
     /// Wait: how many matches to wait for (default 1).
@@ -79,7 +84,18 @@ struct Params {
 }
 
 impl Params {
-    fn query(&self) -> Query {
+    fn query(&self) -> Result<Query, ApiError> {
+        let mut query = self.plain_query();
+        if let Some(q) = &self.q {
+            let searched = search::parse(q)
+                .and_then(|more| search::merge(&mut query, more))
+                .map_err(|e| error(StatusCode::BAD_REQUEST, format!("q: {e}")));
+            searched?;
+        }
+        Ok(query)
+    }
+
+    fn plain_query(&self) -> Query {
         Query {
             since: self.since,
             mailbox: self.mailbox.clone(),
@@ -105,15 +121,19 @@ async fn list(
     query: Result<QueryParams<Params>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let p = params(query)?;
-    let all = state.store.list(&p.query());
+    let all = state.store.list(&p.query()?);
     let limit = p.limit.unwrap_or(1000);
-    // With a cursor, page forward from it; without, the newest `limit`.
-    let page: Vec<&Arc<Summary>> = if p.since.is_some() {
-        all.iter().take(limit).collect()
+    // With a cursor, page forward from it; without, the newest `limit` (below `before`).
+    let (page, more): (Vec<&Arc<Summary>>, bool) = if p.since.is_some() {
+        (all.iter().take(limit).collect(), all.len() > limit)
     } else {
-        all.iter().skip(all.len().saturating_sub(limit)).collect()
+        let older = all.partition_point(|s| p.before.is_none_or(|b| s.id < b));
+        let start = older.saturating_sub(limit);
+        (all[start..older].iter().collect(), start > 0)
     };
-    Ok(Json(json!({"total": all.len(), "messages": page})))
+    Ok(Json(
+        json!({"total": all.len(), "more": more, "messages": page}),
+    ))
 }
 
 fn found(state: &AppState, id: u64) -> Result<Arc<Summary>, ApiError> {
@@ -133,7 +153,27 @@ async fn one(
         .raw(id)
         .map_err(|e| error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
     let parsed = parsed::parse(&raw);
-    Ok(Json(json!({"summary": summary, "message": parsed})))
+    let bcc = bcc(&summary, &parsed.headers);
+    Ok(Json(
+        json!({"summary": summary, "message": parsed, "bcc": bcc}),
+    ))
+}
+
+/// Envelope recipients named in no `To` or `Cc` header: the blind copies.
+fn bcc(summary: &Summary, headers: &[(String, String)]) -> Vec<String> {
+    let named: String = headers
+        .iter()
+        .filter(|(k, _)| k.eq_ignore_ascii_case("to") || k.eq_ignore_ascii_case("cc"))
+        .map(|(_, v)| v.to_lowercase())
+        .collect::<Vec<_>>()
+        .join(",");
+    summary
+        .envelope
+        .rcpt_to
+        .iter()
+        .filter(|r| !named.contains(&r.to_lowercase()))
+        .cloned()
+        .collect()
 }
 
 async fn raw(State(state): State<AppState>, Path(id): Path<u64>) -> Result<Response, ApiError> {
@@ -232,7 +272,7 @@ async fn delete_matching(
     query: Result<QueryParams<Params>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let p = params(query)?;
-    let ids: Vec<u64> = state.store.list(&p.query()).iter().map(|s| s.id).collect();
+    let ids: Vec<u64> = state.store.list(&p.query()?).iter().map(|s| s.id).collect();
     let deleted = state
         .store
         .delete(&ids)
@@ -259,7 +299,8 @@ async fn wait(
         ));
     }
     let count = p.count.unwrap_or(1).max(1);
-    let found = state.store.wait(&p.query(), count, timeout).await;
+    let query = p.query()?;
+    let found = state.store.wait(&query, count, timeout).await;
     let met = found.len() >= count;
     let status = if met {
         StatusCode::OK
@@ -321,10 +362,28 @@ async fn events(
             }
         },
     );
-    let all = stream::iter(vec![backlog])
+    let arrivals = stream::iter(vec![backlog])
         .chain(live)
         .flat_map(|batch| stream::iter(batch.into_iter().map(|s| Ok(event_of(&s)))));
+    let all = stream::select(arrivals, removals(state.store.subscribe_removals()));
     Sse::new(all).keep_alive(KeepAlive::default())
+}
+
+/// Deletions as `event: deleted` with `{"ids": [...]}`; after missing some, `event: resync`
+/// (the client should list again).
+fn removals(
+    news: tokio::sync::broadcast::Receiver<Arc<Vec<u64>>>,
+) -> impl Stream<Item = Result<Event, Infallible>> {
+    stream::unfold(news, |mut news| async move {
+        let event = match news.recv().await {
+            Ok(ids) => Event::default()
+                .event("deleted")
+                .data(json!({"ids": *ids}).to_string()),
+            Err(RecvError::Lagged(_)) => Event::default().event("resync").data("{}"),
+            Err(RecvError::Closed) => return None,
+        };
+        Some((Ok(event), news))
+    })
 }
 
 fn event_of(summary: &Summary) -> Event {

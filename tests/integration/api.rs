@@ -63,7 +63,7 @@ pub async fn sink_with(token: Option<&str>, mut server: ServerSettings) -> Sink 
 }
 
 /// One HTTP/1.1 request; returns the status and the body.
-async fn request(
+pub async fn request(
     addr: SocketAddr,
     method: &str,
     path: &str,
@@ -97,7 +97,7 @@ async fn request_with_body(
     (status, body)
 }
 
-async fn get_json(addr: SocketAddr, path: &str) -> (u16, Value) {
+pub async fn get_json(addr: SocketAddr, path: &str) -> (u16, Value) {
     let (status, body) = request(addr, "GET", path, &[]).await;
     (status, serde_json::from_str(&body).unwrap_or(Value::Null))
 }
@@ -292,7 +292,7 @@ async fn read_events(stream: &mut BufReader<TcpStream>, wanted: usize) -> Vec<St
     ids
 }
 
-async fn open_events(http: SocketAddr, extra: &str) -> BufReader<TcpStream> {
+pub async fn open_events(http: SocketAddr, extra: &str) -> BufReader<TcpStream> {
     let mut stream = TcpStream::connect(http).await.unwrap();
     let request = format!("GET /api/v1/events HTTP/1.1\r\nHost: t\r\n{extra}\r\n");
     stream.write_all(request.as_bytes()).await.unwrap();
@@ -328,6 +328,9 @@ async fn a_token_guards_every_route_but_health() {
         "/api/v1/wait?timeout=1ms",
         "/metrics",
         "/api/v1/messages/1/raw",
+        "/api/v1/messages/1/html",
+        "/api/v1/messages/1/attachments/0",
+        "/api/v1/mailboxes",
     ] {
         assert_eq!(request(s.http, "GET", path, &[]).await.0, 401, "{path}");
         assert_eq!(

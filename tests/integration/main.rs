@@ -2,10 +2,14 @@
 //! in process, and interop with Kafka software we did not write.
 
 mod api;
+mod api_inbox;
+mod browser;
 mod catalog;
 mod cli;
 mod dispatch;
 mod gallery;
+mod inbox;
+mod inbox_xss;
 mod interop;
 mod kafka;
 mod lint;

@@ -229,3 +229,19 @@ pub fn http_get(addr: &str, path: &str) -> (u16, String) {
         .to_owned();
     (status, body)
 }
+
+/// One HTTP/1.1 GET; the status and the response headers, lower-cased.
+pub fn http_head(addr: &str, path: &str) -> (u16, String) {
+    use std::io::Read;
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).unwrap();
+    let response = String::from_utf8_lossy(&response);
+    let head = response.split("\r\n\r\n").next().unwrap_or_default();
+    (response[9..12].parse().unwrap(), head.to_lowercase())
+}

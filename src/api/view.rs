@@ -1,0 +1,180 @@
+//! The routes the web inbox reads a message through: its HTML for the sandboxed viewer,
+//! attachment downloads, and the mailboxes to filter by.
+
+use std::collections::BTreeMap;
+
+use axum::Json;
+use axum::Router;
+use axum::extract::{Path, Query as QueryParams, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde::Deserialize;
+use serde_json::json;
+
+use super::AppState;
+use super::parsed;
+use crate::store::Query;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/messages/{id}/html", get(html))
+        .route("/api/v1/messages/{id}/attachments/{n}", get(attachment))
+        .route("/api/v1/mailboxes", get(mailboxes))
+}
+
+type ApiError = (StatusCode, Json<serde_json::Value>);
+
+fn error(status: StatusCode, message: impl Into<String>) -> ApiError {
+    (status, Json(json!({"error": message.into()})))
+}
+
+fn raw(state: &AppState, id: u64) -> Result<Vec<u8>, ApiError> {
+    if state.store.get(id).is_none() {
+        return Err(error(StatusCode::NOT_FOUND, format!("no message {id}")));
+    }
+    state
+        .store
+        .raw(id)
+        .map_err(|e| error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HtmlParams {
+    /// `1`: let the message load remote images (the user asked, for this message).
+    images: Option<u8>,
+    #[serde(rename = "token")]
+    _token: Option<String>,
+}
+
+/// What a captured HTML body may do when shown: nothing but inline styles and inline images,
+/// no scripts, forms, plugins, navigation of the inbox or requests anywhere, unless remote
+/// images are allowed. `sandbox` also holds when the URL is opened on its own, outside the
+/// inbox's sandboxed iframe.
+fn viewer_policy(remote_images: bool) -> String {
+    let images = if remote_images {
+        "data: http: https:"
+    } else {
+        "data:"
+    };
+    format!(
+        "default-src 'none'; style-src 'unsafe-inline'; img-src {images}; font-src data:; \
+         base-uri 'none'; form-action 'none'; frame-ancestors 'self'; sandbox"
+    )
+}
+
+/// The HTML part for the viewer, under the policy above.
+async fn html(
+    State(state): State<AppState>,
+    Path(id): Path<u64>,
+    params: Result<QueryParams<HtmlParams>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    let QueryParams(params) = params.map_err(|e| error(StatusCode::BAD_REQUEST, e.body_text()))?;
+    let raw = raw(&state, id)?;
+    let body = parsed::html_for_view(&raw).ok_or_else(|| {
+        error(
+            StatusCode::NOT_FOUND,
+            format!("message {id} has no HTML part"),
+        )
+    })?;
+    let policy = viewer_policy(params.images == Some(1));
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8".to_owned()),
+            (header::CONTENT_SECURITY_POLICY, policy),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff".to_owned()),
+            (header::REFERRER_POLICY, "no-referrer".to_owned()),
+            (header::CACHE_CONTROL, "no-store".to_owned()),
+        ],
+        body,
+    )
+        .into_response())
+}
+
+/// An attachment as a download. Always `application/octet-stream`: the sender chose the
+/// declared type, and an attachment served as `text/html` would run in the inbox's origin.
+async fn attachment(
+    State(state): State<AppState>,
+    Path((id, n)): Path<(u64, usize)>,
+) -> Result<Response, ApiError> {
+    let raw = raw(&state, id)?;
+    let (name, bytes) = parsed::attachment(&raw, n).ok_or_else(|| {
+        error(
+            StatusCode::NOT_FOUND,
+            format!("message {id} has no attachment {n}"),
+        )
+    })?;
+    let name = safe_filename(name.as_deref(), n);
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/octet-stream".to_owned()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{name}\""),
+            ),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff".to_owned()),
+        ],
+        bytes,
+    )
+        .into_response())
+}
+
+/// A file name that cannot break out of the header or name a path: ASCII letters, digits,
+/// `.`, `-` and `_`; anything else becomes `_`.
+fn safe_filename(name: Option<&str>, n: usize) -> String {
+    let cleaned: String = name
+        .unwrap_or_default()
+        .rsplit(['/', '\\'])
+        .next()
+        .unwrap_or_default()
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let cleaned = cleaned.trim_start_matches('.');
+    if cleaned.is_empty() {
+        format!("attachment-{n}")
+    } else {
+        cleaned.to_owned()
+    }
+}
+
+/// Each mailbox (test run) with its message count, and the count of mail in none.
+async fn mailboxes(State(state): State<AppState>) -> Json<serde_json::Value> {
+    let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+    let mut without = 0;
+    for summary in state.store.list(&Query::default()) {
+        match &summary.mailbox {
+            Some(mailbox) => *counts.entry(mailbox.clone()).or_default() += 1,
+            None => without += 1,
+        }
+    }
+    let list: Vec<_> = counts
+        .into_iter()
+        .map(|(mailbox, count)| json!({"mailbox": mailbox, "count": count}))
+        .collect();
+    Json(json!({"mailboxes": list, "without_mailbox": without}))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::safe_filename;
+
+    #[test]
+    fn file_names_cannot_escape() {
+        assert_eq!(safe_filename(Some("../../etc/passwd"), 0), "passwd");
+        assert_eq!(safe_filename(Some("a\"b\r\n.pdf"), 0), "a_b__.pdf");
+        assert_eq!(safe_filename(Some("..."), 2), "attachment-2");
+        assert_eq!(safe_filename(None, 1), "attachment-1");
+        assert_eq!(
+            safe_filename(Some("Rechnung März.pdf"), 0),
+            "Rechnung_M_rz.pdf"
+        );
+    }
+}
