@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # One entry point for the benchmarks, each measured next to its peer in the same run:
-#   bench/run.sh [sink|kafka|render|verify|e2e|all] ...     (default: all)
+#   bench/run.sh [sink|kafka|render|verify|e2e|inbox|all] ...     (default: all)
 # Runs the per-area scripts (each installs or builds what it needs, starts its peers on
 # loopback, repeats its workload and writes bench/results/<area>.json), then prints one
 # table of medians and ratios and writes bench/results/all.json.
@@ -9,7 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 areas=("$@")
 [ ${#areas[@]} -eq 0 ] && areas=(all)
-[ "${areas[0]}" = all ] && areas=(sink kafka render verify e2e)
+[ "${areas[0]}" = all ] && areas=(sink kafka render verify e2e inbox)
 quick=${SIZE:-full}
 for area in "${areas[@]}"; do
   echo "== bench/$area.sh" >&2
@@ -19,8 +19,9 @@ for area in "${areas[@]}"; do
     render:quick) bash bench/render.sh 1 3 ;;
     verify:quick) bash bench/verify.sh 20000 100 1 ;;
     e2e:quick) bash bench/e2e.sh 5000 5 ;;
-    sink:*|kafka:*|render:*|verify:*|e2e:*) bash "bench/$area.sh" ;;
-    *) echo "unknown area \`$area\` (sink, kafka, render, verify, e2e, all)" >&2; exit 2 ;;
+    inbox:quick) bash bench/inbox.sh 20000 3 ;;
+    sink:*|kafka:*|render:*|verify:*|e2e:*|inbox:*) bash "bench/$area.sh" ;;
+    *) echo "unknown area \`$area\` (sink, kafka, render, verify, e2e, inbox, all)" >&2; exit 2 ;;
   esac
 done
 python3 bench/summary.py

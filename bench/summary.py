@@ -38,6 +38,9 @@ e2e = load("e2e")
 if e2e:
     rows.append(("e2e", "emails/s produce to capture (target 2,000)", round(e2e["emails_per_second"]), None, None))
     rows.append(("e2e", "p99 ms at 200 events/s (target < 50)", e2e["latency_p99_ms"], None, None))
+inbox = load("inbox")
+if inbox:
+    rows.append(("inbox", f"ms to list, {inbox['messages']:,} stored vs empty (< 1,000)", inbox["full"]["list_ms"], inbox["empty"]["list_ms"], inbox["ratio"]))
 
 print(f"{'area':<7} {'measure':<52} {'mailtest':>10} {'peer':>10} {'ratio':>7}")
 for area, what, ours, theirs, ratio in rows:
