@@ -198,7 +198,7 @@ async fn serve(args: SinkArgs, printer: &Printer) -> Result<Outcome> {
         format!("in `{}`", resolved(args.store.dir.as_deref()).display())
     };
     printer.status(&format!(
-        "sink: SMTP on {}, API on {}, {} messages kept {kept}; Ctrl-C stops",
+        "sink: SMTP on {}, inbox and API on {}/, {} messages kept {kept}; Ctrl-C stops",
         sink.smtp,
         sink.url(),
         store.len()

@@ -45,8 +45,9 @@ pub async fn run(args: SmokeArgs, config: &ConfigFile, printer: &Printer) -> Res
     print(&report, &args, printer)?;
     if args.keep {
         printer.status(&format!(
-            "kept up: {}; Ctrl-C stops",
-            ready_lines(&pipeline).replace('\n', ", ")
+            "kept up: {}; web inbox at {}/; Ctrl-C stops",
+            ready_lines(&pipeline).replace('\n', ", "),
+            pipeline.sink.url()
         ));
         tokio::signal::ctrl_c()
             .await

@@ -4,6 +4,7 @@
 
 use std::net::SocketAddr;
 
+use fantoccini::Locator;
 use lettre::AsyncTransport;
 use mailtest::store::Query;
 use serde_json::Value;
@@ -125,6 +126,17 @@ async fn mail_appears_live_opens_searches_and_deletes() {
     browser.keys("\n").await;
     browser.until("document.body.dataset.listed === '2'").await;
 
+    // Filter by mailbox (the plus tag of ada+run1), then back to all.
+    browser
+        .until("document.querySelector('#mailbox option[value=run1]') !== null")
+        .await;
+    let mailbox = browser.client.find(Locator::Id("mailbox")).await.unwrap();
+    mailbox.select_by_value("run1").await.unwrap();
+    browser.until("document.body.dataset.listed === '1'").await;
+    assert!(browser.rows().await[0].contains("Welcome Ada"));
+    mailbox.select_by_value("").await.unwrap();
+    browser.until("document.body.dataset.listed === '2'").await;
+
     // Keyboard: j selects the older message, Enter opens it.
     browser.click("body").await;
     browser.keys("j\u{E007}").await; // WebDriver's Enter key
@@ -142,7 +154,7 @@ async fn mail_appears_live_opens_searches_and_deletes() {
         .until("document.body && document.body.innerText.includes('from the HTML part')")
         .await;
     browser.client.enter_parent_frame().await.unwrap();
-    let shot = browser.screenshot("message").await;
+    let shot = browser.screenshot("live-message").await;
     browser.click("[data-tab=text]").await;
     assert_eq!(
         browser.text("pre.body").await.trim(),
@@ -299,7 +311,36 @@ async fn screenshots_of_rendered_mail() {
         .until("document.readyState === 'complete' && document.body.innerText.length > 0")
         .await;
     browser.client.enter_parent_frame().await.unwrap();
-    assert!(browser.screenshot("message-order").await.exists());
+    assert!(browser.screenshot("message").await.exists());
+    browser.click(".segmented button:last-child").await;
+    browser
+        .until("document.getElementById('html-frame').className === 'mobile'")
+        .await;
+    assert!(browser.screenshot("message-mobile").await.exists());
+
+    // A hand-written message that fails the render lints, on its Lints tab.
+    let html = "<p>Hi <a href=\"http://shop.example/track\">track</a> \
+                <img src=\"https://cdn.example/x.png\"> <a href=\"#\">unsubscribe</a></div>";
+    swaks(
+        sink.smtp,
+        "kim@example.com",
+        "Your parcel is on its way",
+        &["--attach-type", "text/html", "--attach-body", html],
+    )
+    .await;
+    let id = sink.store.len();
+    browser
+        .goto(&format!("http://{}/#/messages/{id}", sink.http))
+        .await;
+    browser
+        .until("document.querySelector('[data-tab=lints]') !== null")
+        .await;
     browser.click("[data-tab=lints]").await;
+    let findings = browser
+        .eval("document.querySelectorAll('#panel tbody tr').length")
+        .await;
+    // No text part, an http link, an image without alt and width, a placeholder link, a
+    // stray `</div>` and an unclosed `<p>`.
+    assert_eq!(findings, Value::from(7));
     assert!(browser.screenshot("message-lints").await.exists());
 }

@@ -50,6 +50,7 @@ impl Sink {
                     .split(',')
                     .next()
                     .unwrap()
+                    .trim_end_matches('/')
                     .to_owned();
                 break (smtp, http);
             }

@@ -220,6 +220,15 @@ fn keep_leaves_the_sink_up_until_interrupted() {
     assert_eq!(status, 200);
     let listed: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(listed["messages"].as_array().unwrap().len(), 16, "{body}");
+    assert!(
+        kept.contains(&format!("web inbox at http://{http}/")),
+        "{kept}"
+    );
+    assert!(
+        http_get(http, "/")
+            .1
+            .contains("<title>mailtest inbox</title>")
+    );
     Command::new("kill")
         .args(["-INT", &smoke.id().to_string()])
         .status()
