@@ -13,6 +13,7 @@ mod inbox_xss;
 mod interop;
 mod kafka;
 mod lint;
+mod malformed;
 mod render;
 mod sink;
 mod smoke;

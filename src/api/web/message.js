@@ -39,6 +39,7 @@ function renderMessage() {
   $('download-raw').href = withToken(`api/v1/messages/${summary.id}/raw`);
   if (!message.html && state.tab === 'html') state.tab = 'text';
   renderTabs();
+  document.body.dataset.shown = String(summary.id);
 }
 
 function tabLabel(tab) {

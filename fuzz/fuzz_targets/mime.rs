@@ -1,0 +1,38 @@
+//! Fuzz target: any bytes as a captured message must summarize, parse for the API and the
+//! inbox (links, lints, the HTML view, attachments) and match searches without a panic.
+#![no_main]
+
+use mailtest::api::parsed;
+use mailtest::smtp::{Envelope, Incoming};
+use mailtest::store::{Query, Summary};
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    let incoming = Incoming {
+        envelope: Envelope {
+            mail_from: "a@example.com".into(),
+            rcpt_to: vec!["b+run@example.com".into()],
+            helo: "fuzz".into(),
+            esmtp: true,
+            smtputf8: false,
+            body_8bit: false,
+            tls: false,
+            auth: None,
+            client: "127.0.0.1:1".parse().unwrap(),
+        },
+        raw: data.to_vec(),
+        received_at: chrono::Utc::now(),
+        transcript: Vec::new(),
+    };
+    let _ = Summary::new(1, &incoming);
+    let message = parsed::parse(data);
+    let _ = parsed::html_for_view(data);
+    for n in 0..message.attachments.len().min(4) {
+        let _ = parsed::attachment(data, n);
+    }
+    let query = Query {
+        header: Some("Subject: a".into()),
+        text: Some("needle".into()),
+        ..Query::default()
+    };
+    let _ = query.matches_content(data);
+});
