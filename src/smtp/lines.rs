@@ -59,20 +59,40 @@ async fn read_line_inner<R: AsyncBufRead + Unpin>(reader: &mut R, max: usize) ->
     }
 }
 
-/// Reads exactly `len` bytes into `out` (or discards them when `out` is `None`).
+/// The slowest message data a session waits for, after its first `timeout`: like postfix's
+/// `smtpd_min_data_rate`, so a client trickling one byte a second (or one line ending at a
+/// time) cannot hold a session, while a large message at any real speed gets all it needs.
+pub const MIN_DATA_RATE: u64 = 500;
+
+/// How long message data that began at `started` may still take: `timeout` plus one second
+/// per `MIN_DATA_RATE` bytes received so far; `None` once that has passed.
+pub fn time_left(
+    started: tokio::time::Instant,
+    received: u64,
+    timeout: Duration,
+) -> Option<Duration> {
+    let earned = Duration::from_millis(received.saturating_mul(1000) / MIN_DATA_RATE);
+    (timeout + earned)
+        .checked_sub(started.elapsed())
+        .filter(|d| !d.is_zero())
+}
+
+/// Reads exactly `len` bytes into `out` (or discards them when `out` is `None`), at no less
+/// than the minimum data rate (see `time_left`).
 pub async fn read_chunk<R: AsyncBufRead + Unpin>(
     reader: &mut R,
     len: u64,
     mut out: Option<&mut Vec<u8>>,
     timeout: Duration,
 ) -> io::Result<()> {
+    let started = tokio::time::Instant::now();
+    let too_slow = || io::Error::new(io::ErrorKind::TimedOut, "chunk did not arrive in time");
     let mut left = len;
     while left > 0 {
-        let buf = tokio::time::timeout(timeout, reader.fill_buf())
+        let wait = time_left(started, len - left, timeout).ok_or_else(too_slow)?;
+        let buf = tokio::time::timeout(wait, reader.fill_buf())
             .await
-            .map_err(|_| {
-                io::Error::new(io::ErrorKind::TimedOut, "chunk did not arrive in time")
-            })??;
+            .map_err(|_| too_slow())??;
         if buf.is_empty() {
             return Err(io::Error::new(
                 io::ErrorKind::UnexpectedEof,

@@ -13,6 +13,7 @@ mod inbox_xss;
 mod interop;
 mod kafka;
 mod lint;
+mod load;
 mod malformed;
 mod render;
 mod sink;

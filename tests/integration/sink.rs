@@ -20,18 +20,24 @@ const SERVE_ON_FREE_PORTS: [&str; 6] = [
 ];
 
 /// A running `mailtest sink` child and the SMTP address it reported.
-struct Sink {
-    child: Child,
-    addr: String,
+pub struct Sink {
+    pub child: Child,
+    pub addr: String,
     /// The API's base URL, `http://127.0.0.1:<port>`.
-    http: String,
+    pub http: String,
 }
 
 impl Sink {
     fn start(store: &std::path::Path) -> Self {
+        Self::start_with(store, &[])
+    }
+
+    /// With more flags (`--idle-timeout 3s`...).
+    pub fn start_with(store: &std::path::Path, extra: &[&str]) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_mailtest"))
             .args(SERVE_ON_FREE_PORTS)
             .arg(store)
+            .args(extra)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())

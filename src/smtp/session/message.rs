@@ -24,13 +24,24 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
         self.flush().await?;
         let mut body = Vec::new();
         let mut too_big = false;
+        let mut received: u64 = 0;
+        let started = tokio::time::Instant::now();
         loop {
             // A body line is not limited to 1000 octets here: capture what clients send.
             let limit = usize::try_from(self.config.max_size)
                 .unwrap_or(usize::MAX)
                 .max(1024)
                 + 2;
-            match lines::read_line(&mut self.io, limit, self.config.timeout).await {
+            let Some(left) = lines::time_left(started, received, self.config.timeout) else {
+                self.reply("421 4.4.2 Data too slow, closing connection");
+                self.flush().await?;
+                return Ok(false);
+            };
+            let read = lines::read_line(&mut self.io, limit, left).await;
+            if let Ok(Line::Text(line)) = &read {
+                received += line.len() as u64;
+            }
+            match read {
                 Ok(Line::Text(line)) => {
                     if line == b".\r\n" || line == b".\n" {
                         break;
@@ -45,6 +56,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
                 }
                 Ok(Line::TooLong) => too_big = true,
                 Ok(Line::Closed) => return Err(io::ErrorKind::UnexpectedEof.into()),
+                Err(err) if err.kind() == io::ErrorKind::TimedOut => {
+                    self.reply("421 4.4.2 Data too slow, closing connection");
+                    self.flush().await?;
+                    return Ok(false);
+                }
                 Err(err) => return Err(err),
             }
         }
@@ -61,7 +77,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
         let keep = ready && !self.state.chunks_too_big && size <= room;
         let mut chunk = Vec::new();
         let target = if keep { Some(&mut chunk) } else { None };
-        lines::read_chunk(&mut self.io, size, target, self.config.timeout).await?;
+        match lines::read_chunk(&mut self.io, size, target, self.config.timeout).await {
+            Ok(()) => {}
+            Err(err) if err.kind() == io::ErrorKind::TimedOut => {
+                self.reply("421 4.4.2 Data too slow, closing connection");
+                self.flush().await?;
+                return Ok(false);
+            }
+            Err(err) => return Err(err),
+        }
         if !ready {
             self.error("503 5.5.1 Need MAIL and RCPT before BDAT");
             return Ok(true);
