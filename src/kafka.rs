@@ -143,11 +143,16 @@ impl Connection {
     ) -> Result<Metadata, KafkaError> {
         client
             .fetch_metadata(topic, self.timeout)
-            .map_err(|source| KafkaError::Unreachable {
-                brokers: self.brokers.clone(),
-                timeout: self.timeout,
-                source,
-            })
+            .map_err(|source| self.unreachable(source))
+    }
+
+    /// The cluster did not answer within the timeout; `source` says how it failed.
+    pub fn unreachable(&self, source: rdkafka::error::KafkaError) -> KafkaError {
+        KafkaError::Unreachable {
+            brokers: self.brokers.clone(),
+            timeout: self.timeout,
+            source,
+        }
     }
 }
 

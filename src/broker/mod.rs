@@ -47,15 +47,32 @@ impl Default for BrokerSettings {
 #[derive(Debug)]
 pub struct Broker {
     bootstrap: String,
-    stop: Option<mpsc::Sender<()>>,
+    /// Faults for the cluster's thread to apply; dropping it stops the cluster.
+    control: Option<mpsc::Sender<Control>>,
     thread: Option<JoinHandle<()>>,
 }
+
+/// A fault the mock cluster can play, for reliability tests of clients.
+#[derive(Debug, Clone)]
+pub enum Fault {
+    /// Broker `id` (from 1) drops its connections and refuses new ones.
+    Down(i32),
+    /// Broker `id` takes connections again.
+    Up(i32),
+    /// The next requests of this kind are answered with these errors, one each, in order.
+    RequestErrors {
+        api: rdkafka::types::RDKafkaApiKey,
+        errors: Vec<rdkafka::types::RDKafkaRespErr>,
+    },
+}
+
+type Control = (Fault, mpsc::Sender<Result<(), KafkaError>>);
 
 impl Broker {
     /// Starts the cluster and creates the topics; returns once clients can connect.
     pub fn start(settings: &BrokerSettings) -> Result<Self, KafkaError> {
         let (ready_tx, ready_rx) = mpsc::channel();
-        let (stop_tx, stop_rx) = mpsc::channel::<()>();
+        let (control_tx, control_rx) = mpsc::channel::<Control>();
         let count = settings.brokers;
         let settings = settings.clone();
         let thread = std::thread::Builder::new()
@@ -74,8 +91,10 @@ impl Broker {
                     }
                 };
                 let _ = ready_tx.send(Ok(served.bootstrap.clone()));
-                // Returns when the handle sends or is dropped; then everything drops.
-                let _ = stop_rx.recv();
+                // Ends when the handle is dropped; then everything drops.
+                while let Ok((fault, done)) = control_rx.recv() {
+                    let _ = done.send(apply(&client, fault));
+                }
                 drop(served);
                 drop(client);
             })
@@ -86,9 +105,21 @@ impl Broker {
         tracing::info!(%bootstrap, brokers = count, "embedded broker ready");
         Ok(Self {
             bootstrap,
-            stop: Some(stop_tx),
+            control: Some(control_tx),
             thread: Some(thread),
         })
+    }
+
+    /// Plays `fault` on the cluster; returns once it is in force.
+    pub fn inject(&self, fault: Fault) -> Result<(), KafkaError> {
+        let (done_tx, done_rx) = mpsc::channel();
+        let gone = || KafkaError::Config("the broker thread has ended".into());
+        self.control
+            .as_ref()
+            .ok_or_else(gone)?
+            .send((fault, done_tx))
+            .map_err(|_| gone())?;
+        done_rx.recv().map_err(|_| gone())?
     }
 
     /// The `bootstrap.servers` string clients connect with.
@@ -99,9 +130,25 @@ impl Broker {
 
 impl Drop for Broker {
     fn drop(&mut self) {
-        drop(self.stop.take());
+        drop(self.control.take());
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
+        }
+    }
+}
+
+fn apply(client: &BaseProducer, fault: Fault) -> Result<(), KafkaError> {
+    let cluster = client
+        .client()
+        .mock_cluster()
+        .ok_or_else(|| KafkaError::Config("librdkafka made no mock cluster".into()))?;
+    let failed = |e| KafkaError::client("the mock cluster refused the fault", e);
+    match fault {
+        Fault::Down(id) => cluster.broker_down(id).map_err(failed),
+        Fault::Up(id) => cluster.broker_up(id).map_err(failed),
+        Fault::RequestErrors { api, errors } => {
+            cluster.request_errors(api, &errors);
+            Ok(())
         }
     }
 }

@@ -110,6 +110,8 @@ pub fn run(
     if options.group.is_none() {
         assign(connection, &consumer, options, &mut reader.ends)?;
     }
+    // Since when the cluster has been out of reach, mid-run.
+    let mut outage: Option<Instant> = None;
     loop {
         if stop.load(Ordering::Relaxed) {
             reader.stats.interrupted = true;
@@ -117,8 +119,25 @@ pub fn run(
         }
         let go_on = match consumer.poll(Duration::from_millis(100)) {
             None | Some(Err(RdError::PartitionEOF(_))) => reader.idle(handler)?,
+            Some(Err(err)) if transient(&err) => {
+                let since = *outage.get_or_insert_with(|| {
+                    tracing::warn!("lost the connection to Kafka ({err}); reconnecting");
+                    Instant::now()
+                });
+                // Reading to the end cannot end while the cluster is away: give up like at
+                // the start. Tailing waits for it, as a consumer of a real cluster would.
+                if options.exit_at_end && since.elapsed() > connection.timeout {
+                    return Err(connection.unreachable(err).into());
+                }
+                reader.idle(handler)?
+            }
             Some(Err(err)) => return Err(KafkaError::client("error while consuming", err).into()),
-            Some(Ok(msg)) => reader.message(&msg, handler)?,
+            Some(Ok(msg)) => {
+                if outage.take().is_some() {
+                    tracing::info!("connected to Kafka again");
+                }
+                reader.message(&msg, handler)?
+            }
         };
         if !go_on {
             break;
@@ -130,6 +149,28 @@ pub fn run(
             .map_err(|e| KafkaError::client("cannot commit offsets", e))?;
     }
     Ok(reader.stats)
+}
+
+/// Errors librdkafka recovers from by itself (it reconnects and retries): a broker gone for a
+/// while, a leader moving.
+fn transient(err: &RdError) -> bool {
+    use rdkafka::types::RDKafkaErrorCode as Code;
+    let code = match err {
+        RdError::MessageConsumption(code) | RdError::Global(code) => *code,
+        _ => return false,
+    };
+    matches!(
+        code,
+        Code::AllBrokersDown
+            | Code::BrokerTransportFailure
+            | Code::NetworkException
+            | Code::RequestTimedOut
+            | Code::OperationTimedOut
+            | Code::LeaderNotAvailable
+            | Code::NotLeaderForPartition
+            | Code::CoordinatorNotAvailable
+            | Code::NotCoordinator
+    )
 }
 
 /// The state of one read.

@@ -18,7 +18,7 @@ use crate::api::{Sink, sink};
 use crate::util::{GROUP_TIMING, json_lines, mailtest};
 
 /// The embedded broker with the catalog's topics and the dead-letter topic.
-fn broker() -> Broker {
+pub fn broker() -> Broker {
     let catalog = mailtest::catalog::Catalog::builtin().unwrap();
     let mut topics = catalog.topics();
     topics.push("email-events.dlq".to_owned());
@@ -34,10 +34,10 @@ fn broker() -> Broker {
 }
 
 /// A running `mailtest dispatch`, killed on drop.
-struct Dispatch(Child, tempfile::TempDir);
+pub struct Dispatch(Child, tempfile::TempDir);
 
 impl Dispatch {
-    fn start(bootstrap: &str, s: &Sink, state: &Path, extra: &[&str]) -> Self {
+    pub fn start(bootstrap: &str, s: &Sink, state: &Path, extra: &[&str]) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_mailtest"))
             .args([
@@ -64,7 +64,7 @@ impl Dispatch {
     }
 
     /// Its metrics, once its ready file is written.
-    fn metrics(&self) -> String {
+    pub fn metrics(&self) -> String {
         let ready = self.1.path().join("ready");
         let deadline = std::time::Instant::now() + Duration::from_secs(30);
         while !ready.exists() {
@@ -123,7 +123,7 @@ impl Drop for Dispatch {
     }
 }
 
-fn produce(bootstrap: &str, args: &[&str]) {
+pub fn produce(bootstrap: &str, args: &[&str]) {
     mailtest()
         .args(["-q", "produce", "-b", bootstrap])
         .args(args)
@@ -131,7 +131,7 @@ fn produce(bootstrap: &str, args: &[&str]) {
 }
 
 /// Waits for `n` stored messages; how many times each event id was captured.
-async fn captured(store: &Store, n: usize) -> HashMap<String, usize> {
+pub async fn captured(store: &Store, n: usize) -> HashMap<String, usize> {
     let found = store
         .wait(&Query::default(), n, Duration::from_secs(90))
         .await;
@@ -152,7 +152,7 @@ async fn captured(store: &Store, n: usize) -> HashMap<String, usize> {
     ids
 }
 
-fn once_each(ids: &HashMap<String, usize>) {
+pub fn once_each(ids: &HashMap<String, usize>) {
     let twice: Vec<_> = ids.iter().filter(|(_, n)| **n > 1).collect();
     assert!(twice.is_empty(), "sent more than once: {twice:?}");
 }

@@ -12,6 +12,7 @@ mod inbox;
 mod inbox_xss;
 mod interop;
 mod kafka;
+mod kafka_faults;
 mod lint;
 mod load;
 mod malformed;
