@@ -6,6 +6,7 @@ mod api_inbox;
 mod browser;
 mod catalog;
 mod cli;
+mod crash;
 mod dispatch;
 mod gallery;
 mod inbox;

@@ -28,7 +28,7 @@ pub struct Sink {
 }
 
 impl Sink {
-    fn start(store: &std::path::Path) -> Self {
+    pub fn start(store: &std::path::Path) -> Self {
         Self::start_with(store, &[])
     }
 
