@@ -41,6 +41,12 @@ if e2e:
 inbox = load("inbox")
 if inbox:
     rows.append(("inbox", f"ms to list, {inbox['messages']:,} stored vs empty (< 1,000)", inbox["full"]["list_ms"], inbox["empty"]["list_ms"], inbox["ratio"]))
+load_result = load("load")
+if load_result:
+    r = load_result
+    rows.append(("load", "open files with 1,000 connections held", r["held"]["fds"], None, None))
+    stored = "all stored" if r["stored"] == r["messages"] + 1 else f"{r['stored']:,} stored"
+    rows.append(("load", f"peak RSS MB, burst of {r['messages']:,} ({stored})", round(r["peak_rss_mb"], 1), None, None))
 
 print(f"{'area':<7} {'measure':<52} {'mailtest':>10} {'peer':>10} {'ratio':>7}")
 for area, what, ours, theirs, ratio in rows:
