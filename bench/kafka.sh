@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Kafka throughput, mailtest next to kcat (same librdkafka underneath) on the same embedded
-# broker, same events, same producer settings. Prints medians of N runs and the ratios, and
-# writes bench/results/kafka.json.
+# broker, same events, same producer settings; then on the tansu broker next to Python's
+# confluent-kafka (Debian's kcat cannot talk to tansu: its librdkafka 2.0.2 fails the
+# ApiVersions exchange). Prints medians of N runs and the ratios, and writes
+# bench/results/kafka.json.
 #   bench/kafka.sh [EVENTS] [RUNS]      (defaults: 200000 events, 3 runs)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -46,13 +48,36 @@ for run in $(seq "$runs"); do
   results[consume_mailtest]+="$(rate "$t0" "$t1") "
 done
 
+# The same on tansu (in-memory storage), where the peer is confluent-kafka.
+tport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+target/tools/bin/tansu broker --listener-url "tcp://127.0.0.1:$tport" --advertised-listener-url \
+  "tcp://127.0.0.1:$tport" --storage-engine memory://tansu/ >/dev/null 2>&1 &
+tansu=$!
+trap 'kill $broker $tansu 2>/dev/null; wait $broker 2>/dev/null; rm -rf "$work"' EXIT
+for _ in $(seq 100); do (echo > /dev/tcp/127.0.0.1/$tport) 2>/dev/null && break; sleep 0.1; done
+t="127.0.0.1:$tport"
+secs() { python3 -c "print(round($events / $1))"; }
+for run in $(seq "$runs"); do
+  results[tansu_produce_python]+="$(secs "$(python3 bench/peers/kafka_rate.py produce "$t" "py-$run" "$work/events.jsonl")") "
+  t0=$(now); "$bin" -q produce -b "$t" --raw --topic "traw-$run" "$work/events.jsonl"; t1=$(now)
+  results[tansu_produce_mailtest_raw]+="$(rate "$t0" "$t1") "
+  results[tansu_consume_python]+="$(secs "$(python3 bench/peers/kafka_rate.py consume "$t" "py-$run" "$events")") "
+  # By count: tansu's watermarks are not reliable enough for reading to the end.
+  t0=$(now); n=$("$bin" -q consume -b "$t" -t "py-$run" --from beginning --count "$events" --format raw | wc -l); t1=$(now)
+  [ "$n" -eq "$events" ] || { echo "mailtest read $n of $events from tansu" >&2; exit 1; }
+  results[tansu_consume_mailtest]+="$(rate "$t0" "$t1") "
+done
+
 mkdir -p bench/results
 python3 - "$events" "$bytes" "$runs" \
   "${results[produce_kcat]}" "${results[produce_mailtest]}" "${results[produce_mailtest_raw]}" \
-  "${results[consume_kcat]}" "${results[consume_mailtest]}" <<'PY'
+  "${results[consume_kcat]}" "${results[consume_mailtest]}" \
+  "${results[tansu_produce_python]}" "${results[tansu_produce_mailtest_raw]}" \
+  "${results[tansu_consume_python]}" "${results[tansu_consume_mailtest]}" <<'PY'
 import json, statistics, sys, platform, os
 events, size, runs = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
-names = ["produce_kcat", "produce_mailtest", "produce_mailtest_raw", "consume_kcat", "consume_mailtest"]
+names = ["produce_kcat", "produce_mailtest", "produce_mailtest_raw", "consume_kcat", "consume_mailtest",
+         "tansu_produce_python", "tansu_produce_mailtest_raw", "tansu_consume_python", "tansu_consume_mailtest"]
 data = {n: [int(x) for x in v.split()] for n, v in zip(names, sys.argv[4:])}
 med = {n: statistics.median(v) for n, v in data.items()}
 rows = [
@@ -61,14 +86,20 @@ rows = [
     ("produce", "mailtest produce --raw", med["produce_mailtest_raw"], med["produce_mailtest_raw"] / med["produce_kcat"]),
     ("consume", "kcat -C", med["consume_kcat"], 1.0),
     ("consume", "mailtest consume", med["consume_mailtest"], med["consume_mailtest"] / med["consume_kcat"]),
+    ("tansu", "confluent-kafka produce", med["tansu_produce_python"], 1.0),
+    ("tansu", "mailtest produce --raw", med["tansu_produce_mailtest_raw"], med["tansu_produce_mailtest_raw"] / med["tansu_produce_python"]),
+    ("tansu", "confluent-kafka consume", med["tansu_consume_python"], 1.0),
+    ("tansu", "mailtest consume", med["tansu_consume_mailtest"], med["tansu_consume_mailtest"] / med["tansu_consume_python"]),
 ]
 print(f"{events} events of {size // events} bytes, median of {runs} runs, embedded broker, {os.cpu_count()} cores")
-print(f"{'workload':<9} {'tool':<28} {'events/s':>10} {'vs kcat':>8}")
+print(f"{'workload':<9} {'tool':<28} {'events/s':>10} {'vs peer':>8}  (peer: kcat; on tansu, confluent-kafka)")
 for w, t, r, ratio in rows:
     print(f"{w:<9} {t:<28} {r:>10,.0f} {ratio:>8.2f}")
 json.dump({"events": events, "event_bytes": size // events, "runs": data, "median": med,
            "ratio_produce": med["produce_mailtest"] / med["produce_kcat"],
            "ratio_produce_raw": med["produce_mailtest_raw"] / med["produce_kcat"],
            "ratio_consume": med["consume_mailtest"] / med["consume_kcat"],
+           "ratio_tansu_produce": med["tansu_produce_mailtest_raw"] / med["tansu_produce_python"],
+           "ratio_tansu_consume": med["tansu_consume_mailtest"] / med["tansu_consume_python"],
            "machine": platform.platform()}, open("bench/results/kafka.json", "w"), indent=2)
 PY

@@ -1,15 +1,21 @@
 #!/usr/bin/env bash
-# SMTP ingest, mailtest sink next to postfix's smtp-sink (discards: the near upper bound)
-# and aiosmtpd writing a file per message (a storing peer), all driven by postfix's
-# smtp-source with 4 KB messages over 1 and 20 sessions. Prints medians, ratios, peak RSS and
-# messages lost (sent versus stored); writes bench/results/sink.json.
+# SMTP ingest, mailtest sink next to postfix's smtp-sink (discards: the near upper bound),
+# aiosmtpd writing a file per message and MailDev 3 (npm) keeping each in its mail directory
+# (the storing peers), all driven by postfix's smtp-source with 4 KB messages over 1 and 20
+# sessions. Prints medians, ratios, peak RSS and messages lost (sent versus stored); writes
+# bench/results/sink.json.
 #   bench/sink.sh [MESSAGES] [RUNS]     (defaults: 20000 messages, 3 runs)
+# MailDev takes about 170 messages/s here, so it gets MAILDEV_MESSAGES (default 2000) per run:
+# the rates compare, the run stays short.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 messages=${1:-20000}
 runs=${2:-3}
 bash scripts/setup.sh >/dev/null
 python3 -c 'import aiosmtpd' 2>/dev/null || python3 -m pip install -q aiosmtpd
+maildev=$PWD/target/tools/maildev/node_modules/.bin/maildev
+[ -x "$maildev" ] || npm install --prefix target/tools/maildev --no-audit --no-fund --silent maildev@3.0.0
+maildev_messages=${MAILDEV_MESSAGES:-2000}
 cargo build --release --locked -q
 bin=$PWD/target/release/mailtest
 work=$(mktemp -d)
@@ -32,13 +38,19 @@ start() {
               stored_cmd="echo -" ;;
     aiosmtpd) "${pin[@]}" python3 bench/peers/aiosmtpd_files.py 127.0.0.1 $port "$dir" >/dev/null & server=$!
               stored_cmd="ls $dir | wc -l" ;;
+    maildev) mkdir -p "$dir"
+             "${pin[@]}" "$maildev" --smtp $port --ip 127.0.0.1 --web "$(free_port)" --web-ip 127.0.0.1 \
+               --mail-directory "$dir" --silent >/dev/null 2>&1 & server=$!
+             stored_cmd="ls $dir | wc -l" ;;
   esac
   wait_port "$port"
 }
 
 results="$work/results.txt"
 for run in $(seq "$runs"); do
-  for name in smtp-sink mailtest mailtest-fsync aiosmtpd; do
+  for name in smtp-sink mailtest mailtest-fsync aiosmtpd maildev; do
+    count=$messages
+    [ "$name" = maildev ] && count=$maildev_messages
     for sessions in 1 20; do
       port=$(free_port)
       # One session: server and client on the same CPU, or VM wake-ups dominate the figure.
@@ -46,12 +58,14 @@ for run in $(seq "$runs"); do
       [ "$sessions" = 1 ] && pin=(taskset -c 0)
       start "$name" "$port"
       t0=$(date +%s.%N)
-      "${pin[@]}" /usr/sbin/smtp-source -s "$sessions" -m "$messages" -l 4096 127.0.0.1:"$port"
+      "${pin[@]}" /usr/sbin/smtp-source -s "$sessions" -m "$count" -l 4096 127.0.0.1:"$port"
       t1=$(date +%s.%N)
       rss=$(awk '/VmHWM/ {print $2}' /proc/$server/status)
       stored=$(eval "$stored_cmd")
+      # A peer may write after its reply: give it a moment to catch up before counting.
+      for _ in $(seq 40); do [ "$stored" = - ] || [ "$stored" -ge "$count" ] && break; sleep 0.25; stored=$(eval "$stored_cmd"); done
       kill $server; wait $server 2>/dev/null || true; server=""
-      rate=$(python3 -c "print(round($messages / ($t1 - $t0)))")
+      rate=$(python3 -c "print(round($count / ($t1 - $t0)))")
       echo "$name $sessions $rate $rss $stored" >> "$results"
     done
   done
@@ -66,8 +80,8 @@ by = {}
 for name, sessions, rate, rss, stored in rows:
     by.setdefault((name, int(sessions)), []).append((int(rate), int(rss), stored))
 med = {k: statistics.median(r for r, _, _ in v) for k, v in by.items()}
-print(f"{messages} messages of 4 KB from smtp-source, median of {runs} runs, {os.cpu_count()} cores")
-print(f"{'server':<16} {'sessions':>8} {'msg/s':>8} {'vs smtp-sink':>12} {'vs aiosmtpd':>11} {'peak RSS MB':>11} {'stored':>8}")
+print(f"{messages} messages of 4 KB from smtp-source (MailDev: {os.environ.get('MAILDEV_MESSAGES', '2000')}), median of {runs} runs, {os.cpu_count()} cores")
+print(f"{'server':<16} {'sessions':>8} {'msg/s':>8} {'vs smtp-sink':>12} {'vs aiosmtpd':>11} {'vs maildev':>10} {'peak RSS MB':>11} {'stored':>8}")
 out = {}
 for (name, sessions), v in sorted(by.items(), key=lambda kv: (kv[0][1], kv[0][0])):
     rate = med[(name, sessions)]
@@ -75,7 +89,8 @@ for (name, sessions), v in sorted(by.items(), key=lambda kv: (kv[0][1], kv[0][0]
     stored = v[-1][2]
     vs_sink = rate / med[("smtp-sink", sessions)]
     vs_aio = rate / med[("aiosmtpd", sessions)]
-    print(f"{name:<16} {sessions:>8} {rate:>8,.0f} {vs_sink:>12.2f} {vs_aio:>11.2f} {rss:>11.1f} {stored:>8}")
+    vs_md = rate / med[("maildev", sessions)]
+    print(f"{name:<16} {sessions:>8} {rate:>8,.0f} {vs_sink:>12.2f} {vs_aio:>11.2f} {vs_md:>10.2f} {rss:>11.1f} {stored:>8}")
     out[f"{name}/{sessions}"] = {"msg_per_s": rate, "runs": [r for r, _, _ in v], "peak_rss_mb": rss, "stored": stored}
 json.dump({"messages": messages, "results": out}, open("bench/results/sink.json", "w"), indent=2)
 PY

@@ -27,6 +27,9 @@ if kafka:
     m = kafka["median"]
     rows.append(("kafka", "produce events/s vs kcat (raw lines)", m["produce_mailtest_raw"], m["produce_kcat"], m["produce_mailtest_raw"] / m["produce_kcat"]))
     rows.append(("kafka", "consume events/s vs kcat", m["consume_mailtest"], m["consume_kcat"], m["consume_mailtest"] / m["consume_kcat"]))
+    if "tansu_produce_python" in m:
+        rows.append(("kafka", "tansu: produce events/s vs confluent-kafka", m["tansu_produce_mailtest_raw"], m["tansu_produce_python"], m["tansu_produce_mailtest_raw"] / m["tansu_produce_python"]))
+        rows.append(("kafka", "tansu: consume events/s vs confluent-kafka", m["tansu_consume_mailtest"], m["tansu_consume_python"], m["tansu_consume_mailtest"] / m["tansu_consume_python"]))
 render = load("render")
 if render:
     m = render["median"]
