@@ -1,6 +1,7 @@
 //! The API routes the web inbox reads, over real sockets: the search language, paging back
 //! from the newest, mailboxes, a message's links, lints and BCC, the locked-down HTML view,
-//! attachment downloads, deletions on the event stream, and the page itself.
+//! attachment downloads, deletions on the event stream, the page itself, and the request
+//! body limit.
 
 use serde_json::{Value, json};
 use tokio::io::AsyncBufReadExt;
@@ -231,4 +232,29 @@ fn header(head: &str, name: &str) -> String {
         .find_map(|l| l.strip_prefix(&format!("{name}: ")))
         .unwrap_or_default()
         .to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn request_bodies_over_the_limit_are_refused() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let s = sink(None).await;
+    let body = "x".repeat(3 * 1024 * 1024);
+    let mut stream = tokio::net::TcpStream::connect(s.http).await.unwrap();
+    let head = format!(
+        "PUT /api/v1/faults HTTP/1.1\r\nHost: t\r\nConnection: close\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    // The server may answer and close before all of it is sent.
+    let _ = stream.write_all(body.as_bytes()).await;
+    let mut response = Vec::new();
+    let _ = stream.read_to_end(&mut response).await;
+    let response = String::from_utf8_lossy(&response);
+    assert!(
+        response.starts_with("HTTP/1.1 413"),
+        "{}",
+        &response[..response.len().min(200)]
+    );
+    // The server goes on serving.
+    assert_eq!(request(s.http, "GET", "/api/v1/faults", &[]).await.0, 200);
 }
