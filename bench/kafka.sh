@@ -15,7 +15,7 @@ bin=$PWD/target/release/mailtest
 work=$(mktemp -d)
 "$bin" broker --partitions 3 --ready-file "$work/ready" >/dev/null 2>"$work/broker.log" &
 broker=$!
-trap 'kill $broker 2>/dev/null; wait $broker 2>/dev/null; rm -rf "$work"' EXIT
+trap 'kill $broker 2>/dev/null || true; wait $broker 2>/dev/null || true; rm -rf "$work"' EXIT
 for _ in $(seq 100); do [ -s "$work/ready" ] && break; sleep 0.1; done
 b=$(cat "$work/ready")
 
@@ -53,7 +53,7 @@ tport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); p
 target/tools/bin/tansu broker --listener-url "tcp://127.0.0.1:$tport" --advertised-listener-url \
   "tcp://127.0.0.1:$tport" --storage-engine memory://tansu/ >/dev/null 2>&1 &
 tansu=$!
-trap 'kill $broker $tansu 2>/dev/null; wait $broker 2>/dev/null; rm -rf "$work"' EXIT
+trap 'kill $broker $tansu 2>/dev/null || true; wait $broker $tansu 2>/dev/null || true; rm -rf "$work"' EXIT
 for _ in $(seq 100); do (echo > /dev/tcp/127.0.0.1/$tport) 2>/dev/null && break; sleep 0.1; done
 t="127.0.0.1:$tport"
 secs() { python3 -c "print(round($events / $1))"; }

@@ -11,8 +11,10 @@ areas=("$@")
 [ ${#areas[@]} -eq 0 ] && areas=(all)
 [ "${areas[0]}" = all ] && areas=(sink kafka render verify e2e inbox load)
 quick=${SIZE:-full}
+failed=()
 for area in "${areas[@]}"; do
   echo "== bench/$area.sh" >&2
+  # One area failing does not lose the others' figures; the run still fails at the end.
   case "$area:$quick" in
     sink:quick) bash bench/sink.sh 5000 1 ;;
     kafka:quick) bash bench/kafka.sh 50000 1 ;;
@@ -23,6 +25,10 @@ for area in "${areas[@]}"; do
     load:quick) bash bench/load.sh 20000 ;;
     sink:*|kafka:*|render:*|verify:*|e2e:*|inbox:*|load:*) bash "bench/$area.sh" ;;
     *) echo "unknown area \`$area\` (sink, kafka, render, verify, e2e, inbox, load, all)" >&2; exit 2 ;;
-  esac
+  esac || failed+=("$area")
 done
 python3 bench/summary.py
+if [ ${#failed[@]} -gt 0 ]; then
+  echo "bench: failed: ${failed[*]}" >&2
+  exit 1
+fi

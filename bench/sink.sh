@@ -5,8 +5,9 @@
 # sessions. Prints medians, ratios, peak RSS and messages lost (sent versus stored); writes
 # bench/results/sink.json.
 #   bench/sink.sh [MESSAGES] [RUNS]     (defaults: 20000 messages, 3 runs)
-# MailDev takes about 170 messages/s here, so it gets MAILDEV_MESSAGES (default 2000) per run:
-# the rates compare, the run stays short.
+# The storing peers are far slower (aiosmtpd about 600 messages/s, MailDev about 170 with 20
+# sessions and about 10 with one), so they get AIOSMTPD_MESSAGES (default 5000) and
+# MAILDEV_MESSAGES (default 200) per run: rates compare, and the whole run stays short.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 messages=${1:-20000}
@@ -15,7 +16,8 @@ bash scripts/setup.sh >/dev/null
 python3 -c 'import aiosmtpd' 2>/dev/null || python3 -m pip install -q aiosmtpd
 maildev=$PWD/target/tools/maildev/node_modules/.bin/maildev
 [ -x "$maildev" ] || npm install --prefix target/tools/maildev --no-audit --no-fund --silent maildev@3.0.0
-maildev_messages=${MAILDEV_MESSAGES:-2000}
+maildev_messages=${MAILDEV_MESSAGES:-200}
+aiosmtpd_messages=${AIOSMTPD_MESSAGES:-5000}
 cargo build --release --locked -q
 bin=$PWD/target/release/mailtest
 work=$(mktemp -d)
@@ -51,6 +53,7 @@ for run in $(seq "$runs"); do
   for name in smtp-sink mailtest mailtest-fsync aiosmtpd maildev; do
     count=$messages
     [ "$name" = maildev ] && count=$maildev_messages
+    [ "$name" = aiosmtpd ] && count=$aiosmtpd_messages
     for sessions in 1 20; do
       port=$(free_port)
       # One session: server and client on the same CPU, or VM wake-ups dominate the figure.
@@ -80,7 +83,7 @@ by = {}
 for name, sessions, rate, rss, stored in rows:
     by.setdefault((name, int(sessions)), []).append((int(rate), int(rss), stored))
 med = {k: statistics.median(r for r, _, _ in v) for k, v in by.items()}
-print(f"{messages} messages of 4 KB from smtp-source (MailDev: {os.environ.get('MAILDEV_MESSAGES', '2000')}), median of {runs} runs, {os.cpu_count()} cores")
+print(f"{messages} messages of 4 KB from smtp-source (aiosmtpd {os.environ.get('AIOSMTPD_MESSAGES', '5000')}, MailDev {os.environ.get('MAILDEV_MESSAGES', '200')}), median of {runs} runs, {os.cpu_count()} cores")
 print(f"{'server':<16} {'sessions':>8} {'msg/s':>8} {'vs smtp-sink':>12} {'vs aiosmtpd':>11} {'vs maildev':>10} {'peak RSS MB':>11} {'stored':>8}")
 out = {}
 for (name, sessions), v in sorted(by.items(), key=lambda kv: (kv[0][1], kv[0][0])):
