@@ -2,6 +2,7 @@
 //! event stream, health and metrics. It reads and changes the store only through the
 //! store's own methods; SMTP is never touched.
 
+mod events;
 pub mod parsed;
 mod routes;
 mod search;
@@ -40,6 +41,16 @@ impl Default for ApiSettings {
             max_wait: Duration::from_secs(300),
         }
     }
+}
+
+/// A failed request: its status and `{"error": "..."}`.
+type ApiError = (StatusCode, axum::Json<serde_json::Value>);
+
+fn error(status: StatusCode, message: impl Into<String>) -> ApiError {
+    (
+        status,
+        axum::Json(serde_json::json!({"error": message.into()})),
+    )
 }
 
 /// What every handler shares.

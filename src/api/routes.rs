@@ -1,6 +1,5 @@
 //! The API's handlers. JSON in and out; errors as `{"error": "..."}` with a fitting status.
 
-use std::convert::Infallible;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -8,18 +7,15 @@ use std::time::Duration;
 use axum::Json;
 use axum::Router;
 use axum::extract::{Path, Query as QueryParams, State};
-use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use futures_util::{Stream, StreamExt, stream};
 use serde::Deserialize;
 use serde_json::json;
-use tokio::sync::broadcast::error::RecvError;
 
-use super::AppState;
 use super::parsed;
 use super::search;
+use super::{ApiError, AppState, error};
 use crate::smtp::faults::{FaultRules, FaultSet};
 use crate::store::{Query, Summary};
 
@@ -40,7 +36,7 @@ pub fn api() -> Router<AppState> {
             axum::routing::post(release),
         )
         .route("/api/v1/wait", get(wait))
-        .route("/api/v1/events", get(events))
+        .route("/api/v1/events", get(super::events::events))
         .route(
             "/api/v1/faults",
             get(get_faults).put(put_faults).delete(clear_faults),
@@ -49,12 +45,6 @@ pub fn api() -> Router<AppState> {
         .route("/api/v1/intake/pause", axum::routing::post(pause))
         .route("/api/v1/intake/resume", axum::routing::post(resume))
         .route("/metrics", get(metrics))
-}
-
-type ApiError = (StatusCode, Json<serde_json::Value>);
-
-fn error(status: StatusCode, message: impl Into<String>) -> ApiError {
-    (status, Json(json!({"error": message.into()})))
 }
 
 /// Query parameters of list, delete and wait: the store's query plus paging and waiting.
@@ -316,82 +306,6 @@ async fn wait(
         ));
     }
     Ok((status, Json(body)).into_response())
-}
-
-/// Server-Sent Events: each new message as `event: message`, `id: <message id>`. A client
-/// that reconnects with `Last-Event-ID` first gets what it missed.
-async fn events(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
-    let last: Option<u64> = headers
-        .get("last-event-id")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse().ok());
-    // Subscribe before reading the backlog, so nothing falls between the two.
-    let news = state.store.subscribe();
-    let backlog = last.map_or_else(Vec::new, |since| {
-        let query = Query {
-            since: Some(since),
-            ..Query::default()
-        };
-        state.store.list(&query)
-    });
-    let last_sent = backlog.last().map_or(last.unwrap_or(0), |s| s.id);
-    let live = stream::unfold(
-        (news, state.store.clone(), last_sent),
-        |(mut news, store, mut last)| async move {
-            loop {
-                match news.recv().await {
-                    Ok(summary) if summary.id > last => {
-                        last = summary.id;
-                        return Some((vec![summary], (news, store, last)));
-                    }
-                    Ok(_) => {}
-                    // Fell behind: the store has every message, so read the gap from it.
-                    Err(RecvError::Lagged(_)) => {
-                        let missed = store.list(&Query {
-                            since: Some(last),
-                            ..Query::default()
-                        });
-                        last = missed.last().map_or(last, |s| s.id);
-                        return Some((missed, (news, store, last)));
-                    }
-                    Err(RecvError::Closed) => return None,
-                }
-            }
-        },
-    );
-    let arrivals = stream::iter(vec![backlog])
-        .chain(live)
-        .flat_map(|batch| stream::iter(batch.into_iter().map(|s| Ok(event_of(&s)))));
-    let all = stream::select(arrivals, removals(state.store.subscribe_removals()));
-    Sse::new(all).keep_alive(KeepAlive::default())
-}
-
-/// Deletions as `event: deleted` with `{"ids": [...]}`; after missing some, `event: resync`
-/// (the client should list again).
-fn removals(
-    news: tokio::sync::broadcast::Receiver<Arc<Vec<u64>>>,
-) -> impl Stream<Item = Result<Event, Infallible>> {
-    stream::unfold(news, |mut news| async move {
-        let event = match news.recv().await {
-            Ok(ids) => Event::default()
-                .event("deleted")
-                .data(json!({"ids": *ids}).to_string()),
-            Err(RecvError::Lagged(_)) => Event::default().event("resync").data("{}"),
-            Err(RecvError::Closed) => return None,
-        };
-        Some((Ok(event), news))
-    })
-}
-
-fn event_of(summary: &Summary) -> Event {
-    Event::default()
-        .event("message")
-        .id(summary.id.to_string())
-        .json_data(summary)
-        .unwrap_or_else(|_| Event::default().comment("unserializable"))
 }
 
 async fn get_faults(State(state): State<AppState>) -> Json<FaultRules> {

@@ -12,8 +12,8 @@ use axum::routing::get;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::AppState;
 use super::parsed;
+use super::{ApiError, AppState, error};
 use crate::store::Query;
 
 pub fn routes() -> Router<AppState> {
@@ -21,12 +21,6 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/messages/{id}/html", get(html))
         .route("/api/v1/messages/{id}/attachments/{n}", get(attachment))
         .route("/api/v1/mailboxes", get(mailboxes))
-}
-
-type ApiError = (StatusCode, Json<serde_json::Value>);
-
-fn error(status: StatusCode, message: impl Into<String>) -> ApiError {
-    (status, Json(json!({"error": message.into()})))
 }
 
 fn raw(state: &AppState, id: u64) -> Result<Vec<u8>, ApiError> {
