@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
-use crate::util::{root, tool};
+use crate::util::{CHROMIUM_FLAGS, root, tool};
 
 /// How long a condition may take to come true in the page.
 const PATIENCE: Duration = Duration::from_secs(20);
@@ -33,23 +33,12 @@ impl Browser {
             .expect("chromedriver starts");
         let port = driver_port(&mut driver).await;
         let profile = tempfile::tempdir().unwrap();
-        let args = [
-            "--headless=new",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--hide-scrollbars",
-            "--window-size=1280,900",
-            "--force-prefers-reduced-motion",
-        ]
-        .map(String::from)
-        .into_iter()
-        .chain([format!("--user-data-dir={}", profile.path().display())])
-        .collect::<Vec<_>>();
+        let args = ["--headless=new", "--window-size=1280,900"]
+            .iter()
+            .chain(&CHROMIUM_FLAGS)
+            .map(|a| (*a).to_owned())
+            .chain([format!("--user-data-dir={}", profile.path().display())])
+            .collect::<Vec<_>>();
         let mut caps = serde_json::Map::new();
         caps.insert(
             "goog:chromeOptions".into(),

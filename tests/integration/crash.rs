@@ -11,7 +11,6 @@ use std::sync::mpsc;
 use rand::{Rng, SeedableRng};
 
 use crate::sink::Sink;
-use crate::util::{json_lines, mailtest};
 
 /// Kills in a CI run; `MAILTEST_CRASH_KILLS=200` makes it a soak (and `MAILTEST_CRASH_SEED`
 /// replays a run).
@@ -37,11 +36,7 @@ fn smtp_source(addr: &str, acked: mpsc::Sender<u64>) -> std::thread::JoinHandle<
 }
 
 fn stored_ids(store: &std::path::Path) -> BTreeSet<u64> {
-    let out = mailtest()
-        .args(["sink", "list", "--output", "json", "--store"])
-        .arg(store)
-        .ok();
-    json_lines(&out)
+    crate::sink::listed(store, &[])
         .iter()
         .map(|m| m["id"].as_u64().unwrap())
         .collect()

@@ -183,7 +183,7 @@ fn a_store_has_one_writer_and_binds_stay_local() {
 }
 
 /// `sink list --output json` of a store with these filters.
-fn listed(store: &std::path::Path, filters: &[&str]) -> Vec<serde_json::Value> {
+pub fn listed(store: &std::path::Path, filters: &[&str]) -> Vec<serde_json::Value> {
     let out = mailtest()
         .args(["sink", "list", "--output", "json"])
         .args(filters)

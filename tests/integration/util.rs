@@ -181,20 +181,24 @@ pub fn json_lines(text: &str) -> Vec<serde_json::Value> {
 
 /// Runs headless Chromium (Debian's package, installed by `scripts/setup.sh`) on `url`
 /// with `args` (such as `--dump-dom` or `--screenshot=FILE`); returns its stdout.
+/// What headless Chromium needs on these machines: no sandbox (root), and none of the
+/// background connections a closed network refuses.
+pub const CHROMIUM_FLAGS: [&str; 8] = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--hide-scrollbars",
+];
+
 pub fn chromium(args: &[&str], url: &str) -> String {
     let profile = tempfile::tempdir().unwrap();
     let out = Command::new(tool("chromium"))
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--hide-scrollbars",
-        ])
+        .arg("--headless")
+        .args(CHROMIUM_FLAGS)
         .arg(format!("--user-data-dir={}", profile.path().display()))
         .args(args)
         .arg(url)
