@@ -13,8 +13,7 @@ bin=$PWD/target/release/mailtest
 work=$(mktemp -d)
 server=""; sampler=""
 trap '[ -n "$sampler" ] && kill $sampler 2>/dev/null; [ -n "$server" ] && kill $server 2>/dev/null; rm -rf "$work"' EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_port() { for _ in $(seq 200); do (echo > /dev/tcp/127.0.0.1/$1) 2>/dev/null && return; sleep 0.05; done; echo "nothing on port $1" >&2; exit 1; }
+source bench/lib.sh
 fds() { ls /proc/$server/fd | wc -l; }
 rss_kb() { awk '/VmRSS/ {print $2}' /proc/$server/status; }
 # sample FILE: the highest open-file count seen until killed, written to FILE.

@@ -17,7 +17,7 @@ const PATIENCE: Duration = Duration::from_secs(20);
 
 pub struct Browser {
     pub client: Client,
-    _driver: Child,
+    driver: Child,
     _profile: tempfile::TempDir,
 }
 
@@ -29,6 +29,8 @@ impl Browser {
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .kill_on_drop(true)
+            // Its own process group, with the browser it starts: see `Drop`.
+            .process_group(0)
             .spawn()
             .expect("chromedriver starts");
         let port = driver_port(&mut driver).await;
@@ -53,7 +55,7 @@ impl Browser {
             .expect("a WebDriver session");
         Self {
             client,
-            _driver: driver,
+            driver,
             _profile: profile,
         }
     }
@@ -83,6 +85,16 @@ impl Browser {
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+    }
+
+    /// Steps into the open message's sandboxed HTML frame once it has loaded; the caller
+    /// leaves with `client.enter_parent_frame()`.
+    pub async fn enter_html_frame(&self) {
+        self.until("document.getElementById('html-frame') !== null")
+            .await;
+        self.client.enter_frame(0).await.unwrap();
+        self.until("document.readyState === 'complete' && document.body !== null")
+            .await;
     }
 
     /// The text of the rows in the inbox list, top (newest) first.
@@ -116,6 +128,27 @@ impl Browser {
         let path = dir.join(format!("{name}.png"));
         std::fs::write(&path, self.client.screenshot().await.unwrap()).unwrap();
         path
+    }
+}
+
+impl Drop for Browser {
+    /// Killing chromedriver alone leaves its Chromium running, and leaked browsers pile up
+    /// until the machine runs out of inotify instances (other tests then fail); so the
+    /// session is ended here, also when a test panics.
+    fn drop(&mut self) {
+        // Ending the session makes chromedriver quit its browser (whose processes put
+        // themselves in groups of their own); the group kill covers chromedriver itself.
+        let client = self.client.clone();
+        let _ = tokio::task::block_in_place(|| {
+            tokio::runtime::Handle::current().block_on(async {
+                tokio::time::timeout(Duration::from_secs(10), client.close()).await
+            })
+        });
+        if let Some(pid) = self.driver.id() {
+            let _ = std::process::Command::new("kill")
+                .args(["-KILL", &format!("-{pid}")])
+                .status();
+        }
     }
 }
 

@@ -146,12 +146,9 @@ async fn mail_appears_live_opens_searches_and_deletes() {
     browser
         .until("document.getElementById('m-subject').textContent === 'Welcome Ada'")
         .await;
+    browser.enter_html_frame().await;
     browser
-        .until("document.getElementById('html-frame') !== null")
-        .await;
-    browser.client.enter_frame(0).await.unwrap();
-    browser
-        .until("document.body && document.body.innerText.includes('from the HTML part')")
+        .until("document.body.innerText.includes('from the HTML part')")
         .await;
     browser.client.enter_parent_frame().await.unwrap();
     let shot = browser.screenshot("live-message").await;
@@ -303,13 +300,8 @@ async fn screenshots_of_rendered_mail() {
     browser
         .goto(&format!("http://{}/#/messages/{order}", sink.http))
         .await;
-    browser
-        .until("document.getElementById('html-frame') !== null")
-        .await;
-    browser.client.enter_frame(0).await.unwrap();
-    browser
-        .until("document.readyState === 'complete' && document.body.innerText.length > 0")
-        .await;
+    browser.enter_html_frame().await;
+    browser.until("document.body.innerText.length > 0").await;
     browser.client.enter_parent_frame().await.unwrap();
     assert!(browser.screenshot("message").await.exists());
     browser.click(".segmented button:last-child").await;

@@ -129,13 +129,7 @@ async fn hostile_mail_runs_nothing_and_loads_nothing_unasked() {
         browser
             .goto(&format!("{base}/#/messages/{}", summary.id))
             .await;
-        browser
-            .until("document.getElementById('html-frame') !== null")
-            .await;
-        browser.client.enter_frame(0).await.unwrap();
-        browser
-            .until("document.readyState === 'complete' && document.body !== null")
-            .await;
+        browser.enter_html_frame().await;
         if let Ok(link) = browser
             .client
             .find(fantoccini::Locator::Css("#click"))
