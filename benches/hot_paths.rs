@@ -43,6 +43,7 @@ fn incoming(raw: Vec<u8>) -> Incoming {
             esmtp: true,
             smtputf8: false,
             body_8bit: false,
+            bare_lf: false,
             tls: false,
             auth: None,
             client: "127.0.0.1:9".parse().unwrap(),

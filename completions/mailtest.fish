@@ -157,6 +157,8 @@ complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and not __fish_s
 complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and not __fish_seen_subcommand_from list show export help" -l tls-cert -d 'Offer STARTTLS with this PEM certificate chain (with --tls-key)' -r -F
 complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and not __fish_seen_subcommand_from list show export help" -l tls-key -d 'The PEM private key for --tls-cert' -r -F
 complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and not __fish_seen_subcommand_from list show export help" -l auth-users -d 'Accept only these AUTH credentials (`user:password,...`); default: anyone' -r
+complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and not __fish_seen_subcommand_from list show export help" -l bare-lf -d 'What a line ending in a bare LF gets: `keep` stores the message byte for byte and flags it (`bare_lf`); `reject` answers 550 and closes, as postfix\'s `smtpd_forbid_bare_newline = yes`' -r -f -a "keep\t''
+reject\t''"
 complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and not __fish_seen_subcommand_from list show export help" -l faults -d 'Scripted faults (YAML rules); replaceable at runtime through the API' -r -F
 complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and not __fish_seen_subcommand_from list show export help" -l ready-file -d 'Write `MAILTEST_SMTP=<addr>` and `MAILTEST_HTTP=<url>` to this file once listening (shell-sourceable)' -r -F
 complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and not __fish_seen_subcommand_from list show export help" -l color -d 'When to use colour; `NO_COLOR` set means never under `auto`' -r -f -a "auto\t''
@@ -171,6 +173,7 @@ complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and not __fish_s
 complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and not __fish_seen_subcommand_from list show export help" -l tls -d 'Offer STARTTLS with a self-signed certificate made at start'
 complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and not __fish_seen_subcommand_from list show export help" -l auth-required -d 'Refuse mail (530) until the client authenticates'
 complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and not __fish_seen_subcommand_from list show export help" -l no-auth -d 'Do not offer AUTH'
+complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and not __fish_seen_subcommand_from list show export help" -l auth-before-tls -d 'Offer AUTH before STARTTLS too (with TLS on, AUTH is offered only after it)'
 complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and not __fish_seen_subcommand_from list show export help" -l allow-remote -d 'Allow listening on an address other than loopback'
 complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and not __fish_seen_subcommand_from list show export help" -s v -l verbose -d 'More log output on stderr (-v info, -vv debug, -vvv trace)'
 complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and not __fish_seen_subcommand_from list show export help" -s q -l quiet -d 'Only errors on stderr: no progress, no summaries'

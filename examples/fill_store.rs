@@ -33,6 +33,7 @@ fn main() -> anyhow::Result<()> {
                 esmtp: true,
                 smtputf8: false,
                 body_8bit: false,
+                bare_lf: false,
                 tls: false,
                 auth: None,
                 client: "127.0.0.1:9".parse()?,

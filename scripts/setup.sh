@@ -12,6 +12,8 @@ mkdir -p "$tools/bin"
 need_apt=()
 command -v kcat >/dev/null || need_apt+=(kcat)
 command -v swaks >/dev/null || need_apt+=(swaks)
+# curl is an outside SMTP client in the framing tests.
+command -v curl >/dev/null || need_apt+=(curl)
 [ -x /usr/sbin/smtp-source ] || need_apt+=(postfix)
 command -v chromium >/dev/null || need_apt+=(chromium)
 # The web inbox tests drive chromium over WebDriver.

@@ -15,6 +15,7 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
             esmtp: true,
             smtputf8: false,
             body_8bit: false,
+            bare_lf: false,
             tls: false,
             auth: None,
             client: "127.0.0.1:1".parse().unwrap(),

@@ -69,6 +69,19 @@ pub fn parse(raw: &[u8]) -> Parsed {
     parsed.links = links(parsed.html.as_deref(), parsed.text.as_deref());
     let subject = mail.headers.get_first_value("Subject");
     parsed.lints = lints(subject.as_deref(), &parsed);
+    if crate::smtp::has_bare_lf(raw) {
+        parsed.lints.insert(
+            0,
+            Lint {
+                severity: Severity::Warning,
+                rule: "bare-lf",
+                line: 0,
+                message: "lines end in a bare LF, not CR LF (RFC 5321 2.3.8): the sending client \
+                      has a bug, and strict servers refuse such mail"
+                    .into(),
+            },
+        );
+    }
     parsed
 }
 

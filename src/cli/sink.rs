@@ -78,6 +78,14 @@ pub struct SinkArgs {
     /// Do not offer AUTH
     #[arg(long)]
     pub no_auth: bool,
+    /// Offer AUTH before STARTTLS too (with TLS on, AUTH is offered only after it)
+    #[arg(long)]
+    pub auth_before_tls: bool,
+    /// What a line ending in a bare LF gets: `keep` stores the message byte for byte and
+    /// flags it (`bare_lf`); `reject` answers 550 and closes, as postfix's
+    /// `smtpd_forbid_bare_newline = yes`
+    #[arg(long, value_enum, default_value_t = BareLfArg::Keep, value_name = "POLICY")]
+    pub bare_lf: BareLfArg,
     /// Scripted faults (YAML rules); replaceable at runtime through the API
     #[arg(long, value_name = "FILE")]
     pub faults: Option<PathBuf>,
@@ -88,6 +96,13 @@ pub struct SinkArgs {
     /// (shell-sourceable)
     #[arg(long, value_name = "FILE")]
     pub ready_file: Option<PathBuf>,
+}
+
+/// `--bare-lf`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum BareLfArg {
+    Keep,
+    Reject,
 }
 
 /// Where a store lives.

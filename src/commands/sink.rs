@@ -10,7 +10,7 @@ use tokio::net::TcpListener;
 
 use crate::api::ApiSettings;
 use crate::cli::{
-    MessageFilterArgs, OutputFormat, SinkAction, SinkArgs, SinkExportArgs, SinkListArgs,
+    BareLfArg, MessageFilterArgs, OutputFormat, SinkAction, SinkArgs, SinkExportArgs, SinkListArgs,
     SinkShowArgs, StoreArgs,
 };
 use crate::exit_code::Outcome;
@@ -19,7 +19,7 @@ use crate::settings::{self, ConfigFile, SettingsError};
 use crate::sink::Sink;
 use crate::smtp::auth::AuthPolicy;
 use crate::smtp::faults::FaultSet;
-use crate::smtp::{ServerSettings, SessionConfig, tls};
+use crate::smtp::{BareLf, ServerSettings, SessionConfig, tls};
 use crate::store::{Query, Retention, Store};
 
 pub async fn run(mut args: SinkArgs, config: &ConfigFile, printer: &Printer) -> Result<Outcome> {
@@ -98,6 +98,11 @@ fn server_settings(args: &SinkArgs) -> Result<(SocketAddr, ServerSettings)> {
         tls: tls_config(args)?,
         auth: auth_policy(args)?,
         faults: Arc::new(fault_set(args)?),
+        bare_lf: match args.bare_lf {
+            BareLfArg::Keep => BareLf::Keep,
+            BareLfArg::Reject => BareLf::Reject,
+        },
+        auth_before_tls: args.auth_before_tls,
         ..SessionConfig::default()
     };
     let settings = ServerSettings {

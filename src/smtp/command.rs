@@ -33,6 +33,9 @@ pub enum Command {
     },
     /// A known verb with arguments that do not parse; the text says what is wrong.
     Invalid(&'static str),
+    /// A BDAT line that does not parse: the length of the chunk after it is unknown, so the
+    /// stream cannot be resynchronised and the session must end.
+    Unframed(&'static str),
     /// A verb mailtest does not know.
     Unknown(String),
 }
@@ -46,7 +49,7 @@ impl Command {
             Self::Mail { .. } => "MAIL",
             Self::Rcpt { .. } => "RCPT",
             Self::Data => "DATA",
-            Self::Bdat { .. } => "BDAT",
+            Self::Bdat { .. } | Self::Unframed(_) => "BDAT",
             Self::Rset => "RSET",
             Self::Noop => "NOOP",
             Self::Vrfy(_) => "VRFY",
@@ -57,7 +60,29 @@ impl Command {
             Self::Invalid(_) | Self::Unknown(_) => "UNKNOWN",
         }
     }
+
+    /// The commands whose lines belong to the whole session's transcript, not one message's.
+    pub fn is_session(&self) -> bool {
+        matches!(
+            self,
+            Self::Ehlo(_) | Self::Helo(_) | Self::StartTls | Self::Auth { .. }
+        )
+    }
+
+    /// A line of an HTTP request (its request line, or a header line): what a browser sends
+    /// when a page posts to the SMTP port. No SMTP verb has a colon in it.
+    pub fn is_http(&self) -> bool {
+        let Self::Unknown(verb) = self else {
+            return false;
+        };
+        HTTP_METHODS.contains(&verb.as_str()) || verb.contains(':')
+    }
 }
+
+/// Request methods that start an HTTP request line (case matters in HTTP).
+const HTTP_METHODS: &[&str] = &[
+    "GET", "POST", "PUT", "HEAD", "DELETE", "OPTIONS", "PATCH", "CONNECT", "TRACE",
+];
 
 /// An ESMTP parameter such as `SIZE=1000` or `SMTPUTF8`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -200,14 +225,14 @@ fn params_of(text: &str) -> Option<Vec<Param>> {
 fn bdat(rest: &str) -> Command {
     let mut words = rest.split_whitespace();
     let Some(size) = words.next().and_then(|s| s.parse::<u64>().ok()) else {
-        return Command::Invalid("BDAT needs a chunk size");
+        return Command::Unframed("BDAT needs a chunk size");
     };
     match (words.next(), words.next()) {
         (None, _) => Command::Bdat { size, last: false },
         (Some(word), None) if word.eq_ignore_ascii_case("LAST") => {
             Command::Bdat { size, last: true }
         }
-        _ => Command::Invalid("expected BDAT <size> [LAST]"),
+        _ => Command::Unframed("expected BDAT <size> [LAST]"),
     }
 }
 

@@ -59,6 +59,75 @@ async fn read_line_inner<R: AsyncBufRead + Unpin>(reader: &mut R, max: usize) ->
     }
 }
 
+/// One line of message data read by [`read_data_line`].
+#[derive(Debug, PartialEq, Eq)]
+pub struct DataLine {
+    /// Bytes the line had, line ending included, whether kept or not.
+    pub len: usize,
+    /// It ended in CR LF, not a bare LF.
+    pub crlf: bool,
+    /// It fit in the room given and was appended; otherwise it was read and dropped.
+    pub kept: bool,
+}
+
+/// Reads one line of message data (up to and including its LF) straight into `out`,
+/// keeping it only if it fits in `room` bytes, so the body is built without a buffer per
+/// line and a huge line costs no memory. `None`: the client closed the connection.
+pub async fn read_data_line<R: AsyncBufRead + Unpin>(
+    reader: &mut R,
+    out: &mut Vec<u8>,
+    room: usize,
+    timeout: Duration,
+) -> io::Result<Option<DataLine>> {
+    tokio::time::timeout(timeout, read_data_line_inner(reader, out, room))
+        .await
+        .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "client sent nothing in time"))?
+}
+
+async fn read_data_line_inner<R: AsyncBufRead + Unpin>(
+    reader: &mut R,
+    out: &mut Vec<u8>,
+    room: usize,
+) -> io::Result<Option<DataLine>> {
+    let start = out.len();
+    let mut len = 0usize;
+    // The byte before the LF, remembered across buffer refills and for a dropped line.
+    let mut last = 0u8;
+    loop {
+        let buf = reader.fill_buf().await?;
+        if buf.is_empty() {
+            out.truncate(start);
+            return Ok(None);
+        }
+        let (take, done) = match memchr::memchr(b'\n', buf) {
+            Some(i) => (i + 1, true),
+            None => (buf.len(), false),
+        };
+        let before_end = if done {
+            take.checked_sub(2)
+        } else {
+            Some(take - 1)
+        };
+        if let Some(i) = before_end {
+            last = buf[i];
+        }
+        if len + take <= room {
+            out.extend_from_slice(&buf[..take]);
+        } else {
+            out.truncate(start);
+        }
+        len += take;
+        reader.consume(take);
+        if done {
+            return Ok(Some(DataLine {
+                len,
+                crlf: last == b'\r',
+                kept: len <= room,
+            }));
+        }
+    }
+}
+
 /// The slowest message data a session waits for, after its first `timeout`: like postfix's
 /// `smtpd_min_data_rate`, so a client trickling one byte a second (or one line ending at a
 /// time) cannot hold a session, while a large message at any real speed gets all it needs.

@@ -17,7 +17,7 @@ use std::pin::Pin;
 use serde::{Deserialize, Serialize};
 
 pub use server::{Server, ServerSettings};
-pub use session::SessionConfig;
+pub use session::{BareLf, SessionConfig};
 
 /// The SMTP envelope and session facts of one message: what headers cannot tell (BCC
 /// recipients, the client, ESMTP extensions used).
@@ -32,6 +32,10 @@ pub struct Envelope {
     pub esmtp: bool,
     pub smtputf8: bool,
     pub body_8bit: bool,
+    /// A line of the message ended in a bare LF instead of CR LF (a client bug: RFC 5321
+    /// 2.3.8); the message is kept byte for byte as sent.
+    #[serde(default)]
+    pub bare_lf: bool,
     pub tls: bool,
     /// The AUTH identity, when the client authenticated.
     pub auth: Option<String>,
@@ -47,6 +51,11 @@ pub struct Incoming {
     pub received_at: chrono::DateTime<chrono::Utc>,
     /// The session's commands and replies up to this message (AUTH data redacted).
     pub transcript: Vec<String>,
+}
+
+/// Whether `bytes` have an LF not preceded by CR.
+pub fn has_bare_lf(bytes: &[u8]) -> bool {
+    memchr::memchr_iter(b'\n', bytes).any(|i| i == 0 || bytes[i - 1] != b'\r')
 }
 
 /// The result of handing a message on: its id, or a reason for a temporary failure.

@@ -21,6 +21,7 @@ mod render;
 mod sink;
 mod smoke;
 mod smtp;
+mod smtp_framing;
 mod store;
 mod util;
 mod verify;

@@ -17,6 +17,7 @@ fn incoming(to: &str, raw: &str) -> Incoming {
             esmtp: true,
             smtputf8: false,
             body_8bit: false,
+            bare_lf: false,
             tls: false,
             auth: None,
             client: "127.0.0.1:40000".parse().unwrap(),

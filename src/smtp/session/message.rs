@@ -5,9 +5,10 @@ use std::io;
 
 use tokio::io::{AsyncRead, AsyncWrite};
 
+use super::BareLf;
 use super::Session;
 use crate::smtp::faults::{Effect, Event};
-use crate::smtp::lines::{self, Line};
+use crate::smtp::lines;
 use crate::smtp::{Envelope, Incoming};
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
@@ -22,49 +23,64 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
         }
         self.reply("354 End data with <CR><LF>.<CR><LF>");
         self.flush().await?;
+        match self.read_data().await? {
+            Some((body, too_big)) => self.finish(body, too_big).await,
+            None => Ok(false),
+        }
+    }
+
+    /// Reads message data up to `<CR><LF>.<CR><LF>`, the only end of data (RFC 5321
+    /// 4.1.1.4): a dot line after a bare LF is message content, so no client can smuggle a
+    /// second message past a server that ends data on `<LF>.<LF>`. Dot-unstuffing (4.5.2)
+    /// applies only at the start of a CR LF line. `None` ends the session (too slow, or a
+    /// bare LF where they are refused).
+    async fn read_data(&mut self) -> io::Result<Option<(Vec<u8>, bool)>> {
+        let max = usize::try_from(self.config.max_size).unwrap_or(usize::MAX);
         let mut body = Vec::new();
         let mut too_big = false;
+        // The DATA command's own CR LF ends the line before the first line of data.
+        let mut at_line_start = true;
         let mut received: u64 = 0;
         let started = tokio::time::Instant::now();
         loop {
-            // A body line is not limited to 1000 octets here: capture what clients send.
-            let limit = usize::try_from(self.config.max_size)
-                .unwrap_or(usize::MAX)
-                .max(1024)
-                + 2;
             let Some(left) = lines::time_left(started, received, self.config.timeout) else {
-                self.reply("421 4.4.2 Data too slow, closing connection");
-                self.flush().await?;
-                return Ok(false);
+                return self.too_slow().await;
             };
-            let read = lines::read_line(&mut self.io, limit, left).await;
-            if let Ok(Line::Text(line)) = &read {
-                received += line.len() as u64;
-            }
-            match read {
-                Ok(Line::Text(line)) => {
-                    if line == b".\r\n" || line == b".\n" {
-                        break;
-                    }
-                    // Dot-unstuffing (RFC 5321 4.5.2): a leading dot was doubled by the client.
-                    let line = line.strip_prefix(b".").unwrap_or(&line);
-                    too_big |= body.len() + line.len()
-                        > usize::try_from(self.config.max_size).unwrap_or(usize::MAX);
-                    if !too_big {
-                        body.extend_from_slice(line);
-                    }
-                }
-                Ok(Line::TooLong) => too_big = true,
-                Ok(Line::Closed) => return Err(io::ErrorKind::UnexpectedEof.into()),
-                Err(err) if err.kind() == io::ErrorKind::TimedOut => {
-                    self.reply("421 4.4.2 Data too slow, closing connection");
-                    self.flush().await?;
-                    return Ok(false);
-                }
+            let begin = body.len();
+            // Room for one more line; once over the limit, only for the end-of-data line.
+            let room = if too_big { 3 } else { max - begin + 3 };
+            let line = match lines::read_data_line(&mut self.io, &mut body, room, left).await {
+                Ok(Some(line)) => line,
+                Ok(None) => return Err(io::ErrorKind::UnexpectedEof.into()),
+                Err(err) if err.kind() == io::ErrorKind::TimedOut => return self.too_slow().await,
                 Err(err) => return Err(err),
+            };
+            received += line.len as u64;
+            if line.kept && at_line_start && body.get(begin) == Some(&b'.') {
+                if line.crlf && line.len == 3 {
+                    body.truncate(begin);
+                    return Ok(Some((body, too_big)));
+                }
+                body.remove(begin);
+            }
+            if !line.crlf {
+                self.state.bare_lf = true;
+                if self.config.bare_lf == BareLf::Reject {
+                    return self.refuse_bare_lf().await.map(|()| None);
+                }
+            }
+            at_line_start = line.crlf;
+            if too_big || !line.kept || body.len() > max {
+                too_big = true;
+                body.clear();
             }
         }
-        self.finish(body, too_big).await
+    }
+
+    async fn too_slow<T>(&mut self) -> io::Result<Option<T>> {
+        self.reply("421 4.4.2 Data too slow, closing connection");
+        self.flush().await?;
+        Ok(None)
     }
 
     pub(super) async fn bdat(&mut self, size: u64, last: bool) -> io::Result<bool> {
@@ -75,14 +91,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
             .max_size
             .saturating_sub(self.state.chunks.as_ref().map_or(0, |c| c.len() as u64));
         let keep = ready && !self.state.chunks_too_big && size <= room;
-        let mut chunk = Vec::new();
-        let target = if keep { Some(&mut chunk) } else { None };
+        // The chunk goes straight onto the message built so far.
+        let target = keep.then(|| self.state.chunks.get_or_insert_with(Vec::new));
         match lines::read_chunk(&mut self.io, size, target, self.config.timeout).await {
             Ok(()) => {}
             Err(err) if err.kind() == io::ErrorKind::TimedOut => {
-                self.reply("421 4.4.2 Data too slow, closing connection");
-                self.flush().await?;
-                return Ok(false);
+                return self.too_slow::<()>().await.map(|_| false);
             }
             Err(err) => return Err(err),
         }
@@ -92,14 +106,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
         }
         if !keep {
             self.state.chunks_too_big = true;
+            self.state.chunks.get_or_insert_with(Vec::new).clear();
         }
-        self.state
-            .chunks
-            .get_or_insert_with(Vec::new)
-            .extend_from_slice(&chunk);
         if last {
             let body = self.state.chunks.take().unwrap_or_default();
             let too_big = self.state.chunks_too_big;
+            // Chunks have no line framing to break, but a bare LF is still worth flagging.
+            self.state.bare_lf = crate::smtp::has_bare_lf(&body);
             return self.finish(body, too_big).await;
         }
         self.reply(&format!("250 2.0.0 {size} octets received"));
@@ -136,13 +149,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
                 esmtp: self.state.esmtp,
                 smtputf8: self.state.smtputf8,
                 body_8bit: self.state.body_8bit,
+                bare_lf: self.state.bare_lf,
                 tls: self.state.tls,
                 auth: self.state.user.clone(),
                 client: self.peer,
             },
             raw,
             received_at: chrono::Utc::now(),
-            transcript: self.state.transcript.clone(),
+            transcript: self.state.transcript.take_message(),
         };
         self.state.reset();
         match self.deliver.deliver(incoming).await {
@@ -160,7 +174,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
             tokio::time::sleep(delay).await;
         }
         if effect.drop {
-            self.state.log("S: (fault: connection dropped)".into());
+            self.state.log(|| "S: (fault: connection dropped)".into());
             self.out.clear();
             return Ok(false);
         }

@@ -10,6 +10,7 @@ use tokio::sync::watch;
 
 mod message;
 mod secure;
+mod transcript;
 
 use std::sync::Arc;
 
@@ -19,6 +20,7 @@ use super::command::{self, Command, Param};
 use super::conn::Conn;
 use super::faults::{Event, FaultSet};
 use super::lines::{self, Line};
+use transcript::Transcript;
 
 /// Limits and names of a server's sessions.
 #[derive(Debug, Clone)]
@@ -38,6 +40,22 @@ pub struct SessionConfig {
     pub auth: Option<AuthPolicy>,
     /// Scripted faults, consulted at each connection and command.
     pub faults: Arc<FaultSet>,
+    /// What a line ending in a bare LF gets.
+    pub bare_lf: BareLf,
+    /// Offer AUTH before STARTTLS when TLS is on (by default only after, as Mailpit does).
+    pub auth_before_tls: bool,
+}
+
+/// What a session does with a line that ends in a bare LF instead of CR LF (RFC 5321
+/// 2.3.8 forbids it; a client that sends one has a bug worth seeing).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum BareLf {
+    /// Keep the message byte for byte and flag it (`bare_lf` in its envelope).
+    #[default]
+    Keep,
+    /// Answer `550 5.5.2` and close the session, as postfix's
+    /// `smtpd_forbid_bare_newline = yes` does.
+    Reject,
 }
 
 impl Default for SessionConfig {
@@ -51,13 +69,14 @@ impl Default for SessionConfig {
             tls: None,
             auth: Some(AuthPolicy::default()),
             faults: Arc::default(),
+            bare_lf: BareLf::Keep,
+            auth_before_tls: false,
         }
     }
 }
 
 /// RFC 5321 allows 512 octets; real clients send longer AUTH lines, so allow more.
 const MAX_COMMAND_LINE: usize = 4096;
-const MAX_TRANSCRIPT: usize = 200;
 
 /// The transaction and session state.
 #[derive(Default)]
@@ -68,11 +87,13 @@ struct State {
     rcpt: Vec<String>,
     smtputf8: bool,
     body_8bit: bool,
+    /// The message data had a line ending in a bare LF.
+    bare_lf: bool,
     /// BDAT chunks so far, `None` outside a BDAT transfer; oversize chunks are dropped.
     chunks: Option<Vec<u8>>,
     chunks_too_big: bool,
     errors: u32,
-    transcript: Vec<String>,
+    transcript: Transcript,
     tls: bool,
     /// The authenticated user.
     user: Option<String>,
@@ -84,13 +105,17 @@ impl State {
         self.rcpt.clear();
         self.smtputf8 = false;
         self.body_8bit = false;
+        self.bare_lf = false;
         self.chunks = None;
         self.chunks_too_big = false;
     }
 
-    fn log(&mut self, line: String) {
-        if self.transcript.len() < MAX_TRANSCRIPT {
-            self.transcript.push(line);
+    /// Logs a transcript line, formatting it only when it will be kept.
+    fn log(&mut self, line: impl FnOnce() -> String) {
+        if self.transcript.wants() {
+            self.transcript.log(line());
+        } else {
+            self.transcript.skip();
         }
     }
 }
@@ -121,7 +146,10 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin> Session<'a, S> {
             config,
             deliver,
             shutdown,
-            state: State::default(),
+            state: State {
+                transcript: Transcript::new(),
+                ..State::default()
+            },
         }
     }
 
@@ -159,9 +187,22 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin> Session<'a, S> {
                 }
                 Err(err) => return Err(err),
             };
-            let text = String::from_utf8_lossy(&line).trim_end().to_owned();
-            self.state.log(format!("C: {}", redact(&text)));
-            if !self.command(command::parse(&line)).await? {
+            if !line.ends_with(b"\r\n") && self.config.bare_lf == BareLf::Reject {
+                self.refuse_bare_lf().await?;
+                return self.close().await;
+            }
+            let command = command::parse(&line);
+            if command.is_http() {
+                // A browser's request to this port (cross-protocol): its lines must not run
+                // as SMTP commands, as postfix's `smtpd_forbidden_commands` ensures.
+                self.state.log(|| "C: (an HTTP request line)".into());
+                self.reply("221 2.7.0 Error: this is an SMTP server, not HTTP; goodbye");
+                return self.close().await;
+            }
+            self.state.transcript.scope(command.is_session());
+            self.state
+                .log(|| format!("C: {}", redact(String::from_utf8_lossy(&line).trim_end())));
+            if !self.command(command).await? {
                 return self.close().await;
             }
             if self.state.errors >= self.config.max_errors {
@@ -173,7 +214,10 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin> Session<'a, S> {
 
     /// Handles one command; `false` ends the session.
     async fn command(&mut self, command: Command) -> io::Result<bool> {
-        if !matches!(command, Command::Data | Command::Bdat { .. }) {
+        if !matches!(
+            command,
+            Command::Data | Command::Bdat { .. } | Command::Unframed(_)
+        ) {
             let address = match &command {
                 Command::Mail { from, .. } => Some(from.as_str()),
                 Command::Rcpt { to, .. } => Some(to.as_str()),
@@ -222,6 +266,12 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin> Session<'a, S> {
             Command::StartTls => return self.starttls().await,
             Command::Auth { mechanism, initial } => self.auth(&mechanism, initial).await?,
             Command::Invalid(why) => self.error(&format!("501 5.5.4 Syntax error: {why}")),
+            Command::Unframed(why) => {
+                self.error(&format!(
+                    "501 5.5.4 Syntax error: {why}; closing connection"
+                ));
+                return Ok(false);
+            }
             Command::Unknown(_) => self.error("500 5.5.2 Command unrecognized"),
         }
         Ok(true)
@@ -245,7 +295,7 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin> Session<'a, S> {
         if self.config.tls.is_some() && !self.state.tls {
             lines.insert(1, "STARTTLS".into());
         }
-        if self.config.auth.is_some() {
+        if self.config.auth.is_some() && self.auth_allowed_now() {
             lines.insert(1, "AUTH PLAIN LOGIN".into());
         }
         for (i, line) in lines.iter().enumerate() {
@@ -302,9 +352,22 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin> Session<'a, S> {
     }
 
     fn reply(&mut self, line: &str) {
-        self.state.log(format!("S: {line}"));
+        self.state.log(|| format!("S: {line}"));
         self.out.extend_from_slice(line.as_bytes());
         self.out.extend_from_slice(b"\r\n");
+    }
+
+    /// AUTH waits for STARTTLS where TLS is offered, so credentials never cross in the
+    /// clear unless the operator allowed it.
+    fn auth_allowed_now(&self) -> bool {
+        self.config.tls.is_none() || self.state.tls || self.config.auth_before_tls
+    }
+
+    /// Refuses a line that ended in a bare LF (where `BareLf::Reject` is set); the session
+    /// is then closed, since what the client meant by its lines cannot be known.
+    async fn refuse_bare_lf(&mut self) -> io::Result<()> {
+        self.reply("550 5.5.2 Error: bare <LF> received");
+        self.flush().await
     }
 
     fn error(&mut self, line: &str) {

@@ -41,7 +41,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
             transcript,
             ..State::default()
         };
-        self.state.log("S: (TLS established)".into());
+        self.state.log(|| "S: (TLS established)".into());
         Ok(true)
     }
 
@@ -55,6 +55,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
             self.error("502 5.5.1 AUTH not offered");
             return Ok(());
         };
+        if !self.auth_allowed_now() {
+            self.error("538 5.7.11 Encryption required for requested authentication mechanism");
+            return Ok(());
+        }
         if self.state.user.is_some() || self.state.from.is_some() {
             self.error("503 5.5.1 AUTH not allowed now");
             return Ok(());
@@ -101,7 +105,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
         match lines::read_line(&mut self.io, MAX_COMMAND_LINE, self.config.timeout).await? {
             Line::Text(line) => {
                 let text = String::from_utf8_lossy(&line).trim().to_owned();
-                self.state.log("C: ***".into());
+                self.state.log(|| "C: ***".into());
                 Ok((text != "*").then_some(text))
             }
             Line::TooLong => Ok(None),
