@@ -24,7 +24,7 @@ impl Store {
         let Some(log) = &self.log else {
             return Ok(None);
         };
-        let mut index = self.index.write().expect("index lock");
+        let mut index = self.write_index();
         let bytes_before = log.len();
         // Ids stay unique across restarts: the next one is written first, as the newest
         // messages may be among the deleted.

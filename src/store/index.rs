@@ -17,6 +17,10 @@ pub(super) enum Entry {
     Message {
         summary: Box<Summary>,
         transcript: Vec<String>,
+        /// The id, written last by [`message_tail`] (the summary's own is 0 then); older
+        /// records have it in the summary only.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<u64>,
     },
     Deleted {
         ids: Vec<u64>,
@@ -41,7 +45,33 @@ pub(super) enum Body {
     },
 }
 
+/// A message record's meta up to its id: `{"kind":"message","summary":..,"transcript":..,`
+/// made before the index lock is taken; [`message_tail`] closes it.
+pub(super) fn message_head(summary: &Summary, transcript: &[String]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(512 + transcript.len() * 40);
+    out.extend_from_slice(br#"{"kind":"message","summary":"#);
+    serde_json::to_writer(&mut out, summary).expect("a summary serializes");
+    out.extend_from_slice(br#","transcript":"#);
+    serde_json::to_writer(&mut out, transcript).expect("strings serialize");
+    out.extend_from_slice(br#","id":"#);
+    out
+}
+
+/// The end of a message record's meta: its id.
+pub(super) fn message_tail(id: u64) -> String {
+    format!("{id}}}")
+}
+
 impl Body {
+    pub fn disk(span: log::Span) -> Self {
+        Self::Disk {
+            meta_at: span.meta_at,
+            meta_len: span.meta_len,
+            at: span.raw_at,
+            len: span.raw_len,
+        }
+    }
+
     /// Meta and raw bytes in the log (none in memory).
     pub fn log_bytes(&self) -> u64 {
         match self {
@@ -69,7 +99,12 @@ impl Index {
     /// Applies one log record read back from disk.
     pub fn apply(&mut self, record: &log::Record) {
         match serde_json::from_slice::<Entry>(&record.meta) {
-            Ok(Entry::Message { summary, .. }) => {
+            Ok(Entry::Message {
+                mut summary, id, ..
+            }) => {
+                if let Some(id) = id {
+                    summary.id = id;
+                }
                 self.next_id = self.next_id.max(summary.id + 1);
                 let meta_len = record.meta.len() as u64;
                 let body = Body::Disk {

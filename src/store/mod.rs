@@ -6,6 +6,7 @@
 mod compact;
 mod herald;
 mod index;
+mod insert;
 mod log;
 mod mirror;
 mod retention;
@@ -24,8 +25,6 @@ pub use summary::{Query, Summary};
 
 use index::{Body, Entry, Index};
 use retention::{PinGuard, Pins};
-
-use crate::smtp::{Deliver, DeliverFuture, Incoming};
 
 /// Store failures.
 #[derive(Debug, thiserror::Error)]
@@ -80,12 +79,19 @@ impl Store {
             source,
         };
         let mut index = Index::default();
-        let (log, dropped) =
+        let (log, opened) =
             log::Log::open(dir, fsync, &mut |r| index.apply(&r)).map_err(open_err)?;
-        if dropped > 0 {
+        if opened.cut > 0 {
             tracing::warn!(
-                bytes = dropped,
+                bytes = opened.cut,
                 "cut a torn record off the end of the store (never acknowledged)"
+            );
+        }
+        if opened.damaged > 0 {
+            tracing::error!(
+                stretches = opened.damaged,
+                bytes = opened.damaged_bytes,
+                "the store has damaged records; they were skipped and every intact one kept"
             );
         }
         let mut store = Self::with(Some(log), index);
@@ -145,83 +151,8 @@ impl Store {
         self.evicted.load(std::sync::atomic::Ordering::Relaxed)
     }
 
-    /// Stores a message and announces it; returns once it is written (and synced, in
-    /// fsync mode).
-    pub fn insert(&self, incoming: Incoming) -> Result<Arc<Summary>, StoreError> {
-        let (summary, seq, raw) = {
-            // Ids are taken under the write lock, so the log's order is the id order.
-            let mut index = self.index.write().expect("index lock");
-            let summary = Arc::new(Summary::new(index.next_id, &incoming));
-            let raw = Arc::new(incoming.raw);
-            let (body, seq) = if let Some(log) = &self.log {
-                let entry = Entry::Message {
-                    summary: Box::new((*summary).clone()),
-                    transcript: incoming.transcript,
-                };
-                let meta = serde_json::to_vec(&entry).expect("summary serializes");
-                let (at, seq) = log.append(&meta, &raw).map_err(StoreError::Write)?;
-                let (meta_len, len) = (meta.len() as u64, raw.len() as u64);
-                let meta_at = at - meta_len;
-                (
-                    Body::Disk {
-                        meta_at,
-                        meta_len,
-                        at,
-                        len,
-                    },
-                    seq,
-                )
-            } else {
-                let transcript = Arc::new(incoming.transcript);
-                (
-                    Body::Memory {
-                        raw: raw.clone(),
-                        transcript,
-                    },
-                    0,
-                )
-            };
-            index.next_id += 1;
-            self.live_bytes
-                .fetch_add(body.log_bytes(), std::sync::atomic::Ordering::Relaxed);
-            index.messages.insert(summary.id, (summary.clone(), body));
-            (summary, seq, raw)
-        };
-        self.settle(summary, seq, &raw)
-    }
-
-    /// After an insert: sync (fsync mode), mirror, retention, then the announcement, which
-    /// happens (or is skipped, on failure) either way, or later ids would wait forever.
-    fn settle(
-        &self,
-        summary: Arc<Summary>,
-        seq: u64,
-        raw: &[u8],
-    ) -> Result<Arc<Summary>, StoreError> {
-        // Outside the index lock, so writers that arrive meanwhile share the next sync.
-        let kept = match &self.log {
-            Some(log) => log.sync_to(seq).map_err(StoreError::Write),
-            None => Ok(()),
-        }
-        .and_then(|()| match &self.eml_dir {
-            Some(dir) => mirror::write(dir, summary.id, raw).map_err(StoreError::Write),
-            None => Ok(()),
-        })
-        // Retention runs before the announcement, so no listener can be told of a message
-        // and then find the store over its limits (or a waiter lose its pin mid-eviction).
-        .and_then(|()| {
-            if self.retention.max_count.is_some_and(|max| self.len() > max) {
-                self.enforce_retention()?;
-            }
-            Ok(())
-        });
-        self.news
-            .finished(summary.id, kept.is_ok().then(|| summary.clone()));
-        kept.map(|()| summary)
-    }
-
     pub fn len(&self) -> usize {
-        self.index.read().expect("index lock").messages.len()
+        self.read_index().messages.len()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -231,7 +162,7 @@ impl Store {
     /// Summaries matching `query`, oldest first.
     pub fn list(&self, query: &Query) -> Vec<Arc<Summary>> {
         let candidates: Vec<Arc<Summary>> = {
-            let index = self.index.read().expect("index lock");
+            let index = self.read_index();
             let from = query.since.map_or(0, |s| s + 1);
             index
                 .messages
@@ -257,17 +188,12 @@ impl Store {
     }
 
     pub fn get(&self, id: u64) -> Option<Arc<Summary>> {
-        self.index
-            .read()
-            .expect("index lock")
-            .messages
-            .get(&id)
-            .map(|(s, _)| s.clone())
+        self.read_index().messages.get(&id).map(|(s, _)| s.clone())
     }
 
     /// The message exactly as received.
     pub fn raw(&self, id: u64) -> Result<Vec<u8>, StoreError> {
-        let index = self.index.read().expect("index lock");
+        let index = self.read_index();
         match index.messages.get(&id) {
             None => Err(StoreError::NotFound(id)),
             Some((_, Body::Memory { raw, .. })) => Ok(raw.to_vec()),
@@ -281,7 +207,7 @@ impl Store {
 
     /// The SMTP session transcript up to this message.
     pub fn transcript(&self, id: u64) -> Result<Vec<String>, StoreError> {
-        let index = self.index.read().expect("index lock");
+        let index = self.read_index();
         match index.messages.get(&id) {
             None => Err(StoreError::NotFound(id)),
             Some((_, Body::Memory { transcript, .. })) => Ok(transcript.to_vec()),
@@ -304,7 +230,7 @@ impl Store {
 
     /// Deletes the messages with these ids; returns how many there were.
     pub fn delete(&self, ids: &[u64]) -> Result<usize, StoreError> {
-        let mut index = self.index.write().expect("index lock");
+        let mut index = self.write_index();
         let present: Vec<u64> = ids
             .iter()
             .copied()
@@ -318,8 +244,8 @@ impl Store {
                 ids: present.clone(),
             })
             .expect("serializes");
-            let (_, seq) = log.append(&meta, b"").map_err(StoreError::Write)?;
-            log.sync_to(seq).map_err(StoreError::Write)?;
+            let appended = log.append(&meta).map_err(StoreError::Write)?;
+            log.sync_to(appended.seq).map_err(StoreError::Write)?;
         }
         for id in &present {
             if let Some((_, body)) = index.messages.remove(id) {
@@ -335,6 +261,20 @@ impl Store {
         let _ = self.removals.send(Arc::new(present));
         self.maybe_compact()?;
         Ok(count)
+    }
+
+    /// The index to read. A panic elsewhere while it was held cannot leave it half-changed
+    /// (each change is one insert or remove), so a poisoned lock is taken as it is.
+    fn read_index(&self) -> std::sync::RwLockReadGuard<'_, Index> {
+        self.index
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn write_index(&self) -> std::sync::RwLockWriteGuard<'_, Index> {
+        self.index
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Whether a running wait holds this message (retention skips it).
@@ -395,25 +335,5 @@ impl Store {
             }
         }
         found
-    }
-}
-
-impl Deliver for Store {
-    fn deliver(&self, message: Incoming) -> DeliverFuture<'_> {
-        Box::pin(async move {
-            // A plain write lands in the page cache in microseconds; a sync takes
-            // milliseconds, so in fsync mode the worker thread is handed off first.
-            let multi_thread = tokio::runtime::Handle::current().runtime_flavor()
-                == tokio::runtime::RuntimeFlavor::MultiThread;
-            let result = if self.fsync && multi_thread {
-                tokio::task::block_in_place(|| self.insert(message))
-            } else {
-                self.insert(message)
-            };
-            result.map(|s| s.id.to_string()).map_err(|e| {
-                tracing::error!(cause = %e, "store write failed");
-                "Cannot store the message, try again later".to_owned()
-            })
-        })
     }
 }

@@ -79,7 +79,7 @@ impl super::Store {
             .and_then(|age| chrono::Duration::from_std(age).ok())
             .map(|age| chrono::Utc::now() - age);
         let victims: Vec<u64> = {
-            let index = self.index.read().expect("index lock");
+            let index = self.read_index();
             let mut over = index
                 .messages
                 .len()

@@ -23,5 +23,6 @@ mod smoke;
 mod smtp;
 mod smtp_framing;
 mod store;
+mod store_faults;
 mod util;
 mod verify;

@@ -8,7 +8,7 @@ use std::time::Duration;
 use mailtest::smtp::{Envelope, Incoming};
 use mailtest::store::{Query, Store};
 
-fn incoming(to: &str, raw: &str) -> Incoming {
+pub fn incoming(to: &str, raw: &str) -> Incoming {
     Incoming {
         envelope: Envelope {
             mail_from: "app@example.com".into(),
