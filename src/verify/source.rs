@@ -139,7 +139,8 @@ impl Source {
             base: url.trim_end_matches('/').to_owned(),
             token,
             mailbox: mailbox.map(str::to_owned),
-            cursor: None,
+            // From the very first message: without a cursor the API lists the newest page.
+            cursor: Some(0),
             messages: Vec::new(),
         };
         sink.fetch_new().await?;
@@ -161,6 +162,11 @@ fn facts(s: &Summary, cc: Option<String>) -> Facts {
         cc,
     }
 }
+
+/// Messages listed per request.
+const PAGE: usize = 1000;
+/// Raw bodies fetched at once.
+const RAW_FETCHES: usize = 16;
 
 /// A running sink, read through its HTTP API.
 pub struct SinkSource {
@@ -223,45 +229,55 @@ impl SinkSource {
         q
     }
 
-    /// Reads every message after the cursor, with its raw bytes.
+    /// Reads every message after the cursor, page by page, with its raw bytes (fetched
+    /// `RAW_FETCHES` at a time, kept in arrival order).
     async fn fetch_new(&mut self) -> Result<(), SourceError> {
+        use futures_util::stream::{self, StreamExt, TryStreamExt};
         loop {
-            let path = format!("/api/v1/messages?limit=1000{}", self.query());
+            let path = format!("/api/v1/messages?limit={PAGE}{}", self.query());
             let listing: Listing = self
                 .checked(&path, Duration::from_secs(30), &[200])
                 .await?
                 .json()
                 .await
-                .map_err(|e| SourceError::Unreachable {
-                    url: self.base.clone(),
-                    reason: e.to_string(),
+                .map_err(|e| SourceError::Api {
+                    url: format!("{}{path}", self.base),
+                    status: 200,
+                    body: format!("not a message listing: {e}"),
                 })?;
             let Some(last) = listing.messages.last().map(|s| s.id) else {
                 return Ok(());
             };
-            for summary in listing.messages {
-                let path = format!("/api/v1/messages/{}/raw", summary.id);
-                let raw = self
-                    .checked(&path, Duration::from_secs(30), &[200])
-                    .await?
-                    .bytes()
-                    .await;
-                let raw = raw
-                    .map_err(|e| SourceError::Unreachable {
-                        url: self.base.clone(),
-                        reason: e.to_string(),
-                    })?
-                    .to_vec();
-                let cc = mailparse::parse_headers(&raw).ok().and_then(|(h, _)| {
-                    mailparse::MailHeaderMap::get_first_value(h.as_slice(), "Cc")
-                });
-                let shared = Arc::new(raw);
-                let loader = Arc::new(move || Ok(shared.to_vec()));
-                self.messages
-                    .push(Message::new(facts(&summary, cc), loader));
-            }
+            let this = &*self;
+            let fetched: Vec<Message> = stream::iter(listing.messages)
+                .map(|summary| async move {
+                    let raw = this.raw(summary.id).await?;
+                    let cc = mailparse::parse_headers(&raw).ok().and_then(|(h, _)| {
+                        mailparse::MailHeaderMap::get_first_value(h.as_slice(), "Cc")
+                    });
+                    let shared = Arc::new(raw);
+                    let loader: super::message::Loader = Arc::new(move || Ok(shared.to_vec()));
+                    Ok::<_, SourceError>(Message::new(facts(&summary, cc), loader))
+                })
+                .buffered(RAW_FETCHES)
+                .try_collect()
+                .await?;
+            self.messages.extend(fetched);
             self.cursor = Some(last);
         }
+    }
+
+    async fn raw(&self, id: u64) -> Result<Vec<u8>, SourceError> {
+        let path = format!("/api/v1/messages/{id}/raw");
+        let response = self.checked(&path, Duration::from_secs(30), &[200]).await?;
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|e| SourceError::Unreachable {
+                url: self.base.clone(),
+                reason: e.without_url().to_string(),
+            })?;
+        Ok(bytes.to_vec())
     }
 
     /// The server-side wait: returns as soon as a message after the cursor arrives.

@@ -635,7 +635,10 @@ async fn lettre_sends_and_a_release_forwards_the_bytes_unchanged() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_release_speaks_starttls_and_auth_when_asked() {
     let a = sink(None).await;
-    let b = sink_with(None, crate::smtp::tls_and_auth("relay:secret", true)).await;
+    let mut relay = crate::smtp::tls_and_auth("relay:secret", true);
+    // AUTH in the clear too, for the `tls: none` case below.
+    relay.session.auth_before_tls = true;
+    let b = sink_with(None, relay).await;
     assert_eq!(codes(a.smtp, SEND).await.last().unwrap(), "250");
     let (_, listed) = get_json(a.http, "/api/v1/wait").await;
     let id = listed["messages"][0]["id"].as_u64().unwrap();

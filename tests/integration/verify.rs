@@ -365,3 +365,35 @@ async fn watch_mode_runs_again_when_mail_arrives() {
     assert!(!passed(&first), "{first}");
     assert!(passed(&second), "{second}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_sink_is_read_from_its_first_message_past_one_page() {
+    let s = sink(None).await;
+    let first = "From: app@example.com\r\nTo: first@example.com\r\nSubject: The first\r\n\r\nhello first\r\n";
+    s.store
+        .insert(crate::store::incoming("first@example.com", first))
+        .unwrap();
+    for i in 1..1005 {
+        let raw = format!("To: u{i}@example.com\r\nSubject: n{i}\r\n\r\nbody {i}\r\n");
+        s.store
+            .insert(crate::store::incoming(&format!("u{i}@example.com"), &raw))
+            .unwrap();
+    }
+    let yaml = "timeout: 1s\nexpect:\n  - name: the first mail\n    match: {to: first@example.com}\n    assert: {subject: The first, text: {contains: hello first}}\n  - name: the last mail\n    match: {to: u1004@example.com}\n";
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("expect.yaml");
+    std::fs::write(&file, yaml).unwrap();
+    let url = format!("http://{}", s.http);
+    let done = tokio::task::spawn_blocking(move || {
+        crate::util::mailtest()
+            .arg("verify")
+            .arg(&file)
+            .args(["--sink", &url, "--output", "json"])
+            .run()
+    })
+    .await
+    .unwrap();
+    assert_eq!(done.code, 0, "{}\n{}", done.stdout, done.stderr);
+    let report: serde_json::Value = serde_json::from_str(&done.stdout).unwrap();
+    assert_eq!(report["messages"], 1005, "every stored message looked at");
+}
