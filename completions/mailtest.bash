@@ -1053,7 +1053,7 @@ _mailtest() {
             return 0
             ;;
         mailtest__subcmd__sink)
-            opts="-v -q -h --smtp --http --api-token --store --retain-count --retain-age --eml-dir --memory --fsync --max-size --max-connections --idle-timeout --hostname --tls --tls-cert --tls-key --auth-users --auth-required --no-auth --auth-before-tls --bare-lf --faults --allow-remote --ready-file --verbose --quiet --color --config --profile --log-format --help list show export help"
+            opts="-v -q -h --smtp --http --api-token --store --retain-count --retain-age --eml-dir --memory --fsync --max-size --max-connections --idle-timeout --hostname --tls --tls-cert --tls-key --auth-users --auth-required --no-auth --auth-before-tls --bare-lf --faults --allow-remote --allow-host --ready-file --verbose --quiet --color --config --profile --log-format --help list show export help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1120,6 +1120,10 @@ _mailtest() {
                     return 0
                     ;;
                 --faults)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --allow-host)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

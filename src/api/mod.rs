@@ -3,6 +3,7 @@
 //! store's own methods; SMTP is never touched.
 
 mod events;
+mod guard;
 pub mod parsed;
 mod routes;
 mod search;
@@ -14,12 +15,12 @@ use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::{Request, State};
-use axum::http::{StatusCode, header};
-use axum::middleware::{self, Next};
-use axum::response::{IntoResponse, Response};
+use axum::http::StatusCode;
+use axum::middleware;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
+
+pub use guard::HostPolicy;
 
 use crate::smtp::faults::FaultSet;
 use crate::store::Store;
@@ -28,10 +29,13 @@ use crate::store::Store;
 #[derive(Debug, Clone)]
 pub struct ApiSettings {
     /// When set, every route but `/healthz` and `/readyz` needs `Authorization: Bearer
-    /// <token>` (or `?token=` for browsers' `EventSource`, which cannot send headers).
+    /// <token>` (or `?token=` on the routes a browser reaches without headers: the event
+    /// stream, downloads and the message frame).
     pub token: Option<String>,
     /// The longest a `wait` may be asked to wait.
     pub max_wait: Duration,
+    /// The `Host` names answered to (loopback ones always).
+    pub hosts: HostPolicy,
 }
 
 impl Default for ApiSettings {
@@ -39,6 +43,7 @@ impl Default for ApiSettings {
         Self {
             token: None,
             max_wait: Duration::from_secs(300),
+            hosts: HostPolicy::default(),
         }
     }
 }
@@ -72,11 +77,12 @@ pub fn router(store: Arc<Store>, faults: Arc<FaultSet>, settings: ApiSettings) -
     };
     let protected = routes::api()
         .merge(view::routes())
-        .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
+        .route_layer(middleware::from_fn_with_state(state.clone(), guard::token));
     Router::new()
         .merge(routes::health())
         .merge(web::routes())
         .merge(protected)
+        .layer(middleware::from_fn_with_state(state.clone(), guard::origin))
         .with_state(state)
 }
 
@@ -91,32 +97,4 @@ pub async fn serve(
             let _ = shutdown.wait_for(|stop| *stop).await;
         })
         .await
-}
-
-async fn require_token(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    state
-        .http_requests
-        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let Some(token) = &state.settings.token else {
-        return next.run(request).await;
-    };
-    let bearer = request
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
-    let in_query = request.uri().query().is_some_and(|q| {
-        q.split('&')
-            .any(|pair| pair.strip_prefix("token=") == Some(token.as_str()))
-    });
-    if bearer == Some(token.as_str()) || in_query {
-        return next.run(request).await;
-    }
-    let body = axum::Json(serde_json::json!({"error": "a valid API token is required"}));
-    (
-        StatusCode::UNAUTHORIZED,
-        [(header::WWW_AUTHENTICATE, "Bearer")],
-        body,
-    )
-        .into_response()
 }

@@ -89,9 +89,14 @@ pub struct SinkArgs {
     /// Scripted faults (YAML rules); replaceable at runtime through the API
     #[arg(long, value_name = "FILE")]
     pub faults: Option<PathBuf>,
-    /// Allow listening on an address other than loopback
+    /// Allow listening on an address other than loopback (the API then answers to any
+    /// `Host` name)
     #[arg(long)]
     pub allow_remote: bool,
+    /// Also answer API requests for this `Host` name (besides loopback names and the
+    /// `--http` host); refused otherwise, against DNS rebinding
+    #[arg(long, value_name = "NAME")]
+    pub allow_host: Vec<String>,
     /// Write `MAILTEST_SMTP=<addr>` and `MAILTEST_HTTP=<url>` to this file once listening
     /// (shell-sourceable)
     #[arg(long, value_name = "FILE")]

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use tokio::net::TcpListener;
 
-use crate::api::ApiSettings;
+use crate::api::{ApiSettings, HostPolicy};
 use crate::cli::{
     BareLfArg, MessageFilterArgs, OutputFormat, SinkAction, SinkArgs, SinkExportArgs, SinkListArgs,
     SinkShowArgs, StoreArgs,
@@ -188,8 +188,14 @@ async fn serve(args: SinkArgs, printer: &Printer) -> Result<Outcome> {
         bind("--smtp", addr, printer).await?,
         bind("--http", http_addr, printer).await?,
     );
+    let mut names = args.allow_host.clone();
+    names.push(http_addr.ip().to_string());
     let api = ApiSettings {
         token: args.api_token.clone(),
+        hosts: HostPolicy {
+            any: args.allow_remote,
+            names,
+        },
         ..ApiSettings::default()
     };
     let sink = Sink::start(smtp, http, store.clone(), settings, api)?;

@@ -241,7 +241,7 @@ async fn request_bodies_over_the_limit_are_refused() {
     let body = "x".repeat(3 * 1024 * 1024);
     let mut stream = tokio::net::TcpStream::connect(s.http).await.unwrap();
     let head = format!(
-        "PUT /api/v1/faults HTTP/1.1\r\nHost: t\r\nConnection: close\r\nContent-Length: {}\r\n\r\n",
+        "PUT /api/v1/faults HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Length: {}\r\n\r\n",
         body.len()
     );
     stream.write_all(head.as_bytes()).await.unwrap();

@@ -2,6 +2,7 @@
 //! in process, and interop with Kafka software we did not write.
 
 mod api;
+mod api_guard;
 mod api_inbox;
 mod browser;
 mod catalog;

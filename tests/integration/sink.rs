@@ -268,7 +268,7 @@ fn list_and_show_read_a_running_sinks_store() {
     // The running sink's API sees the same message, through a server-side wait.
     let host = sink.http.trim_start_matches("http://");
     let mut http = TcpStream::connect(host).unwrap();
-    let request = "GET /api/v1/wait?mailbox=run-9&timeout=10s HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n";
+    let request = "GET /api/v1/wait?mailbox=run-9&timeout=10s HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
     http.write_all(request.as_bytes()).unwrap();
     let mut response = String::new();
     std::io::Read::read_to_string(&mut http, &mut response).unwrap();
