@@ -71,3 +71,12 @@ fn interrupt_flag() -> Arc<AtomicBool> {
     });
     flag
 }
+
+/// Raises the soft limit on open files to the hard one, for the servers: each SMTP session
+/// and HTTP connection holds a descriptor, and the usual soft limit of 1,024 is soon met.
+fn raise_open_file_limit() {
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) => tracing::debug!(limit, "open file limit"),
+        Err(err) => tracing::warn!(cause = %err, "cannot raise the open file limit"),
+    }
+}

@@ -162,6 +162,7 @@ fn auth_policy(args: &SinkArgs) -> Result<Option<AuthPolicy>> {
 }
 
 async fn serve(args: SinkArgs, printer: &Printer) -> Result<Outcome> {
+    super::raise_open_file_limit();
     let (addr, settings) = server_settings(&args)?;
     let http_addr =
         settings::listen_addr("--http", resolved(args.http.as_deref()), args.allow_remote)?;

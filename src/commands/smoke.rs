@@ -12,6 +12,7 @@ use crate::smoke::{self, Pipeline, Report, Scenario};
 use crate::verify::report;
 
 pub async fn run(args: SmokeArgs, config: &ConfigFile, printer: &Printer) -> Result<Outcome> {
+    super::raise_open_file_limit();
     let settings = resolve(&args, config)?;
     printer.status(&format!(
         "smoke: scenario `{}` ({})",

@@ -115,3 +115,55 @@ async fn a_query_token_is_decoded_and_only_for_browser_routes() {
         200
     );
 }
+
+/// A connection the server closed without answering: a read ends with no bytes (bounded,
+/// so a server that never closes fails the test instead of hanging it).
+async fn closed(stream: &mut TcpStream) -> bool {
+    use tokio::io::AsyncReadExt;
+    let mut buf = [0u8; 64];
+    matches!(
+        tokio::time::timeout(std::time::Duration::from_secs(20), stream.read(&mut buf)).await,
+        Ok(Ok(0) | Err(_))
+    )
+}
+
+#[tokio::test]
+async fn idle_connections_are_capped_and_timed_out_while_smtp_goes_on() {
+    use std::time::Duration;
+    let s = sink(None).await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let http = listener.local_addr().unwrap();
+    let (_stop, shutdown) = tokio::sync::watch::channel(false);
+    let limits = mailtest::api::HttpLimits {
+        max_connections: 20,
+        header_timeout: Duration::from_secs(2),
+    };
+    let router = mailtest::api::router(
+        s.store.clone(),
+        s.faults.clone(),
+        mailtest::api::ApiSettings::default(),
+    );
+    tokio::spawn(mailtest::api::serve_with(
+        listener, router, limits, shutdown,
+    ));
+    let mut idle = Vec::new();
+    for _ in 0..20 {
+        let mut stream = TcpStream::connect(http).await.unwrap();
+        // Half a request line: headers that never finish.
+        stream.write_all(b"GET /api/v1/mess").await.unwrap();
+        idle.push(stream);
+    }
+    // Over the cap: closed without an answer to a whole request.
+    let mut extra = TcpStream::connect(http).await.unwrap();
+    let whole = format!("GET /api/v1/messages HTTP/1.1\r\nHost: {http}\r\n\r\n");
+    let _ = extra.write_all(whole.as_bytes()).await;
+    assert!(closed(&mut extra).await, "the 21st connection is refused");
+    // SMTP is untouched.
+    crate::api::send(s.smtp, &["bob@example.com"], "still here", "\r\nhi").await;
+    assert_eq!(s.store.len(), 1);
+    // The header timeout closes every idle one, and the server takes requests again.
+    for stream in &mut idle {
+        assert!(closed(stream).await, "an idle connection is timed out");
+    }
+    assert_eq!(status(http, "GET", "/api/v1/messages", &[]).await, 200);
+}
