@@ -177,6 +177,8 @@ async fn raw(State(state): State<AppState>, Path(id): Path<u64>) -> Result<Respo
         [
             (header::CONTENT_TYPE, "message/rfc822".to_owned()),
             (header::CONTENT_DISPOSITION, disposition),
+            // Never rendered as HTML by a browser that guesses types.
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff".to_owned()),
         ],
         raw,
     )

@@ -99,19 +99,58 @@ async fn attachment(
             format!("message {id} has no attachment {n}"),
         )
     })?;
-    let name = safe_filename(name.as_deref(), n);
+    let disposition = content_disposition(name.as_deref(), n);
     Ok((
         [
             (header::CONTENT_TYPE, "application/octet-stream".to_owned()),
-            (
-                header::CONTENT_DISPOSITION,
-                format!("attachment; filename=\"{name}\""),
-            ),
+            (header::CONTENT_DISPOSITION, disposition),
             (header::X_CONTENT_TYPE_OPTIONS, "nosniff".to_owned()),
         ],
         bytes,
     )
         .into_response())
+}
+
+/// `attachment` with an ASCII `filename` for old clients and, when the name is more than
+/// that, the name itself as `filename*` (RFC 6266, RFC 8187), so `Übersicht.pdf` or
+/// `請求書.pdf` download under their own names.
+fn content_disposition(name: Option<&str>, n: usize) -> String {
+    let ascii = safe_filename(name, n);
+    let full = name
+        .map(basename)
+        .filter(|full| !full.is_empty() && *full != ascii);
+    match full {
+        Some(full) => format!(
+            "attachment; filename=\"{ascii}\"; filename*=UTF-8''{}",
+            ext_value(&full)
+        ),
+        None => format!("attachment; filename=\"{ascii}\""),
+    }
+}
+
+/// The last path segment of a name, without control characters.
+fn basename(name: &str) -> String {
+    name.rsplit(['/', '\\'])
+        .next()
+        .unwrap_or_default()
+        .chars()
+        .filter(|c| !c.is_control())
+        .collect::<String>()
+        .trim_start_matches('.')
+        .to_owned()
+}
+
+/// RFC 8187 `value-chars`: `attr-char`s as they are, every other byte `%XX`.
+fn ext_value(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() * 3);
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() || b"!#$&+-.^_`|~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }
 
 /// A file name that cannot break out of the header or name a path: ASCII letters, digits,
@@ -158,7 +197,7 @@ async fn mailboxes(State(state): State<AppState>) -> Json<serde_json::Value> {
 
 #[cfg(test)]
 mod tests {
-    use super::safe_filename;
+    use super::{content_disposition, safe_filename};
 
     #[test]
     fn file_names_cannot_escape() {
@@ -169,6 +208,26 @@ mod tests {
         assert_eq!(
             safe_filename(Some("Rechnung März.pdf"), 0),
             "Rechnung_M_rz.pdf"
+        );
+    }
+
+    #[test]
+    fn non_ascii_names_keep_their_name() {
+        assert_eq!(
+            content_disposition(Some("report.pdf"), 0),
+            "attachment; filename=\"report.pdf\""
+        );
+        assert_eq!(
+            content_disposition(Some("Übersicht 2026.pdf"), 0),
+            "attachment; filename=\"_bersicht_2026.pdf\"; filename*=UTF-8''%C3%9Cbersicht%202026.pdf"
+        );
+        assert_eq!(
+            content_disposition(Some("../../etc/\"x\r\n.pdf"), 1),
+            "attachment; filename=\"_x__.pdf\"; filename*=UTF-8''%22x.pdf"
+        );
+        assert_eq!(
+            content_disposition(None, 2),
+            "attachment; filename=\"attachment-2\""
         );
     }
 }

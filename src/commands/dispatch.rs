@@ -88,7 +88,7 @@ pub async fn run(args: DispatchArgs, config: &ConfigFile, printer: &Printer) -> 
         "dispatching {topic_count} topics in group `{group}` to {smtp}; health and metrics at {http}; Ctrl-C stops"
     ));
     let done = service
-        .run_until(wait_for_signal())
+        .run_until(super::stop_signal())
         .await
         .context("dispatch stopped")?;
     printer.status(&format!(
@@ -109,19 +109,4 @@ async fn serve_ops(
             let _ = shutdown.wait_for(|s| *s).await;
         })
         .await;
-}
-
-/// SIGTERM (how service managers and CI stop a process) or Ctrl-C.
-async fn wait_for_signal() {
-    #[cfg(unix)]
-    {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .expect("a SIGTERM handler");
-        tokio::select! {
-            _ = term.recv() => {}
-            _ = tokio::signal::ctrl_c() => {}
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = tokio::signal::ctrl_c().await;
 }

@@ -80,3 +80,18 @@ fn raise_open_file_limit() {
         Err(err) => tracing::warn!(cause = %err, "cannot raise the open file limit"),
     }
 }
+
+/// SIGTERM (how service managers and CI stop a process) or Ctrl-C.
+async fn stop_signal() {
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("a SIGTERM handler");
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = tokio::signal::ctrl_c() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = tokio::signal::ctrl_c().await;
+}

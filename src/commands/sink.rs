@@ -216,9 +216,8 @@ async fn serve(args: SinkArgs, printer: &Printer) -> Result<Outcome> {
         store.len()
     ));
     let status = status_line(store.clone(), printer);
-    tokio::signal::ctrl_c()
-        .await
-        .context("cannot wait for Ctrl-C")?;
+    // SIGTERM (a service manager, CI, `docker stop`) drains like Ctrl-C.
+    super::stop_signal().await;
     status.abort();
     sink.stop().await;
     printer.status(&format!("sink: stopped with {} messages kept", store.len()));

@@ -278,3 +278,47 @@ fn list_and_show_read_a_running_sinks_store() {
         "{response}"
     );
 }
+
+#[test]
+fn sigterm_drains_like_ctrl_c() {
+    use std::io::{Read, Write};
+    let dir = tempfile::tempdir().unwrap();
+    let mut sink = Sink::start(&dir.path().join("store"));
+    let mut smtp = std::net::TcpStream::connect(&sink.addr).unwrap();
+    smtp.set_read_timeout(Some(std::time::Duration::from_secs(20)))
+        .unwrap();
+    let mut replies = BufReader::new(smtp.try_clone().unwrap());
+    let mut reply = || {
+        let mut line = String::new();
+        replies.read_line(&mut line).unwrap();
+        while line.as_bytes().get(3) == Some(&b'-') {
+            line.clear();
+            replies.read_line(&mut line).unwrap();
+        }
+        line
+    };
+    assert!(reply().starts_with("220"));
+    smtp.write_all(b"HELO t\r\nMAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.com>\r\nDATA\r\n")
+        .unwrap();
+    for code in ["250", "250", "250", "354"] {
+        assert!(reply().starts_with(code));
+    }
+    smtp.write_all(b"Subject: in flight\r\n\r\nhalf").unwrap();
+    let killed = Command::new("kill")
+        .args(["-TERM", &sink.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    // The message in flight is finished and acknowledged; then the session is closed.
+    smtp.write_all(b" and the rest\r\n.\r\n").unwrap();
+    assert!(reply().starts_with("250"), "the drain lets it finish");
+    let mut rest = String::new();
+    let _ = smtp.read_to_string(&mut rest);
+    let status = sink.child.wait().unwrap();
+    assert_eq!(
+        status.code(),
+        Some(0),
+        "exits cleanly, not killed by the signal"
+    );
+    assert_eq!(stored_subjects(&dir.path().join("store")).len(), 1);
+}
