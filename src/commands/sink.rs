@@ -304,12 +304,10 @@ fn export(args: &SinkExportArgs, printer: &Printer) -> Result<Outcome> {
     let found = store.list(&query(&args.filter));
     for summary in &found {
         let raw = store.raw(summary.id)?;
-        let path = args.out.join(format!("{}.eml", summary.id));
-        // Whole files only: written aside, then renamed into place.
-        let tmp = path.with_extension("eml.tmp");
-        std::fs::write(&tmp, &raw).with_context(|| format!("cannot write `{}`", tmp.display()))?;
-        std::fs::rename(&tmp, &path)
-            .with_context(|| format!("cannot write `{}`", path.display()))?;
+        let name = format!("{}.eml", summary.id);
+        // Whole files only, never written through a link planted in the folder.
+        crate::store::write_file(&args.out, &name, &raw)
+            .with_context(|| format!("cannot write `{}`", args.out.join(&name).display()))?;
     }
     printer.status(&format!(
         "{} messages written to `{}`",

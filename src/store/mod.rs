@@ -20,6 +20,7 @@ use std::time::Duration;
 use tokio::sync::broadcast;
 
 pub use compact::Compacted;
+pub use mirror::write_file;
 pub use retention::Retention;
 pub use summary::{Query, Summary};
 

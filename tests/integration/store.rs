@@ -387,7 +387,7 @@ fn the_eml_mirror_follows_the_store() {
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
     names.sort();
-    assert_eq!(names, ["1.eml", "3.eml"]);
+    assert_eq!(names, [".mailtest-eml-dir", "1.eml", "3.eml"]);
     assert_eq!(
         std::fs::read(emls.join("1.eml")).unwrap(),
         raw(1).as_bytes()

@@ -140,3 +140,75 @@ fn a_damaged_record_mid_log_is_skipped_and_nothing_else_lost() {
         "the damage is skipped again, and the new mail kept"
     );
 }
+
+#[test]
+fn the_eml_mirror_touches_only_its_own_files_and_follows_no_link() {
+    let dir = tempfile::tempdir().unwrap();
+    // A folder of someone's own mail is refused, and left as it was.
+    let mine = dir.path().join("mine");
+    std::fs::create_dir(&mine).unwrap();
+    std::fs::write(mine.join("1.eml"), "Subject: keep me\r\n\r\n").unwrap();
+    let err = Store::open(&dir.path().join("store"), false)
+        .unwrap()
+        .with_eml_dir(&mine)
+        .err()
+        .expect("refused");
+    assert!(format!("{err:?}").contains("did not write"), "{err:?}");
+    assert_eq!(
+        std::fs::read(mine.join("1.eml")).unwrap(),
+        b"Subject: keep me\r\n\r\n"
+    );
+
+    // Links planted in the sink's own folder are replaced or left, never written through.
+    let victim = dir.path().join("victim");
+    std::fs::write(&victim, "precious").unwrap();
+    let emls = dir.path().join("eml");
+    let store = Store::open(&dir.path().join("store2"), false)
+        .unwrap()
+        .with_eml_dir(&emls)
+        .unwrap();
+    std::os::unix::fs::symlink(&victim, emls.join("1.eml")).unwrap();
+    std::os::unix::fs::symlink(&victim, emls.join("2.eml")).unwrap();
+    store
+        .insert(incoming("a@example.com", "Subject: one\r\n\r\n"))
+        .unwrap();
+    assert_eq!(std::fs::read(&victim).unwrap(), b"precious");
+    assert_eq!(
+        std::fs::read(emls.join("1.eml")).unwrap(),
+        b"Subject: one\r\n\r\n"
+    );
+    assert!(
+        !std::fs::symlink_metadata(emls.join("1.eml"))
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    store
+        .insert(incoming("a@example.com", "Subject: two\r\n\r\n"))
+        .unwrap();
+    std::fs::remove_file(emls.join("2.eml")).unwrap();
+    std::os::unix::fs::symlink(&victim, emls.join("2.eml")).unwrap();
+    store.delete(&[2]).unwrap();
+    assert_eq!(
+        std::fs::read(&victim).unwrap(),
+        b"precious",
+        "the link's target is untouched"
+    );
+
+    // `sink export` writes whole files the same way.
+    let out = dir.path().join("out");
+    std::fs::create_dir(&out).unwrap();
+    std::os::unix::fs::symlink(&victim, out.join("1.eml")).unwrap();
+    drop(store);
+    crate::util::mailtest()
+        .args(["sink", "export", "--store"])
+        .arg(dir.path().join("store2"))
+        .arg("--out")
+        .arg(&out)
+        .ok();
+    assert_eq!(std::fs::read(&victim).unwrap(), b"precious");
+    assert_eq!(
+        std::fs::read(out.join("1.eml")).unwrap(),
+        b"Subject: one\r\n\r\n"
+    );
+}
