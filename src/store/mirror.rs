@@ -50,7 +50,10 @@ fn ours(name: &str) -> Option<Result<u64, ()>> {
     }
     let tmp = name.strip_prefix('.')?.strip_suffix(".tmp")?;
     let (file, hex) = tmp.rsplit_once('.')?;
-    (file.ends_with(".eml") && hex.len() == 16).then_some(Err(()))
+    // Our own names, written in lower case: the exact suffix is meant.
+    #[allow(clippy::case_sensitive_file_extension_comparisons)]
+    let temporary = file.ends_with(".eml") && hex.len() == 16;
+    temporary.then_some(Err(()))
 }
 
 /// Takes `dir` as the mirror's folder: an empty or new folder, or one this sink marked
