@@ -1053,7 +1053,7 @@ _mailtest() {
             return 0
             ;;
         mailtest__subcmd__sink)
-            opts="-v -q -h --smtp --http --api-token --store --retain-count --retain-age --eml-dir --memory --fsync --max-size --max-connections --idle-timeout --hostname --tls --tls-cert --tls-key --auth-users --auth-required --no-auth --auth-before-tls --bare-lf --faults --allow-remote --allow-host --ready-file --verbose --quiet --color --config --profile --log-format --help list show export help"
+            opts="-v -q -h --smtp --http --api-token --store --retain-count --retain-age --eml-dir --memory --fsync --max-size --max-connections --idle-timeout --hostname --tls --tls-cert --tls-key --auth-users --auth-required --no-auth --auth-before-tls --bare-lf --release-to --release-allow --faults --allow-remote --allow-host --ready-file --verbose --quiet --color --config --profile --log-format --help list show export help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1117,6 +1117,14 @@ _mailtest() {
                     ;;
                 --bare-lf)
                     COMPREPLY=($(compgen -W "keep reject" -- "${cur}"))
+                    return 0
+                    ;;
+                --release-to)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --release-allow)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 --faults)

@@ -164,6 +164,8 @@ set edit:completion:arg-completer[mailtest] = {|@words|
             cand --tls-key 'The PEM private key for --tls-cert'
             cand --auth-users 'Accept only these AUTH credentials (`user:password,...`); default: anyone'
             cand --bare-lf 'What a line ending in a bare LF gets: `keep` stores the message byte for byte and flags it (`bare_lf`); `reject` answers 550 and closes, as postfix''s `smtpd_forbid_bare_newline = yes`'
+            cand --release-to 'A server the API may release captured mail to, as `NAME=smtp://[user:pass@]host:port` with `?tls=none|opportunistic|required` and `&insecure=true`; repeatable. Without one, nothing can leave the sink'
+            cand --release-allow 'Recipients (a regular expression over the whole address) a message may be released to besides its own envelope recipients'
             cand --faults 'Scripted faults (YAML rules); replaceable at runtime through the API'
             cand --allow-host 'Also answer API requests for this `Host` name (besides loopback names and the `--http` host); refused otherwise, against DNS rebinding'
             cand --ready-file 'Write `MAILTEST_SMTP=<addr>` and `MAILTEST_HTTP=<url>` to this file once listening (shell-sourceable)'

@@ -36,6 +36,8 @@ pub struct ApiSettings {
     pub max_wait: Duration,
     /// The `Host` names answered to (loopback ones always).
     pub hosts: HostPolicy,
+    /// Where a captured message may be released to, and to whom.
+    pub release: Arc<crate::release::Targets>,
 }
 
 impl Default for ApiSettings {
@@ -44,6 +46,7 @@ impl Default for ApiSettings {
             token: None,
             max_wait: Duration::from_secs(300),
             hosts: HostPolicy::default(),
+            release: Arc::default(),
         }
     }
 }

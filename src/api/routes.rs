@@ -201,49 +201,87 @@ async fn transcript(
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ReleaseTo {
-    /// `host:port` of the SMTP server.
-    smtp: String,
-    /// Recipients; default: the message's own envelope recipients.
+    /// One of the targets the sink was started with (`--release-to NAME=URL`); may be left
+    /// out when there is one.
+    target: Option<String>,
+    /// Recipients; default: the message's own envelope recipients. Others must match
+    /// `--release-allow`.
     to: Option<Vec<String>>,
-    /// `none`, `opportunistic` (default) or `required` STARTTLS.
-    #[serde(default)]
-    tls: crate::release::TlsChoice,
-    /// Accept any certificate.
-    #[serde(default)]
-    insecure: bool,
-    /// AUTH user and password.
-    user: Option<String>,
-    password: Option<String>,
 }
 
-/// Sends a captured message on to a real SMTP server, unchanged.
+/// Sends a stored message on, unchanged, to a release target the operator configured:
+/// never to a server or recipients the caller picks (that would be an open relay).
 async fn release(
     State(state): State<AppState>,
     Path(id): Path<u64>,
     body: Result<Json<ReleaseTo>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let Json(target) = body.map_err(|e| error(StatusCode::BAD_REQUEST, e.body_text()))?;
+    let Json(asked) = body.map_err(|e| {
+        let hint = "; a release names a `target` the sink was started with (--release-to)";
+        error(StatusCode::BAD_REQUEST, format!("{}{hint}", e.body_text()))
+    })?;
     let summary = found(&state, id)?;
-    let raw = state
-        .store
-        .raw(id)
-        .map_err(|e| error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
-    let to = target
-        .to
-        .unwrap_or_else(|| summary.envelope.rcpt_to.clone());
-    let from = &summary.envelope.mail_from;
-    let to_server = crate::release::Target {
-        server: target.smtp,
-        tls: target.tls,
-        insecure: target.insecure,
-        credentials: target.user.zip(target.password),
+    let targets = &state.settings.release;
+    let (name, target) = pick_target(targets, asked.target.as_deref())?;
+    let own = &summary.envelope.rcpt_to;
+    let to = asked.to.unwrap_or_else(|| own.clone());
+    for rcpt in &to {
+        let allowed =
+            own.contains(rcpt) || targets.allow.as_ref().is_some_and(|a| a.is_match(rcpt));
+        if !allowed {
+            let why = format!(
+                "`{rcpt}` is not one of the message's recipients, nor allowed by --release-allow"
+            );
+            return Err(error(StatusCode::FORBIDDEN, why));
+        }
+    }
+    let raw = {
+        let store = state.store.clone();
+        tokio::task::spawn_blocking(move || store.raw(id))
+            .await
+            .map_err(|e| error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
+            .map_err(|e| error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
     };
-    match crate::release::release(&raw, from, &to, &to_server).await {
-        Ok(reply) => Ok(Json(json!({"released": id, "to": to, "reply": reply}))),
+    let from = &summary.envelope.mail_from;
+    match crate::release::release(&raw, from, &to, target, targets.timeout).await {
+        Ok(reply) => Ok(Json(
+            json!({"released": id, "target": name, "to": to, "reply": reply}),
+        )),
         Err(e @ crate::release::ReleaseError::Send(_)) => {
+            tracing::warn!(cause = %e, target = name, "release failed");
             Err(error(StatusCode::BAD_GATEWAY, e.to_string()))
         }
         Err(e) => Err(error(StatusCode::BAD_REQUEST, e.to_string())),
+    }
+}
+
+/// The target a release names, or the only one there is.
+fn pick_target<'t>(
+    targets: &'t crate::release::Targets,
+    name: Option<&str>,
+) -> Result<(&'t str, &'t crate::release::Target), ApiError> {
+    let names = || targets.named.keys().cloned().collect::<Vec<_>>().join(", ");
+    match name {
+        _ if targets.named.is_empty() => Err(error(
+            StatusCode::FORBIDDEN,
+            "no release target is configured: start the sink with --release-to NAME=smtp://host:port",
+        )),
+        Some(name) => targets
+            .named
+            .get_key_value(name)
+            .map(|(k, v)| (k.as_str(), v))
+            .ok_or_else(|| {
+                let why = format!("no release target `{name}`; there are: {}", names());
+                error(StatusCode::NOT_FOUND, why)
+            }),
+        None if targets.named.len() == 1 => {
+            let (k, v) = targets.named.iter().next().expect("one target");
+            Ok((k.as_str(), v))
+        }
+        None => Err(error(
+            StatusCode::BAD_REQUEST,
+            format!("name a `target`: one of {}", names()),
+        )),
     }
 }
 

@@ -86,6 +86,15 @@ pub struct SinkArgs {
     /// `smtpd_forbid_bare_newline = yes`
     #[arg(long, value_enum, default_value_t = BareLfArg::Keep, value_name = "POLICY")]
     pub bare_lf: BareLfArg,
+    /// A server the API may release captured mail to, as `NAME=smtp://[user:pass@]host:port`
+    /// with `?tls=none|opportunistic|required` and `&insecure=true`; repeatable. Without
+    /// one, nothing can leave the sink
+    #[arg(long, value_name = "NAME=URL", hide_env_values = true)]
+    pub release_to: Vec<String>,
+    /// Recipients (a regular expression over the whole address) a message may be released
+    /// to besides its own envelope recipients
+    #[arg(long, value_name = "REGEX")]
+    pub release_allow: Option<String>,
     /// Scripted faults (YAML rules); replaceable at runtime through the API
     #[arg(long, value_name = "FILE")]
     pub faults: Option<PathBuf>,

@@ -15,6 +15,7 @@ use crate::cli::{
 };
 use crate::exit_code::Outcome;
 use crate::printer::Printer;
+use crate::release::Targets;
 use crate::settings::{self, ConfigFile, SettingsError};
 use crate::sink::Sink;
 use crate::smtp::auth::AuthPolicy;
@@ -55,6 +56,17 @@ pub async fn run(mut args: SinkArgs, config: &ConfigFile, printer: &Printer) -> 
                 settings::DEFAULT_MAX_SIZE,
             ));
             args.faults = args.faults.take().or_else(|| file.faults.clone());
+            if args.release_to.is_empty() {
+                args.release_to = file
+                    .release_to
+                    .iter()
+                    .map(|(name, url)| format!("{name}={url}"))
+                    .collect();
+            }
+            args.release_allow = args
+                .release_allow
+                .take()
+                .or_else(|| file.release_allow.clone());
             args.store.dir = Some(store_dir(&args.store, config));
             serve(args, printer).await
         }
@@ -197,6 +209,10 @@ async fn serve(args: SinkArgs, printer: &Printer) -> Result<Outcome> {
             any: args.allow_remote,
             names,
         },
+        release: Arc::new(
+            Targets::parse(&args.release_to, args.release_allow.as_deref())
+                .map_err(|e| SettingsError::invalid("--release-to", e.to_string()))?,
+        ),
         ..ApiSettings::default()
     };
     let sink = Sink::start(smtp, http, store.clone(), settings, api)?;

@@ -52,6 +52,10 @@ pub struct SinkConfig {
     pub store: Option<PathBuf>,
     pub faults: Option<PathBuf>,
     pub max_size: Option<String>,
+    /// Release targets by name: `{name: smtp://host:port}`.
+    #[serde(default)]
+    pub release_to: std::collections::BTreeMap<String, String>,
+    pub release_allow: Option<String>,
 }
 
 /// `dispatch:` keys.

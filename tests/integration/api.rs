@@ -27,7 +27,16 @@ pub async fn sink(token: Option<&str>) -> Sink {
 }
 
 /// A sink whose SMTP side has these settings (TLS, AUTH...).
-pub async fn sink_with(token: Option<&str>, mut server: ServerSettings) -> Sink {
+pub async fn sink_with(token: Option<&str>, server: ServerSettings) -> Sink {
+    let settings = ApiSettings {
+        token: token.map(Into::into),
+        ..ApiSettings::default()
+    };
+    sink_api(settings, server).await
+}
+
+/// A sink with these API and SMTP settings.
+pub async fn sink_api(settings: ApiSettings, mut server: ServerSettings) -> Sink {
     let store = Arc::new(Store::memory());
     let faults = Arc::new(FaultSet::default());
     let (stop, shutdown) = watch::channel(false);
@@ -44,10 +53,6 @@ pub async fn sink_with(token: Option<&str>, mut server: ServerSettings) -> Sink 
         store.clone(),
         shutdown.clone(),
     ));
-    let settings = ApiSettings {
-        token: token.map(Into::into),
-        ..ApiSettings::default()
-    };
     tokio::spawn(api::serve(
         http_listener,
         api::router(store.clone(), faults.clone(), settings),
@@ -72,7 +77,7 @@ pub async fn request(
     request_with_body(addr, method, path, headers, "").await
 }
 
-async fn request_with_body(
+pub async fn request_with_body(
     addr: SocketAddr,
     method: &str,
     path: &str,
@@ -372,7 +377,7 @@ async fn a_token_guards_every_route_but_health() {
 }
 
 /// A bare SMTP client for fault tests: the codes of each reply, until the server closes.
-async fn codes(smtp: SocketAddr, script: &[&str]) -> Vec<String> {
+pub async fn codes(smtp: SocketAddr, script: &[&str]) -> Vec<String> {
     let Ok(stream) = TcpStream::connect(smtp).await else {
         return vec!["refused".into()];
     };
@@ -408,7 +413,7 @@ async fn codes(smtp: SocketAddr, script: &[&str]) -> Vec<String> {
     out
 }
 
-const SEND: &[&str] = &[
+pub const SEND: &[&str] = &[
     "EHLO t\r\n",
     "MAIL FROM:<a@example.com>\r\n",
     "RCPT TO:<b@example.com>\r\n",
@@ -562,119 +567,4 @@ async fn paused_intake_answers_421_until_resumed() {
         200
     );
     assert_eq!(codes(s.smtp, SEND).await.last().unwrap(), "250");
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn lettre_sends_and_a_release_forwards_the_bytes_unchanged() {
-    use lettre::message::MultiPart;
-    use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
-    let (a, b) = (sink(None).await, sink(None).await);
-    // lettre, a client we did not write, sends a typical transactional mail.
-    let email = Message::builder()
-        .from("Acme <no-reply@example.com>".parse().unwrap())
-        .to("Jürgen Müller <juergen@example.org>".parse().unwrap())
-        .bcc("audit@example.com".parse().unwrap())
-        .subject("Bestätigen Sie Ihre E-Mail-Adresse")
-        .multipart(MultiPart::alternative_plain_html(
-            "Hallo Jürgen".to_owned(),
-            "<p>Hallo <b>Jürgen</b></p>".to_owned(),
-        ))
-        .unwrap();
-    let transport = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous("127.0.0.1")
-        .port(a.smtp.port())
-        .build();
-    transport.send(email).await.unwrap();
-    let (_, listed) = get_json(a.http, "/api/v1/wait?to=audit@example.com").await;
-    let summary = &listed["messages"][0];
-    assert_eq!(
-        summary["subject"], "Bestätigen Sie Ihre E-Mail-Adresse",
-        "encoded subject decoded"
-    );
-    assert_eq!(
-        summary["envelope"]["rcpt_to"],
-        serde_json::json!(["juergen@example.org", "audit@example.com"])
-    );
-    let id = summary["id"].as_u64().unwrap();
-    let (_, one) = get_json(a.http, &format!("/api/v1/messages/{id}")).await;
-    assert_eq!(
-        one["message"]["text"].as_str().unwrap().trim(),
-        "Hallo Jürgen"
-    );
-    assert!(
-        one["message"]["html"]
-            .as_str()
-            .unwrap()
-            .contains("<b>Jürgen</b>")
-    );
-    // Released from sink A to sink B, to one chosen recipient.
-    let body = format!("{{\"smtp\": \"{}\", \"to\": [\"qa@example.com\"]}}", b.smtp);
-    let (status, released) = request_with_body(
-        a.http,
-        "POST",
-        &format!("/api/v1/messages/{id}/release"),
-        &[("Content-Type", "application/json")],
-        &body,
-    )
-    .await;
-    assert_eq!(status, 200, "{released}");
-    let (_, at_b) = get_json(b.http, "/api/v1/wait?to=qa@example.com").await;
-    let b_id = at_b["messages"][0]["id"].as_u64().unwrap();
-    assert_eq!(
-        at_b["messages"][0]["envelope"]["rcpt_to"],
-        serde_json::json!(["qa@example.com"])
-    );
-    let raw_a = request(a.http, "GET", &format!("/api/v1/messages/{id}/raw"), &[])
-        .await
-        .1;
-    let raw_b = request(b.http, "GET", &format!("/api/v1/messages/{b_id}/raw"), &[])
-        .await
-        .1;
-    assert_eq!(raw_a, raw_b, "released unchanged");
-    // A release to nowhere is a clear 502, not a hang.
-    let nowhere = "{\"smtp\": \"127.0.0.1:1\"}";
-    let (status, why) = request_with_body(
-        a.http,
-        "POST",
-        &format!("/api/v1/messages/{id}/release"),
-        &[("Content-Type", "application/json")],
-        nowhere,
-    )
-    .await;
-    assert_eq!(status, 502, "{why}");
-}
-
-/// A release can go to a server that wants STARTTLS and AUTH.
-#[tokio::test(flavor = "multi_thread")]
-async fn a_release_speaks_starttls_and_auth_when_asked() {
-    let a = sink(None).await;
-    let mut relay = crate::smtp::tls_and_auth("relay:secret", true);
-    // AUTH in the clear too, for the `tls: none` case below.
-    relay.session.auth_before_tls = true;
-    let b = sink_with(None, relay).await;
-    assert_eq!(codes(a.smtp, SEND).await.last().unwrap(), "250");
-    let (_, listed) = get_json(a.http, "/api/v1/wait").await;
-    let id = listed["messages"][0]["id"].as_u64().unwrap();
-    let release = |body: String| async move {
-        let path = format!("/api/v1/messages/{id}/release");
-        let json = [("Content-Type", "application/json")];
-        request_with_body(a.http, "POST", &path, &json, &body).await
-    };
-    let smtp = b.smtp;
-    // Without credentials the server refuses (530 until AUTH).
-    let (status, why) = release(format!(r#"{{"smtp": "{smtp}", "insecure": true}}"#)).await;
-    assert_eq!(status, 502, "{why}");
-    assert!(why.contains("530"), "{why}");
-    // With them: on plain SMTP when asked for none, under STARTTLS when it is required.
-    for (tls, secured) in [("none", false), ("required", true)] {
-        let (status, released) = release(format!(
-            r#"{{"smtp": "{smtp}", "tls": "{tls}", "insecure": true, "user": "relay", "password": "secret"}}"#
-        ))
-        .await;
-        assert_eq!(status, 200, "{released}");
-        let next = b.store.len();
-        let (_, at_b) = get_json(b.http, &format!("/api/v1/wait?count={next}")).await;
-        let last = &at_b["messages"][next - 1]["envelope"];
-        assert_eq!(last["tls"], secured, "{tls}: {last}");
-        assert_eq!(last["auth"], "relay");
-    }
 }

@@ -18,6 +18,7 @@ mod kafka_faults;
 mod lint;
 mod load;
 mod malformed;
+mod release;
 mod render;
 mod sink;
 mod smoke;

@@ -150,17 +150,25 @@ fn through_a_sink(eml: &[u8], to: &str) -> Vec<u8> {
     runtime.block_on(async {
         let store = Arc::new(Store::memory());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap().to_string();
+        let addr = listener.local_addr().unwrap();
         let (_stop, shutdown) = tokio::sync::watch::channel(false);
         let serve = Server::serve(listener, ServerSettings::default(), store.clone(), shutdown);
         tokio::spawn(serve);
         let target = mailtest::release::Target {
-            server: addr,
+            host: addr.ip().to_string(),
+            port: addr.port(),
             ..Default::default()
         };
-        mailtest::release::release(eml, "no-reply@example.com", &[to.to_owned()], &target)
-            .await
-            .unwrap();
+        let timeout = mailtest::release::RELEASE_TIMEOUT;
+        mailtest::release::release(
+            eml,
+            "no-reply@example.com",
+            &[to.to_owned()],
+            &target,
+            timeout,
+        )
+        .await
+        .unwrap();
         let found = store.list(&Query::default());
         store.raw(found[0].id).unwrap()
     })
