@@ -86,26 +86,63 @@ pub fn parse(raw: &[u8]) -> Parsed {
 }
 
 /// The HTML part made ready for the sandboxed viewer: `cid:` images inlined as `data:`
-/// URLs, since the viewer's Content-Security-Policy loads nothing else by default.
+/// URLs, since the viewer's Content-Security-Policy loads nothing else by default. One pass
+/// over the HTML, each part encoded once, and no more inlined in all than the message's own
+/// size a few times over: a message that names one image a thousand times cannot make a
+/// response a thousand images long; references past the budget stay `cid:` (not shown).
 pub fn html_for_view(raw: &[u8]) -> Option<String> {
     let mail = mailparse::parse_mail(raw).ok()?;
     let parts = Parts::of(&mail);
-    let mut html = parts.html?.get_body().ok()?;
-    for part in parts.attachments {
-        let Some(id) = content_id(part) else { continue };
-        let needle = format!("cid:{id}");
-        if !html.contains(&needle) {
-            continue;
-        }
-        let Ok(bytes) = part.get_body_raw() else {
-            continue;
-        };
-        let data = base64::engine::general_purpose::STANDARD.encode(bytes);
-        let url = format!("data:{};base64,{data}", part.ctype.mimetype);
-        html = html.replace(&needle, &url);
+    let html = parts.html?.get_body().ok()?;
+    let by_id: std::collections::HashMap<String, &ParsedMail<'_>> = parts
+        .attachments
+        .iter()
+        .filter_map(|p| Some((content_id(p)?, *p)))
+        .collect();
+    if by_id.is_empty() {
+        return Some(html);
     }
-    Some(html)
+    let mut budget = INLINE_FACTOR * raw.len() + INLINE_SLACK;
+    let mut encoded: std::collections::HashMap<&str, Option<String>> =
+        std::collections::HashMap::new();
+    let mut out = String::with_capacity(html.len());
+    let mut rest = html.as_str();
+    while let Some(at) = rest.find("cid:") {
+        out.push_str(&rest[..at]);
+        let after = &rest[at + 4..];
+        let id_len = after
+            .find(|c: char| c.is_whitespace() || "\"'<>)".contains(c))
+            .unwrap_or(after.len());
+        let id = &after[..id_len];
+        let url = by_id.get(id).and_then(|part| {
+            encoded
+                .entry(id)
+                .or_insert_with(|| {
+                    let bytes = part.get_body_raw().ok()?;
+                    let data = base64::engine::general_purpose::STANDARD.encode(bytes);
+                    Some(format!("data:{};base64,{data}", part.ctype.mimetype))
+                })
+                .as_deref()
+        });
+        match url {
+            Some(url) if url.len() <= budget => {
+                budget -= url.len();
+                out.push_str(url);
+            }
+            _ => {
+                out.push_str("cid:");
+                out.push_str(id);
+            }
+        }
+        rest = &after[id_len..];
+    }
+    out.push_str(rest);
+    Some(out)
 }
+
+/// Inlined bytes allowed: this many times the message's size, and a little more.
+const INLINE_FACTOR: usize = 4;
+const INLINE_SLACK: usize = 64 * 1024;
 
 /// Attachment `n` (as numbered in `Parsed::attachments`): file name and decoded bytes.
 pub fn attachment(raw: &[u8], n: usize) -> Option<(Option<String>, Vec<u8>)> {
@@ -186,8 +223,9 @@ fn describe(part: &ParsedMail<'_>) -> Attachment {
 /// Links in `<a href>` of the HTML part, then URLs in the text part, each once.
 fn links(html: Option<&str>, text: Option<&str>) -> Vec<Link> {
     let mut out: Vec<Link> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
     let mut add = |href: &str, part| {
-        if !href.is_empty() && !out.iter().any(|l| l.href == href) {
+        if out.len() < MAX_LINKS && !href.is_empty() && seen.insert(href.to_owned()) {
             out.push(Link {
                 href: href.to_owned(),
                 part,
@@ -207,6 +245,10 @@ fn links(html: Option<&str>, text: Option<&str>) -> Vec<Link> {
     }
     out
 }
+
+/// Links and lints listed per message: a hostile message could have millions.
+const MAX_LINKS: usize = 1000;
+const MAX_LINTS: usize = 200;
 
 /// The render lints that apply to a captured message.
 fn lints(subject: Option<&str>, parsed: &Parsed) -> Vec<Lint> {
@@ -245,8 +287,18 @@ fn lints(subject: Option<&str>, parsed: &Parsed) -> Vec<Lint> {
         );
         push(Severity::Error, "html-size", 0, message);
     }
-    for (severity, rule, tag, message) in lint::lint_html(html) {
+    let found = lint::lint_html(html);
+    let more = found.len().saturating_sub(MAX_LINTS);
+    for (severity, rule, tag, message) in found.into_iter().take(MAX_LINTS) {
         push(severity, rule, tag.line, message);
+    }
+    if more > 0 {
+        push(
+            Severity::Warning,
+            "too-many-lints",
+            0,
+            format!("{more} more lints not listed"),
+        );
     }
     out
 }

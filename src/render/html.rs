@@ -1,6 +1,8 @@
 //! A small HTML tag scanner for the lints: start and end tags with their attributes and
 //! line numbers, as written. A browser's parser would repair unbalanced tags silently,
-//! which is exactly what the lints must see, so this does not build a tree.
+//! which is exactly what the lints must see, so this does not build a tree. It reads
+//! captured mail too, so it is linear on any input: what runs off the end (an unclosed
+//! quote, comment or tag) ends the scan, as it ends a browser's.
 
 /// One tag as written.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,22 +46,18 @@ pub fn tags(html: &str) -> Vec<Tag> {
             skip_to("-->")
         } else if rest.starts_with("<!") || rest.starts_with("<?") {
             skip_to(">")
-        } else if let Some((tag, len)) = parse_tag(rest, line) {
-            let raw_text = !tag.closing && (tag.name == "style" || tag.name == "script");
-            let name = tag.name.clone();
-            out.push(tag);
-            if raw_text {
-                // Content up to the end tag is text, not markup.
-                let close = format!("</{name}");
-                rest[len..]
-                    .to_ascii_lowercase()
-                    .find(&close)
-                    .map_or(rest.len(), |i| len + i)
-            } else {
-                len
-            }
         } else {
-            1
+            match parse_tag(rest, line) {
+                Scan::Tag(tag, len) => {
+                    let raw_text = !tag.closing && (tag.name == "style" || tag.name == "script");
+                    let end = raw_text.then(|| end_tag(&rest[len..], &tag.name));
+                    out.push(tag);
+                    // Content up to the end tag is text, not markup.
+                    end.map_or(len, |end| end.map_or(rest.len(), |i| len + i))
+                }
+                Scan::Text => 1,
+                Scan::End => rest.len(),
+            }
         };
         line += bytecount(&bytes[at..at + consumed]);
         at += consumed;
@@ -67,19 +65,38 @@ pub fn tags(html: &str) -> Vec<Tag> {
     out
 }
 
+/// Where `</name` (any case) starts in `text`, without copying it.
+fn end_tag(text: &str, name: &str) -> Option<usize> {
+    let bytes = text.as_bytes();
+    memchr::memmem::find_iter(bytes, b"</").find(|&i| {
+        bytes
+            .get(i + 2..i + 2 + name.len())
+            .is_some_and(|n| n.eq_ignore_ascii_case(name.as_bytes()))
+    })
+}
+
+/// What the text at a `<` is.
+enum Scan {
+    Tag(Tag, usize),
+    /// Not a tag: the `<` is text.
+    Text,
+    /// A tag (or quoted value) the text ends inside of.
+    End,
+}
+
 fn bytecount(bytes: &[u8]) -> usize {
     memchr::memchr_iter(b'\n', bytes).count()
 }
 
-/// Parses the tag at the start of `text` (which begins with `<`); its length in bytes.
-fn parse_tag(text: &str, line: usize) -> Option<(Tag, usize)> {
+/// Parses the tag at the start of `text` (which begins with `<`), with its length in bytes.
+fn parse_tag(text: &str, line: usize) -> Scan {
     let closing = text[1..].starts_with('/');
     let start = if closing { 2 } else { 1 };
     let name_len = text[start..]
         .find(|c: char| !(c.is_ascii_alphanumeric() || c == '-' || c == ':'))
         .unwrap_or(text.len() - start);
     if name_len == 0 || !text[start..].starts_with(|c: char| c.is_ascii_alphabetic()) {
-        return None;
+        return Scan::Text;
     }
     let name = text[start..start + name_len].to_ascii_lowercase();
     let mut tag = Tag {
@@ -94,16 +111,20 @@ fn parse_tag(text: &str, line: usize) -> Option<(Tag, usize)> {
         rest = rest.trim_start();
         if let Some(after) = rest.strip_prefix("/>") {
             tag.self_closing = true;
-            return Some((tag, text.len() - after.len()));
+            return Scan::Tag(tag, text.len() - after.len());
         }
         if let Some(after) = rest.strip_prefix('>') {
-            return Some((tag, text.len() - after.len()));
+            return Scan::Tag(tag, text.len() - after.len());
         }
-        let attr_len = rest.find(|c: char| c.is_whitespace() || "=>/".contains(c))?;
+        let Some(attr_len) = rest.find(|c: char| c.is_whitespace() || "=>/".contains(c)) else {
+            return Scan::End;
+        };
         let attr = rest[..attr_len].to_ascii_lowercase();
         rest = rest[attr_len..].trim_start();
         let value = if let Some(after) = rest.strip_prefix('=') {
-            let (value, after) = attr_value(after.trim_start())?;
+            let Some((value, after)) = attr_value(after.trim_start()) else {
+                return Scan::End;
+            };
             rest = after;
             Some(value)
         } else {
@@ -166,6 +187,18 @@ mod tests {
         assert_eq!(tags[0].attr("class"), Some(Some("a")));
         assert_eq!(tags[4].attr("alt"), Some(Some("A & B")));
         assert!(tags[4].self_closing);
+    }
+
+    #[test]
+    fn what_runs_off_the_end_ends_the_scan() {
+        let found = tags("<p>a</p><a href=\"never closed <b>x</b>");
+        assert_eq!(
+            found.len(),
+            2,
+            "the open quote swallows the rest: {found:?}"
+        );
+        assert_eq!(tags("<p><img src=x alt").len(), 1);
+        assert_eq!(tags("<STYLE>p{}</Style><i>").len(), 3);
     }
 
     #[test]

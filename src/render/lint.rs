@@ -201,6 +201,9 @@ type HtmlFinding = (Severity, &'static str, Tag, String);
 pub fn lint_html(source: &str) -> Vec<HtmlFinding> {
     let mut out = Vec::new();
     let mut open: Vec<Tag> = Vec::new();
+    // How many of each name are open, so a closing tag that closes nothing is known at
+    // once instead of by a walk over every open tag (quadratic on hostile mail).
+    let mut open_names: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
     for tag in html::tags(source) {
         if !tag.closing {
             match tag.name.as_str() {
@@ -209,6 +212,7 @@ pub fn lint_html(source: &str) -> Vec<HtmlFinding> {
                 _ => {}
             }
             if !tag.self_closing && !VOID.contains(&tag.name.as_str()) {
+                *open_names.entry(tag.name.clone()).or_default() += 1;
                 open.push(tag);
             }
             continue;
@@ -216,12 +220,21 @@ pub fn lint_html(source: &str) -> Vec<HtmlFinding> {
         if VOID.contains(&tag.name.as_str()) {
             continue;
         }
-        match open.iter().rposition(|t| t.name == tag.name) {
+        let is_open = open_names.get(&tag.name).is_some_and(|&n| n > 0);
+        match is_open
+            .then(|| open.iter().rposition(|t| t.name == tag.name))
+            .flatten()
+        {
             None => {
                 let message = format!("`</{}>` closes nothing", tag.name);
                 out.push((Severity::Error, "unbalanced-tag", tag, message));
             }
             Some(at) => {
+                for closed in &open[at..] {
+                    if let Some(n) = open_names.get_mut(&closed.name) {
+                        *n -= 1;
+                    }
+                }
                 for unclosed in open.drain(at..).skip(1) {
                     let message = format!(
                         "`<{}>` is not closed before `</{}>`",

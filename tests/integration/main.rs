@@ -18,6 +18,7 @@ mod kafka_faults;
 mod lint;
 mod load;
 mod malformed;
+mod mime_bombs;
 mod release;
 mod render;
 mod sink;
