@@ -77,14 +77,14 @@ pub async fn request(
     request_with_body(addr, method, path, headers, "").await
 }
 
-pub async fn request_with_body(
+/// An HTTP/1.1 request that closes its connection, with `Host: addr` unless given.
+pub fn request_text(
     addr: SocketAddr,
     method: &str,
     path: &str,
     headers: &[(&str, &str)],
     body: &str,
-) -> (u16, String) {
-    let mut stream = TcpStream::connect(addr).await.unwrap();
+) -> String {
     let mut text = format!("{method} {path} HTTP/1.1\r\nConnection: close\r\n");
     if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("host")) {
         text.push_str(&format!("Host: {addr}\r\n"));
@@ -93,6 +93,18 @@ pub async fn request_with_body(
         text.push_str(&format!("{k}: {v}\r\n"));
     }
     text.push_str(&format!("Content-Length: {}\r\n\r\n{body}", body.len()));
+    text
+}
+
+pub async fn request_with_body(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> (u16, String) {
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    let text = request_text(addr, method, path, headers, body);
     stream.write_all(text.as_bytes()).await.unwrap();
     let mut response = Vec::new();
     stream.read_to_end(&mut response).await.unwrap();

@@ -12,14 +12,7 @@ use crate::api::{request, sink};
 /// The status of a request, read from the status line alone (the event stream never ends).
 async fn status(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)]) -> u16 {
     let mut stream = TcpStream::connect(addr).await.unwrap();
-    let mut text = format!("{method} {path} HTTP/1.1\r\nContent-Length: 0\r\n");
-    if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("host")) {
-        text.push_str(&format!("Host: {addr}\r\n"));
-    }
-    for (k, v) in headers {
-        text.push_str(&format!("{k}: {v}\r\n"));
-    }
-    text.push_str("\r\n");
+    let text = crate::api::request_text(addr, method, path, headers, "");
     stream.write_all(text.as_bytes()).await.unwrap();
     let mut line = String::new();
     BufReader::new(stream).read_line(&mut line).await.unwrap();
