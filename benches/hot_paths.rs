@@ -95,7 +95,7 @@ fn store(c: &mut Criterion) {
     });
     let raw = order_email(7);
     group.bench_function("parse for the API", |b| {
-        b.iter(|| black_box(mailtest::api::parsed::parse(black_box(&raw))));
+        b.iter(|| black_box(mailtest::mail::parsed::parse(black_box(&raw))));
     });
     group.finish();
 }

@@ -6,7 +6,8 @@
 //! - `catalog` (event types, schemas, generation) and `event` (the envelope, reading input);
 //! - `kafka` builds clients; `broker` runs the embedded cluster; `produce` and `consume` move
 //!   events;
-//! - `smtp`, `store` and `api` make the capture sink, which `sink` runs as one piece;
+//! - `smtp`, `store` and `api` make the capture sink, which `sink` runs as one piece; `mail`
+//!   parses captured messages for the API, the inbox and `verify`;
 //! - `render` turns events into mail, `dispatch` is the reference notification service,
 //!   `verify` checks captured mail, and `smoke` runs the whole chain in one process;
 //! - `printer`, `logging`, `hint` and `exit_code` are the shared output and error plumbing.
@@ -23,6 +24,7 @@ pub mod exit_code;
 mod hint;
 pub mod kafka;
 mod logging;
+pub mod mail;
 pub mod printer;
 pub mod produce;
 pub mod ready;

@@ -2,7 +2,7 @@
 //! inbox (links, lints, the HTML view, attachments) and match searches without a panic.
 #![no_main]
 
-use mailtest::api::parsed;
+use mailtest::mail::parsed;
 use mailtest::smtp::{Envelope, Incoming};
 use mailtest::store::{Query, Summary};
 

@@ -26,7 +26,7 @@ impl Deliver for Inspect {
                 ..Query::default()
             };
             let _ = query.matches(&summary) && query.matches_content(&message.raw);
-            let _ = mailtest::api::parsed::parse(&message.raw);
+            let _ = mailtest::mail::parsed::parse(&message.raw);
             Ok("1".to_owned())
         })
     }

@@ -4,7 +4,6 @@
 
 mod events;
 mod guard;
-pub mod parsed;
 mod routes;
 mod search;
 mod view;
@@ -59,6 +58,27 @@ fn error(status: StatusCode, message: impl Into<String>) -> ApiError {
         status,
         axum::Json(serde_json::json!({"error": message.into()})),
     )
+}
+
+/// A 500 for a failure the client cannot fix; the cause goes to the log, since the answer
+/// names only what failed.
+fn internal(what: &str, cause: &dyn std::fmt::Display) -> ApiError {
+    tracing::error!(%cause, "{what}");
+    error(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        format!("{what}: {cause}"),
+    )
+}
+
+/// Runs `work` (reading a message from disk, decoding its MIME parts) on tokio's blocking
+/// pool: a large or hostile message then never stalls the async workers that serve other
+/// requests and the SMTP sessions.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| internal("request handler failed", &e))?
 }
 
 /// What every handler shares.

@@ -13,9 +13,9 @@ use axum::routing::get;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::parsed;
 use super::search;
 use super::{ApiError, AppState, error};
+use crate::mail::parsed;
 use crate::smtp::faults::{FaultRules, FaultSet};
 use crate::store::{Query, Summary};
 
@@ -111,7 +111,7 @@ async fn list(
     query: Result<QueryParams<Params>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let p = params(query)?;
-    let all = state.store.list(&p.query()?);
+    let all = state.store.list_off_thread(&p.query()?).await;
     let limit = p.limit.unwrap_or(1000);
     // With a cursor, page forward from it; without, the newest `limit` (below `before`).
     let (page, more): (Vec<&Arc<Summary>>, bool) = if p.since.is_some() {
@@ -138,15 +138,18 @@ async fn one(
     Path(id): Path<u64>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let summary = found(&state, id)?;
-    let raw = state
-        .store
-        .raw(id)
-        .map_err(|e| error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
-    let parsed = parsed::parse(&raw);
-    let bcc = bcc(&summary, &parsed.headers);
-    Ok(Json(
-        json!({"summary": summary, "message": parsed, "bcc": bcc}),
-    ))
+    let store = state.store.clone();
+    super::blocking(move || {
+        let raw = store
+            .raw(id)
+            .map_err(|e| super::internal("reading the message failed", &e))?;
+        let parsed = parsed::parse(&raw);
+        let bcc = bcc(&summary, &parsed.headers);
+        Ok(Json(
+            json!({"summary": summary, "message": parsed, "bcc": bcc}),
+        ))
+    })
+    .await
 }
 
 /// Envelope recipients named in no `To` or `Cc` header: the blind copies.
@@ -167,11 +170,7 @@ fn bcc(summary: &Summary, headers: &[(String, String)]) -> Vec<String> {
 }
 
 async fn raw(State(state): State<AppState>, Path(id): Path<u64>) -> Result<Response, ApiError> {
-    found(&state, id)?;
-    let raw = state
-        .store
-        .raw(id)
-        .map_err(|e| error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    let raw = read_raw(&state, id).await?;
     let disposition = format!("attachment; filename=\"message-{id}.eml\"");
     Ok((
         [
@@ -185,6 +184,18 @@ async fn raw(State(state): State<AppState>, Path(id): Path<u64>) -> Result<Respo
         .into_response())
 }
 
+/// A stored message's bytes, read off the async workers; 404 when there is none.
+pub(super) async fn read_raw(state: &AppState, id: u64) -> Result<Vec<u8>, ApiError> {
+    found(state, id)?;
+    let store = state.store.clone();
+    super::blocking(move || {
+        store
+            .raw(id)
+            .map_err(|e| super::internal("reading the message failed", &e))
+    })
+    .await
+}
+
 async fn transcript(
     State(state): State<AppState>,
     Path(id): Path<u64>,
@@ -194,7 +205,7 @@ async fn transcript(
         .store
         .transcript(id)
         .map(Json)
-        .map_err(|e| error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
+        .map_err(|e| super::internal("reading the transcript failed", &e))
 }
 
 /// Where to release a message to.
@@ -235,13 +246,7 @@ async fn release(
             return Err(error(StatusCode::FORBIDDEN, why));
         }
     }
-    let raw = {
-        let store = state.store.clone();
-        tokio::task::spawn_blocking(move || store.raw(id))
-            .await
-            .map_err(|e| error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
-            .map_err(|e| error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
-    };
+    let raw = read_raw(&state, id).await?;
     let from = &summary.envelope.mail_from;
     match crate::release::release(&raw, from, &to, target, targets.timeout).await {
         Ok(reply) => Ok(Json(
@@ -292,7 +297,7 @@ async fn delete_one(
     match state.store.delete(&[id]) {
         Ok(0) => Err(error(StatusCode::NOT_FOUND, format!("no message {id}"))),
         Ok(_) => Ok(StatusCode::NO_CONTENT),
-        Err(e) => Err(error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())),
+        Err(e) => Err(super::internal("deleting failed", &e)),
     }
 }
 
@@ -302,11 +307,12 @@ async fn delete_matching(
     query: Result<QueryParams<Params>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let p = params(query)?;
-    let ids: Vec<u64> = state.store.list(&p.query()?).iter().map(|s| s.id).collect();
+    let found = state.store.list_off_thread(&p.query()?).await;
+    let ids: Vec<u64> = found.iter().map(|s| s.id).collect();
     let deleted = state
         .store
         .delete(&ids)
-        .map_err(|e| error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+        .map_err(|e| super::internal("deleting failed", &e))?;
     Ok(Json(json!({"deleted": deleted})))
 }
 

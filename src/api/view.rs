@@ -12,8 +12,9 @@ use axum::routing::get;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::parsed;
+use super::routes::read_raw;
 use super::{ApiError, AppState, error};
+use crate::mail::parsed;
 use crate::store::Query;
 
 pub fn routes() -> Router<AppState> {
@@ -21,16 +22,6 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/messages/{id}/html", get(html))
         .route("/api/v1/messages/{id}/attachments/{n}", get(attachment))
         .route("/api/v1/mailboxes", get(mailboxes))
-}
-
-fn raw(state: &AppState, id: u64) -> Result<Vec<u8>, ApiError> {
-    if state.store.get(id).is_none() {
-        return Err(error(StatusCode::NOT_FOUND, format!("no message {id}")));
-    }
-    state
-        .store
-        .raw(id)
-        .map_err(|e| error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -65,13 +56,16 @@ async fn html(
     params: Result<QueryParams<HtmlParams>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
     let QueryParams(params) = params.map_err(|e| error(StatusCode::BAD_REQUEST, e.body_text()))?;
-    let raw = raw(&state, id)?;
-    let body = parsed::html_for_view(&raw).ok_or_else(|| {
-        error(
-            StatusCode::NOT_FOUND,
-            format!("message {id} has no HTML part"),
-        )
-    })?;
+    let raw = read_raw(&state, id).await?;
+    let body = super::blocking(move || {
+        parsed::html_for_view(&raw).ok_or_else(|| {
+            error(
+                StatusCode::NOT_FOUND,
+                format!("message {id} has no HTML part"),
+            )
+        })
+    })
+    .await?;
     let policy = viewer_policy(params.images == Some(1));
     Ok((
         [
@@ -92,13 +86,16 @@ async fn attachment(
     State(state): State<AppState>,
     Path((id, n)): Path<(u64, usize)>,
 ) -> Result<Response, ApiError> {
-    let raw = raw(&state, id)?;
-    let (name, bytes) = parsed::attachment(&raw, n).ok_or_else(|| {
-        error(
-            StatusCode::NOT_FOUND,
-            format!("message {id} has no attachment {n}"),
-        )
-    })?;
+    let raw = read_raw(&state, id).await?;
+    let (name, bytes) = super::blocking(move || {
+        parsed::attachment(&raw, n).ok_or_else(|| {
+            error(
+                StatusCode::NOT_FOUND,
+                format!("message {id} has no attachment {n}"),
+            )
+        })
+    })
+    .await?;
     let disposition = content_disposition(name.as_deref(), n);
     Ok((
         [

@@ -182,6 +182,32 @@ impl Store {
             .collect()
     }
 
+    /// `list`, on tokio's blocking pool when `query` reads message contents (decoding the
+    /// MIME parts of many messages must not stall the async workers).
+    pub async fn list_off_thread(self: &Arc<Self>, query: &Query) -> Vec<Arc<Summary>> {
+        if !query.needs_content() {
+            return self.list(query);
+        }
+        let (store, query) = (self.clone(), query.clone());
+        tokio::task::spawn_blocking(move || store.list(&query))
+            .await
+            .unwrap_or_else(|e| {
+                tracing::error!(cause = %e, "a content search failed");
+                Vec::new()
+            })
+    }
+
+    /// `content_matches` on tokio's blocking pool when the query reads contents.
+    async fn content_matches_off_thread(self: &Arc<Self>, query: &Query, id: u64) -> bool {
+        if !query.needs_content() {
+            return true;
+        }
+        let (store, query) = (self.clone(), query.clone());
+        tokio::task::spawn_blocking(move || store.content_matches(&query, id))
+            .await
+            .unwrap_or(false)
+    }
+
     /// The header and text conditions of `query` on one stored message; a message
     /// deleted or unreadable meanwhile does not match.
     fn content_matches(&self, query: &Query, id: u64) -> bool {
@@ -302,10 +328,15 @@ impl Store {
     /// the matches either way (fewer than `count` means it timed out). Subscribing before
     /// looking means no arrival can slip between the two; a message both listed and then
     /// announced is counted once.
-    pub async fn wait(&self, query: &Query, count: usize, timeout: Duration) -> Vec<Arc<Summary>> {
+    pub async fn wait(
+        self: &Arc<Self>,
+        query: &Query,
+        count: usize,
+        timeout: Duration,
+    ) -> Vec<Arc<Summary>> {
         let mut news = self.subscribe();
         let mut pins = PinGuard::new(&self.pins);
-        let mut found = self.list(query);
+        let mut found = self.list_off_thread(query).await;
         let mut seen: HashSet<u64> = found.iter().map(|s| s.id).collect();
         for s in &found {
             pins.pin(s.id);
@@ -318,7 +349,7 @@ impl Store {
                     if !seen.contains(&summary.id)
                         && query.since.is_none_or(|s| summary.id > s)
                         && query.matches(&summary)
-                        && self.content_matches(query, summary.id)
+                        && self.content_matches_off_thread(query, summary.id).await
                     {
                         pins.pin(summary.id);
                         seen.insert(summary.id);
@@ -327,7 +358,7 @@ impl Store {
                 }
                 // Missed some announcements: look again at the index, which has them all.
                 Ok(Err(broadcast::error::RecvError::Lagged(_))) => {
-                    found = self.list(query);
+                    found = self.list_off_thread(query).await;
                     seen = found.iter().map(|s| s.id).collect();
                     for s in &found {
                         pins.pin(s.id);

@@ -52,28 +52,19 @@ impl Summary {
     }
 }
 
-/// Counts the attachment parts of a multipart message by their `Content-Disposition` line,
-/// without a MIME parse: this runs for every message before the 250.
+/// Counts the attachments of a multipart message by the rule the message view uses; a
+/// single-part message (most test mail) is not parsed at all.
 fn count_attachments(raw: &[u8], content_type: Option<&str>) -> u32 {
-    const FIELD: &[u8] = b"content-disposition:";
     let multipart = content_type.is_some_and(|c| {
         c.trim_start()
             .get(..10)
             .is_some_and(|m| m.eq_ignore_ascii_case("multipart/"))
     });
-    if !multipart {
-        return 0;
+    if multipart {
+        crate::mail::parsed::attachment_count(raw)
+    } else {
+        0
     }
-    raw.split(|&b| b == b'\n')
-        .filter(|line| {
-            line.get(..FIELD.len())
-                .is_some_and(|f| f.eq_ignore_ascii_case(FIELD))
-                && line[FIELD.len()..]
-                    .trim_ascii_start()
-                    .get(..10)
-                    .is_some_and(|v| v.eq_ignore_ascii_case(b"attachment"))
-        })
-        .count() as u32
 }
 
 fn plus_tag(address: &str) -> Option<String> {

@@ -6,7 +6,7 @@ use std::sync::{Arc, OnceLock};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::api::parsed::{self, Parsed};
+use crate::mail::parsed::{self, Parsed};
 use crate::smtp::Envelope;
 
 /// Loads the raw bytes of a message when they are first needed.

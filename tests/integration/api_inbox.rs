@@ -150,6 +150,51 @@ async fn a_message_for_the_inbox_and_its_locked_down_html() {
     );
 }
 
+/// Parts the list could count one way and the message view another: an image named by
+/// `Content-ID` alone, a file named only by `name=`, a body line that looks like a part
+/// header, an attached message with an attachment of its own, an inline file.
+const SHAPES: &str = "MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"m\"\r\n\r\n\
+--m\r\nContent-Type: text/plain\r\n\r\nquoted:\r\nContent-Disposition: attachment; filename=x\r\n\
+--m\r\nContent-Type: image/gif\r\nContent-ID: <logo>\r\n\r\nGIF89a\r\n\
+--m\r\nContent-Type: application/pdf; name=\"terms.pdf\"\r\n\r\n%PDF\r\n\
+--m\r\nContent-Type: image/png\r\nContent-Disposition: inline; filename=\"map.png\"\r\n\r\nPNG\r\n\
+--m\r\nContent-Type: message/rfc822\r\nContent-Disposition: attachment; filename=\"fwd.eml\"\r\n\r\n\
+Subject: inner\r\nContent-Type: multipart/mixed; boundary=\"i\"\r\n\r\n\
+--i\r\nContent-Type: text/plain\r\n\r\ninner text\r\n\
+--i\r\nContent-Disposition: attachment; filename=\"inner.txt\"\r\n\r\nx\r\n--i--\r\n\
+--m--";
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_list_counts_the_attachments_the_message_view_shows() {
+    let s = sink(None).await;
+    send(s.smtp, &["to@example.com"], "shapes", SHAPES).await;
+    let (_, m) = get_json(s.http, "/api/v1/messages/1").await;
+    let shown: Vec<(&str, bool)> = m["message"]["attachments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            (
+                a["content_type"].as_str().unwrap(),
+                a["inline"] == json!(true),
+            )
+        })
+        .collect();
+    assert_eq!(
+        shown,
+        [
+            ("image/gif", true),
+            ("application/pdf", false),
+            ("image/png", true),
+            ("message/rfc822", false)
+        ]
+    );
+    let files = shown.iter().filter(|(_, inline)| !inline).count();
+    assert_eq!(m["summary"]["attachments"], json!(files));
+    let (_, list) = get_json(s.http, "/api/v1/messages").await;
+    assert_eq!(list["messages"][0]["attachments"], json!(files));
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn deletions_are_announced_on_the_event_stream() {
     let s = sink(None).await;

@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use std::io::Write;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
 use std::time::Duration;
 
 use mailparse::MailHeaderMap;
@@ -131,7 +132,7 @@ pub fn produce(bootstrap: &str, args: &[&str]) {
 }
 
 /// Waits for `n` stored messages; how many times each event id was captured.
-pub async fn captured(store: &Store, n: usize) -> HashMap<String, usize> {
+pub async fn captured(store: &Arc<Store>, n: usize) -> HashMap<String, usize> {
     let found = store
         .wait(&Query::default(), n, Duration::from_secs(90))
         .await;
@@ -359,7 +360,7 @@ async fn kill_9_and_a_restart_lose_nothing_and_repeat_nothing() {
 }
 
 /// Waits until `unique` different events are captured; how often each was.
-async fn captured_until_unique(store: &Store, unique: usize) -> HashMap<String, usize> {
+async fn captured_until_unique(store: &Arc<Store>, unique: usize) -> HashMap<String, usize> {
     let deadline = std::time::Instant::now() + Duration::from_secs(90);
     loop {
         let ids = captured(store, 0).await;

@@ -2,7 +2,7 @@
 //! attributes, thousands of closing tags. Each answer stays within a small multiple of the
 //! message's own size, and the scans are linear (a quadratic one would not finish here).
 
-use mailtest::api::parsed;
+use mailtest::mail::parsed;
 
 fn with_image(html: &str) -> Vec<u8> {
     let image = "A".repeat(100_000);

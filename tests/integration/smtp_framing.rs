@@ -62,7 +62,7 @@ async fn lf_only_mail_is_kept_byte_for_byte_and_flagged() {
     let m = s.received.recv().await.unwrap();
     assert_eq!(m.raw, [&file[..], b"\r\n"].concat());
     assert!(m.envelope.bare_lf);
-    let parsed = mailtest::api::parsed::parse(&m.raw);
+    let parsed = mailtest::mail::parsed::parse(&m.raw);
     assert!(parsed.lints.iter().any(|l| l.rule == "bare-lf"));
     // A clean CR LF message is not flagged.
     in_data(&mut c).await;
@@ -72,7 +72,7 @@ async fn lf_only_mail_is_kept_byte_for_byte_and_flagged() {
     assert_eq!(m.raw, b"Subject: ok\r\n\r\n.stuffed\r\n");
     assert!(!m.envelope.bare_lf);
     assert!(
-        !mailtest::api::parsed::parse(&m.raw)
+        !mailtest::mail::parsed::parse(&m.raw)
             .lints
             .iter()
             .any(|l| l.rule == "bare-lf")

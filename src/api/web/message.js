@@ -44,7 +44,10 @@ function renderMessage() {
 
 function tabLabel(tab) {
   const { message } = state.open;
-  const counts = { attachments: message.attachments.length, links: message.links.length, lints: message.lints.length };
+  // The list counts files only; images shown inside the message are named apart.
+  const inline = message.attachments.filter((a) => a.inline).length;
+  const files = `${message.attachments.length - inline}${inline ? ` + ${inline} inline` : ''}`;
+  const counts = { attachments: files, links: message.links.length, lints: message.lints.length };
   const name = tab === 'html' ? 'HTML' : tab[0].toUpperCase() + tab.slice(1);
   return tab in counts ? `${name} (${counts[tab]})` : name;
 }

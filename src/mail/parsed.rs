@@ -196,6 +196,35 @@ impl<'m> Parts<'m> {
     }
 }
 
+/// Whether a part that is not a body is shown inside the message (an image its HTML refers
+/// to by `cid:`) rather than offered as a file: said so by `inline`, or by a `Content-ID`
+/// with no `attachment` disposition. What is not inline is an attachment: the list's count
+/// and the message view use this one rule.
+fn is_inline(part: &ParsedMail<'_>) -> bool {
+    // mailparse reports `inline` for a part with no disposition at all (RFC 2183's
+    // default), so whether one was given is read off the headers.
+    if part
+        .headers
+        .get_first_value("Content-Disposition")
+        .is_none()
+    {
+        return content_id(part).is_some();
+    }
+    part.get_content_disposition().disposition == DispositionType::Inline
+}
+
+/// How many attachments (parts that are neither a body nor inline) a message has.
+pub fn attachment_count(raw: &[u8]) -> u32 {
+    let Ok(mail) = mailparse::parse_mail(raw) else {
+        return 0;
+    };
+    if mail.subparts.is_empty() {
+        return 0;
+    }
+    let parts = Parts::of(&mail);
+    parts.attachments.iter().filter(|p| !is_inline(p)).count() as u32
+}
+
 fn filename(part: &ParsedMail<'_>) -> Option<String> {
     part.get_content_disposition()
         .params
@@ -215,7 +244,7 @@ fn describe(part: &ParsedMail<'_>) -> Attachment {
         filename: filename(part),
         content_type: part.ctype.mimetype.to_ascii_lowercase(),
         size: part.get_body_raw().map_or(0, |b| b.len()),
-        inline: part.get_content_disposition().disposition == DispositionType::Inline,
+        inline: is_inline(part),
         content_id: content_id(part),
     }
 }
