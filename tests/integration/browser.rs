@@ -145,9 +145,7 @@ impl Drop for Browser {
             })
         });
         if let Some(pid) = self.driver.id() {
-            let _ = std::process::Command::new("kill")
-                .args(["-KILL", &format!("-{pid}")])
-                .status();
+            crate::util::signal(pid, "KILL", true);
         }
     }
 }

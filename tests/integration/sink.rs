@@ -304,11 +304,7 @@ fn sigterm_drains_like_ctrl_c() {
         assert!(reply().starts_with(code));
     }
     smtp.write_all(b"Subject: in flight\r\n\r\nhalf").unwrap();
-    let killed = Command::new("kill")
-        .args(["-TERM", &sink.child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(killed.success());
+    assert!(crate::util::signal(sink.child.id(), "TERM", false));
     // The message in flight is finished and acknowledged; then the session is closed.
     smtp.write_all(b" and the rest\r\n.\r\n").unwrap();
     assert!(reply().starts_with("250"), "the drain lets it finish");

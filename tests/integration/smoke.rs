@@ -229,10 +229,7 @@ fn keep_leaves_the_sink_up_until_interrupted() {
             .1
             .contains("<title>mailtest inbox</title>")
     );
-    Command::new("kill")
-        .args(["-INT", &smoke.id().to_string()])
-        .status()
-        .unwrap();
+    assert!(crate::util::signal(smoke.id(), "INT", false));
     assert_eq!(smoke.wait().unwrap().code(), Some(0));
 }
 

@@ -249,3 +249,41 @@ pub fn http_head(addr: &str, path: &str) -> (u16, String) {
     let head = response.split("\r\n\r\n").next().unwrap_or_default();
     (response[9..12].parse().unwrap(), head.to_lowercase())
 }
+
+/// Sends `signal` (a name: `TERM`, `INT`, `KILL`) to process `pid`, or to process group
+/// `-pid` when `group`; whether `kill` succeeded. Always `kill -s NAME -- TARGET`: procps-ng
+/// 4.0's kill reads `kill -KILL -PGID` as `kill(-1, SIGKILL)`, which ends every process on
+/// the machine, the test run and CI included.
+pub fn signal(pid: u32, signal: &str, group: bool) -> bool {
+    let target = if group {
+        format!("-{pid}")
+    } else {
+        pid.to_string()
+    };
+    Command::new("kill")
+        .args(["-s", signal, "--", &target])
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+#[test]
+fn a_group_signal_reaches_that_group_alone() {
+    use std::os::unix::process::CommandExt;
+    let mut grouped = Command::new("sleep")
+        .arg("600")
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    let mut other = Command::new("sleep").arg("600").spawn().unwrap();
+    assert!(signal(grouped.id(), "KILL", true));
+    assert!(
+        !grouped.wait().unwrap().success(),
+        "the group was signalled"
+    );
+    assert!(
+        other.try_wait().unwrap().is_none(),
+        "a process outside it was not"
+    );
+    assert!(signal(other.id(), "TERM", false));
+    assert!(!other.wait().unwrap().success());
+}
