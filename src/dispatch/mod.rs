@@ -18,9 +18,7 @@ use std::time::Duration;
 use rdkafka::ClientContext;
 use rdkafka::Message as _;
 use rdkafka::TopicPartitionList;
-use rdkafka::consumer::{
-    BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer,
-};
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
 use rdkafka::message::OwnedMessage;
 use tokio::sync::{mpsc, watch};
 
@@ -173,8 +171,8 @@ pub async fn run(
         // holds fetches open would otherwise add up to half a second (librdkafka's default).
         ("fetch.wait.max.ms", "10"),
     ];
-    let consumer: Arc<StreamConsumer<Context>> = Arc::new(settings.connection.stream_consumer(
-        &settings.group,
+    let consumer: Arc<BaseConsumer<Context>> = Arc::new(settings.connection.consumer(
+        Some(&settings.group),
         &extra,
         context,
     )?);
@@ -183,21 +181,22 @@ pub async fn run(
     consumer
         .subscribe(&topics)
         .map_err(|e| KafkaError::client("cannot subscribe", e))?;
+    let (fetched, mut records) = mpsc::channel(FETCHED);
+    let poller = {
+        let (consumer, lanes, stop) = (consumer.clone(), lanes.clone(), shutdown.clone());
+        std::thread::Builder::new()
+            .name("dispatch-poll".into())
+            .spawn(move || poll(&consumer, &lanes, &stop, &fetched))
+            .expect("a thread for the Kafka poll loop")
+    };
     let mut workers: HashMap<Partition, (Queue, Arc<AtomicUsize>)> = HashMap::new();
     let mut tasks = Vec::new();
     let paused = Arc::new(Mutex::new(std::collections::HashSet::<Partition>::new()));
     let mut stop = shutdown.clone();
     loop {
-        let record = tokio::select! {
-            r = consumer.recv() => r,
+        let (epoch, record) = tokio::select! {
+            r = records.recv() => match r { Some(r) => r, None => break },
             _ = stop.wait_for(|s| *s) => break,
-        };
-        let record = match record {
-            Ok(r) => r.detach(),
-            Err(e) => {
-                tracing::warn!(error = %e, "Kafka error; the client reconnects by itself");
-                continue;
-            }
         };
         let p = (record.topic().to_owned(), record.partition());
         let (tx, queued) = workers.entry(p.clone()).or_insert_with(|| {
@@ -220,15 +219,51 @@ pub async fn run(
         {
             let _ = consumer.pause(&single(&p));
         }
-        // Tagged after recv, which runs the rebalance callbacks: the epoch is current.
-        let _ = tx.send((lanes.epoch(&p), record));
+        let _ = tx.send((epoch, record));
     }
+    drop(records);
     drop(workers);
     for task in tasks {
         let _ = task.await;
     }
+    // The poll loop sees the stop (or the closed channel) within one poll timeout.
+    let _ = tokio::task::spawn_blocking(move || poller.join()).await;
     close(consumer).await;
     Ok(handler.metrics.snapshot())
+}
+
+/// Records fetched and not yet handed to their partition's worker.
+const FETCHED: usize = 1024;
+
+/// How long one poll waits for a record before looking at the stop signal again.
+const POLL_TIMEOUT: Duration = Duration::from_millis(100);
+
+/// Polls Kafka on its own thread until `stop` or until nobody takes records any more. The
+/// rebalance callbacks run inside `poll`, and a revoke waits there for the partition's
+/// events in flight: on a thread of its own that wait never takes a tokio worker from the
+/// workers it waits for. Each record is tagged with its partition's epoch right after the
+/// poll that fetched it, so a revoke in between makes it stale.
+fn poll(
+    consumer: &BaseConsumer<Context>,
+    lanes: &Lanes,
+    stop: &watch::Receiver<bool>,
+    fetched: &mpsc::Sender<(u64, OwnedMessage)>,
+) {
+    while !*stop.borrow() {
+        match consumer.poll(POLL_TIMEOUT) {
+            None => {}
+            Some(Ok(record)) => {
+                let record = record.detach();
+                let epoch = lanes.epoch(&(record.topic().to_owned(), record.partition()));
+                if fetched.blocking_send((epoch, record)).is_err() {
+                    return;
+                }
+            }
+            Some(Err(e)) => {
+                tracing::warn!(error = %e, "Kafka error; the client reconnects by itself");
+            }
+        }
+    }
 }
 
 /// How long leaving the group may take before the process leaves without it.
@@ -237,7 +272,7 @@ const CLOSE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Commits what was handled and leaves the group, within [`CLOSE_TIMEOUT`]: with the broker
 /// gone, librdkafka would wait for it forever. Leaving without the last commit is safe: the
 /// next owner reads again from the previous one, and the ledger skips what was sent.
-async fn close(consumer: Arc<StreamConsumer<Context>>) {
+async fn close(consumer: Arc<BaseConsumer<Context>>) {
     let closing = tokio::task::spawn_blocking(move || {
         if let Err(e) = consumer.commit_consumer_state(CommitMode::Async) {
             tracing::debug!(error = %e, "nothing left to commit");

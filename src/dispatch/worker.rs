@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use rdkafka::Message as _;
-use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::OwnedMessage;
 use tokio::sync::{mpsc, oneshot, watch};
 
@@ -19,7 +19,7 @@ pub(super) struct Worker {
     pub p: Partition,
     pub rx: mpsc::UnboundedReceiver<(u64, OwnedMessage)>,
     pub queued: Arc<AtomicUsize>,
-    pub consumer: Arc<StreamConsumer<Context>>,
+    pub consumer: Arc<BaseConsumer<Context>>,
     pub lanes: Arc<Lanes>,
     pub paused: Arc<Mutex<HashSet<Partition>>>,
     /// Events in flight at once.
