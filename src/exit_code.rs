@@ -1,4 +1,6 @@
-//! The process exit codes mailtest documents, and the one place that maps errors to them.
+//! The process exit codes mailtest documents and the kinds of error that map to them. A
+//! leaf: library modules name their errors' kinds here, and `commands::failure` is the one
+//! place that finds the kind of a failed command's error.
 
 use std::process::ExitCode;
 
@@ -38,54 +40,26 @@ impl From<Outcome> for ExitCode {
     }
 }
 
-/// The classes of error the library raises; each maps to one exit code.
+/// What kind of failure an error is; each library error type says which of its variants
+/// is which (a `kind()` method), and the kind decides the exit code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ErrorClass {
-    /// Bad flags, config or input data: exit 2.
+pub enum ErrorKind {
+    /// Bad flags, config or input data, or an address that cannot be listened on: exit 2.
     BadInput,
     /// A needed service could not be reached: exit 3.
     Unavailable,
-    /// Anything else: exit 1.
-    Other,
+    /// Anything else (a failed write, a service that failed mid-way): exit 1.
+    Failed,
 }
 
-impl ErrorClass {
+impl ErrorKind {
     pub fn code(self) -> u8 {
         match self {
             Self::BadInput => USAGE,
             Self::Unavailable => UNAVAILABLE,
-            Self::Other => FAILURE,
+            Self::Failed => FAILURE,
         }
     }
-}
-
-/// The exit code for an error: the first error in the cause chain that knows its class wins.
-pub fn classify(err: &anyhow::Error) -> ErrorClass {
-    for cause in err.chain() {
-        if cause.is::<crate::event::InputError>()
-            || cause.is::<crate::catalog::CatalogError>()
-            || cause.is::<crate::settings::SettingsError>()
-            || cause.is::<crate::render::RenderError>()
-            || cause.is::<crate::render::SourceError>()
-            || cause.is::<crate::verify::SpecError>()
-            || cause.is::<crate::dispatch::ledger::LedgerError>()
-        {
-            return ErrorClass::BadInput;
-        }
-        if let Some(crate::smoke::SmokeError::Bind { .. }) = cause.downcast_ref() {
-            return ErrorClass::BadInput;
-        }
-        if let Some(crate::store::StoreError::Open { .. }) = cause.downcast_ref() {
-            return ErrorClass::BadInput;
-        }
-        if let Some(crate::verify::SourceError::Unreachable { .. }) = cause.downcast_ref() {
-            return ErrorClass::Unavailable;
-        }
-        if let Some(e) = cause.downcast_ref::<crate::kafka::KafkaError>() {
-            return e.class();
-        }
-    }
-    ErrorClass::Other
 }
 
 /// True when the error is only a closed stdout (`mailtest consume | head`), which is success.

@@ -10,7 +10,7 @@ use rdkafka::consumer::{BaseConsumer, ConsumerContext};
 use rdkafka::metadata::Metadata;
 use rdkafka::producer::{BaseProducer, ProducerContext};
 
-use crate::exit_code::ErrorClass;
+use crate::exit_code::ErrorKind;
 
 /// How to reach the cluster: bootstrap servers and any librdkafka properties (`-X`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,7 +22,7 @@ pub struct Connection {
     pub timeout: Duration,
 }
 
-/// Kafka failures, each with the exit code class it maps to.
+/// Kafka failures, each of the kind its exit code follows.
 #[derive(Debug, thiserror::Error)]
 pub enum KafkaError {
     #[error("cannot reach Kafka at `{brokers}` within {}", humantime::format_duration(*.timeout))]
@@ -36,6 +36,9 @@ pub enum KafkaError {
     Config(String),
     #[error("topic `{0}` does not exist")]
     NoTopic(String),
+    /// The embedded broker or a client's own thread failed (not the user's doing).
+    #[error("{0}")]
+    Internal(String),
     #[error("{context}")]
     Client {
         context: String,
@@ -45,11 +48,11 @@ pub enum KafkaError {
 }
 
 impl KafkaError {
-    pub fn class(&self) -> ErrorClass {
+    pub fn kind(&self) -> ErrorKind {
         match self {
-            Self::Unreachable { .. } => ErrorClass::Unavailable,
-            Self::Config(_) | Self::NoTopic(_) => ErrorClass::BadInput,
-            Self::Client { .. } => ErrorClass::Other,
+            Self::Unreachable { .. } => ErrorKind::Unavailable,
+            Self::Config(_) | Self::NoTopic(_) => ErrorKind::BadInput,
+            Self::Client { .. } | Self::Internal(_) => ErrorKind::Failed,
         }
     }
 
@@ -108,20 +111,6 @@ impl Connection {
             ("enable.auto.commit", "false"),
             ("group.id", group.unwrap_or(&reader_group)),
         ];
-        defaults.extend_from_slice(extra);
-        self.config(&defaults)
-            .create_with_context(context)
-            .map_err(config_error)
-    }
-
-    /// An async consumer in `group`, for services (dispatch).
-    pub fn stream_consumer<C: ConsumerContext + 'static>(
-        &self,
-        group: &str,
-        extra: &[(&str, &str)],
-        context: C,
-    ) -> Result<rdkafka::consumer::StreamConsumer<C>, KafkaError> {
-        let mut defaults = vec![("group.id", group)];
         defaults.extend_from_slice(extra);
         self.config(&defaults)
             .create_with_context(context)

@@ -85,10 +85,10 @@ where
     runtime.shutdown_timeout(std::time::Duration::from_secs(1));
     match result {
         Ok(outcome) => outcome.into(),
-        Err(err) if exit_code::is_broken_pipe(&err) => Outcome::Success.into(),
+        Err(err) if err.is_broken_pipe() => Outcome::Success.into(),
         Err(err) => {
-            printer.error(&err);
-            ExitCode::from(exit_code::classify(&err).code())
+            printer.error(err.error());
+            ExitCode::from(err.process_exit_code())
         }
     }
 }

@@ -1,6 +1,7 @@
 //! Releasing a captured message to a real SMTP server, only ever on an explicit request:
 //! the sink itself never delivers anything onward.
 
+use crate::exit_code::ErrorKind;
 use std::time::Duration;
 
 use lettre::address::Envelope;
@@ -20,6 +21,15 @@ pub enum ReleaseError {
     /// text is not passed on, so a release is no probe of what answers where.
     #[error("the release target {0}")]
     Send(String),
+}
+
+impl ReleaseError {
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Self::Target(..) | Self::Address(_) => ErrorKind::BadInput,
+            Self::Send(_) => ErrorKind::Failed,
+        }
+    }
 }
 
 /// STARTTLS towards the server released to.

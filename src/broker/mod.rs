@@ -98,9 +98,9 @@ impl Broker {
                 drop(served);
                 drop(client);
             })
-            .map_err(|e| KafkaError::Config(format!("cannot start broker thread: {e}")))?;
+            .map_err(|e| KafkaError::Internal(format!("cannot start broker thread: {e}")))?;
         let bootstrap = ready_rx.recv().map_err(|_| {
-            KafkaError::Config("the broker thread ended before it was ready".into())
+            KafkaError::Internal("the broker thread ended before it was ready".into())
         })??;
         tracing::info!(%bootstrap, brokers = count, "embedded broker ready");
         Ok(Self {
@@ -113,7 +113,7 @@ impl Broker {
     /// Plays `fault` on the cluster; returns once it is in force.
     pub fn inject(&self, fault: Fault) -> Result<(), KafkaError> {
         let (done_tx, done_rx) = mpsc::channel();
-        let gone = || KafkaError::Config("the broker thread has ended".into());
+        let gone = || KafkaError::Internal("the broker thread has ended".into());
         self.control
             .as_ref()
             .ok_or_else(gone)?
@@ -141,7 +141,7 @@ fn apply(client: &BaseProducer, fault: Fault) -> Result<(), KafkaError> {
     let cluster = client
         .client()
         .mock_cluster()
-        .ok_or_else(|| KafkaError::Config("librdkafka made no mock cluster".into()))?;
+        .ok_or_else(|| KafkaError::Internal("librdkafka made no mock cluster".into()))?;
     let failed = |e| KafkaError::client("the mock cluster refused the fault", e);
     match fault {
         Fault::Down(id) => cluster.broker_down(id).map_err(failed),
@@ -164,7 +164,7 @@ fn create(settings: &BrokerSettings) -> Result<BaseProducer, KafkaError> {
         let cluster = client
             .client()
             .mock_cluster()
-            .ok_or_else(|| KafkaError::Config("librdkafka made no mock cluster".into()))?;
+            .ok_or_else(|| KafkaError::Internal("librdkafka made no mock cluster".into()))?;
         // The mock cluster has no CreateTopics API, so topics are made through its own call.
         let replication = i32::from(settings.brokers.clamp(1, 3));
         for topic in &settings.topics {
@@ -200,7 +200,7 @@ fn serve(client: &BaseProducer, settings: &BrokerSettings) -> Result<Served, Kaf
     let cluster = client
         .client()
         .mock_cluster()
-        .ok_or_else(|| KafkaError::Config("librdkafka made no mock cluster".into()))?;
+        .ok_or_else(|| KafkaError::Internal("librdkafka made no mock cluster".into()))?;
     let own = cluster.bootstrap_servers();
     let Some(listen) = settings.listen else {
         return Ok(Served {

@@ -8,6 +8,7 @@ pub mod generate;
 pub mod schema;
 mod words;
 
+use crate::exit_code::ErrorKind;
 use std::path::{Path, PathBuf};
 
 use include_dir::{Dir, include_dir};
@@ -42,6 +43,12 @@ pub enum CatalogError {
         named: String,
         folder: String,
     },
+}
+
+impl CatalogError {
+    pub fn kind(&self) -> ErrorKind {
+        ErrorKind::BadInput
+    }
 }
 
 /// One event type: its schema and its sample events.

@@ -6,6 +6,7 @@ mod completions;
 mod config;
 mod consume;
 mod dispatch;
+mod failure;
 mod man;
 mod produce;
 mod render;
@@ -23,8 +24,14 @@ use crate::exit_code::Outcome;
 use crate::printer::Printer;
 use crate::settings::ConfigFile;
 
+pub use failure::CommandError;
+
 /// Runs the parsed command.
-pub async fn run(cli: Cli, printer: &Printer) -> Result<Outcome> {
+pub async fn run(cli: Cli, printer: &Printer) -> Result<Outcome, CommandError> {
+    Ok(run_command(cli, printer).await?)
+}
+
+async fn run_command(cli: Cli, printer: &Printer) -> Result<Outcome> {
     let config = ConfigFile::load(cli.global.config.as_deref(), cli.global.profile.as_deref())?;
     match cli.command {
         Command::Broker(args) => broker::run(args, &config, printer).await,

@@ -6,6 +6,7 @@
 //! taken it without the process hearing back. Those are "in doubt": sent again (a password
 //! reset twice beats none) and named in the log, so a duplicate is never silent.
 
+use crate::exit_code::ErrorKind;
 use std::collections::HashSet;
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
@@ -26,6 +27,16 @@ pub enum LedgerError {
     Busy(String),
     #[error("cannot record a sent event")]
     Write(#[source] std::io::Error),
+}
+
+impl LedgerError {
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            // The state folder given cannot be used: pick another.
+            Self::Open { .. } | Self::Busy(_) => ErrorKind::BadInput,
+            Self::Write(_) => ErrorKind::Failed,
+        }
+    }
 }
 
 pub struct Ledger {

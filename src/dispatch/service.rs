@@ -72,7 +72,11 @@ impl Service {
 fn joined(
     done: Result<Result<Snapshot, KafkaError>, tokio::task::JoinError>,
 ) -> Result<Snapshot, KafkaError> {
-    done.unwrap_or_else(|e| Err(KafkaError::Config(format!("the dispatch task failed: {e}"))))
+    done.unwrap_or_else(|e| {
+        Err(KafkaError::Internal(format!(
+            "the dispatch task failed: {e}"
+        )))
+    })
 }
 
 /// Keeps `/readyz`'s SMTP answer fresh: a connection test every 5 s.

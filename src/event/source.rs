@@ -1,6 +1,7 @@
 //! Reading events from JSON, JSON Lines and YAML files (or stdin), keeping where each one is,
 //! so that every problem can be reported as `file:line: field ...`.
 
+use crate::exit_code::ErrorKind;
 use std::fmt;
 use std::io::Read;
 use std::ops::Range;
@@ -91,6 +92,12 @@ pub enum InputError {
     Invalid(Vec<Problem>),
     #[error("{0}")]
     Other(String),
+}
+
+impl InputError {
+    pub fn kind(&self) -> ErrorKind {
+        ErrorKind::BadInput
+    }
 }
 
 fn list_problems(problems: &[Problem]) -> String {

@@ -10,6 +10,7 @@ pub mod live;
 pub mod message;
 pub mod source;
 
+use crate::exit_code::ErrorKind;
 use std::sync::Arc;
 
 use minijinja::{Environment, UndefinedBehavior, context};
@@ -38,6 +39,12 @@ pub enum RenderError {
     Inline { file: String, message: String },
     #[error("cannot build the message: {0}")]
     Message(String),
+}
+
+impl RenderError {
+    pub fn kind(&self) -> ErrorKind {
+        ErrorKind::BadInput
+    }
 }
 
 /// One event rendered: every part a recipient sees.

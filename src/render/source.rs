@@ -6,6 +6,7 @@
 //! locale variants (`body.de.html`); shared pieces under `_layout/` and `_partials/`;
 //! per-locale strings in `_strings/<locale>.yaml`; sender and brand in `_config.yaml`.
 
+use crate::exit_code::ErrorKind;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -91,6 +92,12 @@ pub enum SourceError {
         column: usize,
         message: String,
     },
+}
+
+impl SourceError {
+    pub fn kind(&self) -> ErrorKind {
+        ErrorKind::BadInput
+    }
 }
 
 impl Templates {

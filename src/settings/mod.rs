@@ -1,6 +1,7 @@
 //! Resolved settings: flags over `MAILTEST_*` environment (both through clap) over the
 //! config file over defaults, validated once so commands never see clap types.
 
+use crate::exit_code::ErrorKind;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -42,6 +43,12 @@ pub enum SettingsError {
     },
     #[error("invalid {what}: {message}")]
     Invalid { what: String, message: String },
+}
+
+impl SettingsError {
+    pub fn kind(&self) -> ErrorKind {
+        ErrorKind::BadInput
+    }
 }
 
 impl SettingsError {

@@ -6,6 +6,7 @@
 
 pub mod scenario;
 
+use crate::exit_code::ErrorKind;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -47,12 +48,25 @@ pub enum SmokeError {
     },
     #[error("cannot start the dispatcher")]
     Dispatch(#[source] KafkaError),
+    #[error("cannot send to the sink")]
+    Smtp(#[source] crate::dispatch::sender::ServerError),
     #[error("the scenario's events are not valid")]
     Events(#[source] InputError),
     #[error("cannot produce the scenario's events")]
     Produce(#[source] KafkaError),
     #[error("cannot read the captured mail")]
     Verify(#[source] verify::SourceError),
+}
+
+impl SmokeError {
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Self::Bind { .. } | Self::Smtp(_) => ErrorKind::BadInput,
+            Self::Broker(e) | Self::Dispatch(e) | Self::Produce(e) => e.kind(),
+            Self::Events(e) => e.kind(),
+            Self::Verify(e) => e.kind(),
+        }
+    }
 }
 
 /// Everything a run needs, resolved.
@@ -283,8 +297,7 @@ fn start_dispatch(
         insecure: false,
         auth: None,
     };
-    let sender = Sender::new(&server, None, Retry::default())
-        .map_err(|e| SmokeError::Dispatch(KafkaError::Config(e.to_string())))?;
+    let sender = Sender::new(&server, None, Retry::default()).map_err(SmokeError::Smtp)?;
     let handler = Handler {
         dlq: connection.future_producer().map_err(SmokeError::Dispatch)?,
         dlq_topic: format!("{DEFAULT_TOPIC}.dlq"),
@@ -332,7 +345,7 @@ async fn produce_events(
         )
     })
     .await
-    .map_err(|e| SmokeError::Produce(KafkaError::Config(format!("producer thread: {e}"))))?
+    .map_err(|e| SmokeError::Produce(KafkaError::Internal(format!("producer thread: {e}"))))?
     .map_err(SmokeError::Produce)?;
     let topics: std::collections::BTreeSet<_> = summary
         .partitions

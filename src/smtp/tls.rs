@@ -1,6 +1,7 @@
 //! TLS for STARTTLS: a certificate from files, or a self-signed one made at start (for a
 //! test sink nobody needs to trust). rustls with the ring provider; TLS 1.2 and 1.3 only.
 
+use crate::exit_code::ErrorKind;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -19,6 +20,15 @@ pub enum TlsError {
     Generate(String),
     #[error("invalid TLS certificate or key: {0}")]
     Config(String),
+}
+
+impl TlsError {
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Self::Cert { .. } | Self::Key { .. } | Self::Config(_) => ErrorKind::BadInput,
+            Self::Generate(_) => ErrorKind::Failed,
+        }
+    }
 }
 
 fn config(

@@ -12,6 +12,7 @@ mod mirror;
 mod retention;
 pub mod summary;
 
+use crate::exit_code::ErrorKind;
 use std::collections::HashSet;
 use std::path::Path;
 use std::sync::{Arc, RwLock};
@@ -46,6 +47,15 @@ pub enum StoreError {
     },
     #[error("no message {0}")]
     NotFound(u64),
+}
+
+impl StoreError {
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Self::Open { .. } => ErrorKind::BadInput,
+            Self::Write(_) | Self::Read { .. } | Self::NotFound(_) => ErrorKind::Failed,
+        }
+    }
 }
 
 /// The store; share it with `Arc`.

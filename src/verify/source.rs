@@ -1,6 +1,7 @@
 //! Where verify finds mail: a running sink (through its API's server-side wait, never by
 //! polling), a store directory, or `.eml` files and Maildir folders. One matcher serves all.
 
+use crate::exit_code::ErrorKind;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -29,6 +30,17 @@ pub enum SourceError {
     },
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
+}
+
+impl SourceError {
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Self::Unreachable { .. } => ErrorKind::Unavailable,
+            Self::Api { .. } => ErrorKind::Failed,
+            Self::Read { .. } => ErrorKind::BadInput,
+            Self::Store(e) => e.kind(),
+        }
+    }
 }
 
 /// Messages from one source, in arrival order.

@@ -2,6 +2,7 @@
 //! Unknown keys, bad regexes, durations and sizes are errors with line and column, found
 //! while parsing so that they carry their place in the file.
 
+use crate::exit_code::ErrorKind;
 use std::path::Path;
 use std::time::Duration;
 
@@ -28,6 +29,12 @@ pub enum SpecError {
     },
     #[error("{file}: {message}")]
     Semantic { file: String, message: String },
+}
+
+impl SpecError {
+    pub fn kind(&self) -> ErrorKind {
+        ErrorKind::BadInput
+    }
 }
 
 /// A whole expectations file.
