@@ -61,15 +61,21 @@ fn smtp_source_at_full_speed_through_random_sigkills() {
         let client = smtp_source(&sink.addr, tx);
         // A random moment: after some hundreds to a couple of thousand acknowledgements.
         let moment = rng.random_range(200..2000);
-        acked.extend(rx.iter().take(moment));
+        let before = acked.len();
+        let taken = rx
+            .iter()
+            .take(moment)
+            .fold(0, |n, id| n + usize::from(acked.insert(id)));
         sink.child.kill().unwrap();
         sink.child.wait().unwrap();
         acked.extend(rx.iter());
         client.join().unwrap();
-        assert!(
-            acked.len() >= moment,
-            "seed {seed}, kill {kill}: smtp-source stopped early"
+        // This round's own acknowledgements, each a new id: the kill landed mid-run.
+        assert_eq!(
+            taken, moment,
+            "seed {seed}, kill {kill}: smtp-source stopped early (or an id came twice)"
         );
+        assert!(acked.len() >= before + moment);
     }
     // The store opens cleanly once more and holds every acknowledged message, readable
     // whole.

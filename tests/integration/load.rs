@@ -106,7 +106,7 @@ async fn trickle(
 #[tokio::test(flavor = "multi_thread")]
 async fn trickling_clients_are_cut_and_others_are_served_meanwhile() {
     let dir = tempfile::tempdir().unwrap();
-    let sink = Sink::start_with(dir.path(), &["--idle-timeout", "3s"]);
+    let sink = Sink::start_with(dir.path(), &["--idle-timeout", "5s"]);
     let connect = || TcpStream::connect(sink.addr.clone());
     let envelope = b"EHLO slow\r\nMAIL FROM:<s@example.com>\r\nRCPT TO:<b@example.com>\r\n";
     let data = [envelope.as_slice(), b"DATA\r\n"].concat();
@@ -123,7 +123,7 @@ async fn trickling_clients_are_cut_and_others_are_served_meanwhile() {
     let chunk = trickle(connect().await.unwrap(), &bdat, b"x", gap);
     let others = async {
         let started = Instant::now();
-        for n in 0..30 {
+        for n in 0..20 {
             let reply = send_one(&sink.addr, &format!("meanwhile {n}")).await;
             assert!(reply.starts_with("250"), "{reply}");
         }
@@ -149,7 +149,7 @@ async fn trickling_clients_are_cut_and_others_are_served_meanwhile() {
     // Cut at the timeout (plus the little their bytes earned at 500 bytes/s), not later...
     for cut in [t1, t2, t3] {
         assert!(
-            cut >= Duration::from_secs(3) && cut < Duration::from_secs(15),
+            cut >= Duration::from_secs(5) && cut < Duration::from_secs(30),
             "{cut:?}"
         );
     }

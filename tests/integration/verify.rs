@@ -154,7 +154,9 @@ async fn finish(child: std::process::Child) -> Output {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_live_sink_is_waited_on_until_the_mail_arrives() {
     let s = sink(None).await;
-    let yaml = "timeout: 60s\nexpect:\n  - name: verify mail\n    match: {to: alice@example.com, subject: {contains: Verify}}\n    assert: {text: {contains: token=}}\n";
+    // A timeout far beyond the per-test limit: an answer only at the timeout fails the
+    // test, however slow the machine.
+    let yaml = "timeout: 1h\nexpect:\n  - name: verify mail\n    match: {to: alice@example.com, subject: {contains: Verify}}\n    assert: {text: {contains: token=}}\n";
     let (_dir, child) = spawn_verify(yaml, s.http);
     until_waiting(&s.store).await;
     let started = Instant::now();
@@ -177,7 +179,7 @@ async fn a_live_sink_is_waited_on_until_the_mail_arrives() {
         "{stdout}"
     );
     assert!(
-        started.elapsed() < Duration::from_secs(30),
+        started.elapsed() < Duration::from_secs(600),
         "answered on arrival, not at the timeout"
     );
 }
