@@ -6,7 +6,8 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use super::check::{Check, Target, Vars};
+use super::check::{Check, Vars};
+use super::fields::failures;
 use super::message::{Message, Seen};
 use super::spec::{Expectation, ExtractFrom, Fields, Golden};
 
@@ -101,6 +102,44 @@ fn scan<'m>(
     found
 }
 
+impl Verdict {
+    /// Not passed (yet), nothing matched.
+    fn new(e: &Expectation) -> Self {
+        Self {
+            name: e.name.clone(),
+            passed: false,
+            expected: e.count.to_string(),
+            matched: Vec::new(),
+            reasons: Vec::new(),
+            closest: Vec::new(),
+            extracted: BTreeMap::new(),
+            open: false,
+        }
+    }
+}
+
+/// What one evaluation looks at besides the expectation.
+struct Among<'a> {
+    messages: &'a [Message],
+    vars: &'a Vars,
+    ctx: &'a Context<'a>,
+    last_seq: &'a BTreeMap<String, u64>,
+}
+
+impl Among<'_> {
+    fn scan<'m>(
+        &self,
+        e: &Expectation,
+        messages: impl Iterator<Item = &'m Message>,
+    ) -> Result<Vec<(&'m Message, usize)>, String> {
+        scan(e, messages, self.vars, self.ctx, self.last_seq)
+    }
+
+    fn failures(&self, fields: &Fields, m: &Message) -> Result<Vec<String>, String> {
+        failures(fields, m, self.vars, self.ctx, self.last_seq)
+    }
+}
+
 fn evaluate(
     e: &Expectation,
     messages: &[Message],
@@ -109,16 +148,14 @@ fn evaluate(
     ctx: &Context,
     last_seq: &BTreeMap<String, u64>,
 ) -> Verdict {
-    let mut verdict = Verdict {
-        name: e.name.clone(),
-        passed: false,
-        expected: e.count.to_string(),
-        matched: Vec::new(),
-        reasons: Vec::new(),
-        closest: Vec::new(),
-        extracted: BTreeMap::new(),
-        open: false,
+    let among = Among {
+        messages,
+        vars,
+        ctx,
+        last_seq,
     };
+    let mut verdict = Verdict::new(e);
+    // A literal recipient selects from that recipient's mail alone.
     let indexed = e.select.to.as_ref().and_then(Check::literal).map(|to| {
         let hits = by_recipient
             .get(&to.to_lowercase())
@@ -126,8 +163,8 @@ fn evaluate(
         hits.iter().map(|&i| &messages[i]).collect::<Vec<_>>()
     });
     let selected = match &indexed {
-        Some(hits) => scan(e, hits.iter().copied(), vars, ctx, last_seq),
-        None => scan(e, messages.iter(), vars, ctx, last_seq),
+        Some(hits) => among.scan(e, hits.iter().copied()),
+        None => among.scan(e, messages.iter()),
     };
     let candidates = match selected {
         Ok(c) => c,
@@ -143,27 +180,45 @@ fn evaluate(
         .map(|(m, _)| *m)
         .collect();
     verdict.matched = matched.iter().map(|m| Seen::from(*m)).collect();
-    let n = matched.len();
-    if !e.count.holds(n) {
-        verdict.reasons.push(format!(
-            "expected {} matching message(s), found {n}",
-            e.count
-        ));
-        if n < e.count.min() {
-            // The index only holds the recipient's mail; the closest may be anyone's.
-            let everyone = if indexed.is_some() {
-                scan(e, messages.iter(), vars, ctx, last_seq).unwrap_or_default()
-            } else {
-                candidates
-            };
-            verdict.closest = closest(everyone, |m| failures(&e.select, m, vars, ctx, last_seq));
-        }
-        // Too few may still arrive; too many is final.
-        verdict.open = n < e.count.min() && (ctx.window_open)(e);
-        return verdict;
+    if e.count.holds(matched.len()) {
+        assert_matched(&among, e, &matched, &mut verdict);
+    } else {
+        let everyone = indexed.is_some();
+        miscounted(&among, e, matched.len(), candidates, everyone, &mut verdict);
     }
-    for m in &matched {
-        match failures(&e.assert, m, vars, ctx, last_seq) {
+    verdict
+}
+
+/// The count was not met: why, and for too few, the closest candidates. Too few may still
+/// arrive; too many is final.
+fn miscounted(
+    among: &Among,
+    e: &Expectation,
+    n: usize,
+    candidates: Vec<(&Message, usize)>,
+    indexed: bool,
+    verdict: &mut Verdict,
+) {
+    verdict.reasons.push(format!(
+        "expected {} matching message(s), found {n}",
+        e.count
+    ));
+    if n < e.count.min() {
+        // The index only holds the recipient's mail; the closest may be anyone's.
+        let everyone = if indexed {
+            among.scan(e, among.messages.iter()).unwrap_or_default()
+        } else {
+            candidates
+        };
+        verdict.closest = closest(everyone, |m| among.failures(&e.select, m));
+    }
+    verdict.open = n < e.count.min() && (among.ctx.window_open)(e);
+}
+
+/// The count was met: the assertions on every matched message, and the extractions.
+fn assert_matched(among: &Among, e: &Expectation, matched: &[&Message], verdict: &mut Verdict) {
+    for m in matched {
+        match among.failures(&e.assert, m) {
             Ok(f) => verdict
                 .reasons
                 .extend(f.into_iter().map(|r| format!("{}: {r}", m.describe()))),
@@ -171,14 +226,15 @@ fn evaluate(
         }
     }
     if let Some(first) = matched.first() {
-        extract(e, first, &mut verdict);
+        extract(e, first, verdict);
     }
     verdict.passed = verdict.reasons.is_empty();
     // An upper bound (`count: 0`, `max`) is watched for as long as `within` says; without
     // `within` the count is final when met.
-    verdict.open =
-        verdict.passed && e.count.max().is_some() && e.within.is_some() && (ctx.window_open)(e);
-    verdict
+    verdict.open = verdict.passed
+        && e.count.max().is_some()
+        && e.within.is_some()
+        && (among.ctx.window_open)(e);
 }
 
 /// The three candidates that failed the fewest selection conditions, with why.
@@ -238,161 +294,4 @@ fn capture(re: &regex::Regex, text: &str) -> Option<String> {
     caps.get(1)
         .or_else(|| caps.get(0))
         .map(|m| m.as_str().to_owned())
-}
-
-/// The conditions of `fields` that `m` fails (empty when all hold), or why they cannot
-/// be checked yet (a placeholder whose value is not extracted yet).
-fn failures(
-    fields: &Fields,
-    m: &Message,
-    vars: &Vars,
-    ctx: &Context,
-    last_seq: &BTreeMap<String, u64>,
-) -> Result<Vec<String>, String> {
-    let mut out = header_failures(fields, m, vars);
-    if needs_content(fields) {
-        out.extend(content_failures(fields, m, vars));
-    }
-    // A placeholder with no value yet is not a mismatch: the expectation waits for it.
-    if let Some(blocked) = out.iter().find(|r| r.contains(super::check::UNSET)) {
-        return Err(blocked.clone());
-    }
-    if let Some(after) = &fields.arrives_after {
-        match last_seq.get(after) {
-            Some(&seq) if m.seq > seq => {}
-            Some(_) => out.push(format!("arrived before the mail of `{after}`")),
-            None => out.push(format!("`{after}` matched no mail to come after")),
-        }
-    }
-    if let Some(Err(diff)) = fields.matches_render.as_ref().map(|g| (ctx.golden)(m, g)) {
-        out.push(diff);
-    }
-    Ok(out)
-}
-
-fn eval(c: Option<&Check>, what: &str, target: Target, vars: &Vars) -> Option<String> {
-    c?.eval(what, target, vars).err()
-}
-
-/// Conditions on what the header facts and the envelope tell, without reading the body.
-fn header_failures(f: &Fields, m: &Message, vars: &Vars) -> Vec<String> {
-    let mut out: Vec<String> = Vec::new();
-    out.extend(eval(
-        f.subject.as_ref(),
-        "subject",
-        Target::Text(m.subject.as_deref()),
-        vars,
-    ));
-    out.extend(eval(
-        f.from.as_ref(),
-        "from",
-        Target::List(&m.from, true),
-        vars,
-    ));
-    out.extend(eval(f.to.as_ref(), "to", Target::List(&m.to, true), vars));
-    out.extend(eval(f.cc.as_ref(), "cc", Target::List(&m.cc, true), vars));
-    out.extend(eval(
-        f.mailbox.as_ref(),
-        "mailbox",
-        Target::Text(m.mailbox.as_deref()),
-        vars,
-    ));
-    out.extend(eval(f.size.as_ref(), "size", Target::Number(m.size), vars));
-    if let Some(env) = &f.envelope {
-        match &m.envelope {
-            Some(e) => {
-                let from = [e.mail_from.clone()];
-                out.extend(eval(
-                    env.mail_from.as_ref(),
-                    "envelope sender",
-                    Target::List(&from, true),
-                    vars,
-                ));
-                let rcpt = Target::List(&e.rcpt_to, true);
-                out.extend(eval(
-                    env.rcpt_to.as_ref(),
-                    "envelope recipients",
-                    rcpt,
-                    vars,
-                ));
-            }
-            None => out.push("this source has no SMTP envelope (use --sink or --store)".to_owned()),
-        }
-    }
-    out
-}
-
-/// Conditions on the body: headers, text, HTML, links, attachments.
-fn content_failures(f: &Fields, m: &Message, vars: &Vars) -> Vec<String> {
-    let c = match m.content() {
-        Ok(c) => c,
-        Err(e) => return vec![format!("cannot read the message: {e}")],
-    };
-    let mut out: Vec<String> = Vec::new();
-    for (name, check) in &f.headers {
-        let value = c
-            .parsed
-            .headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name));
-        let target = Target::Text(value.map(|(_, v)| v.as_str()));
-        out.extend(eval(Some(check), &format!("header {name}"), target, vars));
-    }
-    out.extend(eval(
-        f.text.as_ref(),
-        "text",
-        Target::Text(c.parsed.text.as_deref()),
-        vars,
-    ));
-    out.extend(eval(
-        f.html.as_ref(),
-        "html",
-        Target::Text(c.parsed.html.as_deref()),
-        vars,
-    ));
-    out.extend(eval(
-        f.links.as_ref(),
-        "links",
-        Target::List(&c.links, false),
-        vars,
-    ));
-    if let Some(a) = &f.attachments {
-        let list = &c.parsed.attachments;
-        let names: Vec<String> = list.iter().filter_map(|x| x.filename.clone()).collect();
-        let types: Vec<String> = list.iter().map(|x| x.content_type.clone()).collect();
-        let sizes: Vec<String> = list.iter().map(|x| x.size.to_string()).collect();
-        out.extend(eval(
-            a.count.as_ref(),
-            "attachment count",
-            Target::Number(list.len() as u64),
-            vars,
-        ));
-        out.extend(eval(
-            a.names.as_ref(),
-            "attachment names",
-            Target::List(&names, false),
-            vars,
-        ));
-        out.extend(eval(
-            a.types.as_ref(),
-            "attachment types",
-            Target::List(&types, true),
-            vars,
-        ));
-        out.extend(eval(
-            a.sizes.as_ref(),
-            "attachment sizes",
-            Target::List(&sizes, false),
-            vars,
-        ));
-    }
-    out
-}
-
-fn needs_content(f: &Fields) -> bool {
-    !f.headers.is_empty()
-        || f.text.is_some()
-        || f.html.is_some()
-        || f.links.is_some()
-        || f.attachments.is_some()
 }

@@ -4,6 +4,7 @@
 
 pub mod check;
 pub mod eval;
+mod fields;
 pub mod golden;
 pub mod message;
 pub mod report;
