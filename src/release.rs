@@ -1,14 +1,16 @@
 //! Releasing a captured message to a real SMTP server, only ever on an explicit request:
 //! the sink itself never delivers anything onward.
 
-use crate::exit_code::ErrorKind;
 use std::time::Duration;
 
 use lettre::address::Envelope;
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
-use serde::Deserialize;
+
+use crate::dispatch::sender::TlsMode;
+
+use crate::exit_code::ErrorKind;
 
 /// Release failures.
 #[derive(Debug, thiserror::Error)]
@@ -32,25 +34,12 @@ impl ReleaseError {
     }
 }
 
-/// STARTTLS towards the server released to.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum TlsChoice {
-    /// Plain SMTP.
-    None,
-    /// STARTTLS when the server offers it.
-    #[default]
-    Opportunistic,
-    /// STARTTLS or fail.
-    Required,
-}
-
 /// An SMTP server the operator named for releases.
 #[derive(Clone, Default)]
 pub struct Target {
     pub host: String,
     pub port: u16,
-    pub tls: TlsChoice,
+    pub tls: TlsMode,
     /// Accept any certificate (a test server's self-signed one).
     pub insecure: bool,
     /// AUTH user and password.
@@ -98,9 +87,9 @@ impl Target {
         };
         for (key, value) in url.query_pairs() {
             match (key.as_ref(), value.as_ref()) {
-                ("tls", "none") => target.tls = TlsChoice::None,
-                ("tls", "opportunistic") => target.tls = TlsChoice::Opportunistic,
-                ("tls", "required") => target.tls = TlsChoice::Required,
+                ("tls", "none") => target.tls = TlsMode::None,
+                ("tls", "opportunistic") => target.tls = TlsMode::Opportunistic,
+                ("tls", "required") => target.tls = TlsMode::Required,
                 ("insecure", "true" | "1") => target.insecure = true,
                 ("insecure", "false" | "0") => target.insecure = false,
                 _ => return Err(bad(&format!("unknown option `{key}={value}`"))),
@@ -203,9 +192,9 @@ pub async fn release(
             .map_err(|e| ReleaseError::Target(host.to_owned(), e.to_string()))
     };
     let tls = match target.tls {
-        TlsChoice::None => Tls::None,
-        TlsChoice::Opportunistic => Tls::Opportunistic(params()?),
-        TlsChoice::Required => Tls::Required(params()?),
+        TlsMode::None => Tls::None,
+        TlsMode::Opportunistic => Tls::Opportunistic(params()?),
+        TlsMode::Required => Tls::Required(params()?),
     };
     let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host)
         .port(target.port)

@@ -8,11 +8,12 @@ pub mod generate;
 pub mod schema;
 mod words;
 
-use crate::exit_code::ErrorKind;
 use std::path::{Path, PathBuf};
 
 use include_dir::{Dir, include_dir};
 use indexmap::IndexMap;
+
+use crate::exit_code::ErrorKind;
 
 pub use schema::{Field, Kind, Schema, Violation};
 

@@ -6,12 +6,13 @@
 //! taken it without the process hearing back. Those are "in doubt": sent again (a password
 //! reset twice beats none) and named in the log, so a duplicate is never silent.
 
-use crate::exit_code::ErrorKind;
 use std::collections::HashSet;
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 use std::sync::Mutex;
+
+use crate::exit_code::ErrorKind;
 
 #[derive(Debug, thiserror::Error)]
 pub enum LedgerError {

@@ -25,11 +25,14 @@ pub struct Server {
     pub auth: Option<(String, String)>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// STARTTLS towards a server mail is sent to (dispatch's, a release target).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum TlsMode {
     /// Plain SMTP.
     None,
     /// STARTTLS when the server offers it.
+    #[default]
     Opportunistic,
     /// STARTTLS or fail.
     Required,

@@ -1,7 +1,6 @@
 //! Reading events from JSON, JSON Lines and YAML files (or stdin), keeping where each one is,
 //! so that every problem can be reported as `file:line: field ...`.
 
-use crate::exit_code::ErrorKind;
 use std::fmt;
 use std::io::Read;
 use std::ops::Range;
@@ -12,6 +11,7 @@ use serde_json::Value;
 
 use super::locate;
 use crate::catalog::Violation;
+use crate::exit_code::ErrorKind;
 
 /// One event read from a file, before it is checked.
 #[derive(Debug, Clone)]

@@ -10,13 +10,13 @@ pub mod live;
 pub mod message;
 pub mod source;
 
-use crate::exit_code::ErrorKind;
 use std::sync::Arc;
 
 use minijinja::{Environment, UndefinedBehavior, context};
 use serde::Serialize;
 
 use crate::event::Event;
+use crate::exit_code::ErrorKind;
 pub use source::{SiteConfig, SourceError, Templates};
 
 /// What went wrong rendering an event.

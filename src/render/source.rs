@@ -6,12 +6,13 @@
 //! locale variants (`body.de.html`); shared pieces under `_layout/` and `_partials/`;
 //! per-locale strings in `_strings/<locale>.yaml`; sender and brand in `_config.yaml`.
 
-use crate::exit_code::ErrorKind;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use include_dir::{Dir, include_dir};
 use serde::{Deserialize, Serialize};
+
+use crate::exit_code::ErrorKind;
 
 static BUILTIN: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/templates");
 

@@ -1,17 +1,19 @@
 //! Resolved settings: flags over `MAILTEST_*` environment (both through clap) over the
 //! config file over defaults, validated once so commands never see clap types.
 
-use crate::exit_code::ErrorKind;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::catalog::{Catalog, DEFAULT_TOPIC};
 use crate::cli::KafkaArgs;
+use crate::exit_code::ErrorKind;
 use crate::kafka::{Connection, parse_key_value};
 
+mod dispatch;
 mod file;
 pub mod show;
 
+pub use dispatch::{Dispatch, dispatch};
 pub use file::{ConfigFile, DispatchConfig, SinkConfig};
 
 /// Where Kafka commands connect when nothing says otherwise.

@@ -6,7 +6,6 @@
 
 pub mod scenario;
 
-use crate::exit_code::ErrorKind;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -23,6 +22,7 @@ use crate::dispatch::ledger::Ledger;
 use crate::dispatch::sender::{Retry, Sender, Server, TlsMode};
 use crate::dispatch::{self, Handler, Metrics, Service, Snapshot};
 use crate::event::{Event, InputError};
+use crate::exit_code::ErrorKind;
 use crate::kafka::{Connection, KafkaError};
 use crate::produce::{self, Pace};
 use crate::render::{Renderer, Templates};

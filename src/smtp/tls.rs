@@ -1,13 +1,14 @@
 //! TLS for STARTTLS: a certificate from files, or a self-signed one made at start (for a
 //! test sink nobody needs to trust). rustls with the ring provider; TLS 1.2 and 1.3 only.
 
-use crate::exit_code::ErrorKind;
 use std::path::Path;
 use std::sync::Arc;
 
 use rustls::ServerConfig;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+
+use crate::exit_code::ErrorKind;
 
 /// TLS setup failures.
 #[derive(Debug, thiserror::Error)]

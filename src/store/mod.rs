@@ -12,13 +12,14 @@ mod mirror;
 mod retention;
 pub mod summary;
 
-use crate::exit_code::ErrorKind;
 use std::collections::HashSet;
 use std::path::Path;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use tokio::sync::broadcast;
+
+use crate::exit_code::ErrorKind;
 
 pub use compact::Compacted;
 pub use mirror::write_file;

@@ -1,7 +1,6 @@
 //! Where verify finds mail: a running sink (through its API's server-side wait, never by
 //! polling), a store directory, or `.eml` files and Maildir folders. One matcher serves all.
 
-use crate::exit_code::ErrorKind;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,6 +9,7 @@ use serde::Deserialize;
 use tokio::time::Instant;
 
 use super::message::{Facts, Message};
+use crate::exit_code::ErrorKind;
 use crate::store::{Query, Store, Summary};
 
 #[derive(Debug, thiserror::Error)]

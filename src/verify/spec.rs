@@ -2,7 +2,6 @@
 //! Unknown keys, bad regexes, durations and sizes are errors with line and column, found
 //! while parsing so that they carry their place in the file.
 
-use crate::exit_code::ErrorKind;
 use std::path::Path;
 use std::time::Duration;
 
@@ -10,6 +9,8 @@ use indexmap::IndexMap;
 use serde::Deserialize;
 
 use super::check::Check;
+
+use crate::exit_code::ErrorKind;
 
 /// Errors in an expectations file (exit 2).
 #[derive(Debug, thiserror::Error)]
