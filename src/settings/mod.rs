@@ -12,9 +12,11 @@ use crate::kafka::{Connection, parse_key_value};
 mod dispatch;
 mod file;
 pub mod show;
+mod sink;
 
 pub use dispatch::{Dispatch, dispatch};
 pub use file::{ConfigFile, DispatchConfig, SinkConfig};
+pub use sink::{Sink, sink, store_dir};
 
 /// Where Kafka commands connect when nothing says otherwise.
 pub const DEFAULT_BROKERS: &str = "127.0.0.1:9092";

@@ -26,77 +26,66 @@ fn path(p: Option<&Path>) -> Option<String> {
     p.map(|p| p.display().to_string())
 }
 
-/// The settings taken from env, file or default: key, variable, file accessor, default.
-fn rows(timeout: &str) -> Vec<(&'static str, Option<&'static str>, Get, String)> {
-    let d = |s: &str| s.to_owned();
+/// A setting taken from env, file or default.
+struct Row {
+    key: &'static str,
+    var: Option<&'static str>,
+    get: Get,
+    default: String,
+}
+
+fn row(key: &'static str, var: Option<&'static str>, get: Get, default: &str) -> Row {
+    Row {
+        key,
+        var,
+        get,
+        default: default.to_owned(),
+    }
+}
+
+/// The settings that env, file and defaults resolve, in the order shown.
+fn rows(timeout: &str) -> Vec<Row> {
+    use crate::catalog::DEFAULT_TOPIC;
+    let brokers: Get = |f| f.brokers.clone();
+    let time: Get = |f| f.timeout.clone();
+    let catalog: Get = |f| path(f.catalog.as_deref());
+    let templates: Get = |f| path(f.templates.as_deref());
+    let smtp: Get = |f| f.sink.smtp.clone();
+    let http: Get = |f| f.sink.http.clone();
+    let store: Get = |f| path(f.sink.store.as_deref());
+    let faults: Get = |f| path(f.sink.faults.as_deref());
+    let max_size: Get = |f| f.sink.max_size.clone();
+    let dispatch_smtp: Get = |f| f.dispatch_smtp().map(str::to_owned);
+    let group: Get = |f| f.dispatch.group.clone();
     vec![
-        (
+        row(
             "brokers",
             Some("MAILTEST_BROKERS"),
-            |f| f.brokers.clone(),
-            d(DEFAULT_BROKERS),
+            brokers,
+            DEFAULT_BROKERS,
         ),
-        (
-            "timeout",
-            Some("MAILTEST_TIMEOUT"),
-            |f| f.timeout.clone(),
-            d(timeout),
-        ),
-        (
-            "catalog",
-            Some("MAILTEST_CATALOG"),
-            |f| path(f.catalog.as_deref()),
-            d("built in"),
-        ),
-        (
+        row("timeout", Some("MAILTEST_TIMEOUT"), time, timeout),
+        row("catalog", Some("MAILTEST_CATALOG"), catalog, "built in"),
+        row(
             "templates",
             Some("MAILTEST_TEMPLATES"),
-            |f| path(f.templates.as_deref()),
-            d("built in"),
+            templates,
+            "built in",
         ),
-        ("topic", None, topic, d(crate::catalog::DEFAULT_TOPIC)),
-        (
-            "sink.smtp",
-            Some("MAILTEST_SMTP"),
-            |f| f.sink.smtp.clone(),
-            d(DEFAULT_SMTP),
-        ),
-        (
-            "sink.http",
-            Some("MAILTEST_HTTP"),
-            |f| f.sink.http.clone(),
-            d(DEFAULT_HTTP),
-        ),
-        (
-            "sink.store",
-            Some("MAILTEST_STORE"),
-            |f| path(f.sink.store.as_deref()),
-            d(DEFAULT_STORE),
-        ),
-        (
-            "sink.faults",
-            None,
-            |f| path(f.sink.faults.as_deref()),
-            d("none"),
-        ),
-        (
-            "sink.max_size",
-            None,
-            |f| f.sink.max_size.clone(),
-            d(DEFAULT_MAX_SIZE),
-        ),
-        (
+        row("topic", None, topic, DEFAULT_TOPIC),
+        row("sink.smtp", Some("MAILTEST_SMTP"), smtp, DEFAULT_SMTP),
+        row("sink.http", Some("MAILTEST_HTTP"), http, DEFAULT_HTTP),
+        row("sink.store", Some("MAILTEST_STORE"), store, DEFAULT_STORE),
+        row("sink.faults", None, faults, "none"),
+        row("sink.max_size", None, max_size, DEFAULT_MAX_SIZE),
+        // The sink's SMTP address is where dispatch sends: one variable for both.
+        row(
             "dispatch.smtp",
             Some("MAILTEST_SMTP"),
-            |f| f.dispatch_smtp().map(str::to_owned),
-            d(DEFAULT_SMTP),
+            dispatch_smtp,
+            DEFAULT_SMTP,
         ),
-        (
-            "dispatch.group",
-            None,
-            |f| f.dispatch.group.clone(),
-            d(DEFAULT_GROUP),
-        ),
+        row("dispatch.group", None, group, DEFAULT_GROUP),
     ]
 }
 
@@ -113,7 +102,13 @@ pub fn entries(file: &ConfigFile, env: &dyn Fn(&str) -> Option<String>) -> Vec<E
         .into(),
     }];
     let timeout = humantime::format_duration(DEFAULT_TIMEOUT).to_string();
-    for (key, var, get, default) in rows(&timeout) {
+    for Row {
+        key,
+        var,
+        get,
+        default,
+    } in rows(&timeout)
+    {
         let from_env = var.and_then(|v| env(v).filter(|s| !s.is_empty()).map(|s| (s, v)));
         let (value, source) = if let Some((value, var)) = from_env {
             (value, format!("env {var}"))

@@ -1,0 +1,163 @@
+//! `sink`'s settings, resolved: flags and `MAILTEST_*` over the config file's `sink:` over
+//! the defaults, parsed and checked once (addresses, sizes, durations, TLS files, fault
+//! rules, release targets).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use super::{
+    ConfigFile, DEFAULT_HTTP, DEFAULT_MAX_SIZE, DEFAULT_SMTP, DEFAULT_STORE, SettingsError,
+    listen_addr, parse_duration, parse_size,
+};
+use crate::api::{ApiSettings, HostPolicy};
+use crate::cli::{BareLfArg, SinkArgs, StoreArgs};
+use crate::release::Targets;
+use crate::smtp::auth::AuthPolicy;
+use crate::smtp::faults::FaultSet;
+use crate::smtp::{BareLf, ServerSettings, SessionConfig, tls};
+use crate::store::Retention;
+
+/// Everything `mailtest sink` serves with.
+pub struct Sink {
+    pub smtp: SocketAddr,
+    pub http: SocketAddr,
+    pub server: ServerSettings,
+    pub api: ApiSettings,
+    /// The store's folder; `None`: in memory (`--memory`).
+    pub store: Option<PathBuf>,
+    pub fsync: bool,
+    pub eml_dir: Option<PathBuf>,
+    pub retention: Retention,
+    pub ready_file: Option<PathBuf>,
+}
+
+pub fn sink(args: &SinkArgs, file: &ConfigFile) -> Result<Sink, SettingsError> {
+    let conf = &file.sink;
+    let smtp = args.smtp.as_deref().or(conf.smtp.as_deref());
+    let smtp = listen_addr("--smtp", smtp.unwrap_or(DEFAULT_SMTP), args.allow_remote)?;
+    let http = args.http.as_deref().or(conf.http.as_deref());
+    let http = listen_addr("--http", http.unwrap_or(DEFAULT_HTTP), args.allow_remote)?;
+    let max_size = args.max_size.as_deref().or(conf.max_size.as_deref());
+    let session = SessionConfig {
+        hostname: args.hostname.clone(),
+        max_size: parse_size("--max-size", max_size.unwrap_or(DEFAULT_MAX_SIZE))?,
+        timeout: parse_duration("--idle-timeout", &args.idle_timeout)?,
+        tls: tls_config(args)?,
+        auth: auth_policy(args)?,
+        faults: Arc::new(fault_set(args.faults.as_ref().or(conf.faults.as_ref()))?),
+        bare_lf: match args.bare_lf {
+            BareLfArg::Keep => BareLf::Keep,
+            BareLfArg::Reject => BareLf::Reject,
+        },
+        auth_before_tls: args.auth_before_tls,
+        ..SessionConfig::default()
+    };
+    let retain_age = args.retain_age.as_deref();
+    Ok(Sink {
+        smtp,
+        http,
+        server: ServerSettings {
+            session,
+            max_connections: args.max_connections.max(1),
+            ..ServerSettings::default()
+        },
+        api: api(args, file, http)?,
+        store: (!args.memory).then(|| store_dir(&args.store, file)),
+        fsync: args.fsync,
+        eml_dir: args.eml_dir.clone(),
+        retention: Retention {
+            max_count: args.retain_count,
+            max_age: retain_age
+                .map(|a| parse_duration("--retain-age", a))
+                .transpose()?,
+        },
+        ready_file: args.ready_file.clone(),
+    })
+}
+
+/// The store folder `sink` and `sink list|show|export` use.
+pub fn store_dir(args: &StoreArgs, file: &ConfigFile) -> PathBuf {
+    args.dir
+        .clone()
+        .or_else(|| file.sink.store.clone())
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_STORE))
+}
+
+fn api(args: &SinkArgs, file: &ConfigFile, http: SocketAddr) -> Result<ApiSettings, SettingsError> {
+    let conf = &file.sink;
+    let release_to: Vec<String> = if args.release_to.is_empty() {
+        let configured = conf.release_to.iter();
+        configured
+            .map(|(name, url)| format!("{name}={url}"))
+            .collect()
+    } else {
+        args.release_to.clone()
+    };
+    let allow = args
+        .release_allow
+        .as_deref()
+        .or(conf.release_allow.as_deref());
+    let targets = Targets::parse(&release_to, allow)
+        .map_err(|e| SettingsError::invalid("--release-to", e.to_string()))?;
+    let mut names = args.allow_host.clone();
+    names.push(http.ip().to_string());
+    Ok(ApiSettings {
+        token: args.api_token.clone(),
+        hosts: HostPolicy {
+            any: args.allow_remote,
+            names,
+        },
+        release: Arc::new(targets),
+        ..ApiSettings::default()
+    })
+}
+
+fn tls_config(args: &SinkArgs) -> Result<Option<Arc<rustls::ServerConfig>>, SettingsError> {
+    let config = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(tls::from_files(cert, key)),
+        _ if args.tls => {
+            let names = vec![
+                "localhost".to_owned(),
+                "127.0.0.1".to_owned(),
+                args.hostname.clone(),
+            ];
+            Some(tls::self_signed(&names))
+        }
+        _ => None,
+    };
+    config
+        .transpose()
+        .map_err(|e| SettingsError::invalid("TLS", e.to_string()))
+}
+
+fn fault_set(path: Option<&PathBuf>) -> Result<FaultSet, SettingsError> {
+    let faults = FaultSet::default();
+    if let Some(path) = path {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            let message = format!("cannot read `{}`: {e}", path.display());
+            SettingsError::invalid("--faults", message)
+        })?;
+        let invalid =
+            |m: String| SettingsError::invalid("--faults", format!("{}: {m}", path.display()));
+        let rules = FaultSet::parse(&text).map_err(invalid)?;
+        faults.set(rules).map_err(invalid)?;
+    }
+    Ok(faults)
+}
+
+fn auth_policy(args: &SinkArgs) -> Result<Option<AuthPolicy>, SettingsError> {
+    if args.no_auth {
+        return Ok(None);
+    }
+    let users = match &args.auth_users {
+        Some(text) => Some(
+            AuthPolicy::parse_users(text).map_err(|m| SettingsError::invalid("--auth-users", m))?,
+        ),
+        None => None,
+    };
+    Ok(Some(AuthPolicy {
+        users,
+        required: args.auth_required,
+    }))
+}
