@@ -83,7 +83,7 @@ fn open_store(settings: &settings::Sink) -> Result<Store> {
         Some(dir) => store.with_eml_dir(dir)?,
         None => store,
     };
-    Ok(store.with_retention(settings.retention.clone()))
+    Ok(store.with_retention(settings.retention))
 }
 
 /// A live one-line status on a terminal: messages stored and the recent rate.
