@@ -160,6 +160,47 @@ pub async fn run(
         lanes: lanes.clone(),
         metrics: handler.metrics.clone(),
     };
+    let consumer = subscribe(settings, context)?;
+    let (fetched, mut records) = mpsc::channel(FETCHED);
+    let poller = {
+        let (consumer, lanes, stop) = (consumer.clone(), lanes.clone(), shutdown.clone());
+        std::thread::Builder::new()
+            .name("dispatch-poll".into())
+            .spawn(move || poll(&consumer, &lanes, &stop, &fetched))
+            .expect("a thread for the Kafka poll loop")
+    };
+    let metrics = handler.metrics.clone();
+    let mut router = Router {
+        workers: HashMap::new(),
+        tasks: Vec::new(),
+        paused: Arc::default(),
+        consumer: consumer.clone(),
+        lanes,
+        handler,
+        shutdown: shutdown.clone(),
+        concurrency: settings.concurrency.max(1),
+    };
+    let mut stop = shutdown;
+    loop {
+        let (epoch, record) = tokio::select! {
+            r = records.recv() => match r { Some(r) => r, None => break },
+            _ = stop.wait_for(|s| *s) => break,
+        };
+        router.route(epoch, record);
+    }
+    drop(records);
+    router.finish().await;
+    // The poll loop sees the stop (or the closed channel) within one poll timeout.
+    let _ = tokio::task::spawn_blocking(move || poller.join()).await;
+    close(consumer).await;
+    Ok(metrics.snapshot())
+}
+
+/// A consumer in the group, subscribed to the topics, with the cluster reachable.
+fn subscribe(
+    settings: &Settings,
+    context: Context,
+) -> Result<Arc<BaseConsumer<Context>>, KafkaError> {
     let extra = [
         ("enable.partition.eof", "false"),
         ("enable.auto.commit", "true"),
@@ -171,65 +212,64 @@ pub async fn run(
         // holds fetches open would otherwise add up to half a second (librdkafka's default).
         ("fetch.wait.max.ms", "10"),
     ];
-    let consumer: Arc<BaseConsumer<Context>> = Arc::new(settings.connection.consumer(
-        Some(&settings.group),
-        &extra,
-        context,
-    )?);
+    let consumer = settings
+        .connection
+        .consumer(Some(&settings.group), &extra, context)?;
     settings.connection.metadata(consumer.client(), None)?;
     let topics: Vec<&str> = settings.topics.iter().map(String::as_str).collect();
     consumer
         .subscribe(&topics)
         .map_err(|e| KafkaError::client("cannot subscribe", e))?;
-    let (fetched, mut records) = mpsc::channel(FETCHED);
-    let poller = {
-        let (consumer, lanes, stop) = (consumer.clone(), lanes.clone(), shutdown.clone());
-        std::thread::Builder::new()
-            .name("dispatch-poll".into())
-            .spawn(move || poll(&consumer, &lanes, &stop, &fetched))
-            .expect("a thread for the Kafka poll loop")
-    };
-    let mut workers: HashMap<Partition, (Queue, Arc<AtomicUsize>)> = HashMap::new();
-    let mut tasks = Vec::new();
-    let paused = Arc::new(Mutex::new(std::collections::HashSet::<Partition>::new()));
-    let mut stop = shutdown.clone();
-    loop {
-        let (epoch, record) = tokio::select! {
-            r = records.recv() => match r { Some(r) => r, None => break },
-            _ = stop.wait_for(|s| *s) => break,
-        };
+    Ok(Arc::new(consumer))
+}
+
+/// Hands each record to its partition's worker, starting workers as partitions appear and
+/// pausing a partition whose queue is long.
+struct Router {
+    workers: HashMap<Partition, (Queue, Arc<AtomicUsize>)>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+    paused: Arc<Mutex<std::collections::HashSet<Partition>>>,
+    consumer: Arc<BaseConsumer<Context>>,
+    lanes: Arc<Lanes>,
+    handler: Arc<Handler>,
+    shutdown: watch::Receiver<bool>,
+    concurrency: usize,
+}
+
+impl Router {
+    fn route(&mut self, epoch: u64, record: OwnedMessage) {
         let p = (record.topic().to_owned(), record.partition());
-        let (tx, queued) = workers.entry(p.clone()).or_insert_with(|| {
+        let (tx, queued) = self.workers.entry(p.clone()).or_insert_with(|| {
             let (tx, rx) = mpsc::unbounded_channel();
             let queued = Arc::new(AtomicUsize::new(0));
             let worker = worker::Worker {
                 p: p.clone(),
                 rx,
                 queued: queued.clone(),
-                consumer: consumer.clone(),
-                lanes: lanes.clone(),
-                paused: paused.clone(),
-                concurrency: settings.concurrency.max(1),
+                consumer: self.consumer.clone(),
+                lanes: self.lanes.clone(),
+                paused: self.paused.clone(),
+                concurrency: self.concurrency,
             };
-            tasks.push(tokio::spawn(worker.run(handler.clone(), shutdown.clone())));
+            let run = worker.run(self.handler.clone(), self.shutdown.clone());
+            self.tasks.push(tokio::spawn(run));
             (tx, queued)
         });
         if queued.fetch_add(1, Ordering::Relaxed) + 1 >= QUEUE_HIGH
-            && paused.lock().expect("paused lock").insert(p.clone())
+            && self.paused.lock().expect("paused lock").insert(p.clone())
         {
-            let _ = consumer.pause(&single(&p));
+            let _ = self.consumer.pause(&single(&p));
         }
         let _ = tx.send((epoch, record));
     }
-    drop(records);
-    drop(workers);
-    for task in tasks {
-        let _ = task.await;
+
+    /// Closes the queues and waits for the workers to finish what they hold.
+    async fn finish(self) {
+        drop(self.workers);
+        for task in self.tasks {
+            let _ = task.await;
+        }
     }
-    // The poll loop sees the stop (or the closed channel) within one poll timeout.
-    let _ = tokio::task::spawn_blocking(move || poller.join()).await;
-    close(consumer).await;
-    Ok(handler.metrics.snapshot())
 }
 
 /// Records fetched and not yet handed to their partition's worker.

@@ -290,16 +290,8 @@ fn lints(subject: Option<&str>, parsed: &Parsed) -> Vec<Lint> {
             message,
         });
     };
-    match subject.map_or(0, |s| s.chars().count()) {
-        0 => push(Severity::Error, "subject", 0, "empty subject".into()),
-        n if n > lint::MAX_SUBJECT_CHARS => {
-            let message = format!(
-                "subject is {n} characters (over {})",
-                lint::MAX_SUBJECT_CHARS
-            );
-            push(Severity::Warning, "subject-length", 0, message);
-        }
-        _ => {}
+    if let Some((severity, rule, message)) = lint::subject(subject.unwrap_or_default()) {
+        push(severity, rule, 0, message);
     }
     let Some(html) = &parsed.html else {
         return out;
@@ -308,13 +300,8 @@ fn lints(subject: Option<&str>, parsed: &Parsed) -> Vec<Lint> {
         let message = "no text part: clients that show text only get nothing".to_owned();
         push(Severity::Warning, "text-part", 0, message);
     }
-    if html.len() > lint::MAX_HTML_BYTES {
-        let message = format!(
-            "HTML is {} bytes; Gmail clips past {}",
-            html.len(),
-            lint::MAX_HTML_BYTES
-        );
-        push(Severity::Error, "html-size", 0, message);
+    if let Some((severity, rule, message)) = lint::html_size(html.len()) {
+        push(severity, rule, 0, message);
     }
     let found = lint::lint_html(html);
     let more = found.len().saturating_sub(MAX_LINTS);

@@ -114,31 +114,11 @@ pub fn lint(rendered: &Rendered, fixture: &str, templates: &Templates) -> Vec<Fi
         let message = "no text template: the text part is derived from the HTML".to_owned();
         push(Severity::Warning, "text-part", &files.html, 0, message);
     }
-    if rendered.html.len() > MAX_HTML_BYTES {
-        let message = format!(
-            "HTML is {} bytes; Gmail clips past {MAX_HTML_BYTES}",
-            rendered.html.len()
-        );
-        push(Severity::Error, "html-size", &files.html, 0, message);
+    if let Some((severity, rule, message)) = html_size(rendered.html.len()) {
+        push(severity, rule, &files.html, 0, message);
     }
-    let subject_chars = rendered.subject.chars().count();
-    if subject_chars == 0 {
-        push(
-            Severity::Error,
-            "subject",
-            &files.subject,
-            0,
-            "empty subject".into(),
-        );
-    } else if subject_chars > MAX_SUBJECT_CHARS {
-        let message = format!("subject is {subject_chars} characters (over {MAX_SUBJECT_CHARS})");
-        push(
-            Severity::Warning,
-            "subject-length",
-            &files.subject,
-            0,
-            message,
-        );
+    if let Some((severity, rule, message)) = subject(&rendered.subject) {
+        push(severity, rule, &files.subject, 0, message);
     }
     let preheader_chars = rendered.preheader.chars().count();
     if preheader_chars > MAX_PREHEADER_CHARS {
@@ -160,6 +140,30 @@ pub fn lint(rendered: &Rendered, fixture: &str, templates: &Templates) -> Vec<Fi
         push(severity, rule, &file, line, message);
     }
     out
+}
+
+/// A lint's severity, rule and message.
+pub type Failed = (Severity, &'static str, String);
+
+/// The subject's lint, if it fails one: empty, or longer than inboxes show.
+pub fn subject(subject: &str) -> Option<Failed> {
+    match subject.chars().count() {
+        0 => Some((Severity::Error, "subject", "empty subject".into())),
+        n if n > MAX_SUBJECT_CHARS => Some((
+            Severity::Warning,
+            "subject-length",
+            format!("subject is {n} characters (over {MAX_SUBJECT_CHARS})"),
+        )),
+        _ => None,
+    }
+}
+
+/// The HTML's size lint, if it is over what Gmail shows unclipped.
+pub fn html_size(bytes: usize) -> Option<Failed> {
+    (bytes > MAX_HTML_BYTES).then(|| {
+        let message = format!("HTML is {bytes} bytes; Gmail clips past {MAX_HTML_BYTES}");
+        (Severity::Error, "html-size", message)
+    })
 }
 
 /// The template and line that wrote `tag`: the first tag of the same shape (name and

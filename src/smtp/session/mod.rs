@@ -214,28 +214,8 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin> Session<'a, S> {
 
     /// Handles one command; `false` ends the session.
     async fn command(&mut self, command: Command) -> io::Result<bool> {
-        if !matches!(
-            command,
-            Command::Data | Command::Bdat { .. } | Command::Unframed(_)
-        ) {
-            let address = match &command {
-                Command::Mail { from, .. } => Some(from.as_str()),
-                Command::Rcpt { to, .. } => Some(to.as_str()),
-                _ => None,
-            };
-            let event = Event {
-                on: command.verb(),
-                address,
-                size: None,
-            };
-            if let Some(effect) = self.config.faults.check(&event) {
-                if !self.apply(&effect).await? {
-                    return Ok(false);
-                }
-                if effect.reply.is_some() {
-                    return Ok(!effect.close);
-                }
-            }
+        if let Some(go_on) = self.command_fault(&command).await? {
+            return Ok(go_on);
         }
         match command {
             Command::Ehlo(name) => self.ehlo(name),
@@ -275,6 +255,34 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin> Session<'a, S> {
             Command::Unknown(_) => self.error("500 5.5.2 Command unrecognized"),
         }
         Ok(true)
+    }
+
+    /// A scripted fault on a command (DATA and BDAT meet theirs with the message): whether
+    /// the session goes on, when a fault answered in the command's place.
+    async fn command_fault(&mut self, command: &Command) -> io::Result<Option<bool>> {
+        if matches!(
+            command,
+            Command::Data | Command::Bdat { .. } | Command::Unframed(_)
+        ) {
+            return Ok(None);
+        }
+        let address = match command {
+            Command::Mail { from, .. } => Some(from.as_str()),
+            Command::Rcpt { to, .. } => Some(to.as_str()),
+            _ => None,
+        };
+        let event = Event {
+            on: command.verb(),
+            address,
+            size: None,
+        };
+        let Some(effect) = self.config.faults.check(&event) else {
+            return Ok(None);
+        };
+        if !self.apply(&effect).await? {
+            return Ok(Some(false));
+        }
+        Ok(effect.reply.is_some().then_some(!effect.close))
     }
 
     fn ehlo(&mut self, name: String) {
