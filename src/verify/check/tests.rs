@@ -48,12 +48,6 @@ fn every_list_and_number_condition_passes_and_fails() {
         "https://a.example/x".to_owned(),
         "http://b.example".to_owned(),
     ];
-    fn addresses(l: &[String]) -> Target<'_> {
-        Target::List(l, true)
-    }
-    fn urls(l: &[String]) -> Target<'_> {
-        Target::List(l, false)
-    }
     passes_and_fails(vec![
         ("alice@example.com", addresses(&list), addresses(&list[1..])),
         ("{contains: audit}", addresses(&list), addresses(&list[..1])),
@@ -78,6 +72,14 @@ fn every_list_and_number_condition_passes_and_fails() {
         ),
         ("0", Target::Number(0), Target::Number(1)),
     ]);
+}
+
+fn addresses(l: &[String]) -> Target<'_> {
+    Target::List(l, true)
+}
+
+fn urls(l: &[String]) -> Target<'_> {
+    Target::List(l, false)
 }
 
 /// Each condition passes on the first target and fails on the second.
