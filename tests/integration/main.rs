@@ -27,5 +27,6 @@ mod smtp;
 mod smtp_framing;
 mod store;
 mod store_faults;
+mod structure;
 mod util;
 mod verify;
