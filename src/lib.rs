@@ -2,15 +2,20 @@
 //!
 //! Map of the crate:
 //! - `cli` parses the command line; `settings` resolves flags, environment and config file;
-//! - `commands/*` holds one entry function per subcommand;
+//! - `commands/*` holds one entry function per subcommand, and `commands::failure` the one
+//!   mapping from errors to exit codes;
 //! - `catalog` (event types, schemas, generation) and `event` (the envelope, reading input);
 //! - `kafka` builds clients; `broker` runs the embedded cluster; `produce` and `consume` move
 //!   events;
 //! - `smtp`, `store` and `api` make the capture sink, which `sink` runs as one piece; `mail`
 //!   parses captured messages for the API, the inbox and `verify`;
 //! - `render` turns events into mail, `dispatch` is the reference notification service,
-//!   `verify` checks captured mail, and `smoke` runs the whole chain in one process;
-//! - `printer`, `logging`, `hint` and `exit_code` are the shared output and error plumbing.
+//!   `release` sends captured mail on, `verify` checks captured mail, and `smoke` runs the
+//!   whole chain in one process;
+//! - `printer`, `logging`, `hint`, `ready` and `exit_code` (a leaf of codes and error kinds)
+//!   are the shared output and error plumbing.
+//!
+//! `docs/architecture.md` draws the two data flows and where new capabilities plug in.
 
 pub mod api;
 pub mod broker;
