@@ -28,6 +28,7 @@ pub mod event;
 pub mod exit_code;
 mod hint;
 pub mod kafka;
+pub mod located;
 mod logging;
 pub mod mail;
 pub mod printer;

@@ -31,13 +31,8 @@ pub enum CatalogError {
         #[source]
         source: std::io::Error,
     },
-    #[error("{file}:{line}:{column}: invalid schema: {message}")]
-    Schema {
-        file: String,
-        line: usize,
-        column: usize,
-        message: String,
-    },
+    #[error("{0}")]
+    Schema(crate::located::Located),
     #[error("{file}: schema names event type `{named}` but its folder is `{folder}`")]
     Mismatch {
         file: String,
@@ -222,12 +217,10 @@ fn is_event_file(name: &str) -> bool {
 
 fn parse_schema(path: &str, text: &str) -> Result<Schema, CatalogError> {
     serde_norway::from_str(text).map_err(|err| {
-        let (line, column) = err.location().map_or((1, 1), |l| (l.line(), l.column()));
-        CatalogError::Schema {
-            file: path.to_owned(),
-            line,
-            column,
-            message: err.to_string(),
-        }
+        CatalogError::Schema(crate::located::Located::yaml(
+            path,
+            Some("invalid schema"),
+            &err,
+        ))
     })
 }

@@ -12,6 +12,7 @@ use serde_json::Value;
 use super::locate;
 use crate::catalog::Violation;
 use crate::exit_code::ErrorKind;
+use crate::located::Located;
 
 /// One event read from a file, before it is checked.
 #[derive(Debug, Clone)]
@@ -81,13 +82,8 @@ pub enum InputError {
         #[source]
         source: std::io::Error,
     },
-    #[error("{file}:{line}:{column}: {message}")]
-    Syntax {
-        file: String,
-        line: usize,
-        column: usize,
-        message: String,
-    },
+    #[error("{0}")]
+    Syntax(Located),
     #[error("{}", list_problems(.0))]
     Invalid(Vec<Problem>),
     #[error("{0}")]
@@ -212,19 +208,10 @@ pub fn line_of(text: &str, offset: usize) -> usize {
 }
 
 fn json_syntax(file: &str, err: &serde_json::Error, line_offset: usize) -> InputError {
-    InputError::Syntax {
-        file: file.to_owned(),
-        line: err.line() + line_offset,
-        column: err.column(),
-        message: format!("invalid JSON: {}", strip_position(&err.to_string())),
-    }
+    InputError::Syntax(Located::json(file, line_offset, err))
 }
 
 /// serde's messages end with " at line L column C", which the error already shows in front.
-fn strip_position(message: &str) -> &str {
-    message.find(" at line ").map_or(message, |i| &message[..i])
-}
-
 fn parse_json(file: &Arc<str>, text: &Arc<str>) -> Result<Vec<SourceEvent>, InputError> {
     let value: Value = serde_json::from_str(text).map_err(|e| json_syntax(file, &e, 0))?;
     match value {
@@ -265,15 +252,8 @@ fn parse_yaml(file: &Arc<str>, text: &Arc<str>) -> Result<Vec<SourceEvent>, Inpu
     use serde::Deserialize;
     let mut docs = Vec::new();
     for doc in serde_norway::Deserializer::from_str(text) {
-        let value = Value::deserialize(doc).map_err(|err| {
-            let (line, column) = err.location().map_or((1, 1), |l| (l.line(), l.column()));
-            InputError::Syntax {
-                file: file.to_string(),
-                line,
-                column,
-                message: format!("invalid YAML: {}", strip_position(&err.to_string())),
-            }
-        })?;
+        let value = Value::deserialize(doc)
+            .map_err(|err| InputError::Syntax(Located::yaml(file, Some("invalid YAML"), &err)))?;
         if !value.is_null() {
             docs.push(value);
         }

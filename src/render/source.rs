@@ -86,13 +86,8 @@ pub enum SourceError {
         #[source]
         source: std::io::Error,
     },
-    #[error("{file}:{line}:{column}: {message}")]
-    Config {
-        file: String,
-        line: usize,
-        column: usize,
-        message: String,
-    },
+    #[error("{0}")]
+    Config(crate::located::Located),
 }
 
 impl SourceError {
@@ -209,15 +204,8 @@ fn locale_chain(locale: &str) -> Vec<String> {
 }
 
 fn parse_yaml<T: serde::de::DeserializeOwned>(text: &str, file: &str) -> Result<T, SourceError> {
-    serde_norway::from_str(text).map_err(|e| {
-        let (line, column) = e.location().map_or((0, 0), |l| (l.line(), l.column()));
-        SourceError::Config {
-            file: file.to_owned(),
-            line,
-            column,
-            message: e.to_string(),
-        }
-    })
+    serde_norway::from_str(text)
+        .map_err(|e| SourceError::Config(crate::located::Located::yaml(file, None, &e)))
 }
 
 fn collect_builtin(dir: &Dir<'static>, files: &mut BTreeMap<String, String>) {

@@ -99,17 +99,8 @@ impl ConfigFile {
             });
         }
         let mut file: Self = serde_norway::from_str(text).map_err(|err| {
-            let (line, column) = err.location().map_or((1, 1), |l| (l.line(), l.column()));
-            let message = err.to_string();
-            let message = message
-                .find(" at line ")
-                .map_or(message.as_str(), |i| &message[..i]);
-            SettingsError::Config {
-                path: path.to_owned(),
-                line,
-                column,
-                message: message.to_owned(),
-            }
+            let shown = path.display().to_string();
+            SettingsError::Config(crate::located::Located::yaml(&shown, None, &err))
         })?;
         if let Some((name, _)) = file.profiles.iter().find(|(_, p)| !p.profiles.is_empty()) {
             return Err(SettingsError::invalid(

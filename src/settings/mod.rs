@@ -38,13 +38,8 @@ pub enum SettingsError {
         #[source]
         source: std::io::Error,
     },
-    #[error("{path}:{line}:{column}: {message}")]
-    Config {
-        path: PathBuf,
-        line: usize,
-        column: usize,
-        message: String,
-    },
+    #[error("{0}")]
+    Config(crate::located::Located),
     #[error("invalid {what}: {message}")]
     Invalid { what: String, message: String },
 }

@@ -21,13 +21,8 @@ pub enum SpecError {
         #[source]
         source: std::io::Error,
     },
-    #[error("{file}:{line}:{column}: {message}")]
-    Invalid {
-        file: String,
-        line: usize,
-        column: usize,
-        message: String,
-    },
+    #[error("{0}")]
+    Invalid(crate::located::Located),
     #[error("{file}: {message}")]
     Semantic { file: String, message: String },
 }
@@ -226,21 +221,8 @@ pub(crate) fn parse_yaml<T: serde::de::DeserializeOwned>(
     file: &str,
     text: &str,
 ) -> Result<T, SpecError> {
-    serde_norway::from_str(text).map_err(|e| {
-        let (line, column) = e.location().map_or((0, 0), |l| (l.line(), l.column()));
-        SpecError::Invalid {
-            file: file.to_owned(),
-            line,
-            column,
-            // serde_norway appends "at line L column C"; the prefix says it already.
-            message: e
-                .to_string()
-                .split(" at line ")
-                .next()
-                .unwrap_or_default()
-                .to_owned(),
-        }
-    })
+    serde_norway::from_str(text)
+        .map_err(|e| SpecError::Invalid(crate::located::Located::yaml(file, None, &e)))
 }
 
 impl Spec {
