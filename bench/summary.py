@@ -50,6 +50,9 @@ if load_result:
     rows.append(("load", "open files with 1,000 connections held", r["held"]["fds"], None, None))
     stored = "all stored" if r["stored"] == r["messages"] + 1 else f"{r['stored']:,} stored"
     rows.append(("load", f"peak RSS MB, burst of {r['messages']:,} ({stored})", round(r["peak_rss_mb"], 1), None, None))
+hostile = load("hostile")
+if hostile:
+    rows.append(("hostile", f"worst GET ms ratio, hostile vs ordinary {hostile['size_kb']} KB (< 5)", round(hostile["worst_ratio"], 2), None, None))
 
 print(f"{'area':<7} {'measure':<52} {'mailtest':>10} {'peer':>10} {'ratio':>7}")
 for area, what, ours, theirs, ratio in rows:

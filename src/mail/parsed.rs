@@ -66,9 +66,11 @@ pub fn parse(raw: &[u8]) -> Parsed {
     parsed.text = parts.text.and_then(|p| p.get_body().ok());
     parsed.html = parts.html.and_then(|p| p.get_body().ok());
     parsed.attachments = parts.attachments.iter().map(|p| describe(p)).collect();
-    parsed.links = links(parsed.html.as_deref(), parsed.text.as_deref());
+    // One scan of the HTML for both the links and the lints.
+    let tags = parsed.html.as_deref().map(html::tags).unwrap_or_default();
+    parsed.links = links(&tags, parsed.text.as_deref());
     let subject = mail.headers.get_first_value("Subject");
-    parsed.lints = lints(subject.as_deref(), &parsed);
+    parsed.lints = lints(subject.as_deref(), &parsed, tags);
     if crate::smtp::has_bare_lf(raw) {
         parsed.lints.insert(
             0,
@@ -250,7 +252,7 @@ fn describe(part: &ParsedMail<'_>) -> Attachment {
 }
 
 /// Links in `<a href>` of the HTML part, then URLs in the text part, each once.
-fn links(html: Option<&str>, text: Option<&str>) -> Vec<Link> {
+fn links(tags: &[html::Tag], text: Option<&str>) -> Vec<Link> {
     let mut out: Vec<Link> = Vec::new();
     let mut seen = std::collections::HashSet::new();
     let mut add = |href: &str, part| {
@@ -261,7 +263,7 @@ fn links(html: Option<&str>, text: Option<&str>) -> Vec<Link> {
             });
         }
     };
-    for tag in html.map(html::tags).unwrap_or_default() {
+    for tag in tags {
         if let ("a", false, Some(Some(href))) = (tag.name.as_str(), tag.closing, tag.attr("href")) {
             add(href.trim(), "html");
         }
@@ -280,7 +282,7 @@ const MAX_LINKS: usize = 1000;
 const MAX_LINTS: usize = 200;
 
 /// The render lints that apply to a captured message.
-fn lints(subject: Option<&str>, parsed: &Parsed) -> Vec<Lint> {
+fn lints(subject: Option<&str>, parsed: &Parsed, tags: Vec<html::Tag>) -> Vec<Lint> {
     let mut out = Vec::new();
     let mut push = |severity, rule, line, message: String| {
         out.push(Lint {
@@ -303,9 +305,9 @@ fn lints(subject: Option<&str>, parsed: &Parsed) -> Vec<Lint> {
     if let Some((severity, rule, message)) = lint::html_size(html.len()) {
         push(severity, rule, 0, message);
     }
-    let found = lint::lint_html(html);
-    let more = found.len().saturating_sub(MAX_LINTS);
-    for (severity, rule, tag, message) in found.into_iter().take(MAX_LINTS) {
+    let found = lint::lint_tags(tags, MAX_LINTS);
+    let more = found.more;
+    for (severity, rule, tag, message) in found.list {
         push(severity, rule, tag.line, message);
     }
     if more > 0 {

@@ -201,14 +201,52 @@ fn same_shape(template: &Tag, rendered: &Tag) -> bool {
 
 type HtmlFinding = (Severity, &'static str, Tag, String);
 
-/// Image, link and nesting lints over the HTML as the template wrote it.
+/// Findings up to a bound, and a count of the rest: a hostile message can hold a hundred
+/// thousand unclosed tags, and past the bound nothing is cloned or formatted.
+pub struct Findings {
+    pub list: Vec<HtmlFinding>,
+    /// Findings past the bound, counted only.
+    pub more: usize,
+    max: usize,
+}
+
+impl Findings {
+    fn new(max: usize) -> Self {
+        Self {
+            list: Vec::new(),
+            more: 0,
+            max,
+        }
+    }
+
+    fn push(
+        &mut self,
+        severity: Severity,
+        rule: &'static str,
+        tag: &Tag,
+        message: impl FnOnce() -> String,
+    ) {
+        if self.list.len() < self.max {
+            self.list.push((severity, rule, tag.clone(), message()));
+        } else {
+            self.more += 1;
+        }
+    }
+}
+
+/// Image, link and nesting lints over the HTML as the template wrote it, every one.
 pub fn lint_html(source: &str) -> Vec<HtmlFinding> {
-    let mut out = Vec::new();
+    lint_tags(html::tags(source), usize::MAX).list
+}
+
+/// The same lints over tags already scanned, at most `max` of them listed.
+pub fn lint_tags(tags: Vec<Tag>, max: usize) -> Findings {
+    let mut out = Findings::new(max);
     let mut open: Vec<Tag> = Vec::new();
     // How many of each name are open, so a closing tag that closes nothing is known at
     // once instead of by a walk over every open tag (quadratic on hostile mail).
     let mut open_names: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
-    for tag in html::tags(source) {
+    for tag in tags {
         if !tag.closing {
             match tag.name.as_str() {
                 "img" => lint_image(&tag, &mut out),
@@ -229,10 +267,9 @@ pub fn lint_html(source: &str) -> Vec<HtmlFinding> {
             .then(|| open.iter().rposition(|t| t.name == tag.name))
             .flatten()
         {
-            None => {
-                let message = format!("`</{}>` closes nothing", tag.name);
-                out.push((Severity::Error, "unbalanced-tag", tag, message));
-            }
+            None => out.push(Severity::Error, "unbalanced-tag", &tag, || {
+                format!("`</{}>` closes nothing", tag.name)
+            }),
             Some(at) => {
                 for closed in &open[at..] {
                     if let Some(n) = open_names.get_mut(&closed.name) {
@@ -240,53 +277,56 @@ pub fn lint_html(source: &str) -> Vec<HtmlFinding> {
                     }
                 }
                 for unclosed in open.drain(at..).skip(1) {
-                    let message = format!(
-                        "`<{}>` is not closed before `</{}>`",
-                        unclosed.name, tag.name
-                    );
-                    out.push((Severity::Error, "unbalanced-tag", unclosed, message));
+                    out.push(Severity::Error, "unbalanced-tag", &unclosed, || {
+                        format!("`<{}>` is not closed before `</{}>`", unclosed.name, tag.name)
+                    });
                 }
             }
         }
     }
     for unclosed in open {
-        let message = format!("`<{}>` is never closed", unclosed.name);
-        out.push((Severity::Error, "unbalanced-tag", unclosed, message));
+        out.push(Severity::Error, "unbalanced-tag", &unclosed, || {
+            format!("`<{}>` is never closed", unclosed.name)
+        });
     }
     out
 }
 
-fn lint_image(tag: &Tag, out: &mut Vec<HtmlFinding>) {
-    let src = tag.attr("src").flatten().unwrap_or("");
+fn lint_image(tag: &Tag, out: &mut Findings) {
+    let src = || tag.attr("src").flatten().unwrap_or("");
     if tag.attr("alt").is_none() {
-        let message = format!("image `{src}` has no alt text (shown when images are blocked)");
-        out.push((Severity::Error, "img-alt", tag.clone(), message));
+        out.push(Severity::Error, "img-alt", tag, || {
+            format!("image `{}` has no alt text (shown when images are blocked)", src())
+        });
     }
     if tag.attr("width").is_none() {
-        let message =
-            format!("image `{src}` has no width attribute (Outlook renders it full size)");
-        out.push((Severity::Warning, "img-width", tag.clone(), message));
+        out.push(Severity::Warning, "img-width", tag, || {
+            format!("image `{}` has no width attribute (Outlook renders it full size)", src())
+        });
     }
 }
 
-fn lint_link(tag: &Tag, out: &mut Vec<HtmlFinding>) {
+fn lint_link(tag: &Tag, out: &mut Findings) {
     let Some(href) = tag.attr("href") else {
         return;
     };
     let href = href.unwrap_or("").trim();
-    let lower = href.to_ascii_lowercase();
-    if href.is_empty() || href == "#" || lower.starts_with("javascript:") {
-        let message = format!("link `{href}` is a placeholder");
-        out.push((Severity::Error, "link-placeholder", tag.clone(), message));
-    } else if lower.starts_with("http:") {
-        let message = format!("link `{href}` is not https");
-        out.push((Severity::Error, "link-https", tag.clone(), message));
-    } else if !["https:", "mailto:", "tel:"]
-        .iter()
-        .any(|s| lower.starts_with(s))
-    {
-        let message = format!("link `{href}` is not an absolute https, mailto or tel link");
-        out.push((Severity::Error, "link-https", tag.clone(), message));
+    let scheme = |s: &str| {
+        href.get(..s.len())
+            .is_some_and(|h| h.eq_ignore_ascii_case(s))
+    };
+    if href.is_empty() || href == "#" || scheme("javascript:") {
+        out.push(Severity::Error, "link-placeholder", tag, || {
+            format!("link `{href}` is a placeholder")
+        });
+    } else if scheme("http:") {
+        out.push(Severity::Error, "link-https", tag, || {
+            format!("link `{href}` is not https")
+        });
+    } else if !["https:", "mailto:", "tel:"].into_iter().any(scheme) {
+        out.push(Severity::Error, "link-https", tag, || {
+            format!("link `{href}` is not an absolute https, mailto or tel link")
+        });
     }
 }
 
@@ -322,5 +362,15 @@ mod tests {
         assert_eq!(rules("<p>x</p></div>"), [("unbalanced-tag", 1)]);
         assert_eq!(rules("<div>\n<p>x</p>"), [("unbalanced-tag", 1)]);
         assert!(rules("<div><br><p>x</p><hr/></div>").is_empty());
+    }
+
+    #[test]
+    fn findings_past_the_bound_are_counted_not_kept() {
+        let found = lint_tags(html::tags(&"<b>".repeat(5)), 2);
+        assert_eq!((found.list.len(), found.more), (2, 3));
+        let found = lint_tags(html::tags("<a href=\"#\">x</a><img src=a>"), 9);
+        let rules: Vec<_> = found.list.iter().map(|f| f.1).collect();
+        assert_eq!(rules, ["link-placeholder", "img-alt", "img-width"]);
+        assert_eq!(found.more, 0);
     }
 }
