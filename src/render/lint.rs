@@ -278,7 +278,10 @@ pub fn lint_tags(tags: Vec<Tag>, max: usize) -> Findings {
                 }
                 for unclosed in open.drain(at..).skip(1) {
                     out.push(Severity::Error, "unbalanced-tag", &unclosed, || {
-                        format!("`<{}>` is not closed before `</{}>`", unclosed.name, tag.name)
+                        format!(
+                            "`<{}>` is not closed before `</{}>`",
+                            unclosed.name, tag.name
+                        )
                     });
                 }
             }
@@ -296,12 +299,18 @@ fn lint_image(tag: &Tag, out: &mut Findings) {
     let src = || tag.attr("src").flatten().unwrap_or("");
     if tag.attr("alt").is_none() {
         out.push(Severity::Error, "img-alt", tag, || {
-            format!("image `{}` has no alt text (shown when images are blocked)", src())
+            format!(
+                "image `{}` has no alt text (shown when images are blocked)",
+                src()
+            )
         });
     }
     if tag.attr("width").is_none() {
         out.push(Severity::Warning, "img-width", tag, || {
-            format!("image `{}` has no width attribute (Outlook renders it full size)", src())
+            format!(
+                "image `{}` has no width attribute (Outlook renders it full size)",
+                src()
+            )
         });
     }
 }
