@@ -1,7 +1,8 @@
 //! mailtest: pre-production email testing for event-driven backends.
 //!
 //! Map of the crate:
-//! - `cli` parses the command line; `settings` resolves flags, environment and config file;
+//! - `cli` parses the command line; `settings` resolves flags, environment and config file,
+//!   both through the typed values of `value` (sizes, durations);
 //! - `commands/*` holds one entry function per subcommand, and `commands::failure` the one
 //!   mapping from errors to exit codes;
 //! - `catalog` (event types, schemas, generation) and `event` (the envelope, reading input);
@@ -13,7 +14,8 @@
 //!   `release` sends captured mail on, `verify` checks captured mail, and `smoke` runs the
 //!   whole chain in one process;
 //! - `printer`, `logging`, `hint`, `ready` and `exit_code` (a leaf of codes and error kinds)
-//!   are the shared output and error plumbing.
+//!   are the shared output and error plumbing; `located` is where bad input is
+//!   (`file:line:column`).
 //!
 //! `docs/architecture.md` draws the two data flows and where new capabilities plug in.
 
@@ -42,6 +44,7 @@ pub mod sink;
 pub mod smoke;
 pub mod smtp;
 pub mod store;
+pub mod value;
 pub mod verify;
 
 use std::ffi::OsString;

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use clap::{Args, ValueEnum};
 
 use super::{KafkaArgs, OutputFormat};
+use crate::value::Span;
 
 #[derive(Debug, Args)]
 pub struct RenderArgs {
@@ -63,7 +64,7 @@ pub struct VerifyArgs {
     pub eml: Vec<PathBuf>,
     /// How long to wait for the expectations, overriding the file's `timeout`
     #[arg(long, value_name = "DURATION")]
-    pub timeout: Option<String>,
+    pub timeout: Option<Span>,
     /// Only mail of this mailbox (test run), overriding the file's `mailbox`
     #[arg(long, value_name = "NAME")]
     pub mailbox: Option<String>,
@@ -141,7 +142,7 @@ pub struct DispatchArgs {
     pub max_attempts: u32,
     /// The first retry delay; each next one doubles (with jitter), up to 10 s
     #[arg(long, default_value = "200ms", value_name = "DURATION")]
-    pub retry_base: String,
+    pub retry_base: Span,
     /// Templates directory [default: built in]
     #[arg(long, env = "MAILTEST_TEMPLATES", value_name = "DIR")]
     pub templates: Option<PathBuf>,
@@ -216,7 +217,7 @@ pub struct SmokeArgs {
     pub keep: bool,
     /// How long to wait for the mail [default: the scenario's `timeout`, else 30s]
     #[arg(long, value_name = "DURATION")]
-    pub wait: Option<String>,
+    pub wait: Option<Span>,
     /// Set a variable for the scenario's `{{ name }}` placeholders (repeatable)
     #[arg(long = "var", value_name = "NAME=VALUE")]
     pub vars: Vec<String>,

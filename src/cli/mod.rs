@@ -11,6 +11,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::value::Span;
+
 /// Test the email path of an event-driven backend before production: Kafka events in,
 /// captured SMTP mail out, without one real email leaving the machine.
 #[derive(Debug, Parser)]
@@ -102,7 +104,7 @@ pub struct KafkaArgs {
     pub property: Vec<String>,
     /// How long to wait for the broker before giving up (exit 3)
     #[arg(long, env = "MAILTEST_TIMEOUT", value_name = "DURATION")]
-    pub timeout: Option<String>,
+    pub timeout: Option<Span>,
     /// A catalog directory that adds or replaces event types
     #[arg(long, env = "MAILTEST_CATALOG", value_name = "DIR")]
     pub catalog: Option<PathBuf>,
@@ -122,7 +124,7 @@ pub struct BrokerArgs {
     /// How long a new consumer group waits for more members before its first assignment
     /// (Kafka's `group.initial.rebalance.delay.ms`; brokers default to 3s)
     #[arg(long, default_value = "0s", value_name = "DURATION")]
-    pub group_join_delay: String,
+    pub group_join_delay: Span,
     /// Write the bootstrap address to this file once the broker is ready
     #[arg(long, value_name = "FILE")]
     pub ready_file: Option<PathBuf>,

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use clap::{Args, Subcommand};
 
 use super::OutputFormat;
+use crate::value::{ByteSize, Span};
 
 #[derive(Debug, Args)]
 #[command(args_conflicts_with_subcommands = true)]
@@ -32,7 +33,7 @@ pub struct SinkArgs {
     pub retain_count: Option<usize>,
     /// Keep no message older than this, such as `24h`
     #[arg(long, value_name = "DURATION")]
-    pub retain_age: Option<String>,
+    pub retain_age: Option<Span>,
     /// Also keep every message as `DIR/<id>.eml`, for mail clients and tools that read files
     /// (files of deleted or evicted messages are removed)
     #[arg(long, value_name = "DIR")]
@@ -45,13 +46,13 @@ pub struct SinkArgs {
     pub fsync: bool,
     /// Largest message accepted, such as `25MB` (larger ones get 552) [default: 25MiB]
     #[arg(long, value_name = "BYTES")]
-    pub max_size: Option<String>,
+    pub max_size: Option<ByteSize>,
     /// Sessions at once; more are told 421
     #[arg(long, default_value_t = 1024, value_name = "N")]
     pub max_connections: usize,
     /// How long a client may stay silent
     #[arg(long, default_value = "5m", value_name = "DURATION")]
-    pub idle_timeout: String,
+    pub idle_timeout: Span,
     /// The name the server greets with
     #[arg(long, default_value = "mailtest.localhost")]
     pub hostname: String,

@@ -26,7 +26,7 @@ pub async fn run(args: BrokerArgs, config: &ConfigFile, printer: &Printer) -> Re
         partitions: args.partitions,
         topics,
         listen,
-        group_join_delay: settings::parse_duration("--group-join-delay", &args.group_join_delay)?,
+        group_join_delay: args.group_join_delay.0,
     })?;
     printer.data(broker.bootstrap())?;
     if let Some(path) = &args.ready_file {

@@ -78,11 +78,13 @@ fn resolve(args: &SmokeArgs, config: &ConfigFile) -> Result<smoke::Settings> {
         Some(path) => Scenario::load(path)?,
         None => Scenario::builtin()?,
     };
-    if let Some(text) = &args.wait {
-        scenario.spec.timeout = Some(settings::parse_duration("--wait", text)?);
+    if let Some(wait) = args.wait {
+        scenario.spec.timeout = Some(wait.0);
     }
+    // Without dispatch the user's own service sends, to the port every other command
+    // defaults to; with it, the embedded sink takes any free port.
     let default_smtp = if args.no_dispatch {
-        "127.0.0.1:1025"
+        settings::DEFAULT_SMTP
     } else {
         "127.0.0.1:0"
     };

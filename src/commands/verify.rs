@@ -16,8 +16,8 @@ use crate::verify::{self, Report, Source, Spec, report};
 
 pub async fn run(args: VerifyArgs, config: &ConfigFile, printer: &Printer) -> Result<Outcome> {
     let mut spec = Spec::load(&args.file)?;
-    if let Some(text) = &args.timeout {
-        spec.timeout = Some(settings::parse_duration("--timeout", text)?);
+    if let Some(timeout) = args.timeout {
+        spec.timeout = Some(timeout.0);
     }
     if args.mailbox.is_some() {
         spec.mailbox.clone_from(&args.mailbox);

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use super::{ConfigFile, DEFAULT_GROUP, DEFAULT_SMTP, SettingsError, kafka, parse_duration};
+use super::{ConfigFile, DEFAULT_GROUP, DEFAULT_SMTP, SettingsError, kafka};
 use crate::catalog::Catalog;
 use crate::cli::{DispatchArgs, SmtpTls};
 use crate::dispatch::sender::{Retry, Server, TlsMode};
@@ -60,7 +60,7 @@ pub fn dispatch(args: &DispatchArgs, file: &ConfigFile) -> Result<Dispatch, Sett
         .unwrap_or_else(|| DEFAULT_GROUP.to_owned());
     let retry = Retry {
         attempts: args.max_attempts.max(1),
-        base: parse_duration("--retry-base", &args.retry_base)?,
+        base: args.retry_base.0,
         ..Retry::default()
     };
     Ok(Dispatch {

@@ -8,6 +8,7 @@ use indexmap::IndexMap;
 use serde::Deserialize;
 
 use super::{CONFIG_FILE, SettingsError};
+use crate::value::{ByteSize, Span};
 
 /// The settings of the file, with the chosen profile laid over them.
 #[derive(Debug, Default, Clone, Deserialize)]
@@ -19,7 +20,7 @@ pub struct ConfigFile {
     #[serde(default)]
     pub kafka: IndexMap<String, serde_norway::Value>,
     /// How long to wait for a service, such as `10s`.
-    pub timeout: Option<String>,
+    pub timeout: Option<Span>,
     /// A catalog directory adding or replacing event types.
     pub catalog: Option<PathBuf>,
     /// A templates directory replacing the built-in templates.
@@ -51,7 +52,7 @@ pub struct SinkConfig {
     pub http: Option<String>,
     pub store: Option<PathBuf>,
     pub faults: Option<PathBuf>,
-    pub max_size: Option<String>,
+    pub max_size: Option<ByteSize>,
     /// Release targets by name: `{name: smtp://host:port}`.
     #[serde(default)]
     pub release_to: std::collections::BTreeMap<String, String>,

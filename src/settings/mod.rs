@@ -14,6 +14,7 @@ mod file;
 pub mod show;
 mod sink;
 
+pub use crate::value::{ByteSize, Span};
 pub use dispatch::{Dispatch, dispatch};
 pub use file::{ConfigFile, DispatchConfig, SinkConfig};
 pub use sink::{Sink, sink, store_dir};
@@ -26,7 +27,7 @@ pub const CONFIG_FILE: &str = "mailtest.yaml";
 pub const DEFAULT_SMTP: &str = "127.0.0.1:1025";
 pub const DEFAULT_HTTP: &str = "127.0.0.1:8025";
 pub const DEFAULT_STORE: &str = ".mailtest/store";
-pub const DEFAULT_MAX_SIZE: &str = "25MiB";
+pub const DEFAULT_MAX_SIZE: ByteSize = ByteSize(25 * 1024 * 1024);
 pub const DEFAULT_GROUP: &str = "mailtest-dispatch";
 
 /// Bad flags or config, reported with where they came from (exit 2).
@@ -61,41 +62,9 @@ impl SettingsError {
 
 /// Parses a size such as `25MiB`, `10MB`, `512KB` or `1000` (bytes).
 pub fn parse_size(what: &str, text: &str) -> Result<u64, SettingsError> {
-    let t = text.trim();
-    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
-    let (digits, unit) = t.split_at(split);
-    let unit_size: u64 = match unit.trim().to_ascii_lowercase().as_str() {
-        "" | "b" => 1,
-        "kb" => 1000,
-        "kib" | "k" => 1024,
-        "mb" => 1_000_000,
-        "mib" | "m" => 1024 * 1024,
-        "gb" => 1_000_000_000,
-        "gib" | "g" => 1024 * 1024 * 1024,
-        _ => {
-            return Err(SettingsError::invalid(
-                what,
-                format!("`{text}`: unknown unit (try `25MiB` or `10MB`)"),
-            ));
-        }
-    };
-    digits
-        .parse::<u64>()
-        .ok()
-        .and_then(|n| n.checked_mul(unit_size))
-        .filter(|n| *n > 0)
-        .ok_or_else(|| {
-            SettingsError::invalid(
-                what,
-                format!("`{text}`: expected a positive size such as `25MiB`"),
-            )
-        })
-}
-
-/// Parses a duration such as `10s`, `500ms` or `2m`.
-pub fn parse_duration(what: &str, text: &str) -> Result<Duration, SettingsError> {
-    humantime::parse_duration(text.trim())
-        .map_err(|e| SettingsError::invalid(what, format!("`{text}`: {e} (try `10s` or `500ms`)")))
+    text.parse::<ByteSize>()
+        .map(|s| s.0)
+        .map_err(|m| SettingsError::invalid(what, format!("`{text}`: {m}")))
 }
 
 /// The Kafka connection and catalog every Kafka command resolves the same way.
@@ -111,10 +80,10 @@ pub fn kafka(args: &KafkaArgs, file: &ConfigFile) -> Result<(Connection, Catalog
             "no bootstrap servers given",
         ));
     }
-    let timeout = match args.timeout.as_deref().or(file.timeout.as_deref()) {
-        Some(text) => parse_duration("--timeout", text)?,
-        None => DEFAULT_TIMEOUT,
-    };
+    let timeout = args
+        .timeout
+        .or(file.timeout)
+        .map_or(DEFAULT_TIMEOUT, |s| s.0);
     let mut properties = Vec::new();
     for (key, value) in &file.kafka {
         properties.push((key.clone(), yaml_scalar(key, value)?));

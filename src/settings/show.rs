@@ -47,14 +47,14 @@ fn row(key: &'static str, var: Option<&'static str>, get: Get, default: &str) ->
 fn rows(timeout: &str) -> Vec<Row> {
     use crate::catalog::DEFAULT_TOPIC;
     let brokers: Get = |f| f.brokers.clone();
-    let time: Get = |f| f.timeout.clone();
+    let time: Get = |f| f.timeout.map(|t| t.to_string());
     let catalog: Get = |f| path(f.catalog.as_deref());
     let templates: Get = |f| path(f.templates.as_deref());
     let smtp: Get = |f| f.sink.smtp.clone();
     let http: Get = |f| f.sink.http.clone();
     let store: Get = |f| path(f.sink.store.as_deref());
     let faults: Get = |f| path(f.sink.faults.as_deref());
-    let max_size: Get = |f| f.sink.max_size.clone();
+    let max_size: Get = |f| f.sink.max_size.map(|s| s.to_string());
     let dispatch_smtp: Get = |f| f.dispatch_smtp().map(str::to_owned);
     let group: Get = |f| f.dispatch.group.clone();
     vec![
@@ -77,7 +77,12 @@ fn rows(timeout: &str) -> Vec<Row> {
         row("sink.http", Some("MAILTEST_HTTP"), http, DEFAULT_HTTP),
         row("sink.store", Some("MAILTEST_STORE"), store, DEFAULT_STORE),
         row("sink.faults", None, faults, "none"),
-        row("sink.max_size", None, max_size, DEFAULT_MAX_SIZE),
+        row(
+            "sink.max_size",
+            None,
+            max_size,
+            &DEFAULT_MAX_SIZE.to_string(),
+        ),
         // The sink's SMTP address is where dispatch sends: one variable for both.
         row(
             "dispatch.smtp",

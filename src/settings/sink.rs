@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use super::{
     ConfigFile, DEFAULT_HTTP, DEFAULT_MAX_SIZE, DEFAULT_SMTP, DEFAULT_STORE, SettingsError,
-    listen_addr, parse_duration, parse_size,
+    listen_addr,
 };
 use crate::api::{ApiSettings, HostPolicy};
 use crate::cli::{BareLfArg, SinkArgs, StoreArgs};
@@ -38,11 +38,11 @@ pub fn sink(args: &SinkArgs, file: &ConfigFile) -> Result<Sink, SettingsError> {
     let smtp = listen_addr("--smtp", smtp.unwrap_or(DEFAULT_SMTP), args.allow_remote)?;
     let http = args.http.as_deref().or(conf.http.as_deref());
     let http = listen_addr("--http", http.unwrap_or(DEFAULT_HTTP), args.allow_remote)?;
-    let max_size = args.max_size.as_deref().or(conf.max_size.as_deref());
+    let max_size = args.max_size.or(conf.max_size).unwrap_or(DEFAULT_MAX_SIZE);
     let session = SessionConfig {
         hostname: args.hostname.clone(),
-        max_size: parse_size("--max-size", max_size.unwrap_or(DEFAULT_MAX_SIZE))?,
-        timeout: parse_duration("--idle-timeout", &args.idle_timeout)?,
+        max_size: max_size.0,
+        timeout: args.idle_timeout.0,
         tls: tls_config(args)?,
         auth: auth_policy(args)?,
         faults: Arc::new(fault_set(args.faults.as_ref().or(conf.faults.as_ref()))?),
@@ -53,7 +53,6 @@ pub fn sink(args: &SinkArgs, file: &ConfigFile) -> Result<Sink, SettingsError> {
         auth_before_tls: args.auth_before_tls,
         ..SessionConfig::default()
     };
-    let retain_age = args.retain_age.as_deref();
     Ok(Sink {
         smtp,
         http,
@@ -68,9 +67,7 @@ pub fn sink(args: &SinkArgs, file: &ConfigFile) -> Result<Sink, SettingsError> {
         eml_dir: args.eml_dir.clone(),
         retention: Retention {
             max_count: args.retain_count,
-            max_age: retain_age
-                .map(|a| parse_duration("--retain-age", a))
-                .transpose()?,
+            max_age: args.retain_age.map(|a| a.0),
         },
         ready_file: args.ready_file.clone(),
     })

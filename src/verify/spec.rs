@@ -198,13 +198,9 @@ pub(crate) fn duration<'de, D: serde::Deserializer<'de>>(
     d: D,
 ) -> Result<Option<Duration>, D::Error> {
     let text = String::deserialize(d)?;
-    humantime::parse_duration(text.trim())
-        .map(Some)
-        .map_err(|e| {
-            serde::de::Error::custom(format!(
-                "invalid duration `{text}`: {e} (try `10s` or `500ms`)"
-            ))
-        })
+    text.parse::<crate::value::Span>()
+        .map(|s| Some(s.0))
+        .map_err(|e| serde::de::Error::custom(format!("invalid duration `{text}`: {e}")))
 }
 
 /// A YAML file's name for messages, and its text.
