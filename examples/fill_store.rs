@@ -3,7 +3,7 @@
 //! `user{i % 1000}@example.com` with subject `Order {i} confirmed`.
 //! Run: `cargo run --release --example fill_store -- DIR COUNT`
 
-use mailtest::smtp::{Envelope, Incoming};
+use mailtest::mail::{Envelope, Incoming};
 use mailtest::store::Store;
 
 fn main() -> anyhow::Result<()> {

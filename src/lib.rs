@@ -8,11 +8,13 @@
 //! - `catalog` (event types, schemas, generation) and `event` (the envelope, reading input);
 //! - `kafka` builds clients; `broker` runs the embedded cluster; `produce` and `consume` move
 //!   events;
-//! - `smtp`, `store` and `api` make the capture sink, which `sink` runs as one piece; `mail`
-//!   parses captured messages for the API, the inbox and `verify`;
-//! - `render` turns events into mail, `dispatch` is the reference notification service,
-//!   `release` sends captured mail on, `verify` checks captured mail, and `smoke` runs the
-//!   whole chain in one process;
+//! - `mail` is mail apart from any protocol: the envelope, the incoming message, the
+//!   `Deliver` seam from a session to the store, and the parsed view of a stored message;
+//! - `smtp`, `store` and `api` make the capture sink, which `sink` runs as one piece;
+//! - `render` turns events into mail (templates to a complete message), `dispatch` is the
+//!   reference notification service, `outbound` sends mail on (dispatch's sender, release,
+//!   `produce --fallback-smtp`), `verify` checks captured mail, and `smoke` runs the whole
+//!   chain in one process;
 //! - `printer`, `logging`, `hint`, `ready` and `exit_code` (a leaf of codes and error kinds)
 //!   are the shared output and error plumbing; `located` is where bad input is
 //!   (`file:line:column`).
@@ -33,11 +35,11 @@ pub mod kafka;
 pub mod located;
 mod logging;
 pub mod mail;
+pub mod outbound;
 pub mod printer;
 pub mod produce;
 pub mod ready;
 pub mod record;
-pub mod release;
 pub mod render;
 pub mod settings;
 pub mod sink;

@@ -6,9 +6,9 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use indexmap::IndexMap;
 use serde_json::{Map, Value, json};
 
-/// A message to send.
+/// A record to send.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Message {
+pub struct Outgoing {
     pub topic: String,
     pub key: Option<Vec<u8>>,
     pub headers: Vec<(String, Vec<u8>)>,
@@ -91,7 +91,7 @@ pub fn is_record(value: &Value) -> bool {
 }
 
 /// Turns the consumed-record form back into a message; `topic` overrides the record's.
-pub fn message_from_record(value: &Value, topic: Option<&str>) -> Result<Message, String> {
+pub fn message_from_record(value: &Value, topic: Option<&str>) -> Result<Outgoing, String> {
     let topic = topic
         .or_else(|| value.get("topic").and_then(Value::as_str))
         .ok_or("record has no `topic`")?
@@ -121,7 +121,7 @@ pub fn message_from_record(value: &Value, topic: Option<&str>) -> Result<Message
     } else {
         return Err("record has no payload".into());
     };
-    Ok(Message {
+    Ok(Outgoing {
         topic,
         key,
         headers,
@@ -137,7 +137,7 @@ pub fn message_from_event(
     payload: Option<&[u8]>,
     topic: String,
     extra: &[(String, String)],
-) -> Message {
+) -> Outgoing {
     let field = |name: &str| {
         event
             .get(name)
@@ -157,7 +157,7 @@ pub fn message_from_event(
         .pointer("/recipient/email")
         .and_then(Value::as_str)
         .map(|s| s.as_bytes().to_vec());
-    Message {
+    Outgoing {
         topic,
         key,
         headers: headers.into_iter().collect(),

@@ -1,6 +1,7 @@
-//! The typed values settings are made of (a byte size, a duration), each parsed once by the
-//! same code whether it comes from a flag, a `MAILTEST_*` variable or the config file. A leaf:
-//! both `cli` (clap parses through `FromStr`) and `settings` (serde) use it.
+//! The typed values settings are made of (a byte size, a duration, a server's host and
+//! port), each parsed once by the same code whether it comes from a flag, a `MAILTEST_*`
+//! variable or the config file. A leaf: both `cli` (clap parses through `FromStr`) and
+//! `settings` (serde) use it. Listen addresses are `std::net::SocketAddr`.
 
 use std::fmt;
 use std::str::FromStr;
@@ -70,6 +71,57 @@ impl fmt::Display for Span {
     }
 }
 
+/// A server to connect to, written `host:port` (`[::1]:25` for an IPv6 address); the host
+/// may be a name, looked up when connecting.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostPort {
+    /// The host without IPv6 brackets.
+    pub host: String,
+    pub port: u16,
+}
+
+impl FromStr for HostPort {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        let bad = || "expected HOST:PORT, such as `127.0.0.1:1025`".to_owned();
+        let (host, port) = text.trim().rsplit_once(':').ok_or_else(bad)?;
+        let host = match host.strip_prefix('[') {
+            Some(inner) => inner.strip_suffix(']').ok_or_else(bad)?,
+            // An IPv6 address without brackets would split at its last colon.
+            None if host.contains(':') => return Err(bad()),
+            None => host,
+        };
+        let port = port.parse::<u16>().map_err(|_| bad())?;
+        if host.is_empty() || port == 0 {
+            return Err(bad());
+        }
+        Ok(Self {
+            host: host.to_owned(),
+            port,
+        })
+    }
+}
+
+impl fmt::Display for HostPort {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.host.contains(':') {
+            write!(f, "[{}]:{}", self.host, self.port)
+        } else {
+            write!(f, "{}:{}", self.host, self.port)
+        }
+    }
+}
+
+impl From<std::net::SocketAddr> for HostPort {
+    fn from(addr: std::net::SocketAddr) -> Self {
+        Self {
+            host: addr.ip().to_string(),
+            port: addr.port(),
+        }
+    }
+}
+
 /// A config-file value: a string parsed as on the command line, or for a size a bare number
 /// of bytes. A visitor rather than a buffered enum, so serde places an error at the value.
 struct TextOrNumber<T>(std::marker::PhantomData<T>);
@@ -104,6 +156,12 @@ where
 }
 
 impl<'de> Deserialize<'de> for ByteSize {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        from_text_or_number(deserializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for HostPort {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         from_text_or_number(deserializer)
     }
@@ -151,5 +209,33 @@ mod tests {
             .err()
             .unwrap();
         assert_eq!(err.location().map(|l| l.line()), Some(3));
+    }
+
+    #[test]
+    fn host_ports_parse_names_and_both_ip_families() {
+        let parse = |text: &str| text.parse::<HostPort>();
+        let hp = |host: &str, port| HostPort {
+            host: host.to_owned(),
+            port,
+        };
+        assert_eq!(parse("127.0.0.1:1025"), Ok(hp("127.0.0.1", 1025)));
+        assert_eq!(
+            parse("smtp.example.com:587"),
+            Ok(hp("smtp.example.com", 587))
+        );
+        assert_eq!(parse("[::1]:25"), Ok(hp("::1", 25)));
+        assert_eq!(hp("::1", 25).to_string(), "[::1]:25");
+        assert_eq!(hp("localhost", 2525).to_string(), "localhost:2525");
+        for bad in [
+            "localhost",
+            ":25",
+            "host:0",
+            "host:99999",
+            "::1:25",
+            "[::1:25",
+            "h:x",
+        ] {
+            assert!(parse(bad).unwrap_err().contains("HOST:PORT"), "{bad}");
+        }
     }
 }

@@ -3,7 +3,7 @@
 #![no_main]
 
 use mailtest::mail::parsed;
-use mailtest::smtp::{Envelope, Incoming};
+use mailtest::mail::{Envelope, Incoming};
 use mailtest::store::{Query, Summary};
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {

@@ -10,7 +10,7 @@ use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 use mailtest::smtp::session::{Session, SessionConfig};
-use mailtest::smtp::{Deliver, DeliverFuture, Incoming};
+use mailtest::mail::{Deliver, DeliverFuture, Incoming};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::watch;
 
@@ -88,7 +88,7 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     let got = converse(input);
     assert_eq!(got.len(), 1, "one DATA, one message");
     assert!(got[0].raw == body, "DATA changed the message");
-    assert_eq!(got[0].envelope.bare_lf, mailtest::smtp::has_bare_lf(&body));
+    assert_eq!(got[0].envelope.bare_lf, mailtest::mail::has_bare_lf(&body));
 
     let bdat = format!("BDAT {} LAST\r\n", data.len());
     let input = [HEAD, bdat.as_bytes(), data, b"QUIT\r\n"].concat();

@@ -8,7 +8,7 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use mailtest::smtp::session::{Session, SessionConfig};
-use mailtest::smtp::{Deliver, DeliverFuture, Incoming};
+use mailtest::mail::{Deliver, DeliverFuture, Incoming};
 use mailtest::store::{Query, Summary};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::watch;

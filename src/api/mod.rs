@@ -36,7 +36,7 @@ pub struct ApiSettings {
     /// The `Host` names answered to (loopback ones always).
     pub hosts: HostPolicy,
     /// Where a captured message may be released to, and to whom.
-    pub release: Arc<crate::release::Targets>,
+    pub release: Arc<crate::outbound::release::Targets>,
 }
 
 impl Default for ApiSettings {

@@ -248,11 +248,11 @@ async fn release(
     }
     let raw = read_raw(&state, id).await?;
     let from = &summary.envelope.mail_from;
-    match crate::release::release(&raw, from, &to, target, targets.timeout).await {
+    match crate::outbound::release::release(&raw, from, &to, target, targets.timeout).await {
         Ok(reply) => Ok(Json(
             json!({"released": id, "target": name, "to": to, "reply": reply}),
         )),
-        Err(e @ crate::release::ReleaseError::Send(_)) => {
+        Err(e @ crate::outbound::release::ReleaseError::Send(_)) => {
             tracing::warn!(cause = %e, target = name, "release failed");
             Err(error(StatusCode::BAD_GATEWAY, e.to_string()))
         }
@@ -262,9 +262,9 @@ async fn release(
 
 /// The target a release names, or the only one there is.
 fn pick_target<'t>(
-    targets: &'t crate::release::Targets,
+    targets: &'t crate::outbound::release::Targets,
     name: Option<&str>,
-) -> Result<(&'t str, &'t crate::release::Target), ApiError> {
+) -> Result<(&'t str, &'t crate::outbound::release::Target), ApiError> {
     let names = || targets.named.keys().cloned().collect::<Vec<_>>().join(", ");
     match name {
         _ if targets.named.is_empty() => Err(error(

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::{Args, ValueEnum};
 
 use super::{KafkaArgs, OutputFormat};
-use crate::value::Span;
+use crate::value::{HostPort, Span};
 
 #[derive(Debug, Args)]
 pub struct RenderArgs {
@@ -113,10 +113,10 @@ pub struct DispatchArgs {
     /// The SMTP server to send through [default: the config file's `dispatch.smtp` or
     /// `sink.smtp`, else 127.0.0.1:1025]
     #[arg(long, env = "MAILTEST_SMTP", value_name = "HOST:PORT")]
-    pub smtp: Option<String>,
+    pub smtp: Option<HostPort>,
     /// A second SMTP server, used when the first stays unreachable
     #[arg(long, value_name = "HOST:PORT")]
-    pub fallback_smtp: Option<String>,
+    pub fallback_smtp: Option<HostPort>,
     /// TLS towards the SMTP servers
     #[arg(long, value_enum, default_value_t = SmtpTls::None)]
     pub smtp_tls: SmtpTls,

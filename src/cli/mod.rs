@@ -11,7 +11,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::value::Span;
+use crate::value::{HostPort, Span};
 
 /// Test the email path of an event-driven backend before production: Kafka events in,
 /// captured SMTP mail out, without one real email leaving the machine.
@@ -176,7 +176,7 @@ pub struct ProduceArgs {
     /// When Kafka cannot be reached, render each event and send it straight to this SMTP
     /// server instead (as services that fall back on direct mail do)
     #[arg(long, value_name = "HOST:PORT", conflicts_with_all = ["dry_run", "raw"])]
-    pub fallback_smtp: Option<String>,
+    pub fallback_smtp: Option<HostPort>,
     /// Templates for --fallback-smtp [default: built in]
     #[arg(
         long,

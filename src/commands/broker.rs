@@ -1,6 +1,6 @@
 //! `mailtest broker`: run the embedded Kafka cluster until interrupted.
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 
 use crate::broker::{Broker, BrokerSettings};
 use crate::cli::BrokerArgs;
@@ -21,6 +21,7 @@ pub async fn run(args: BrokerArgs, config: &ConfigFile, printer: &Printer) -> Re
     };
     let mut topics = catalog.topics();
     topics.push(format!("{}.dlq", crate::catalog::DEFAULT_TOPIC));
+    let stop = super::StopSignal::listen()?;
     let broker = Broker::start(&BrokerSettings {
         brokers: args.broker_count,
         partitions: args.partitions,
@@ -38,9 +39,7 @@ pub async fn run(args: BrokerArgs, config: &ConfigFile, printer: &Printer) -> Re
         catalog.topics().len() + 1,
         broker.bootstrap()
     ));
-    tokio::signal::ctrl_c()
-        .await
-        .context("cannot wait for Ctrl-C")?;
+    stop.recv().await;
     drop(broker);
     Ok(Outcome::Success)
 }

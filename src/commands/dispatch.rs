@@ -8,9 +8,9 @@ use tokio::sync::watch;
 
 use crate::cli::DispatchArgs;
 use crate::dispatch::ledger::Ledger;
-use crate::dispatch::sender::Sender;
-use crate::dispatch::{self, Handler, Metrics, Service, Settings};
+use crate::dispatch::{self, Handler, Metrics, Service, Subscription};
 use crate::exit_code::Outcome;
+use crate::outbound::sender::Sender;
 use crate::printer::Printer;
 use crate::render::{Renderer, Templates};
 use crate::settings::{self, ConfigFile, SettingsError};
@@ -26,6 +26,7 @@ pub async fn run(args: DispatchArgs, config: &ConfigFile, printer: &Printer) -> 
     let http = format!("http://{}", listener.local_addr()?);
     let (smtp, group) = (settings.smtp.addr.clone(), settings.group.clone());
     let ready_file = settings.ready_file.clone();
+    let stop = super::StopSignal::listen()?;
     let (service, metrics, topics) = start(settings)?;
     tokio::spawn(serve_ops(listener, metrics, service.stopping()));
     if let Some(path) = &ready_file {
@@ -35,7 +36,7 @@ pub async fn run(args: DispatchArgs, config: &ConfigFile, printer: &Printer) -> 
         "dispatching {topics} topics in group `{group}` to {smtp}; health and metrics at {http}; Ctrl-C stops"
     ));
     let done = service
-        .run_until(super::stop_signal())
+        .run_until(stop.recv())
         .await
         .context("dispatch stopped")?;
     printer.status(&format!(
@@ -49,8 +50,7 @@ pub async fn run(args: DispatchArgs, config: &ConfigFile, printer: &Printer) -> 
 /// consumer; with its metrics and how many topics it reads.
 fn start(settings: settings::Dispatch) -> Result<(Service, Arc<Metrics>, usize)> {
     let templates = Templates::load(settings.templates.as_deref())?;
-    let sender = Sender::new(&settings.smtp, settings.fallback.as_ref(), settings.retry)
-        .map_err(|e| SettingsError::invalid("--smtp", e.to_string()))?;
+    let sender = Sender::new(&settings.smtp, settings.fallback.as_ref(), settings.retry);
     let ledger = match &settings.state {
         Some(dir) => Ledger::open(dir)?,
         None => Ledger::memory(),
@@ -72,7 +72,7 @@ fn start(settings: settings::Dispatch) -> Result<(Service, Arc<Metrics>, usize)>
     });
     let count = topics.len();
     let service = Service::start(
-        Settings {
+        Subscription {
             concurrency: settings.concurrency,
             connection: settings.connection,
             group: settings.group,

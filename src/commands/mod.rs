@@ -88,17 +88,41 @@ fn raise_open_file_limit() {
     }
 }
 
-/// SIGTERM (how service managers and CI stop a process) or Ctrl-C.
-async fn stop_signal() {
+/// SIGTERM (how service managers and CI stop a process) or Ctrl-C (SIGINT), listened for
+/// from the moment this is made. Make it before the process says it is ready (a ready file,
+/// a status line): a signal sent on that word before the handlers were in place would meet
+/// the default action and kill the process without its drain.
+struct StopSignal {
     #[cfg(unix)]
-    {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .expect("a SIGTERM handler");
-        tokio::select! {
-            _ = term.recv() => {}
-            _ = tokio::signal::ctrl_c() => {}
+    term: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    int: tokio::signal::unix::Signal,
+}
+
+impl StopSignal {
+    fn listen() -> Result<Self> {
+        #[cfg(unix)]
+        {
+            use anyhow::Context as _;
+            use tokio::signal::unix::{SignalKind, signal};
+            let listen = |kind| signal(kind).context("cannot listen for stop signals");
+            Ok(Self {
+                term: listen(SignalKind::terminate())?,
+                int: listen(SignalKind::interrupt())?,
+            })
         }
+        #[cfg(not(unix))]
+        Ok(Self {})
     }
-    #[cfg(not(unix))]
-    let _ = tokio::signal::ctrl_c().await;
+
+    /// Waits for the first stop signal since [`StopSignal::listen`].
+    async fn recv(mut self) {
+        #[cfg(unix)]
+        tokio::select! {
+            _ = self.term.recv() => {}
+            _ = self.int.recv() => {}
+        }
+        #[cfg(not(unix))]
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }

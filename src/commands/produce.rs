@@ -5,15 +5,15 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 
 use crate::cli::{OutputFormat, ProduceArgs};
-use crate::dispatch::sender::{Retry, Sender, Server, TlsMode};
 use crate::exit_code::Outcome;
 use crate::kafka::KafkaError;
+use crate::outbound::fallback;
+use crate::outbound::sender::{Relay, Retry, Sender, TlsMode};
 use crate::printer::Printer;
-use crate::produce::fallback;
 use crate::produce::plan::{self, Input, PlanSettings};
-use crate::produce::{self, Pace, Summary};
+use crate::produce::{self, Deliveries, Pace};
 use crate::render::{Renderer, Templates};
-use crate::settings::{self, ConfigFile, SettingsError, TopicLayout};
+use crate::settings::{self, ConfigFile, HostPort, SettingsError, TopicLayout};
 
 pub async fn run(args: ProduceArgs, config: &ConfigFile, printer: &Printer) -> Result<Outcome> {
     let (connection, catalog) = settings::kafka(&args.kafka, config)?;
@@ -69,20 +69,19 @@ pub async fn run(args: ProduceArgs, config: &ConfigFile, printer: &Printer) -> R
 /// Kafka is unreachable: every event rendered and sent over SMTP, with dispatch's retries.
 async fn fallback(
     plan: plan::Plan,
-    smtp: &str,
+    smtp: &HostPort,
     args: &ProduceArgs,
     config: &ConfigFile,
     printer: &Printer,
 ) -> Result<Outcome> {
     let templates = Templates::load(args.templates.as_deref().or(config.templates.as_deref()))?;
-    let server = Server {
-        addr: smtp.to_owned(),
+    let server = Relay {
+        addr: smtp.clone(),
         tls: TlsMode::None,
         insecure: false,
         auth: None,
     };
-    let sender = Sender::new(&server, None, Retry::default())
-        .map_err(|e| SettingsError::invalid("--fallback-smtp", e.to_string()))?;
+    let sender = Sender::new(&server, None, Retry::default());
     let (stop, mut stopping) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
         if tokio::signal::ctrl_c().await.is_ok() {
@@ -138,7 +137,7 @@ fn plan_settings(args: &ProduceArgs, config: &ConfigFile) -> Result<PlanSettings
     })
 }
 
-fn report(summary: &Summary, output: OutputFormat, printer: &Printer) -> Result<()> {
+fn report(summary: &Deliveries, output: OutputFormat, printer: &Printer) -> Result<()> {
     if output == OutputFormat::Json {
         printer.data(&serde_json::to_string(summary)?)?;
     }

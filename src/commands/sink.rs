@@ -49,6 +49,7 @@ async fn serve(settings: settings::Sink, printer: &Printer) -> Result<Outcome> {
         bind("--smtp", settings.smtp, printer).await?,
         bind("--http", settings.http, printer).await?,
     );
+    let stop = super::StopSignal::listen()?;
     let sink = Sink::start(smtp, http, store.clone(), settings.server, settings.api)?;
     if let Some(path) = &settings.ready_file {
         let contents = format!("MAILTEST_SMTP={}\nMAILTEST_HTTP={}", sink.smtp, sink.url());
@@ -66,7 +67,7 @@ async fn serve(settings: settings::Sink, printer: &Printer) -> Result<Outcome> {
     ));
     let status = status_line(store.clone(), printer);
     // SIGTERM (a service manager, CI, `docker stop`) drains like Ctrl-C.
-    super::stop_signal().await;
+    stop.recv().await;
     status.abort();
     sink.stop().await;
     printer.status(&format!("sink: stopped with {} messages kept", store.len()));

@@ -24,6 +24,8 @@ pub async fn run(args: SmokeArgs, config: &ConfigFile, printer: &Printer) -> Res
         tracing::info!(step = s.step, ms = s.ms, "{}", s.detail);
         bar.set_message(format!("{}: {}", s.step, s.detail));
     };
+    // Before anything is up: `--keep` waits for it, and a ready file may be read at once.
+    let stop = args.keep.then(super::StopSignal::listen).transpose()?;
     let mut pipeline = match Pipeline::start(&settings, &on_step).await {
         Ok(pipeline) => pipeline,
         Err(err) => {
@@ -44,15 +46,13 @@ pub async fn run(args: SmokeArgs, config: &ConfigFile, printer: &Printer) -> Res
         }
     };
     print(&report, &args, printer)?;
-    if args.keep {
+    if let Some(stop) = stop {
         printer.status(&format!(
             "kept up: {}; web inbox at {}/; Ctrl-C stops",
             ready_lines(&pipeline).replace('\n', ", "),
             pipeline.sink.url()
         ));
-        tokio::signal::ctrl_c()
-            .await
-            .context("cannot wait for Ctrl-C")?;
+        stop.recv().await;
     }
     pipeline.stop().await;
     Ok(if report.passed {
@@ -71,7 +71,7 @@ fn ready_lines(p: &Pipeline) -> String {
     )
 }
 
-fn resolve(args: &SmokeArgs, config: &ConfigFile) -> Result<smoke::Settings> {
+fn resolve(args: &SmokeArgs, config: &ConfigFile) -> Result<smoke::Setup> {
     let given = args.kafka.brokers.is_some() || config.brokers.is_some();
     let (connection, catalog) = settings::kafka(&args.kafka, config)?;
     let mut scenario = match &args.scenario {
@@ -90,7 +90,7 @@ fn resolve(args: &SmokeArgs, config: &ConfigFile) -> Result<smoke::Settings> {
     };
     let smtp = args.smtp_listen.as_deref().unwrap_or(default_smtp);
     let http = args.http_listen.as_deref().unwrap_or("127.0.0.1:0");
-    Ok(smoke::Settings {
+    Ok(smoke::Setup {
         properties: connection.properties.clone(),
         kafka: given.then_some(connection),
         catalog,

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use rdkafka::Message as _;
 use rdkafka::message::{Header, Headers, OwnedHeaders, OwnedMessage};
@@ -13,10 +13,10 @@ use tokio::sync::watch;
 
 use super::ledger::Ledger;
 use super::ops::Metrics;
-use super::sender::{Failure, Sender};
 use crate::catalog::Catalog;
 use crate::event::{self, Event};
-use crate::render::{Renderer, message};
+use crate::outbound::sender::{Failure, Sender};
+use crate::render::Renderer;
 
 /// How an event ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,13 +51,6 @@ fn dead(stage: &'static str, reason: impl std::fmt::Display) -> Dead {
         stage,
         reason: reason.to_string(),
     }
-}
-
-/// The email for `event`, as `render --format eml` makes it.
-pub fn compose(renderer: &Renderer, event: &Event) -> Result<lettre::Message, String> {
-    let rendered = renderer.render(event).map_err(|e| e.to_string())?;
-    let sender = &renderer.templates().config.sender;
-    message::build(&rendered, event, sender, SystemTime::now()).map_err(|e| e.to_string())
 }
 
 impl Handler {
@@ -100,7 +93,10 @@ impl Handler {
             self.metrics.duplicates.fetch_add(1, Ordering::Relaxed);
             return Ok(Handled::Duplicate);
         }
-        let email = compose(&self.renderer, &event).map_err(|e| dead("template", e))?;
+        let email = self
+            .renderer
+            .compose(&event)
+            .map_err(|e| dead("template", e))?;
         let raw = email.formatted();
         if let Err(e) = self.ledger.begin(&id) {
             tracing::error!(error = %e, event_id = %id, "cannot note the send in the ledger");

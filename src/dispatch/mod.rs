@@ -6,7 +6,6 @@
 pub mod handle;
 pub mod ledger;
 pub mod ops;
-pub mod sender;
 pub mod service;
 mod worker;
 
@@ -137,7 +136,7 @@ pub fn default_topics(catalog: &crate::catalog::Catalog) -> Vec<String> {
 }
 
 /// Where and how to consume.
-pub struct Settings {
+pub struct Subscription {
     pub connection: Connection,
     pub group: String,
     pub topics: Vec<String>,
@@ -145,13 +144,13 @@ pub struct Settings {
     pub concurrency: usize,
 }
 
-/// The default for [`Settings::concurrency`].
+/// The default for [`Subscription::concurrency`].
 pub const DEFAULT_CONCURRENCY: usize = 16;
 
 /// Consumes and dispatches until `shutdown`; then finishes the events in hand, commits,
 /// and leaves the group.
 pub async fn run(
-    settings: &Settings,
+    settings: &Subscription,
     handler: Arc<Handler>,
     shutdown: watch::Receiver<bool>,
 ) -> Result<Snapshot, KafkaError> {
@@ -198,7 +197,7 @@ pub async fn run(
 
 /// A consumer in the group, subscribed to the topics, with the cluster reachable.
 fn subscribe(
-    settings: &Settings,
+    settings: &Subscription,
     context: Context,
 ) -> Result<Arc<BaseConsumer<Context>>, KafkaError> {
     let extra = [

@@ -8,7 +8,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use super::{Handler, Settings, Snapshot};
+use super::{Handler, Snapshot, Subscription};
 use crate::kafka::KafkaError;
 
 /// A running dispatcher.
@@ -21,7 +21,7 @@ pub struct Service {
 
 impl Service {
     /// Starts consuming `settings.topics` in `settings.group` and handling with `handler`.
-    pub fn start(settings: Settings, handler: Arc<Handler>) -> Self {
+    pub fn start(settings: Subscription, handler: Arc<Handler>) -> Self {
         let (stop, shutdown) = watch::channel(false);
         let metrics = handler.metrics.clone();
         let probe = tokio::spawn(watch_smtp(handler.clone(), shutdown.clone()));

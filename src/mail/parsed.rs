@@ -71,7 +71,7 @@ pub fn parse(raw: &[u8]) -> Parsed {
     parsed.links = links(&tags, parsed.text.as_deref());
     let subject = mail.headers.get_first_value("Subject");
     parsed.lints = lints(subject.as_deref(), &parsed, tags);
-    if crate::smtp::has_bare_lf(raw) {
+    if crate::mail::has_bare_lf(raw) {
         parsed.lints.insert(
             0,
             Lint {

@@ -13,11 +13,10 @@ use rdkafka::message::{Header, Message as _, OwnedHeaders};
 use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext};
 use serde::Serialize;
 
-pub mod fallback;
 pub mod plan;
 
 use crate::kafka::{Connection, KafkaError};
-use crate::record::Message;
+use crate::record::Outgoing;
 
 /// Pace and limits of one run.
 #[derive(Debug, Clone, Default)]
@@ -30,7 +29,7 @@ pub struct Pace {
 
 /// What happened to every message of a run.
 #[derive(Debug, Clone, Default, Serialize)]
-pub struct Summary {
+pub struct Deliveries {
     pub sent: u64,
     pub delivered: u64,
     pub failed: u64,
@@ -97,11 +96,11 @@ impl ProducerContext for Tracker {
 /// Returns [`KafkaError::Unreachable`] when the cluster does not answer before sending.
 pub fn run(
     connection: &Connection,
-    messages: impl Iterator<Item = Message>,
+    messages: impl Iterator<Item = Outgoing>,
     pace: &Pace,
     progress: &ProgressBar,
     stop: &AtomicBool,
-) -> Result<Summary, KafkaError> {
+) -> Result<Deliveries, KafkaError> {
     let tracker = Tracker {
         start: Instant::now(),
         state: Mutex::default(),
@@ -128,7 +127,7 @@ pub fn run(
 /// Sends every message at the pace asked; returns how many were handed to librdkafka.
 fn send_all(
     producer: &BaseProducer<Tracker>,
-    messages: impl Iterator<Item = Message>,
+    messages: impl Iterator<Item = Outgoing>,
     pace: &Pace,
     progress: &ProgressBar,
     stop: &AtomicBool,
@@ -179,7 +178,7 @@ fn send_all(
 /// Hands one message to librdkafka, waiting while its queue is full.
 fn send(
     producer: &BaseProducer<Tracker>,
-    message: &Message,
+    message: &Outgoing,
     stop: &AtomicBool,
 ) -> Result<(), KafkaError> {
     let mut headers = OwnedHeaders::new_with_capacity(message.headers.len());
@@ -232,7 +231,7 @@ fn summarize(
     undelivered: u64,
     elapsed: Duration,
     interrupted: bool,
-) -> Summary {
+) -> Deliveries {
     tally.latencies.sort_unstable();
     let percentile = |p: f64| -> f64 {
         if tally.latencies.is_empty() {
@@ -243,7 +242,7 @@ fn summarize(
         f64::from(tally.latencies[rank - 1]) / 1000.0
     };
     let secs = elapsed.as_secs_f64().max(1e-9);
-    Summary {
+    Deliveries {
         sent,
         delivered: tally.delivered,
         failed: tally.failed,

@@ -6,7 +6,7 @@ use serde_json::Value;
 use crate::catalog::generate::Generator;
 use crate::catalog::{Catalog, Violation};
 use crate::event::{self, InputError, source};
-use crate::record::{self, Message};
+use crate::record::{self, Outgoing};
 use crate::settings::TopicLayout;
 
 /// Where events come from.
@@ -40,14 +40,14 @@ pub struct PlanSettings {
 /// The messages to send, made lazily so a run of millions does not sit in memory.
 pub struct Plan {
     pub total: u64,
-    pub messages: Box<dyn Iterator<Item = Message> + Send>,
+    pub messages: Box<dyn Iterator<Item = Outgoing> + Send>,
 }
 
 /// One checked input item, already a message; events remember that they are events so a
 /// repeat can get a fresh id.
 #[derive(Clone)]
 struct Item {
-    message: Message,
+    message: Outgoing,
     is_event: bool,
 }
 
@@ -87,7 +87,7 @@ pub fn build(settings: PlanSettings, catalog: &Catalog) -> Result<Plan, InputErr
     })
 }
 
-fn to_message(event: &Value, payload: Option<&[u8]>, settings: &PlanSettings) -> Message {
+fn to_message(event: &Value, payload: Option<&[u8]>, settings: &PlanSettings) -> Outgoing {
     let ty = event
         .get("event_type")
         .and_then(Value::as_str)
@@ -211,7 +211,7 @@ fn raw_lines(paths: &[String], settings: &PlanSettings) -> Result<Vec<Item>, Inp
         for line in text.lines().filter(|l| !l.trim().is_empty()) {
             let headers = settings.headers.iter();
             items.push(Item {
-                message: Message {
+                message: Outgoing {
                     topic: topic.clone(),
                     key: None,
                     headers: headers

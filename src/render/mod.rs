@@ -17,7 +17,7 @@ use serde::Serialize;
 
 use crate::event::Event;
 use crate::exit_code::ErrorKind;
-pub use source::{SiteConfig, SourceError, Templates};
+pub use source::{SiteConfig, Templates, TemplatesError};
 
 /// What went wrong rendering an event.
 #[derive(Debug, thiserror::Error)]
@@ -34,7 +34,7 @@ pub enum RenderError {
         expected: String,
     },
     #[error(transparent)]
-    Source(#[from] SourceError),
+    Source(#[from] TemplatesError),
     #[error("cannot inline the CSS of `{file}`: {message}")]
     Inline { file: String, message: String },
     #[error("cannot build the message: {0}")]
@@ -120,6 +120,14 @@ impl Renderer {
 
     pub fn templates(&self) -> &Templates {
         &self.templates
+    }
+
+    /// The email for `event`, complete and dated now, as dispatch and `produce
+    /// --fallback-smtp` send it and `render --format eml` shows it.
+    pub fn compose(&self, event: &Event) -> Result<lettre::Message, RenderError> {
+        let rendered = self.render(event)?;
+        let sender = &self.templates.config.sender;
+        message::build(&rendered, event, sender, std::time::SystemTime::now())
     }
 
     /// Renders every part of `event`'s email.

@@ -79,7 +79,7 @@ impl Default for Sender {
 }
 
 #[derive(Debug, thiserror::Error)]
-pub enum SourceError {
+pub enum TemplatesError {
     #[error("cannot read templates directory `{path}`")]
     Read {
         path: PathBuf,
@@ -90,7 +90,7 @@ pub enum SourceError {
     Config(crate::located::Located),
 }
 
-impl SourceError {
+impl TemplatesError {
     pub fn kind(&self) -> ErrorKind {
         ErrorKind::BadInput
     }
@@ -98,26 +98,26 @@ impl SourceError {
 
 impl Templates {
     /// The built-in templates.
-    pub fn builtin() -> Result<Self, SourceError> {
+    pub fn builtin() -> Result<Self, TemplatesError> {
         let mut files = BTreeMap::new();
         collect_builtin(&BUILTIN, &mut files);
         Self::with(files, None)
     }
 
     /// `dir` when given, else the built-in set.
-    pub fn load(dir: Option<&Path>) -> Result<Self, SourceError> {
+    pub fn load(dir: Option<&Path>) -> Result<Self, TemplatesError> {
         let Some(dir) = dir else {
             return Self::builtin();
         };
         let mut files = BTreeMap::new();
-        collect_dir(dir, dir, &mut files).map_err(|source| SourceError::Read {
+        collect_dir(dir, dir, &mut files).map_err(|source| TemplatesError::Read {
             path: dir.to_owned(),
             source,
         })?;
         Self::with(files, Some(dir.to_owned()))
     }
 
-    fn with(files: BTreeMap<String, String>, dir: Option<PathBuf>) -> Result<Self, SourceError> {
+    fn with(files: BTreeMap<String, String>, dir: Option<PathBuf>) -> Result<Self, TemplatesError> {
         let config = match files.get("_config.yaml") {
             None => SiteConfig {
                 default_locale: english(),
@@ -161,7 +161,7 @@ impl Templates {
 
     /// The strings of a locale (`_strings/<locale>.yaml`, falling back by language, then
     /// to the default locale), and the locale they are for.
-    pub fn strings(&self, locale: &str) -> Result<(String, serde_json::Value), SourceError> {
+    pub fn strings(&self, locale: &str) -> Result<(String, serde_json::Value), TemplatesError> {
         let chain = locale_chain(locale);
         let found = chain
             .iter()
@@ -203,9 +203,9 @@ fn locale_chain(locale: &str) -> Vec<String> {
     chain
 }
 
-fn parse_yaml<T: serde::de::DeserializeOwned>(text: &str, file: &str) -> Result<T, SourceError> {
+fn parse_yaml<T: serde::de::DeserializeOwned>(text: &str, file: &str) -> Result<T, TemplatesError> {
     serde_norway::from_str(text)
-        .map_err(|e| SourceError::Config(crate::located::Located::yaml(file, None, &e)))
+        .map_err(|e| TemplatesError::Config(crate::located::Located::yaml(file, None, &e)))
 }
 
 fn collect_builtin(dir: &Dir<'static>, files: &mut BTreeMap<String, String>) {

@@ -3,11 +3,12 @@
 
 use std::path::PathBuf;
 
-use super::{ConfigFile, DEFAULT_GROUP, DEFAULT_SMTP, SettingsError, kafka};
+use super::{ConfigFile, DEFAULT_GROUP, DEFAULT_SMTP, SettingsError, host_port, kafka};
 use crate::catalog::Catalog;
 use crate::cli::{DispatchArgs, SmtpTls};
-use crate::dispatch::sender::{Retry, Server, TlsMode};
 use crate::kafka::Connection;
+use crate::outbound::sender::{Relay, Retry, TlsMode};
+use crate::value::HostPort;
 
 /// Everything `mailtest dispatch` runs with.
 pub struct Dispatch {
@@ -20,8 +21,8 @@ pub struct Dispatch {
     pub topics: Vec<String>,
     pub dlq_topic: String,
     pub concurrency: usize,
-    pub smtp: Server,
-    pub fallback: Option<Server>,
+    pub smtp: Relay,
+    pub fallback: Option<Relay>,
     pub retry: Retry,
     /// Where the idempotency ledger lives; `None`: in memory only (`--no-state`).
     pub state: Option<PathBuf>,
@@ -42,17 +43,19 @@ impl From<SmtpTls> for TlsMode {
 
 pub fn dispatch(args: &DispatchArgs, file: &ConfigFile) -> Result<Dispatch, SettingsError> {
     let (connection, catalog) = kafka(&args.kafka, file)?;
-    let server = |addr: &str| Server {
-        addr: addr.to_owned(),
+    let server = |addr: HostPort| Relay {
+        addr,
         tls: args.smtp_tls.into(),
         insecure: args.smtp_insecure,
         auth: args.smtp_user.clone().zip(args.smtp_password.clone()),
     };
-    let smtp = args
-        .smtp
-        .as_deref()
-        .or_else(|| file.dispatch_smtp())
-        .unwrap_or(DEFAULT_SMTP);
+    let smtp = match &args.smtp {
+        Some(addr) => addr.clone(),
+        None => host_port(
+            "dispatch.smtp",
+            file.dispatch_smtp().unwrap_or(DEFAULT_SMTP),
+        )?,
+    };
     let group = args
         .group
         .clone()
@@ -72,7 +75,7 @@ pub fn dispatch(args: &DispatchArgs, file: &ConfigFile) -> Result<Dispatch, Sett
         dlq_topic: args.dlq_topic.clone(),
         concurrency: args.concurrency,
         smtp: server(smtp),
-        fallback: args.fallback_smtp.as_deref().map(server),
+        fallback: args.fallback_smtp.clone().map(server),
         retry,
         state: (!args.no_state).then(|| args.state.clone()),
         http: args.http.clone(),

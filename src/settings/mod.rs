@@ -14,7 +14,7 @@ mod file;
 pub mod show;
 mod sink;
 
-pub use crate::value::{ByteSize, Span};
+pub use crate::value::{ByteSize, HostPort, Span};
 pub use dispatch::{Dispatch, dispatch};
 pub use file::{ConfigFile, DispatchConfig, SinkConfig};
 pub use sink::{Sink, sink, store_dir};
@@ -134,6 +134,12 @@ pub fn listen_addr(
         ));
     }
     Ok(addr)
+}
+
+/// A server to connect to, from config-file text (flags parse through clap).
+pub fn host_port(what: &str, text: &str) -> Result<HostPort, SettingsError> {
+    text.parse()
+        .map_err(|m| SettingsError::invalid(what, format!("`{text}`: {m}")))
 }
 
 /// Parses `--header k=v` flags.

@@ -12,7 +12,7 @@ use super::{
 };
 use crate::api::{ApiSettings, HostPolicy};
 use crate::cli::{BareLfArg, SinkArgs, StoreArgs};
-use crate::release::Targets;
+use crate::outbound::release::Targets;
 use crate::smtp::auth::AuthPolicy;
 use crate::smtp::faults::FaultSet;
 use crate::smtp::{BareLf, ServerSettings, SessionConfig, tls};

@@ -19,11 +19,11 @@ use crate::api::ApiSettings;
 use crate::broker::{Broker, BrokerSettings};
 use crate::catalog::{Catalog, DEFAULT_TOPIC};
 use crate::dispatch::ledger::Ledger;
-use crate::dispatch::sender::{Retry, Sender, Server, TlsMode};
 use crate::dispatch::{self, Handler, Metrics, Service, Snapshot};
 use crate::event::{Event, InputError};
 use crate::exit_code::ErrorKind;
 use crate::kafka::{Connection, KafkaError};
+use crate::outbound::sender::{Relay, Retry, Sender, TlsMode};
 use crate::produce::{self, Pace};
 use crate::render::{Renderer, Templates};
 use crate::settings::TopicLayout;
@@ -48,8 +48,6 @@ pub enum SmokeError {
     },
     #[error("cannot start the dispatcher")]
     Dispatch(#[source] KafkaError),
-    #[error("cannot send to the sink")]
-    Smtp(#[source] crate::dispatch::sender::ServerError),
     #[error("the scenario's events are not valid")]
     Events(#[source] InputError),
     #[error("cannot produce the scenario's events")]
@@ -61,7 +59,7 @@ pub enum SmokeError {
 impl SmokeError {
     pub fn kind(&self) -> ErrorKind {
         match self {
-            Self::Bind { .. } | Self::Smtp(_) => ErrorKind::BadInput,
+            Self::Bind { .. } => ErrorKind::BadInput,
             Self::Broker(e) | Self::Dispatch(e) | Self::Produce(e) => e.kind(),
             Self::Events(e) => e.kind(),
             Self::Verify(e) => e.kind(),
@@ -70,7 +68,7 @@ impl SmokeError {
 }
 
 /// Everything a run needs, resolved.
-pub struct Settings {
+pub struct Setup {
     /// The user's cluster; `None` starts the embedded one, with these client properties.
     pub kafka: Option<Connection>,
     pub properties: Vec<(String, String)>,
@@ -141,7 +139,7 @@ fn record(
 impl Pipeline {
     /// Checks the scenario's events, then starts the broker (unless the user's is given),
     /// the sink and the dispatcher (unless the user's service does that part).
-    pub async fn start(settings: &Settings, on_step: &dyn Fn(&Step)) -> Result<Self, SmokeError> {
+    pub async fn start(settings: &Setup, on_step: &dyn Fn(&Step)) -> Result<Self, SmokeError> {
         let started = Instant::now();
         let events = settings
             .scenario
@@ -194,7 +192,7 @@ impl Pipeline {
     /// Produces the scenario's events and verifies the mail that comes out.
     pub async fn run(
         &mut self,
-        settings: &Settings,
+        settings: &Setup,
         on_step: &dyn Fn(&Step),
     ) -> Result<Report, SmokeError> {
         let t = Instant::now();
@@ -236,7 +234,7 @@ impl Pipeline {
 }
 
 /// The user's cluster, or a fresh embedded one with the catalog's topics.
-fn kafka(settings: &Settings) -> Result<(Option<Broker>, Connection), SmokeError> {
+fn kafka(settings: &Setup) -> Result<(Option<Broker>, Connection), SmokeError> {
     if let Some(connection) = &settings.kafka {
         return Ok((None, connection.clone()));
     }
@@ -257,7 +255,7 @@ fn kafka(settings: &Settings) -> Result<(Option<Broker>, Connection), SmokeError
     Ok((Some(broker), connection))
 }
 
-async fn start_sink(settings: &Settings) -> Result<Sink, SmokeError> {
+async fn start_sink(settings: &Setup) -> Result<Sink, SmokeError> {
     let bind = |what, addr| async move {
         tokio::net::TcpListener::bind(addr)
             .await
@@ -282,7 +280,7 @@ async fn start_sink(settings: &Settings) -> Result<Sink, SmokeError> {
 /// The reference dispatcher in a fresh group that starts at the topics' current end, so
 /// events already on a shared cluster are not sent again.
 fn start_dispatch(
-    settings: &Settings,
+    settings: &Setup,
     connection: &Connection,
     sink: &Sink,
 ) -> Result<Service, SmokeError> {
@@ -291,13 +289,13 @@ fn start_dispatch(
     connection
         .start_group_at_end(&group, &topics)
         .map_err(SmokeError::Dispatch)?;
-    let server = Server {
-        addr: sink.smtp.to_string(),
+    let server = Relay {
+        addr: sink.smtp.into(),
         tls: TlsMode::None,
         insecure: false,
         auth: None,
     };
-    let sender = Sender::new(&server, None, Retry::default()).map_err(SmokeError::Smtp)?;
+    let sender = Sender::new(&server, None, Retry::default());
     let handler = Handler {
         dlq: connection.future_producer().map_err(SmokeError::Dispatch)?,
         dlq_topic: format!("{DEFAULT_TOPIC}.dlq"),
@@ -307,7 +305,7 @@ fn start_dispatch(
         ledger: Arc::new(Ledger::memory()),
         metrics: Arc::new(Metrics::default()),
     };
-    let settings = dispatch::Settings {
+    let settings = dispatch::Subscription {
         connection: connection.clone(),
         group,
         topics,
@@ -369,7 +367,7 @@ async fn produce_events(
 
 /// Verifies the scenario's expectations against the sink, through its API as any client.
 async fn check(
-    settings: &Settings,
+    settings: &Setup,
     sink: &Sink,
     events: Vec<Value>,
 ) -> Result<verify::Report, SmokeError> {

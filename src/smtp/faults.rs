@@ -94,7 +94,7 @@ pub struct FaultSet {
 }
 
 /// What happened at one point of a session, for the rules to look at.
-pub struct Event<'a> {
+pub struct Moment<'a> {
     pub on: &'a str,
     pub address: Option<&'a str>,
     pub size: Option<u64>,
@@ -145,7 +145,7 @@ impl FaultSet {
 
     /// The effect of the first rule that fires for `event`, if any. While intake is paused,
     /// MAIL is refused with 421.
-    pub fn check(&self, event: &Event<'_>) -> Option<Effect> {
+    pub fn check(&self, event: &Moment<'_>) -> Option<Effect> {
         if event.on == "MAIL" && self.paused() {
             return Some(paused_effect());
         }
@@ -167,14 +167,14 @@ impl FaultSet {
             return Some(paused_effect());
         }
         self.connections.fetch_add(1, Ordering::Relaxed);
-        self.check(&Event {
+        self.check(&Moment {
             on: "connect",
             address: None,
             size: None,
         })
     }
 
-    fn fires(&self, armed: &Armed, event: &Event<'_>) -> bool {
+    fn fires(&self, armed: &Armed, event: &Moment<'_>) -> bool {
         let when = &armed.rule.when;
         let on = when.on.as_deref().unwrap_or("any");
         let on_matches =

@@ -1,5 +1,6 @@
 //! The capture SMTP server: command parser, session state machine and accept loop. It
-//! knows nothing of storage: each accepted message is handed to a [`Deliver`] (the store).
+//! knows nothing of storage: each accepted message is handed to a [`crate::mail::Deliver`]
+//! (the store).
 
 pub mod auth;
 pub mod command;
@@ -10,59 +11,5 @@ pub mod server;
 pub mod session;
 pub mod tls;
 
-use std::future::Future;
-use std::net::SocketAddr;
-use std::pin::Pin;
-
-use serde::{Deserialize, Serialize};
-
 pub use server::{Server, ServerSettings};
 pub use session::{BareLf, SessionConfig};
-
-/// The SMTP envelope and session facts of one message: what headers cannot tell (BCC
-/// recipients, the client, ESMTP extensions used).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Envelope {
-    /// The reverse path; empty for the null sender `<>`.
-    pub mail_from: String,
-    /// Every RCPT TO, in order, including those in no header (BCC).
-    pub rcpt_to: Vec<String>,
-    /// The EHLO or HELO name.
-    pub helo: String,
-    pub esmtp: bool,
-    pub smtputf8: bool,
-    pub body_8bit: bool,
-    /// A line of the message ended in a bare LF instead of CR LF (a client bug: RFC 5321
-    /// 2.3.8); the message is kept byte for byte as sent.
-    #[serde(default)]
-    pub bare_lf: bool,
-    pub tls: bool,
-    /// The AUTH identity, when the client authenticated.
-    pub auth: Option<String>,
-    pub client: SocketAddr,
-}
-
-/// A message the server accepted the data of, before it is answered with 250.
-#[derive(Debug, Clone)]
-pub struct Incoming {
-    pub envelope: Envelope,
-    /// The message exactly as received, dot-unstuffed.
-    pub raw: Vec<u8>,
-    pub received_at: chrono::DateTime<chrono::Utc>,
-    /// The session's commands and replies up to this message (AUTH data redacted).
-    pub transcript: Vec<String>,
-}
-
-/// Whether `bytes` have an LF not preceded by CR.
-pub fn has_bare_lf(bytes: &[u8]) -> bool {
-    memchr::memchr_iter(b'\n', bytes).any(|i| i == 0 || bytes[i - 1] != b'\r')
-}
-
-/// The result of handing a message on: its id, or a reason for a temporary failure.
-pub type DeliverFuture<'a> = Pin<Box<dyn Future<Output = Result<String, String>> + Send + 'a>>;
-
-/// Where accepted messages go. The session answers 250 only once this returns `Ok`, so a
-/// store that writes before returning never acknowledges what it could lose.
-pub trait Deliver: Send + Sync {
-    fn deliver(&self, message: Incoming) -> DeliverFuture<'_>;
-}

@@ -11,8 +11,8 @@ use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 use tracing::Instrument;
 
-use super::Deliver;
 use super::session::{Session, SessionConfig};
+use crate::mail::Deliver;
 
 /// Server-wide settings.
 #[derive(Debug, Clone)]

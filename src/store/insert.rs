@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use super::index::{self, Body};
 use super::{Store, StoreError, Summary, log, mirror};
-use crate::smtp::{Deliver, DeliverFuture, Incoming};
+use crate::mail::{Deliver, DeliverError, DeliverFuture, Incoming};
 
 impl Store {
     /// Stores a message and announces it; returns once it is written (and synced, in
@@ -84,16 +84,16 @@ impl Store {
 
     /// [`Store::insert`] as a session calls it: a panic on one message (a parser bug) is
     /// that message's 451, not the sink's end.
-    fn insert_guarded(&self, message: Incoming) -> Result<String, String> {
+    fn insert_guarded(&self, message: Incoming) -> Result<String, DeliverError> {
         match std::panic::catch_unwind(AssertUnwindSafe(|| self.insert(message))) {
             Ok(Ok(summary)) => Ok(summary.id.to_string()),
             Ok(Err(err)) => {
                 tracing::error!(cause = %err, source = ?std::error::Error::source(&err), "store write failed");
-                Err("Cannot store the message, try again later".to_owned())
+                Err(DeliverError::Write)
             }
             Err(_) => {
                 tracing::error!("storing a message panicked; the message was refused");
-                Err("Cannot store the message, try again later".to_owned())
+                Err(DeliverError::Panicked)
             }
         }
     }

@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::smtp::{Envelope, Incoming};
+use crate::mail::{Envelope, Incoming};
 
 /// The header of a test run's mail: parallel CI jobs tag their mail with it.
 pub const RUN_HEADER: &str = "X-Mailtest-Run";

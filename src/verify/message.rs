@@ -6,14 +6,29 @@ use std::sync::{Arc, OnceLock};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use crate::mail::Envelope;
 use crate::mail::parsed::{self, Parsed};
-use crate::smtp::Envelope;
 
 /// Loads the raw bytes of a message when they are first needed.
 pub type Loader = Arc<dyn Fn() -> Result<Vec<u8>, String> + Send + Sync>;
 
-/// One message.
+/// One message: its header facts, and its body when a check asks for it.
 pub struct Message {
+    facts: Facts,
+    loader: Loader,
+    content: OnceLock<Result<Content, String>>,
+}
+
+/// The parts of the body checks look at.
+pub struct Content {
+    pub raw: Vec<u8>,
+    pub parsed: Parsed,
+    pub links: Vec<String>,
+}
+
+/// Header facts of a message, however they were found (a store summary, the API's
+/// listing, an `.eml` file's headers).
+pub struct Facts {
     /// The store id, or the file name.
     pub id: String,
     /// Arrival order within the source.
@@ -27,52 +42,58 @@ pub struct Message {
     /// `To` addresses, then envelope recipients not already there (BCC).
     pub to: Vec<String>,
     pub cc: Vec<String>,
-    loader: Loader,
-    content: OnceLock<Result<Content, String>>,
 }
 
-/// The parts of the body checks look at.
-pub struct Content {
-    pub raw: Vec<u8>,
-    pub parsed: Parsed,
-    pub links: Vec<String>,
+impl Facts {
+    /// Facts from header texts: the address headers are read into bare addresses.
+    pub fn new(id: String, seq: u64, headers: HeaderTexts) -> Self {
+        Self {
+            id,
+            seq,
+            received_at: None,
+            envelope: None,
+            mailbox: headers.mailbox,
+            size: 0,
+            subject: headers.subject,
+            from: addresses(headers.from.as_deref()),
+            to: addresses(headers.to.as_deref()),
+            cc: addresses(headers.cc.as_deref()),
+        }
+    }
 }
 
-/// Header facts of a message, however they were found.
-pub struct Facts {
-    pub id: String,
-    pub seq: u64,
-    pub received_at: Option<DateTime<Utc>>,
-    pub envelope: Option<Envelope>,
+/// The header texts facts are read from.
+#[derive(Default)]
+pub struct HeaderTexts {
     pub mailbox: Option<String>,
-    pub size: u64,
     pub subject: Option<String>,
     pub from: Option<String>,
     pub to: Option<String>,
     pub cc: Option<String>,
 }
 
+/// A message reads as its facts (`message.subject`), which never change once found.
+impl std::ops::Deref for Message {
+    type Target = Facts;
+
+    fn deref(&self) -> &Facts {
+        &self.facts
+    }
+}
+
 impl Message {
-    pub fn new(facts: Facts, loader: Loader) -> Self {
-        let mut to = addresses(facts.to.as_deref());
+    /// A message of `facts`, its envelope recipients added to `to` (BCC), its body read
+    /// through `loader` when first needed.
+    pub fn new(mut facts: Facts, loader: Loader) -> Self {
         if let Some(envelope) = &facts.envelope {
             for rcpt in &envelope.rcpt_to {
-                if !to.iter().any(|t| t.eq_ignore_ascii_case(rcpt)) {
-                    to.push(rcpt.clone());
+                if !facts.to.iter().any(|t| t.eq_ignore_ascii_case(rcpt)) {
+                    facts.to.push(rcpt.clone());
                 }
             }
         }
         Self {
-            id: facts.id,
-            seq: facts.seq,
-            received_at: facts.received_at,
-            envelope: facts.envelope,
-            mailbox: facts.mailbox,
-            size: facts.size,
-            subject: facts.subject,
-            from: addresses(facts.from.as_deref()),
-            to,
-            cc: addresses(facts.cc.as_deref()),
+            facts,
             loader,
             content: OnceLock::new(),
         }
@@ -85,17 +106,16 @@ impl Message {
             .map(|(h, _)| h)
             .unwrap_or_default();
         let header = |name: &str| headers.get_first_value(name);
-        let facts = Facts {
-            id,
-            seq,
-            received_at: None,
-            envelope: None,
+        let texts = HeaderTexts {
             mailbox: header(crate::store::summary::RUN_HEADER),
-            size: raw.len() as u64,
             subject: header("Subject"),
             from: header("From"),
             to: header("To"),
             cc: header("Cc"),
+        };
+        let facts = Facts {
+            size: raw.len() as u64,
+            ..Facts::new(id, seq, texts)
         };
         let shared = Arc::new(raw);
         Self::new(facts, Arc::new(move || Ok(shared.to_vec())))

@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use tokio::time::Instant;
 
-use super::message::{Facts, Message};
+use super::message::{Facts, HeaderTexts, Message};
 use crate::exit_code::ErrorKind;
 use crate::store::{Query, Store, Summary};
 
@@ -161,17 +161,18 @@ impl Source {
 }
 
 fn facts(s: &Summary, cc: Option<String>) -> Facts {
-    Facts {
-        id: s.id.to_string(),
-        seq: s.id,
-        received_at: Some(s.received_at),
-        envelope: Some(s.envelope.clone()),
+    let texts = HeaderTexts {
         mailbox: s.mailbox.clone(),
-        size: s.size,
         subject: s.subject.clone(),
         from: s.from.clone(),
         to: s.to.clone(),
         cc,
+    };
+    Facts {
+        received_at: Some(s.received_at),
+        envelope: Some(s.envelope.clone()),
+        size: s.size,
+        ..Facts::new(s.id.to_string(), s.id, texts)
     }
 }
 

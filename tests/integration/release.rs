@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use mailtest::api::ApiSettings;
-use mailtest::release::Targets;
+use mailtest::outbound::release::Targets;
 use mailtest::smtp::ServerSettings;
 
 use crate::api::{

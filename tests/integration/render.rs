@@ -154,13 +154,13 @@ fn through_a_sink(eml: &[u8], to: &str) -> Vec<u8> {
         let (_stop, shutdown) = tokio::sync::watch::channel(false);
         let serve = Server::serve(listener, ServerSettings::default(), store.clone(), shutdown);
         tokio::spawn(serve);
-        let target = mailtest::release::Target {
+        let target = mailtest::outbound::release::Target {
             host: addr.ip().to_string(),
             port: addr.port(),
             ..Default::default()
         };
-        let timeout = mailtest::release::RELEASE_TIMEOUT;
-        mailtest::release::release(
+        let timeout = mailtest::outbound::release::RELEASE_TIMEOUT;
+        mailtest::outbound::release::release(
             eml,
             "no-reply@example.com",
             &[to.to_owned()],

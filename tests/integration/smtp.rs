@@ -4,8 +4,9 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use mailtest::mail::{Deliver, DeliverFuture, Incoming};
 use mailtest::smtp::command::{Command, Param, parse};
-use mailtest::smtp::{Deliver, DeliverFuture, Incoming, Server, ServerSettings, SessionConfig};
+use mailtest::smtp::{Server, ServerSettings, SessionConfig};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};

@@ -5,7 +5,7 @@ use std::io::Write;
 use std::sync::Arc;
 use std::time::Duration;
 
-use mailtest::smtp::{Envelope, Incoming};
+use mailtest::mail::{Envelope, Incoming};
 use mailtest::store::{Query, Store};
 
 pub fn incoming(to: &str, raw: &str) -> Incoming {

@@ -7,9 +7,9 @@ use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::BareLf;
 use super::Session;
-use crate::smtp::faults::{Effect, Event};
+use crate::mail::{Envelope, Incoming};
+use crate::smtp::faults::{Effect, Moment};
 use crate::smtp::lines;
-use crate::smtp::{Envelope, Incoming};
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
     pub(super) async fn data(&mut self) -> io::Result<bool> {
@@ -112,7 +112,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
             let body = self.state.chunks.take().unwrap_or_default();
             let too_big = self.state.chunks_too_big;
             // Chunks have no line framing to break, but a bare LF is still worth flagging.
-            self.state.bare_lf = crate::smtp::has_bare_lf(&body);
+            self.state.bare_lf = crate::mail::has_bare_lf(&body);
             return self.finish(body, too_big).await;
         }
         self.reply(&format!("250 2.0.0 {size} octets received"));
@@ -127,7 +127,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
             self.error("552 5.3.4 Message size exceeds fixed maximum message size");
             return Ok(true);
         }
-        let event = Event {
+        let event = Moment {
             on: "DATA",
             address: None,
             size: Some(raw.len() as u64),

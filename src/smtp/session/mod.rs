@@ -14,12 +14,12 @@ mod transcript;
 
 use std::sync::Arc;
 
-use super::Deliver;
 use super::auth::AuthPolicy;
 use super::command::{self, Command, Param};
 use super::conn::Conn;
-use super::faults::{Event, FaultSet};
+use super::faults::{FaultSet, Moment};
 use super::lines::{self, Line};
+use crate::mail::Deliver;
 use transcript::Transcript;
 
 /// Limits and names of a server's sessions.
@@ -271,7 +271,7 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin> Session<'a, S> {
             Command::Rcpt { to, .. } => Some(to.as_str()),
             _ => None,
         };
-        let event = Event {
+        let event = Moment {
             on: command.verb(),
             address,
             size: None,

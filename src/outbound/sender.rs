@@ -14,11 +14,12 @@ use rand::Rng;
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 
+use crate::value::HostPort;
+
 /// How to reach one SMTP server.
 #[derive(Debug, Clone)]
-pub struct Server {
-    /// `host:port`.
-    pub addr: String,
+pub struct Relay {
+    pub addr: HostPort,
     pub tls: TlsMode,
     /// Accept any certificate (a test server's self-signed one).
     pub insecure: bool,
@@ -78,10 +79,6 @@ pub struct Sent {
     pub reply: String,
 }
 
-#[derive(Debug, thiserror::Error)]
-#[error("invalid SMTP server `{0}`: expected HOST:PORT")]
-pub struct ServerError(pub String);
-
 /// How one attempt failed.
 enum Attempt {
     /// 5xx.
@@ -94,9 +91,7 @@ enum Attempt {
 
 /// One server, with the connections to it that are idle.
 struct Transport {
-    server: Server,
-    host: String,
-    port: u16,
+    server: Relay,
     hello: ClientId,
     idle: Mutex<Vec<AsyncSmtpConnection>>,
 }
@@ -108,16 +103,12 @@ pub struct Sender {
 }
 
 impl Sender {
-    pub fn new(
-        primary: &Server,
-        fallback: Option<&Server>,
-        retry: Retry,
-    ) -> Result<Self, ServerError> {
-        Ok(Self {
-            primary: Transport::new(primary)?,
-            fallback: fallback.map(Transport::new).transpose()?,
+    pub fn new(primary: &Relay, fallback: Option<&Relay>, retry: Retry) -> Self {
+        Self {
+            primary: Transport::new(primary),
+            fallback: fallback.map(Transport::new),
             retry,
-        })
+        }
     }
 
     /// Whether the primary server answers (for readiness).
@@ -193,24 +184,12 @@ impl Sender {
 }
 
 impl Transport {
-    fn new(server: &Server) -> Result<Self, ServerError> {
-        let (host, port) = server
-            .addr
-            .rsplit_once(':')
-            .and_then(|(h, p)| {
-                Some((
-                    h.trim_start_matches('[').trim_end_matches(']'),
-                    p.parse::<u16>().ok()?,
-                ))
-            })
-            .ok_or_else(|| ServerError(server.addr.clone()))?;
-        Ok(Self {
+    fn new(server: &Relay) -> Self {
+        Self {
             server: server.clone(),
-            host: host.to_owned(),
-            port,
             hello: ClientId::default(),
             idle: Mutex::new(Vec::new()),
-        })
+        }
     }
 
     /// A new connection: TCP with Nagle off (lettre writes the final `.` on its own, and
@@ -220,7 +199,7 @@ impl Transport {
             |e: &dyn std::fmt::Display| Attempt::Unreachable(format!("{}: {e}", self.server.addr));
         let stream = tokio::time::timeout(
             Duration::from_secs(30),
-            TcpStream::connect((self.host.as_str(), self.port)),
+            TcpStream::connect((self.server.addr.host.as_str(), self.server.addr.port)),
         )
         .await
         .map_err(|e| unreachable(&e))?
@@ -235,7 +214,7 @@ impl Transport {
             TlsMode::Required => true,
         };
         if tls {
-            let params = TlsParameters::builder(self.host.clone())
+            let params = TlsParameters::builder(self.server.addr.host.clone())
                 .dangerous_accept_invalid_certs(self.server.insecure)
                 .dangerous_accept_invalid_hostnames(self.server.insecure)
                 .build()

@@ -4,15 +4,14 @@
 use serde::Serialize;
 use tokio::sync::watch;
 
-use crate::dispatch::handle::compose;
-use crate::dispatch::sender::{Failure, Sender};
 use crate::event::Event;
-use crate::record::Message;
+use crate::outbound::sender::{Failure, Sender};
+use crate::record::Outgoing;
 use crate::render::Renderer;
 
 /// What the fallback did.
 #[derive(Debug, Default, Serialize)]
-pub struct Summary {
+pub struct Fallback {
     pub sent: u64,
     /// Event id (or position) and why, for each event that could not be sent.
     pub failed: Vec<(String, String)>,
@@ -21,12 +20,12 @@ pub struct Summary {
 /// Renders and sends every message's event; one that cannot be is reported, not retried
 /// beyond the sender's own retries.
 pub async fn send_all(
-    messages: impl Iterator<Item = Message>,
+    messages: impl Iterator<Item = Outgoing>,
     renderer: &Renderer,
     sender: &Sender,
     stop: &mut watch::Receiver<bool>,
-) -> Summary {
-    let mut summary = Summary::default();
+) -> Fallback {
+    let mut summary = Fallback::default();
     for (i, message) in messages.enumerate() {
         if *stop.borrow() {
             break;
@@ -44,10 +43,10 @@ pub async fn send_all(
             }
         };
         let id = event.event_id.to_string();
-        let email = match compose(renderer, &event) {
+        let email = match renderer.compose(&event) {
             Ok(email) => email,
             Err(e) => {
-                summary.failed.push((id, e));
+                summary.failed.push((id, e.to_string()));
                 continue;
             }
         };

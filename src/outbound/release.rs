@@ -8,7 +8,7 @@ use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 
-use crate::dispatch::sender::TlsMode;
+use crate::outbound::sender::TlsMode;
 
 use crate::exit_code::ErrorKind;
 
