@@ -28,7 +28,7 @@ for line in open(sys.argv[1]):
 PY
 bytes=$(stat -c %s "$work/events.jsonl")
 # mailtest's producer defaults, given to kcat explicitly so both send the same way.
-same=(-X acks=all -X enable.idempotence=true -X compression.type=zstd -X linger.ms=10)
+same=(-X acks=all -X enable.idempotence=true -X compression.type=gzip -X partitioner=murmur2_random -X linger.ms=10)
 
 now() { date +%s.%N; }
 rate() { python3 -c "print(round($events / ($2 - $1)))"; }

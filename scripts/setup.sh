@@ -43,9 +43,10 @@ if ! python3 -c 'import jsonschema, yaml' 2>/dev/null; then
   python3 -m pip install -q jsonschema pyyaml
 fi
 
-if ! python3 -c 'import confluent_kafka' 2>/dev/null; then
-  echo "setup: installing confluent-kafka" >&2
-  python3 -m pip install -q confluent-kafka
+# Outside Kafka clients: confluent-kafka, and aiokafka (the client the services we test use).
+if ! python3 -c 'import confluent_kafka, aiokafka' 2>/dev/null; then
+  echo "setup: installing confluent-kafka and aiokafka" >&2
+  python3 -m pip install -q confluent-kafka aiokafka
 fi
 
 tansu="$tools/bin/tansu"

@@ -1,5 +1,6 @@
 //! Interop with Kafka software we did not write: Debian's kcat against the embedded broker,
-//! and the tansu broker with Python's confluent-kafka as the outside client.
+//! the tansu broker with Python's confluent-kafka as the outside client, and aiokafka (the
+//! client the services we test use) reading what `mailtest produce` writes.
 
 use std::collections::HashSet;
 use std::io::Write;
@@ -296,4 +297,50 @@ fn a_fixed_listen_address_is_what_clients_see() {
     let done = mailtest().args(["broker", "--listen", &listen]).run();
     assert_eq!(done.code, 2, "{}", done.stderr);
     assert!(done.stderr.contains("cannot listen on"), "{}", done.stderr);
+}
+
+/// What aiokafka (the client the `FastAPI` services we test use) makes of `mailtest produce`
+/// with its defaults: every record decodes (a codec it reads without extra packages), and
+/// each key lands on the partition aiokafka's own producer, like the Java client's, would
+/// choose, so events of one user stay on one partition whichever side wrote them.
+#[test]
+fn aiokafka_reads_mailtest_produce_on_its_own_partitions() {
+    let broker = mailtest::broker::Broker::start(&mailtest::broker::BrokerSettings {
+        brokers: 1,
+        partitions: 12,
+        topics: vec!["to-aiokafka".to_owned()],
+        ..mailtest::broker::BrokerSettings::default()
+    })
+    .expect("mock cluster starts");
+    let b = broker.bootstrap();
+    mailtest()
+        .args(["-q", "produce", "-b", b, "--topic", "to-aiokafka"])
+        .args(["--count", "60", "--seed", "7"])
+        .ok();
+    let mut child = Command::new("python3")
+        .arg(root().join("tests/interop/aiokafka_client.py"))
+        .args(["consume", b, "to-aiokafka", "60", "60"])
+        .output()
+        .unwrap();
+    assert!(
+        child.status.success(),
+        "aiokafka failed: {}",
+        String::from_utf8_lossy(&child.stderr)
+    );
+    let records = json_lines(&String::from_utf8_lossy(&std::mem::take(&mut child.stdout)));
+    assert_eq!(records.len(), 60);
+    let mut keys = HashSet::new();
+    for r in &records {
+        let key = r["key"].as_str().expect("keyed by recipient");
+        assert_eq!(r["payload"]["recipient"]["email"].as_str(), Some(key));
+        assert_eq!(r["partition"], r["aiokafka_partition"], "{r}");
+        keys.insert(key.to_owned());
+    }
+    let used: HashSet<_> = records.iter().map(|r| r["partition"].to_string()).collect();
+    assert!(
+        keys.len() > 20 && used.len() > 6,
+        "{} keys on {} partitions",
+        keys.len(),
+        used.len()
+    );
 }
