@@ -204,6 +204,24 @@ impl Catalog {
     }
 }
 
+/// Where produced events go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TopicLayout {
+    /// Every event on one topic, its type in the `event_type` header.
+    Single(String),
+    /// `email-events.<type>` for each type.
+    PerType,
+}
+
+impl TopicLayout {
+    pub fn topic_for(&self, event_type: &str) -> String {
+        match self {
+            Self::Single(topic) => topic.clone(),
+            Self::PerType => per_type_topic(event_type),
+        }
+    }
+}
+
 /// The topic of an event type in the one-topic-per-type layout.
 pub fn per_type_topic(event_type: &str) -> String {
     format!("{DEFAULT_TOPIC}.{event_type}")

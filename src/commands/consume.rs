@@ -9,37 +9,24 @@ use serde_json::Value;
 
 use crate::catalog::Catalog;
 use crate::cli::{ConsumeArgs, ConsumeFormat};
-use crate::consume::{self, Filter, Options, StartAt};
+use crate::consume::{self, Filter, Options};
 use crate::event;
 use crate::exit_code::Outcome;
 use crate::printer::Printer;
 use crate::record::Received;
-use crate::settings::{self, ConfigFile, SettingsError};
+use crate::settings::{self, ConfigFile};
 
 pub async fn run(args: ConsumeArgs, config: &ConfigFile, printer: &Printer) -> Result<Outcome> {
-    let (connection, catalog) = settings::kafka(&args.kafka, config)?;
-    let start: StartAt = args.from.parse()?;
-    if args.group.is_some() && !matches!(start, StartAt::Beginning | StartAt::End) {
-        return Err(SettingsError::invalid(
-            "--from",
-            "with --group, only `beginning` or `end` (where a new group starts); committed offsets decide the rest",
-        )
-        .into());
-    }
-    let filter = Filter {
-        types: args.types.clone(),
-        to: args.to.clone(),
-        headers: settings::headers(&args.headers)?,
-    };
-    let format = args.format;
+    let settings = settings::consume(&args, config)?;
     let stop = super::interrupt_flag();
     let stats = tokio::task::spawn_blocking(move || {
-        let options = options(&connection, &catalog, &args, start)?;
+        let options = options(&settings)?;
+        let connection = settings.connection;
         let mut shower = Shower {
             out: BufWriter::with_capacity(1 << 16, std::io::stdout().lock()),
-            filter,
-            catalog,
-            format,
+            filter: settings.filter,
+            catalog: settings.catalog,
+            format: settings.format,
         };
         let stats = consume::run(&connection, &options, &stop, &mut shower)?;
         shower.out.flush()?;
@@ -59,23 +46,18 @@ pub async fn run(args: ConsumeArgs, config: &ConfigFile, printer: &Printer) -> R
 }
 
 /// What to read: the topics given, or the catalog's topics that exist.
-fn options(
-    connection: &crate::kafka::Connection,
-    catalog: &Catalog,
-    args: &ConsumeArgs,
-    start: StartAt,
-) -> Result<Options> {
-    let topics = if args.topics.is_empty() {
-        consume::existing_topics(connection, &catalog.topics())?
+fn options(settings: &settings::Consume) -> Result<Options> {
+    let topics = if settings.topics.is_empty() {
+        consume::existing_topics(&settings.connection, &settings.catalog.topics())?
     } else {
-        args.topics.clone()
+        settings.topics.clone()
     };
     Ok(Options {
         topics,
-        start,
-        group: args.group.clone(),
-        exit_at_end: args.exit_at_end,
-        count: args.count,
+        start: settings.start,
+        group: settings.group.clone(),
+        exit_at_end: settings.exit_at_end,
+        count: settings.count,
     })
 }
 

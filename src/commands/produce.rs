@@ -10,53 +10,44 @@ use crate::kafka::KafkaError;
 use crate::outbound::fallback;
 use crate::outbound::sender::{Relay, Retry, Sender, TlsMode};
 use crate::printer::Printer;
-use crate::produce::plan::{self, Input, PlanSettings};
+use crate::produce::plan;
 use crate::produce::{self, Deliveries, Pace};
 use crate::render::{Renderer, Templates};
-use crate::settings::{self, ConfigFile, HostPort, SettingsError, TopicLayout};
+use crate::settings::{self, ConfigFile, HostPort};
 
 pub async fn run(args: ProduceArgs, config: &ConfigFile, printer: &Printer) -> Result<Outcome> {
-    let (connection, catalog) = settings::kafka(&args.kafka, config)?;
-    let plan_settings = plan_settings(&args, config)?;
-    let rate = match args.rate {
-        Some(r) if !(r.is_finite() && r > 0.0) => {
-            return Err(SettingsError::invalid(
-                "--rate",
-                format!("`{r}`: expected a positive number of events per second"),
-            )
-            .into());
-        }
-        other => other,
-    };
-    let plan = plan::build(plan_settings, &catalog)?;
-    if args.dry_run {
+    let settings = settings::produce(&args, config)?;
+    let plan = plan::build(settings.plan.clone(), &settings.catalog)?;
+    if settings.dry_run {
         for message in plan.messages {
             printer.data(&String::from_utf8_lossy(&message.payload))?;
         }
         return Ok(Outcome::Success);
     }
     let pace = Pace {
-        rate,
-        flush_timeout: Duration::from_secs(35).max(connection.timeout),
+        rate: settings.rate,
+        flush_timeout: Duration::from_secs(35).max(settings.connection.timeout),
     };
     let progress = printer.progress(Some(plan.total), "producing");
     let stop = super::interrupt_flag();
+    let connection = settings.connection.clone();
     let produced = tokio::task::spawn_blocking(move || {
         produce::run(&connection, plan.messages, &pace, &progress, &stop)
     })
     .await
     .context("the producer thread failed")?;
-    let summary = match (produced, &args.fallback_smtp) {
+    let summary = match (produced, &settings.fallback_smtp) {
         (Err(err @ KafkaError::Unreachable { .. }), Some(smtp)) => {
             printer.warn(&format!(
                 "{err:#}; sending each email straight to {smtp} instead"
             ));
-            let plan = plan::build(self::plan_settings(&args, config)?, &catalog)?;
-            return fallback(plan, smtp, &args, config, printer).await;
+            // The same events again, from the start: none reached Kafka.
+            let plan = plan::build(settings.plan.clone(), &settings.catalog)?;
+            return fallback(plan, smtp, &settings, printer).await;
         }
         (produced, _) => produced?,
     };
-    report(&summary, args.output, printer)?;
+    report(&summary, settings.output, printer)?;
     Ok(if summary.interrupted {
         Outcome::Interrupted
     } else if summary.failed > 0 || summary.undelivered > 0 {
@@ -70,11 +61,10 @@ pub async fn run(args: ProduceArgs, config: &ConfigFile, printer: &Printer) -> R
 async fn fallback(
     plan: plan::Plan,
     smtp: &HostPort,
-    args: &ProduceArgs,
-    config: &ConfigFile,
+    settings: &settings::Produce,
     printer: &Printer,
 ) -> Result<Outcome> {
-    let templates = Templates::load(args.templates.as_deref().or(config.templates.as_deref()))?;
+    let templates = Templates::load(settings.templates.as_deref())?;
     let server = Relay {
         addr: smtp.clone(),
         tls: TlsMode::None,
@@ -95,7 +85,7 @@ async fn fallback(
         &mut stopping,
     )
     .await;
-    if args.output == OutputFormat::Json {
+    if settings.output == OutputFormat::Json {
         printer.data(&serde_json::to_string(&done)?)?;
     }
     for (id, reason) in &done.failed {
@@ -110,30 +100,6 @@ async fn fallback(
         Outcome::Success
     } else {
         Outcome::Failure
-    })
-}
-
-fn plan_settings(args: &ProduceArgs, config: &ConfigFile) -> Result<PlanSettings> {
-    let input = if args.raw {
-        Input::Raw(args.files.clone())
-    } else if args.fixtures {
-        Input::Fixtures
-    } else if args.files.is_empty() {
-        Input::Generate { seed: args.seed }
-    } else {
-        Input::Files(args.files.clone())
-    };
-    let headers = settings::headers(&args.headers)?;
-    if args.count == Some(0) {
-        return Err(SettingsError::invalid("--count", "must be at least 1").into());
-    }
-    Ok(PlanSettings {
-        input,
-        types: args.types.clone(),
-        count: args.count,
-        layout: TopicLayout::resolve(args.topic.as_deref(), args.topic_per_type, config),
-        topic_override: args.topic.clone(),
-        headers,
     })
 }
 

@@ -15,7 +15,7 @@ use crate::exit_code::Outcome;
 use crate::printer::Printer;
 use crate::render::lint::{self, Severity};
 use crate::render::{Renderer, Templates, gallery, live, message};
-use crate::settings::{self, ConfigFile, SettingsError};
+use crate::settings::{self, ConfigFile, RenderMode, SettingsError};
 
 /// Where templates and the catalog come from: flags, then the config file.
 struct Sources {
@@ -32,38 +32,54 @@ impl Sources {
 }
 
 pub async fn run(args: RenderArgs, config: &ConfigFile, printer: &Printer) -> Result<Outcome> {
+    let settings = settings::render(&args, config)?;
     let sources = Sources {
-        templates: args.templates.clone().or_else(|| config.templates.clone()),
-        catalog: args.catalog.clone().or_else(|| config.catalog.clone()),
+        templates: settings.templates,
+        catalog: settings.catalog,
     };
-    if let Some(addr) = &args.serve {
-        return serve(addr, args.ready_file.as_deref(), sources, printer).await;
+    match settings.mode {
+        RenderMode::Serve { addr, ready_file } => {
+            serve(&addr, ready_file.as_deref(), sources, printer).await
+        }
+        RenderMode::Check { strict, json } => {
+            let (renderer, catalog) = sources.load()?;
+            check(&renderer, &catalog, strict, json, printer)
+        }
+        RenderMode::All { out } => {
+            let (renderer, catalog) = sources.load()?;
+            all(&renderer, &catalog, &out, printer)
+        }
+        RenderMode::One {
+            event_type,
+            event,
+            fixture,
+            format,
+        } => {
+            let (renderer, catalog) = sources.load()?;
+            let event = pick_event(
+                &catalog,
+                event_type.as_deref(),
+                event.as_deref(),
+                fixture.as_deref(),
+            )?;
+            one(&renderer, &event, format, printer)
+        }
     }
-    let (renderer, catalog) = sources.load()?;
-    if args.check {
-        return check(&renderer, &catalog, &args, printer);
-    }
-    if args.all {
-        let out = args.out.as_deref().expect("clap requires --out with --all");
-        return all(&renderer, &catalog, out, printer);
-    }
-    one(&renderer, &catalog, &args, printer)
 }
 
 fn one(
     renderer: &Renderer,
-    catalog: &Catalog,
-    args: &RenderArgs,
+    event: &Event,
+    format: RenderFormat,
     printer: &Printer,
 ) -> Result<Outcome> {
-    let event = pick_event(catalog, args)?;
-    let rendered = renderer.render(&event)?;
+    let rendered = renderer.render(event)?;
     let sender = &renderer.templates().config.sender;
     let eml = || -> Result<String> {
-        let message = message::build(&rendered, &event, sender, SystemTime::now())?;
+        let message = message::build(&rendered, event, sender, SystemTime::now())?;
         Ok(String::from_utf8_lossy(&message.formatted()).into_owned())
     };
-    let out = match args.format {
+    let out = match format {
         RenderFormat::Subject => rendered.subject.clone(),
         RenderFormat::Html => rendered.html.clone(),
         RenderFormat::Text => rendered.text.clone(),
@@ -83,12 +99,17 @@ fn one(
     Ok(Outcome::Success)
 }
 
-/// The event to render: from `--event`, else the type's `--fixture` (or `default`).
-fn pick_event(catalog: &Catalog, args: &RenderArgs) -> Result<Event> {
-    if let Some(path) = &args.event {
-        return read_event(catalog, path, args.event_type.as_deref());
+/// The event to render: from `event` (a file), else the type's `fixture` (or `default`).
+fn pick_event(
+    catalog: &Catalog,
+    event_type: Option<&str>,
+    event: Option<&Path>,
+    fixture: Option<&str>,
+) -> Result<Event> {
+    if let Some(path) = event {
+        return read_event(catalog, path, event_type);
     }
-    let Some(name) = &args.event_type else {
+    let Some(name) = event_type else {
         return Err(SettingsError::invalid(
             "TYPE",
             "name an event type (see `mailtest catalog`), or give --event FILE, --all, --check or --serve",
@@ -104,14 +125,14 @@ fn pick_event(catalog: &Catalog, args: &RenderArgs) -> Result<Event> {
             ),
         )
     })?;
-    let wanted = args.fixture.as_deref().unwrap_or("default");
+    let wanted = fixture.unwrap_or("default");
     // Fixtures are named `type/name`; the type may be left out.
     let full = format!("{name}/{wanted}");
-    let fixture = kind
+    let found = kind
         .fixtures
         .iter()
         .find(|f| f.name == wanted || f.name == full)
-        .or_else(|| kind.fixtures.first().filter(|_| args.fixture.is_none()))
+        .or_else(|| kind.fixtures.first().filter(|_| fixture.is_none()))
         .ok_or_else(|| {
             let names: Vec<&str> = kind.fixtures.iter().map(|f| f.name.as_str()).collect();
             SettingsError::invalid(
@@ -122,7 +143,7 @@ fn pick_event(catalog: &Catalog, args: &RenderArgs) -> Result<Event> {
                 ),
             )
         })?;
-    serde_json::from_str(&fixture.text).with_context(|| format!("fixture `{}`", fixture.path))
+    serde_json::from_str(&found.text).with_context(|| format!("fixture `{}`", found.path))
 }
 
 /// Reads and checks one event from a file or stdin; schema problems are reported all at
@@ -175,12 +196,13 @@ fn read_event(catalog: &Catalog, path: &Path, expected_type: Option<&str>) -> Re
 fn check(
     renderer: &Renderer,
     catalog: &Catalog,
-    args: &RenderArgs,
+    strict: bool,
+    json: bool,
     printer: &Printer,
 ) -> Result<Outcome> {
     let findings = lint::check_all(renderer, catalog);
     for finding in &findings {
-        let line = if args.format == RenderFormat::Json {
+        let line = if json {
             serde_json::to_string(finding)?
         } else {
             finding.to_string()
@@ -197,7 +219,7 @@ fn check(
         "checked {emails} emails ({} types): {errors} error(s), {warnings} warning(s)",
         catalog.types().count()
     ));
-    Ok(if errors > 0 || (args.strict && warnings > 0) {
+    Ok(if errors > 0 || (strict && warnings > 0) {
         Outcome::Failure
     } else {
         Outcome::Success

@@ -1,19 +1,24 @@
 //! `mailtest smoke`: resolves the flags, runs the whole pipeline once, prints the report and,
 //! with `--keep`, leaves everything up until Ctrl-C.
 
+use std::path::Path;
+
 use anyhow::{Context, Result};
 
 use crate::cli::{OutputFormat, SmokeArgs};
 use crate::exit_code::Outcome;
 use crate::printer::Printer;
 use crate::render::Templates;
-use crate::settings::{self, ConfigFile, TopicLayout};
+use crate::settings::{self, ConfigFile};
 use crate::smoke::{self, Pipeline, Report, Scenario};
 use crate::verify::report;
 
 pub async fn run(args: SmokeArgs, config: &ConfigFile, printer: &Printer) -> Result<Outcome> {
     super::raise_open_file_limit();
-    let settings = resolve(&args, config)?;
+    let resolved = settings::smoke(&args, config)?;
+    let (output, junit) = (resolved.output, resolved.junit.clone());
+    let (keep, ready_file) = (resolved.keep, resolved.ready_file.clone());
+    let settings = setup(resolved)?;
     printer.status(&format!(
         "smoke: scenario `{}` ({})",
         settings.scenario.name, settings.scenario.file
@@ -25,7 +30,7 @@ pub async fn run(args: SmokeArgs, config: &ConfigFile, printer: &Printer) -> Res
         bar.set_message(format!("{}: {}", s.step, s.detail));
     };
     // Before anything is up: `--keep` waits for it, and a ready file may be read at once.
-    let stop = args.keep.then(super::StopSignal::listen).transpose()?;
+    let stop = keep.then(super::StopSignal::listen).transpose()?;
     let mut pipeline = match Pipeline::start(&settings, &on_step).await {
         Ok(pipeline) => pipeline,
         Err(err) => {
@@ -33,7 +38,7 @@ pub async fn run(args: SmokeArgs, config: &ConfigFile, printer: &Printer) -> Res
             return Err(err.into());
         }
     };
-    if let Some(path) = &args.ready_file {
+    if let Some(path) = &ready_file {
         super::write_ready_file(path, &ready_lines(&pipeline))?;
     }
     let report = pipeline.run(&settings, &on_step).await;
@@ -45,7 +50,7 @@ pub async fn run(args: SmokeArgs, config: &ConfigFile, printer: &Printer) -> Res
             return Err(err.into());
         }
     };
-    print(&report, &args, printer)?;
+    print(&report, output, junit.as_deref(), printer)?;
     if let Some(stop) = stop {
         printer.status(&format!(
             "kept up: {}; web inbox at {}/; Ctrl-C stops",
@@ -71,46 +76,41 @@ fn ready_lines(p: &Pipeline) -> String {
     )
 }
 
-fn resolve(args: &SmokeArgs, config: &ConfigFile) -> Result<smoke::Setup> {
-    let given = args.kafka.brokers.is_some() || config.brokers.is_some();
-    let (connection, catalog) = settings::kafka(&args.kafka, config)?;
-    let mut scenario = match &args.scenario {
+/// The run's setup: the settings with the scenario and templates loaded.
+fn setup(settings: settings::Smoke) -> Result<smoke::Setup> {
+    let mut scenario = match &settings.scenario {
         Some(path) => Scenario::load(path)?,
         None => Scenario::builtin()?,
     };
-    if let Some(wait) = args.wait {
-        scenario.spec.timeout = Some(wait.0);
+    if settings.wait.is_some() {
+        scenario.spec.timeout = settings.wait;
     }
-    // Without dispatch the user's own service sends, to the port every other command
-    // defaults to; with it, the embedded sink takes any free port.
-    let default_smtp = if args.no_dispatch {
-        settings::DEFAULT_SMTP
-    } else {
-        "127.0.0.1:0"
-    };
-    let smtp = args.smtp_listen.as_deref().unwrap_or(default_smtp);
-    let http = args.http_listen.as_deref().unwrap_or("127.0.0.1:0");
     Ok(smoke::Setup {
-        properties: connection.properties.clone(),
-        kafka: given.then_some(connection),
-        catalog,
-        templates: Templates::load(args.templates.as_deref().or(config.templates.as_deref()))?,
+        kafka: settings.kafka,
+        properties: settings.properties,
+        catalog: settings.catalog,
+        templates: Templates::load(settings.templates.as_deref())?,
         scenario,
-        layout: TopicLayout::resolve(None, args.topic_per_type, config),
-        smtp: settings::listen_addr("--smtp-listen", smtp, args.allow_remote)?,
-        http: settings::listen_addr("--http-listen", http, args.allow_remote)?,
-        dispatch: !args.no_dispatch,
-        vars: settings::vars(&args.vars)?,
+        layout: settings.layout,
+        smtp: settings.smtp,
+        http: settings.http,
+        dispatch: settings.dispatch,
+        vars: settings.vars,
     })
 }
 
-fn print(report: &Report, args: &SmokeArgs, printer: &Printer) -> Result<()> {
-    if let Some(path) = &args.junit {
+fn print(
+    report: &Report,
+    output: OutputFormat,
+    junit: Option<&Path>,
+    printer: &Printer,
+) -> Result<()> {
+    if let Some(path) = junit {
         let xml = report::junit(&report.verify, &report.scenario)
             .context("cannot write the JUnit report")?;
         std::fs::write(path, xml).with_context(|| format!("cannot write `{}`", path.display()))?;
     }
-    if args.output == OutputFormat::Json {
+    if output == OutputFormat::Json {
         printer.data(&serde_json::to_string(report)?)?;
     } else {
         let mut steps = printer.table(&["step", "what happened", "ms"]);

@@ -18,7 +18,6 @@ use ends::{EndTracker, TimeGate};
 
 use crate::kafka::{Connection, KafkaError};
 use crate::record::Received;
-use crate::settings::SettingsError;
 
 /// Where reading starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,10 +32,10 @@ pub enum StartAt {
 }
 
 impl std::str::FromStr for StartAt {
-    type Err = SettingsError;
+    type Err = String;
 
     fn from_str(text: &str) -> Result<Self, Self::Err> {
-        let bad = |m: &str| SettingsError::invalid("--from", format!("`{text}`: {m}"));
+        let bad = |m: &str| format!("`{text}`: {m}");
         match text {
             "beginning" | "earliest" => Ok(Self::Beginning),
             "end" | "latest" => Ok(Self::End),

@@ -3,11 +3,11 @@
 
 use serde_json::Value;
 
+use crate::catalog::TopicLayout;
 use crate::catalog::generate::Generator;
 use crate::catalog::{Catalog, Violation};
 use crate::event::{self, InputError, source};
 use crate::record::{self, Outgoing};
-use crate::settings::TopicLayout;
 
 /// Where events come from.
 #[derive(Debug, Clone)]

@@ -4,20 +4,32 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::catalog::{Catalog, DEFAULT_TOPIC};
+use crate::catalog::{Catalog, DEFAULT_TOPIC, TopicLayout};
 use crate::cli::KafkaArgs;
 use crate::exit_code::ErrorKind;
 use crate::kafka::{Connection, parse_key_value};
 
+mod broker;
+mod consume;
 mod dispatch;
 mod file;
+mod produce;
+mod render;
 pub mod show;
 mod sink;
+mod smoke;
+mod verify;
 
 pub use crate::value::{ByteSize, HostPort, Span};
+pub use broker::{EmbeddedBroker, broker};
+pub use consume::{Consume, consume};
 pub use dispatch::{Dispatch, dispatch};
 pub use file::{ConfigFile, DispatchConfig, SinkConfig};
+pub use produce::{Produce, produce};
+pub use render::{Render, RenderMode, render};
 pub use sink::{Sink, sink, store_dir};
+pub use smoke::{Smoke, smoke};
+pub use verify::{MailSource, Verify, verify};
 
 /// Where Kafka commands connect when nothing says otherwise.
 pub const DEFAULT_BROKERS: &str = "127.0.0.1:9092";
@@ -168,34 +180,18 @@ pub(crate) fn yaml_scalar(key: &str, value: &serde_norway::Value) -> Result<Stri
     }
 }
 
-/// Where produced events go.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum TopicLayout {
-    /// Every event on one topic, its type in the `event_type` header.
-    Single(String),
-    /// `email-events.<type>` for each type.
-    PerType,
-}
-
-impl TopicLayout {
-    pub fn resolve(topic: Option<&str>, per_type: bool, file: &ConfigFile) -> Self {
-        if let Some(topic) = topic {
-            return Self::Single(topic.to_owned());
-        }
-        if per_type || (file.topic_per_type == Some(true) && file.topic.is_none()) {
-            return Self::PerType;
-        }
-        Self::Single(
-            file.topic
-                .clone()
-                .unwrap_or_else(|| DEFAULT_TOPIC.to_owned()),
-        )
+/// Where produced events go: `--topic` over `--topic-per-type` over the config file's
+/// `topic` and `topic_per_type` (a `topic` there wins over its `topic_per_type`).
+pub fn topic_layout(topic: Option<&str>, per_type: bool, file: &ConfigFile) -> TopicLayout {
+    if let Some(topic) = topic {
+        return TopicLayout::Single(topic.to_owned());
     }
-
-    pub fn topic_for(&self, event_type: &str) -> String {
-        match self {
-            Self::Single(topic) => topic.clone(),
-            Self::PerType => crate::catalog::per_type_topic(event_type),
-        }
+    if per_type || (file.topic_per_type == Some(true) && file.topic.is_none()) {
+        return TopicLayout::PerType;
     }
+    TopicLayout::Single(
+        file.topic
+            .clone()
+            .unwrap_or_else(|| DEFAULT_TOPIC.to_owned()),
+    )
 }

@@ -17,6 +17,7 @@ use serde_json::Value;
 
 use crate::api::ApiSettings;
 use crate::broker::{Broker, BrokerSettings};
+use crate::catalog::TopicLayout;
 use crate::catalog::{Catalog, DEFAULT_TOPIC};
 use crate::dispatch::ledger::Ledger;
 use crate::dispatch::{self, Handler, Metrics, Service, Snapshot};
@@ -26,7 +27,6 @@ use crate::kafka::{Connection, KafkaError};
 use crate::outbound::sender::{Relay, Retry, Sender, TlsMode};
 use crate::produce::{self, Pace};
 use crate::render::{Renderer, Templates};
-use crate::settings::TopicLayout;
 use crate::sink::Sink;
 use crate::smtp::ServerSettings;
 use crate::store::Store;

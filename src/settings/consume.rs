@@ -1,0 +1,51 @@
+//! `consume`'s settings, resolved: the connection, where to start, which topics and which
+//! events to show, and how.
+
+use super::{ConfigFile, SettingsError, headers, kafka};
+use crate::catalog::Catalog;
+use crate::cli::{ConsumeArgs, ConsumeFormat};
+use crate::consume::{Filter, StartAt};
+use crate::kafka::Connection;
+
+/// Everything `mailtest consume` runs with.
+pub struct Consume {
+    pub connection: Connection,
+    pub catalog: Catalog,
+    /// Empty: the catalog's topics that exist.
+    pub topics: Vec<String>,
+    pub start: StartAt,
+    pub group: Option<String>,
+    pub exit_at_end: bool,
+    pub count: Option<u64>,
+    pub filter: Filter,
+    pub format: ConsumeFormat,
+}
+
+pub fn consume(args: &ConsumeArgs, file: &ConfigFile) -> Result<Consume, SettingsError> {
+    let (connection, catalog) = kafka(&args.kafka, file)?;
+    let start: StartAt = args
+        .from
+        .parse()
+        .map_err(|m: String| SettingsError::invalid("--from", m))?;
+    if args.group.is_some() && !matches!(start, StartAt::Beginning | StartAt::End) {
+        return Err(SettingsError::invalid(
+            "--from",
+            "with --group, only `beginning` or `end` (where a new group starts); committed offsets decide the rest",
+        ));
+    }
+    Ok(Consume {
+        connection,
+        catalog,
+        topics: args.topics.clone(),
+        start,
+        group: args.group.clone(),
+        exit_at_end: args.exit_at_end,
+        count: args.count,
+        filter: Filter {
+            types: args.types.clone(),
+            to: args.to.clone(),
+            headers: headers(&args.headers)?,
+        },
+        format: args.format,
+    })
+}

@@ -1,0 +1,66 @@
+//! `produce`'s settings, resolved: the connection, what to send (the plan's settings), at
+//! what pace, and where to send mail instead when Kafka cannot be reached.
+
+use std::path::PathBuf;
+
+use super::{ConfigFile, HostPort, SettingsError, headers, kafka, topic_layout};
+use crate::catalog::Catalog;
+use crate::cli::{OutputFormat, ProduceArgs};
+use crate::kafka::Connection;
+use crate::produce::plan::{Input, PlanSettings};
+
+/// Everything `mailtest produce` runs with.
+pub struct Produce {
+    pub connection: Connection,
+    pub catalog: Catalog,
+    pub plan: PlanSettings,
+    /// Events per second; `None`: as fast as the broker takes them.
+    pub rate: Option<f64>,
+    /// Print the events instead of sending them.
+    pub dry_run: bool,
+    /// With Kafka unreachable, render and send each email here instead.
+    pub fallback_smtp: Option<HostPort>,
+    /// The templates the fallback renders with; `None`: the built-in ones.
+    pub templates: Option<PathBuf>,
+    pub output: OutputFormat,
+}
+
+pub fn produce(args: &ProduceArgs, file: &ConfigFile) -> Result<Produce, SettingsError> {
+    let (connection, catalog) = kafka(&args.kafka, file)?;
+    if let Some(r) = args.rate.filter(|r| !(r.is_finite() && *r > 0.0)) {
+        return Err(SettingsError::invalid(
+            "--rate",
+            format!("`{r}`: expected a positive number of events per second"),
+        ));
+    }
+    if args.count == Some(0) {
+        return Err(SettingsError::invalid("--count", "must be at least 1"));
+    }
+    let input = if args.raw {
+        Input::Raw(args.files.clone())
+    } else if args.fixtures {
+        Input::Fixtures
+    } else if args.files.is_empty() {
+        Input::Generate { seed: args.seed }
+    } else {
+        Input::Files(args.files.clone())
+    };
+    let plan = PlanSettings {
+        input,
+        types: args.types.clone(),
+        count: args.count,
+        layout: topic_layout(args.topic.as_deref(), args.topic_per_type, file),
+        topic_override: args.topic.clone(),
+        headers: headers(&args.headers)?,
+    };
+    Ok(Produce {
+        connection,
+        catalog,
+        plan,
+        rate: args.rate,
+        dry_run: args.dry_run,
+        fallback_smtp: args.fallback_smtp.clone(),
+        templates: args.templates.clone().or_else(|| file.templates.clone()),
+        output: args.output,
+    })
+}
