@@ -80,7 +80,37 @@ pub const PRODUCER_DEFAULTS: &[(&str, &str)] = &[
     ("message.timeout.ms", "30000"),
 ];
 
+/// Consumer-group timing for mailtest's own group members on the embedded broker.
+/// librdkafka's mock cluster puts a group whose last member left into a rebalance that
+/// lasts that member's `session.timeout.ms` less one second (`rdkafka_mock_cgrp.c`,
+/// `rd_kafka_mock_cgrp_classic_rebalance`: the group is left "joining", not "empty"), and a
+/// member that joins meanwhile waits it out: 44 s with the 45 s default, so a restarted
+/// consumer sat idle that long. 6 s, the least a real broker accepts by default
+/// (`group.min.session.timeout.ms`), makes it 5 s; `-X` still overrides both.
+pub const EMBEDDED_GROUP_TIMING: &[(&str, &str)] = &[
+    ("session.timeout.ms", "6000"),
+    ("heartbeat.interval.ms", "1000"),
+];
+
+/// The cluster id prefix of librdkafka's mock cluster, which `mailtest broker` and `smoke`
+/// run as the embedded broker.
+const MOCK_CLUSTER_ID: &str = "mockCluster";
+
+/// How long to ask the cluster for its id before assuming it is not the embedded one.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+
 impl Connection {
+    /// Whether the cluster is the embedded broker, by its cluster id; `false` when it does
+    /// not answer in time (creating the real client then reports that).
+    pub fn is_embedded(&self) -> bool {
+        let Ok(probe) = self.config(&[]).create::<BaseProducer>() else {
+            return false;
+        };
+        rdkafka::producer::Producer::client(&probe)
+            .fetch_cluster_id(PROBE_TIMEOUT.min(self.timeout))
+            .is_some_and(|id| id.starts_with(MOCK_CLUSTER_ID))
+    }
+
     fn config(&self, defaults: &[(&str, &str)]) -> ClientConfig {
         let mut config = ClientConfig::new();
         config.set("bootstrap.servers", &self.brokers);
@@ -117,6 +147,9 @@ impl Connection {
             ("enable.auto.commit", "false"),
             ("group.id", group.unwrap_or(&reader_group)),
         ];
+        if group.is_some() && self.is_embedded() {
+            defaults.extend_from_slice(EMBEDDED_GROUP_TIMING);
+        }
         defaults.extend_from_slice(extra);
         self.config(&defaults)
             .create_with_context(context)
