@@ -179,7 +179,7 @@ _mailtest() {
             return 0
             ;;
         mailtest__subcmd__broker)
-            opts="-v -q -h --brokers --partitions --listen --group-join-delay --ready-file --catalog --verbose --quiet --color --config --profile --log-format --help"
+            opts="-t -v -q -h --brokers --partitions --listen --group-join-delay --ready-file --topic --catalog --verbose --quiet --color --config --profile --log-format --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -202,6 +202,14 @@ _mailtest() {
                     return 0
                     ;;
                 --ready-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --topic)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -t)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1383,7 +1391,7 @@ _mailtest() {
             return 0
             ;;
         mailtest__subcmd__smoke)
-            opts="-b -X -v -q -h --scenario --brokers --timeout --catalog --smtp-listen --http-listen --allow-remote --no-dispatch --topic-per-type --keep --wait --var --templates --output --junit --ready-file --verbose --quiet --color --config --profile --log-format --help"
+            opts="-b -X -t -v -q -h --scenario --brokers --timeout --catalog --smtp-listen --http-listen --allow-remote --no-dispatch --topic --topic-per-type --keep --wait --var --templates --output --junit --ready-file --verbose --quiet --color --config --profile --log-format --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1418,6 +1426,14 @@ _mailtest() {
                     return 0
                     ;;
                 --http-listen)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --topic)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -t)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -53,6 +53,7 @@ complete -c mailtest -n "__fish_mailtest_using_subcommand broker" -l partitions 
 complete -c mailtest -n "__fish_mailtest_using_subcommand broker" -l listen -d 'Serve the first broker on this address (the next brokers on the following ports)' -r
 complete -c mailtest -n "__fish_mailtest_using_subcommand broker" -l group-join-delay -d 'How long a new consumer group waits for more members before its first assignment (Kafka\'s `group.initial.rebalance.delay.ms`; brokers default to 3s)' -r
 complete -c mailtest -n "__fish_mailtest_using_subcommand broker" -l ready-file -d 'Write the bootstrap address to this file once the broker is ready' -r -F
+complete -c mailtest -n "__fish_mailtest_using_subcommand broker" -s t -l topic -d 'More topics to create, repeatable; a pattern with `{type}` names one per catalog type (`{type}` for topics named after the types)' -r
 complete -c mailtest -n "__fish_mailtest_using_subcommand broker" -l catalog -d 'A catalog directory whose types also get topics' -r -F
 complete -c mailtest -n "__fish_mailtest_using_subcommand broker" -l color -d 'When to use colour; `NO_COLOR` set means never under `auto`' -r -f -a "auto\t''
 always\t''
@@ -72,7 +73,7 @@ complete -c mailtest -n "__fish_mailtest_using_subcommand produce" -l type -d 'O
 complete -c mailtest -n "__fish_mailtest_using_subcommand produce" -s n -l count -d 'How many events to send; input is repeated, with fresh event ids, to reach it' -r
 complete -c mailtest -n "__fish_mailtest_using_subcommand produce" -l rate -d 'Events per second (default: as fast as the broker takes them)' -r
 complete -c mailtest -n "__fish_mailtest_using_subcommand produce" -l seed -d 'Seed for generated events: the same seed gives the same events and event ids' -r
-complete -c mailtest -n "__fish_mailtest_using_subcommand produce" -s t -l topic -d 'Send every event to this topic' -r
+complete -c mailtest -n "__fish_mailtest_using_subcommand produce" -s t -l topic -d 'Send every event to this topic, or to a topic per type named by a pattern with `{type}`: `email-events.{type}`, or `{type}` for topics named after the types' -r
 complete -c mailtest -n "__fish_mailtest_using_subcommand produce" -l header -d 'An extra header on every message, repeatable' -r
 complete -c mailtest -n "__fish_mailtest_using_subcommand produce" -l output -d 'Summary format on stdout (text goes to stderr)' -r -f -a "text\t''
 json\t''"
@@ -86,7 +87,7 @@ complete -c mailtest -n "__fish_mailtest_using_subcommand produce" -l profile -d
 complete -c mailtest -n "__fish_mailtest_using_subcommand produce" -l log-format -d 'Log line format on stderr' -r -f -a "text\t''
 json\t''"
 complete -c mailtest -n "__fish_mailtest_using_subcommand produce" -l fixtures -d 'Send the catalog\'s sample fixtures'
-complete -c mailtest -n "__fish_mailtest_using_subcommand produce" -l topic-per-type -d 'One topic per event type (`email-events.<type>`) instead of one shared topic'
+complete -c mailtest -n "__fish_mailtest_using_subcommand produce" -l topic-per-type -d 'One topic per event type (`email-events.{type}`) instead of one shared topic'
 complete -c mailtest -n "__fish_mailtest_using_subcommand produce" -l dry-run -d 'Print the events as JSON Lines instead of sending them'
 complete -c mailtest -n "__fish_mailtest_using_subcommand produce" -l raw -d 'Send input lines as they are, unchecked, to see how consumers treat garbage'
 complete -c mailtest -n "__fish_mailtest_using_subcommand produce" -s v -l verbose -d 'More log output on stderr (-v info, -vv debug, -vvv trace)'
@@ -96,7 +97,7 @@ complete -c mailtest -n "__fish_mailtest_using_subcommand consume" -s b -l broke
 complete -c mailtest -n "__fish_mailtest_using_subcommand consume" -s X -d 'A librdkafka property, repeatable (`-X security.protocol=SASL_SSL`)' -r
 complete -c mailtest -n "__fish_mailtest_using_subcommand consume" -l timeout -d 'How long to wait for the broker before giving up (exit 3)' -r
 complete -c mailtest -n "__fish_mailtest_using_subcommand consume" -l catalog -d 'A catalog directory that adds or replaces event types' -r -F
-complete -c mailtest -n "__fish_mailtest_using_subcommand consume" -s t -l topic -d 'Topic to read, repeatable [default: the catalog\'s topics that exist]' -r
+complete -c mailtest -n "__fish_mailtest_using_subcommand consume" -s t -l topic -d 'Topic to read, repeatable; a pattern with `{type}` names one per catalog type [default: the config file\'s `topic`, else the catalog\'s topics that exist]' -r
 complete -c mailtest -n "__fish_mailtest_using_subcommand consume" -l from -d 'Where to start: beginning, end, -N (last N per partition), an offset, or @RFC3339-time' -r
 complete -c mailtest -n "__fish_mailtest_using_subcommand consume" -s g -l group -d 'Join this consumer group and commit offsets (resumes where the group left off)' -r
 complete -c mailtest -n "__fish_mailtest_using_subcommand consume" -s n -l count -d 'Exit after printing this many messages' -r
@@ -263,7 +264,7 @@ complete -c mailtest -n "__fish_mailtest_using_subcommand dispatch" -s X -d 'A l
 complete -c mailtest -n "__fish_mailtest_using_subcommand dispatch" -l timeout -d 'How long to wait for the broker before giving up (exit 3)' -r
 complete -c mailtest -n "__fish_mailtest_using_subcommand dispatch" -l catalog -d 'A catalog directory that adds or replaces event types' -r -F
 complete -c mailtest -n "__fish_mailtest_using_subcommand dispatch" -l group -d 'The consumer group; processes in one group share the partitions [default: mailtest-dispatch]' -r
-complete -c mailtest -n "__fish_mailtest_using_subcommand dispatch" -l topic -d 'Topics to consume [default: `email-events` and `email-events.<type>` for every type]' -r
+complete -c mailtest -n "__fish_mailtest_using_subcommand dispatch" -l topic -d 'Topics to consume, repeatable; a pattern with `{type}` names one per catalog type [default: the config file\'s `topic`, else `email-events` and `email-events.{type}`]' -r
 complete -c mailtest -n "__fish_mailtest_using_subcommand dispatch" -l dlq-topic -d 'Where events that can never be sent go, with the reason in headers' -r
 complete -c mailtest -n "__fish_mailtest_using_subcommand dispatch" -l smtp -d 'The SMTP server to send through [default: the config file\'s `dispatch.smtp` or `sink.smtp`, else 127.0.0.1:1025]' -r
 complete -c mailtest -n "__fish_mailtest_using_subcommand dispatch" -l fallback-smtp -d 'A second SMTP server, used when the first stays unreachable' -r
@@ -298,6 +299,7 @@ complete -c mailtest -n "__fish_mailtest_using_subcommand smoke" -l timeout -d '
 complete -c mailtest -n "__fish_mailtest_using_subcommand smoke" -l catalog -d 'A catalog directory that adds or replaces event types' -r -F
 complete -c mailtest -n "__fish_mailtest_using_subcommand smoke" -l smtp-listen -d 'The sink\'s SMTP address [default: a free loopback port; `127.0.0.1:1025` with --no-dispatch]' -r
 complete -c mailtest -n "__fish_mailtest_using_subcommand smoke" -l http-listen -d 'The sink\'s API address [default: a free loopback port]' -r
+complete -c mailtest -n "__fish_mailtest_using_subcommand smoke" -s t -l topic -d 'Produce to this topic, or to a topic per type named by a pattern with `{type}` (`{type}`, `events.{type}`) [default: the config file\'s `topic`, else `email-events`]' -r
 complete -c mailtest -n "__fish_mailtest_using_subcommand smoke" -l wait -d 'How long to wait for the mail [default: the scenario\'s `timeout`, else 30s]' -r
 complete -c mailtest -n "__fish_mailtest_using_subcommand smoke" -l var -d 'Set a variable for the scenario\'s `{{ name }}` placeholders (repeatable)' -r
 complete -c mailtest -n "__fish_mailtest_using_subcommand smoke" -l templates -d 'Templates directory [default: built in]' -r -F
@@ -314,7 +316,7 @@ complete -c mailtest -n "__fish_mailtest_using_subcommand smoke" -l log-format -
 json\t''"
 complete -c mailtest -n "__fish_mailtest_using_subcommand smoke" -l allow-remote -d 'Allow --smtp-listen and --http-listen on an address other than loopback'
 complete -c mailtest -n "__fish_mailtest_using_subcommand smoke" -l no-dispatch -d 'Do not run the reference dispatcher: your own service consumes the events and sends the mail to --smtp-listen'
-complete -c mailtest -n "__fish_mailtest_using_subcommand smoke" -l topic-per-type -d 'Produce to one topic per event type'
+complete -c mailtest -n "__fish_mailtest_using_subcommand smoke" -l topic-per-type -d 'Produce to one topic per event type (`email-events.{type}`)'
 complete -c mailtest -n "__fish_mailtest_using_subcommand smoke" -l keep -d 'Leave the broker, sink and dispatcher up after the run, until Ctrl-C'
 complete -c mailtest -n "__fish_mailtest_using_subcommand smoke" -s v -l verbose -d 'More log output on stderr (-v info, -vv debug, -vvv trace)'
 complete -c mailtest -n "__fish_mailtest_using_subcommand smoke" -s q -l quiet -d 'Only errors on stderr: no progress, no summaries'

@@ -204,27 +204,67 @@ impl Catalog {
     }
 }
 
-/// Where produced events go.
+/// The placeholder a topic pattern names the event type with.
+pub const TYPE_PLACEHOLDER: &str = "{type}";
+
+/// The pattern of the built-in one-topic-per-type layout.
+pub const DEFAULT_PER_TYPE: &str = "email-events.{type}";
+
+/// Where events go: one topic for all, or a topic per type named by a pattern, such as
+/// `email-events.{type}` or `{type}` alone (topics named `email_verification`,
+/// `account_locked`, ... as many services name them).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TopicLayout {
     /// Every event on one topic, its type in the `event_type` header.
     Single(String),
-    /// `email-events.<type>` for each type.
-    PerType,
+    /// A topic per type: the pattern with `{type}` replaced by the type's name.
+    PerType(String),
 }
 
 impl TopicLayout {
+    /// A topic name, or a pattern when it holds `{type}`.
+    pub fn parse(text: &str) -> Self {
+        if text.contains(TYPE_PLACEHOLDER) {
+            Self::PerType(text.to_owned())
+        } else {
+            Self::Single(text.to_owned())
+        }
+    }
+
     pub fn topic_for(&self, event_type: &str) -> String {
         match self {
             Self::Single(topic) => topic.clone(),
-            Self::PerType => per_type_topic(event_type),
+            Self::PerType(pattern) => pattern.replace(TYPE_PLACEHOLDER, event_type),
+        }
+    }
+
+    /// Every topic of the layout for the catalog's types, in the catalog's order.
+    pub fn topics(&self, catalog: &Catalog) -> Vec<String> {
+        match self {
+            Self::Single(topic) => vec![topic.clone()],
+            Self::PerType(_) => catalog.names().iter().map(|t| self.topic_for(t)).collect(),
         }
     }
 }
 
-/// The topic of an event type in the one-topic-per-type layout.
+/// The topic of an event type in the built-in one-topic-per-type layout.
 pub fn per_type_topic(event_type: &str) -> String {
-    format!("{DEFAULT_TOPIC}.{event_type}")
+    DEFAULT_PER_TYPE.replace(TYPE_PLACEHOLDER, event_type)
+}
+
+/// Topics as given on the command line or in a file: names, and patterns expanded for
+/// every type of the catalog (`{type}`, `email-events.{type}`), without repeats.
+pub fn expand_topics(given: &[String], catalog: &Catalog) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for topic in given
+        .iter()
+        .flat_map(|t| TopicLayout::parse(t).topics(catalog))
+    {
+        if !out.contains(&topic) {
+            out.push(topic);
+        }
+    }
+    out
 }
 
 fn is_event_file(name: &str) -> bool {

@@ -104,7 +104,8 @@ pub struct DispatchArgs {
     /// [default: mailtest-dispatch]
     #[arg(long, value_name = "NAME")]
     pub group: Option<String>,
-    /// Topics to consume [default: `email-events` and `email-events.<type>` for every type]
+    /// Topics to consume, repeatable; a pattern with `{type}` names one per catalog type
+    /// [default: the config file's `topic`, else `email-events` and `email-events.{type}`]
     #[arg(long = "topic", value_name = "TOPIC")]
     pub topics: Vec<String>,
     /// Where events that can never be sent go, with the reason in headers
@@ -209,7 +210,11 @@ pub struct SmokeArgs {
     /// the mail to --smtp-listen
     #[arg(long)]
     pub no_dispatch: bool,
-    /// Produce to one topic per event type
+    /// Produce to this topic, or to a topic per type named by a pattern with `{type}`
+    /// (`{type}`, `events.{type}`) [default: the config file's `topic`, else `email-events`]
+    #[arg(short, long, value_name = "TOPIC", conflicts_with = "topic_per_type")]
+    pub topic: Option<String>,
+    /// Produce to one topic per event type (`email-events.{type}`)
     #[arg(long)]
     pub topic_per_type: bool,
     /// Leave the broker, sink and dispatcher up after the run, until Ctrl-C

@@ -128,6 +128,10 @@ pub struct BrokerArgs {
     /// Write the bootstrap address to this file once the broker is ready
     #[arg(long, value_name = "FILE")]
     pub ready_file: Option<PathBuf>,
+    /// More topics to create, repeatable; a pattern with `{type}` names one per catalog
+    /// type (`{type}` for topics named after the types)
+    #[arg(short, long = "topic", value_name = "TOPIC")]
+    pub topics: Vec<String>,
     /// A catalog directory whose types also get topics
     #[arg(long, env = "MAILTEST_CATALOG", value_name = "DIR")]
     pub catalog: Option<PathBuf>,
@@ -155,10 +159,11 @@ pub struct ProduceArgs {
     /// Seed for generated events: the same seed gives the same events and event ids
     #[arg(long)]
     pub seed: Option<u64>,
-    /// Send every event to this topic
+    /// Send every event to this topic, or to a topic per type named by a pattern with
+    /// `{type}`: `email-events.{type}`, or `{type}` for topics named after the types
     #[arg(short, long, value_name = "TOPIC", conflicts_with = "topic_per_type")]
     pub topic: Option<String>,
-    /// One topic per event type (`email-events.<type>`) instead of one shared topic
+    /// One topic per event type (`email-events.{type}`) instead of one shared topic
     #[arg(long)]
     pub topic_per_type: bool,
     /// An extra header on every message, repeatable
@@ -191,7 +196,8 @@ pub struct ProduceArgs {
 pub struct ConsumeArgs {
     #[command(flatten)]
     pub kafka: KafkaArgs,
-    /// Topic to read, repeatable [default: the catalog's topics that exist]
+    /// Topic to read, repeatable; a pattern with `{type}` names one per catalog type
+    /// [default: the config file's `topic`, else the catalog's topics that exist]
     #[arg(short, long = "topic", value_name = "TOPIC")]
     pub topics: Vec<String>,
     /// Where to start: beginning, end, -N (last N per partition), an offset, or @RFC3339-time

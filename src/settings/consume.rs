@@ -1,7 +1,7 @@
 //! `consume`'s settings, resolved: the connection, where to start, which topics and which
 //! events to show, and how.
 
-use super::{ConfigFile, SettingsError, headers, kafka};
+use super::{ConfigFile, SettingsError, headers, kafka, topics_to_read};
 use crate::catalog::Catalog;
 use crate::cli::{ConsumeArgs, ConsumeFormat};
 use crate::consume::{Filter, StartAt};
@@ -11,7 +11,7 @@ use crate::kafka::Connection;
 pub struct Consume {
     pub connection: Connection,
     pub catalog: Catalog,
-    /// Empty: the catalog's topics that exist.
+    /// Empty: the catalog's topics that exist (patterns are expanded already).
     pub topics: Vec<String>,
     pub start: StartAt,
     pub group: Option<String>,
@@ -23,6 +23,7 @@ pub struct Consume {
 
 pub fn consume(args: &ConsumeArgs, file: &ConfigFile) -> Result<Consume, SettingsError> {
     let (connection, catalog) = kafka(&args.kafka, file)?;
+    let topics = topics_to_read(&args.topics, file, &catalog);
     let start: StartAt = args
         .from
         .parse()
@@ -36,7 +37,7 @@ pub fn consume(args: &ConsumeArgs, file: &ConfigFile) -> Result<Consume, Setting
     Ok(Consume {
         connection,
         catalog,
-        topics: args.topics.clone(),
+        topics,
         start,
         group: args.group.clone(),
         exit_at_end: args.exit_at_end,

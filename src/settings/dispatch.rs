@@ -3,7 +3,9 @@
 
 use std::path::PathBuf;
 
-use super::{ConfigFile, DEFAULT_GROUP, DEFAULT_SMTP, SettingsError, host_port, kafka};
+use super::{
+    ConfigFile, DEFAULT_GROUP, DEFAULT_SMTP, SettingsError, host_port, kafka, topics_to_read,
+};
 use crate::catalog::Catalog;
 use crate::cli::{DispatchArgs, SmtpTls};
 use crate::kafka::Connection;
@@ -43,6 +45,7 @@ impl From<SmtpTls> for TlsMode {
 
 pub fn dispatch(args: &DispatchArgs, file: &ConfigFile) -> Result<Dispatch, SettingsError> {
     let (connection, catalog) = kafka(&args.kafka, file)?;
+    let topics = topics_to_read(&args.topics, file, &catalog);
     let server = |addr: HostPort| Relay {
         addr,
         tls: args.smtp_tls.into(),
@@ -71,7 +74,7 @@ pub fn dispatch(args: &DispatchArgs, file: &ConfigFile) -> Result<Dispatch, Sett
         catalog,
         templates: args.templates.clone().or_else(|| file.templates.clone()),
         group,
-        topics: args.topics.clone(),
+        topics,
         dlq_topic: args.dlq_topic.clone(),
         concurrency: args.concurrency,
         smtp: server(smtp),

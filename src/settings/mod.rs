@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::catalog::{Catalog, DEFAULT_TOPIC, TopicLayout};
+use crate::catalog::{Catalog, DEFAULT_PER_TYPE, DEFAULT_TOPIC, TopicLayout};
 use crate::cli::KafkaArgs;
 use crate::exit_code::ErrorKind;
 use crate::kafka::{Connection, parse_key_value};
@@ -180,18 +180,33 @@ pub(crate) fn yaml_scalar(key: &str, value: &serde_norway::Value) -> Result<Stri
     }
 }
 
-/// Where produced events go: `--topic` over `--topic-per-type` over the config file's
-/// `topic` and `topic_per_type` (a `topic` there wins over its `topic_per_type`).
+/// Where produced events go: `--topic` (a name, or a pattern with `{type}`) over
+/// `--topic-per-type` over the config file's `topic` and `topic_per_type` (a `topic` there
+/// wins over its `topic_per_type`).
 pub fn topic_layout(topic: Option<&str>, per_type: bool, file: &ConfigFile) -> TopicLayout {
     if let Some(topic) = topic {
-        return TopicLayout::Single(topic.to_owned());
+        return TopicLayout::parse(topic);
     }
-    if per_type || (file.topic_per_type == Some(true) && file.topic.is_none()) {
-        return TopicLayout::PerType;
+    if per_type {
+        return TopicLayout::PerType(DEFAULT_PER_TYPE.to_owned());
     }
-    TopicLayout::Single(
-        file.topic
-            .clone()
-            .unwrap_or_else(|| DEFAULT_TOPIC.to_owned()),
-    )
+    configured_layout(file).unwrap_or_else(|| TopicLayout::Single(DEFAULT_TOPIC.to_owned()))
+}
+
+/// The topics a reader (consume, dispatch) subscribes to: those given (patterns expanded),
+/// else the config file's layout; empty when neither names any (the command's default).
+pub fn topics_to_read(given: &[String], file: &ConfigFile, catalog: &Catalog) -> Vec<String> {
+    if !given.is_empty() {
+        return crate::catalog::expand_topics(given, catalog);
+    }
+    configured_layout(file).map_or_else(Vec::new, |layout| layout.topics(catalog))
+}
+
+/// The layout the config file names, if it names one.
+pub fn configured_layout(file: &ConfigFile) -> Option<TopicLayout> {
+    match (&file.topic, file.topic_per_type) {
+        (Some(topic), _) => Some(TopicLayout::parse(topic)),
+        (None, Some(true)) => Some(TopicLayout::PerType(DEFAULT_PER_TYPE.to_owned())),
+        _ => None,
+    }
 }

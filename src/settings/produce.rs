@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use super::{ConfigFile, HostPort, SettingsError, headers, kafka, topic_layout};
-use crate::catalog::Catalog;
+use crate::catalog::{Catalog, TYPE_PLACEHOLDER};
 use crate::cli::{OutputFormat, ProduceArgs};
 use crate::kafka::Connection;
 use crate::produce::plan::{Input, PlanSettings};
@@ -50,7 +50,8 @@ pub fn produce(args: &ProduceArgs, file: &ConfigFile) -> Result<Produce, Setting
         types: args.types.clone(),
         count: args.count,
         layout: topic_layout(args.topic.as_deref(), args.topic_per_type, file),
-        topic_override: args.topic.clone(),
+        // A raw record keeps its own topic unless one topic is named for all.
+        topic_override: args.topic.clone().filter(|t| !t.contains(TYPE_PLACEHOLDER)),
         headers: headers(&args.headers)?,
     };
     Ok(Produce {

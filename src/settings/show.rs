@@ -157,7 +157,7 @@ fn profile(file: &ConfigFile, env: &dyn Fn(&str) -> Option<String>) -> Entry {
 fn topic(f: &ConfigFile) -> Option<String> {
     match (&f.topic, f.topic_per_type) {
         (Some(t), _) => Some(t.clone()),
-        (None, Some(true)) => Some(format!("{}.<type>", crate::catalog::DEFAULT_TOPIC)),
+        (None, Some(true)) => Some(crate::catalog::DEFAULT_PER_TYPE.to_owned()),
         _ => None,
     }
 }

@@ -57,7 +57,7 @@ pub fn smoke(args: &SmokeArgs, file: &ConfigFile) -> Result<Smoke, SettingsError
         scenario: args.scenario.clone(),
         wait: args.wait.map(|w| w.0),
         templates: args.templates.clone().or_else(|| file.templates.clone()),
-        layout: topic_layout(None, args.topic_per_type, file),
+        layout: topic_layout(args.topic.as_deref(), args.topic_per_type, file),
         smtp: listen_addr("--smtp-listen", smtp, args.allow_remote)?,
         http: listen_addr("--http-listen", http, args.allow_remote)?,
         dispatch: !args.no_dispatch,

@@ -238,7 +238,14 @@ fn kafka(settings: &Setup) -> Result<(Option<Broker>, Connection), SmokeError> {
     if let Some(connection) = &settings.kafka {
         return Ok((None, connection.clone()));
     }
+    // Created up front with their partitions: the built-in layouts, the run's own (topics
+    // named after the types, say) and the dead letters.
     let mut topics = settings.catalog.topics();
+    for topic in settings.layout.topics(&settings.catalog) {
+        if !topics.contains(&topic) {
+            topics.push(topic);
+        }
+    }
     topics.push(format!("{DEFAULT_TOPIC}.dlq"));
     let broker = Broker::start(&BrokerSettings {
         brokers: 1,
@@ -285,7 +292,7 @@ fn start_dispatch(
     sink: &Sink,
 ) -> Result<Service, SmokeError> {
     let group = format!("mailtest-smoke-{}", uuid::Uuid::new_v4().simple());
-    let topics = dispatch::default_topics(&settings.catalog);
+    let topics = settings.layout.topics(&settings.catalog);
     connection
         .start_group_at_end(&group, &topics)
         .map_err(SmokeError::Dispatch)?;

@@ -392,3 +392,49 @@ fn consume_from_an_unreachable_broker_exits_3() {
         done.stderr
     );
 }
+
+/// A topic pattern with `{type}`: the broker creates a topic per type with the asked
+/// partitions (read back by kcat), produce writes each event to its type's topic, and
+/// consume reads them all back through the same pattern.
+#[test]
+fn topic_patterns_name_a_topic_per_type() {
+    let dir = tempfile::tempdir().unwrap();
+    let ready = dir.path().join("ready");
+    let mut broker = std::process::Command::new(env!("CARGO_BIN_EXE_mailtest"))
+        .args([
+            "-q",
+            "broker",
+            "--topic",
+            "{type}",
+            "--partitions",
+            "4",
+            "--ready-file",
+        ])
+        .arg(&ready)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let b = crate::util::wait_for_file(&ready);
+    let listing = std::process::Command::new(crate::util::tool("kcat"))
+        .args(["-L", "-b", &b])
+        .output()
+        .unwrap();
+    let listing = String::from_utf8_lossy(&listing.stdout);
+    let catalog = Catalog::builtin().unwrap();
+    for name in catalog.names() {
+        assert!(
+            listing.contains(&format!("topic \"{name}\" with 4 partitions")),
+            "{name}: {listing}"
+        );
+    }
+    mailtest()
+        .args(["-q", "produce", "-b", &b, "--fixtures", "--topic", "{type}"])
+        .ok();
+    let records = consume_json(&b, &["--topic", "{type}"]);
+    assert_eq!(records.len(), 16);
+    for r in &records {
+        assert_eq!(r["topic"], r["payload"]["event_type"], "{r}");
+    }
+    assert!(crate::util::signal(broker.id(), "TERM", false));
+    assert_eq!(broker.wait().unwrap().code(), Some(0));
+}

@@ -4,9 +4,8 @@
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
 
-use crate::util::{broker, http_get, mailtest, root};
+use crate::util::{broker, http_get, mailtest, root, wait_for_file};
 
 /// `mailtest smoke --scenario FILE`, run to the end.
 fn smoke_with(scenario: &std::path::Path) -> crate::util::Done {
@@ -233,22 +232,6 @@ fn keep_leaves_the_sink_up_until_interrupted() {
     assert_eq!(smoke.wait().unwrap().code(), Some(0));
 }
 
-/// The file's contents once it exists (ready files are written whole).
-fn wait_for_file(path: &std::path::Path) -> String {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Ok(text) = std::fs::read_to_string(path) {
-            return text;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{} never appeared",
-            path.display()
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 /// The CI recipe for checking one's own service runs as documented: a broker, a service
 /// under test (the reference one, as a separate process), smoke as the gate.
 #[test]
@@ -279,4 +262,27 @@ fn the_own_service_ci_recipe_passes_and_reports() {
     );
     let xml = std::fs::read_to_string(&junit).unwrap();
     assert_eq!(xml.matches("<testcase").count(), 10);
+}
+
+/// Topics named after the types, as many services name them (`email_verification`,
+/// `account_locked`, ...): produced there, dispatched from there, every email checked.
+#[test]
+fn topics_named_after_the_types_run_end_to_end() {
+    let done = mailtest()
+        .args(["smoke", "--topic", "{type}", "--output", "json"])
+        .run();
+    assert_eq!(done.code, 0, "{}", done.stderr);
+    let r = report(&done.stdout);
+    assert_eq!(
+        (r["produced"].clone(), r["captured"].clone()),
+        (16.into(), 16.into())
+    );
+    let produce = r["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["step"] == "produce")
+        .unwrap();
+    let detail = produce["detail"].as_str().unwrap();
+    assert!(detail.contains("account_locked"), "{detail}");
 }

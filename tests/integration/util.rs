@@ -287,3 +287,19 @@ fn a_group_signal_reaches_that_group_alone() {
     assert!(signal(other.id(), "TERM", false));
     assert!(!other.wait().unwrap().success());
 }
+
+/// The file's contents once it exists (ready files are written whole).
+pub fn wait_for_file(path: &std::path::Path) -> String {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        if let Ok(text) = std::fs::read_to_string(path) {
+            return text;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{} never appeared",
+            path.display()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
