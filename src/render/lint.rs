@@ -57,10 +57,19 @@ impl std::fmt::Display for Finding {
 }
 
 /// Renders every fixture of every catalog type and lints the result.
-pub fn check_all(renderer: &Renderer, catalog: &Catalog) -> Vec<Finding> {
+pub fn check_all(renderer: &Renderer, catalog: &Catalog) -> (Vec<Finding>, usize) {
     let mut out = Vec::new();
+    let mut emails = 0;
     for kind in catalog.types() {
-        for fixture in &kind.fixtures {
+        // A type without fixtures is checked on a generated event of each locale its
+        // templates have, so no template goes unchecked for want of a sample.
+        let generated = if kind.fixtures.is_empty() {
+            generated_samples(kind, renderer)
+        } else {
+            Vec::new()
+        };
+        for fixture in kind.fixtures.iter().chain(&generated) {
+            emails += 1;
             let finding = |rule, file: String, line, message| Finding {
                 severity: Severity::Error,
                 rule,
@@ -92,7 +101,30 @@ pub fn check_all(renderer: &Renderer, catalog: &Catalog) -> Vec<Finding> {
             }
         }
     }
-    out
+    (out, emails)
+}
+
+/// Samples of a type that has no fixtures: a generated event (seeded, so every run checks
+/// the same one) in each locale the templates have strings for, named `type/generated.LOCALE`.
+fn generated_samples(
+    kind: &crate::catalog::EventType,
+    renderer: &Renderer,
+) -> Vec<crate::catalog::Fixture> {
+    let mut generator = crate::catalog::generate::Generator::new(Some(1));
+    renderer
+        .templates()
+        .locales()
+        .into_iter()
+        .map(|locale| {
+            let mut event = generator.event(kind);
+            event["locale"] = serde_json::Value::String(locale.clone());
+            crate::catalog::Fixture {
+                name: format!("{}/generated.{locale}", kind.name()),
+                path: format!("{} (generated, locale {locale})", kind.name()),
+                text: event.to_string(),
+            }
+        })
+        .collect()
 }
 
 /// The lints of one rendered email; HTML findings point at the template line that wrote

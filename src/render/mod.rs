@@ -9,6 +9,7 @@ pub mod lint;
 pub mod live;
 pub mod message;
 pub mod source;
+mod undefined;
 
 use std::sync::Arc;
 
@@ -229,13 +230,20 @@ impl Renderer {
         let template = self
             .env
             .get_template(name)
-            .map_err(|e| self.template_error(&e))?;
-        template.render(ctx).map_err(|e| self.template_error(&e))
+            .map_err(|e| self.template_error(&e, None))?;
+        template
+            .render(ctx)
+            .map_err(|e| self.template_error(&e, Some(ctx)))
     }
 
     /// Names the file and line where minijinja stopped, and for an undefined value the
-    /// expression that was undefined (`data.user_name`), which minijinja's text leaves out.
-    fn template_error(&self, error: &minijinja::Error) -> RenderError {
+    /// name that was undefined (`data.user_name`), which minijinja's text leaves out: looked
+    /// up in `ctx` (see `undefined.rs`), else the expression minijinja points at.
+    fn template_error(
+        &self,
+        error: &minijinja::Error,
+        ctx: Option<&minijinja::Value>,
+    ) -> RenderError {
         let mut innermost = error;
         while let Some(next) =
             std::error::Error::source(innermost).and_then(|s| s.downcast_ref::<minijinja::Error>())
@@ -245,8 +253,20 @@ impl Renderer {
         let name = innermost.name().or(error.name()).unwrap_or("?");
         let source = self.templates.get(name).unwrap_or_default();
         let expression = innermost.range().and_then(|r| source.get(r)).map(str::trim);
-        let message = match (innermost.kind(), expression) {
-            (minijinja::ErrorKind::UndefinedError, Some(expr)) => {
+        let line = innermost.line().unwrap_or(0);
+        let missing = ctx.and_then(|ctx| {
+            let undefined_kinds = [
+                minijinja::ErrorKind::UndefinedError,
+                minijinja::ErrorKind::InvalidOperation,
+            ];
+            undefined_kinds
+                .contains(&innermost.kind())
+                .then(|| undefined::missing_name(source, innermost.range(), line, ctx))
+                .flatten()
+        });
+        let message = match (innermost.kind(), missing, expression) {
+            (_, Some(name), _) => format!("undefined variable `{name}`"),
+            (minijinja::ErrorKind::UndefinedError, None, Some(expr)) => {
                 format!("undefined variable `{expr}`")
             }
             _ => innermost
@@ -255,7 +275,7 @@ impl Renderer {
         };
         RenderError::Template {
             file: self.templates.display(name),
-            line: innermost.line().unwrap_or(0),
+            line,
             message,
         }
     }

@@ -179,6 +179,21 @@ impl Templates {
         }
     }
 
+    /// The locales with strings (`_strings/<locale>.yaml`), the default one first.
+    pub fn locales(&self) -> Vec<String> {
+        let mut locales = vec![self.config.default_locale.clone()];
+        for name in self.files.keys() {
+            if let Some(locale) = name
+                .strip_prefix("_strings/")
+                .and_then(|n| n.strip_suffix(".yaml"))
+                && !locales.iter().any(|l| l == locale)
+            {
+                locales.push(locale.to_owned());
+            }
+        }
+        locales
+    }
+
     /// How a template's name is shown in messages: its path on disk, or `templates/...`.
     pub fn display(&self, name: &str) -> String {
         display(self.dir.as_deref(), name)

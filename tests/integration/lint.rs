@@ -113,3 +113,78 @@ fn an_empty_subject_is_an_error() {
     );
     assert_eq!(done.stdout.trim(), wanted);
 }
+
+/// A type of the team's own catalog with no fixtures is still checked (on a generated event
+/// in each locale), a template that uses a field the events do not carry is reported with
+/// that field's name, filters or not, and `render TYPE` previews a generated event.
+#[test]
+fn types_without_fixtures_are_checked_and_undefined_fields_named() {
+    let catalog = tempfile::tempdir().unwrap();
+    let folder = catalog.path().join("newsletter_confirmation");
+    std::fs::create_dir_all(&folder).unwrap();
+    std::fs::write(
+        folder.join("schema.yaml"),
+        "event_type: newsletter_confirmation\ndata:\n  list: {type: string, one_of: [weekly, monthly]}\n",
+    )
+    .unwrap();
+    let body = "<p>{{ data.list }}</p>\n<p>{{ data.list_name | upper }}</p>\n";
+    let templates = templates_with(&[
+        (
+            "newsletter_confirmation/subject.txt",
+            "Confirm {{ data.list }}",
+        ),
+        ("newsletter_confirmation/preheader.txt", "One click left"),
+        ("newsletter_confirmation/body.html", body),
+    ]);
+    let check = |templates: &std::path::Path| {
+        mailtest()
+            .args(["render", "--check", "--format", "json", "--catalog"])
+            .arg(catalog.path())
+            .arg("--templates")
+            .arg(templates)
+            .run()
+    };
+    let done = check(templates.path());
+    assert_eq!(done.code, 1, "{}", done.stderr);
+    let found = crate::util::json_lines(&done.stdout);
+    let render: Vec<_> = found.iter().filter(|f| f["rule"] == "render").collect();
+    assert_eq!(render.len(), 2, "one per locale: {found:?}");
+    for f in &render {
+        assert_eq!(f["message"], "undefined variable `data.list_name`", "{f}");
+        assert_eq!(f["line"], 2);
+        assert!(
+            f["fixture"]
+                .as_str()
+                .unwrap()
+                .starts_with("newsletter_confirmation/generated.")
+        );
+    }
+    assert!(
+        done.stderr.contains("checked 18 emails (9 types)"),
+        "{}",
+        done.stderr
+    );
+
+    let fixed = "<p>{{ data.list }}</p>\n";
+    std::fs::write(
+        templates.path().join("newsletter_confirmation/body.html"),
+        fixed,
+    )
+    .unwrap();
+    let shown = mailtest()
+        .args([
+            "render",
+            "newsletter_confirmation",
+            "--format",
+            "subject",
+            "--catalog",
+        ])
+        .arg(catalog.path())
+        .arg("--templates")
+        .arg(templates.path())
+        .ok();
+    assert!(
+        ["Confirm weekly", "Confirm monthly"].contains(&shown.trim()),
+        "{shown}"
+    );
+}
