@@ -13,7 +13,7 @@ use crate::cli::{RenderArgs, RenderFormat};
 use crate::event::{self, Event, InputError};
 use crate::exit_code::Outcome;
 use crate::printer::Printer;
-use crate::render::lint::{self, Severity};
+use crate::render::lint::Severity;
 use crate::render::{Renderer, Templates, gallery, live, message};
 use crate::settings::{self, ConfigFile, RenderMode, SettingsError};
 
@@ -205,7 +205,7 @@ fn check(
     json: bool,
     printer: &Printer,
 ) -> Result<Outcome> {
-    let (findings, emails) = lint::check_all(renderer, catalog);
+    let (findings, emails) = crate::render::check::check_all(renderer, catalog);
     for finding in &findings {
         let line = if json {
             serde_json::to_string(finding)?

@@ -1,13 +1,12 @@
 //! Lints for rendered email: what breaks in inboxes (clipped HTML, images without alt text,
 //! placeholder or insecure links, long subjects, unbalanced tags), each naming template,
-//! fixture and line, for `mailtest render --check` in CI.
+//! fixture and line, for `mailtest render --check` in CI (`check.rs` runs them over a
+//! catalog).
 
 use serde::Serialize;
 
 use super::html::{self, Tag, VOID};
-use super::{RenderError, Rendered, Renderer, Templates};
-use crate::catalog::Catalog;
-use crate::event::Event;
+use super::{Rendered, Templates};
 
 /// Gmail clips HTML past 102 KB and hides the rest behind a link.
 pub const MAX_HTML_BYTES: usize = 102 * 1024;
@@ -54,77 +53,6 @@ impl std::fmt::Display for Finding {
             self.rule, self.fixture, self.message
         )
     }
-}
-
-/// Renders every fixture of every catalog type and lints the result.
-pub fn check_all(renderer: &Renderer, catalog: &Catalog) -> (Vec<Finding>, usize) {
-    let mut out = Vec::new();
-    let mut emails = 0;
-    for kind in catalog.types() {
-        // A type without fixtures is checked on a generated event of each locale its
-        // templates have, so no template goes unchecked for want of a sample.
-        let generated = if kind.fixtures.is_empty() {
-            generated_samples(kind, renderer)
-        } else {
-            Vec::new()
-        };
-        for fixture in kind.fixtures.iter().chain(&generated) {
-            emails += 1;
-            let finding = |rule, file: String, line, message| Finding {
-                severity: Severity::Error,
-                rule,
-                file,
-                fixture: fixture.name.clone(),
-                line,
-                message,
-            };
-            let event = match serde_json::from_str::<Event>(&fixture.text) {
-                Ok(event) => event,
-                Err(e) => {
-                    out.push(finding(
-                        "fixture",
-                        fixture.path.clone(),
-                        e.line(),
-                        e.to_string(),
-                    ));
-                    continue;
-                }
-            };
-            match renderer.render(&event) {
-                Ok(rendered) => out.extend(lint(&rendered, &fixture.name, renderer.templates())),
-                Err(RenderError::Template {
-                    file,
-                    line,
-                    message,
-                }) => out.push(finding("render", file, line, message)),
-                Err(e) => out.push(finding("render", kind.name().to_owned(), 0, e.to_string())),
-            }
-        }
-    }
-    (out, emails)
-}
-
-/// Samples of a type that has no fixtures: a generated event (seeded, so every run checks
-/// the same one) in each locale the templates have strings for, named `type/generated.LOCALE`.
-fn generated_samples(
-    kind: &crate::catalog::EventType,
-    renderer: &Renderer,
-) -> Vec<crate::catalog::Fixture> {
-    let mut generator = crate::catalog::generate::Generator::new(Some(1));
-    renderer
-        .templates()
-        .locales()
-        .into_iter()
-        .map(|locale| {
-            let mut event = generator.event(kind);
-            event["locale"] = serde_json::Value::String(locale.clone());
-            crate::catalog::Fixture {
-                name: format!("{}/generated.{locale}", kind.name()),
-                path: format!("{} (generated, locale {locale})", kind.name()),
-                text: event.to_string(),
-            }
-        })
-        .collect()
 }
 
 /// The lints of one rendered email; HTML findings point at the template line that wrote

@@ -2,6 +2,7 @@
 //! (strict undefined, HTML autoescape), inlines the CSS, derives a text part when the type
 //! has no text template, and builds the MIME message. Shared by `render` and `dispatch`.
 
+pub mod check;
 mod filters;
 pub mod gallery;
 pub mod html;

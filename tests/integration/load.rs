@@ -75,11 +75,10 @@ async fn trickle(
     prefix: &[u8],
     bytes: &[u8],
     gap: Duration,
-) -> (String, Duration) {
+) -> (String, Instant) {
     let (read, mut write) = stream.into_split();
     let mut reader = BufReader::new(read);
     write.write_all(prefix).await.unwrap();
-    let started = Instant::now();
     let writer = async {
         for byte in bytes.iter().cycle() {
             if write.write_all(&[*byte]).await.is_err() {
@@ -100,13 +99,16 @@ async fn trickle(
         () = writer => {}
         () = reader => {}
     }
-    (said, started.elapsed())
+    (said, Instant::now())
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn trickling_clients_are_cut_and_others_are_served_meanwhile() {
     let dir = tempfile::tempdir().unwrap();
     let sink = Sink::start_with(dir.path(), &["--idle-timeout", "5s"]);
+    // Before the first connection: the sink's idle clocks all start after this, so no cut
+    // can come sooner than the timeout after it, however the tasks are scheduled.
+    let start = Instant::now();
     let connect = || TcpStream::connect(sink.addr.clone());
     let envelope = b"EHLO slow\r\nMAIL FROM:<s@example.com>\r\nRCPT TO:<b@example.com>\r\n";
     let data = [envelope.as_slice(), b"DATA\r\n"].concat();
@@ -146,6 +148,7 @@ async fn trickling_clients_are_cut_and_others_are_served_meanwhile() {
         chunk.ends_with("421 4.4.2 Data too slow, closing connection\r\n"),
         "{chunk}"
     );
+    let (t1, t2, t3) = (t1 - start, t2 - start, t3 - start);
     // Cut at the timeout (plus the little their bytes earned at 500 bytes/s), not later...
     for cut in [t1, t2, t3] {
         assert!(
