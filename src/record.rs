@@ -129,6 +129,30 @@ pub fn message_from_record(value: &Value, topic: Option<&str>) -> Result<Outgoin
     })
 }
 
+/// The message for an event in a team's wire format: keyed by recipient, with the headers
+/// the format writes (`headers`) and a JSON content type.
+pub fn message_in_format(
+    envelope: &Value,
+    payload: Vec<u8>,
+    topic: String,
+    headers: &[(String, String)],
+) -> Outgoing {
+    let mut all: Vec<(String, Vec<u8>)> = headers
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone().into_bytes()))
+        .collect();
+    all.push(("content-type".into(), b"application/json".to_vec()));
+    Outgoing {
+        topic,
+        key: envelope
+            .pointer("/recipient/email")
+            .and_then(Value::as_str)
+            .map(|s| s.as_bytes().to_vec()),
+        headers: all,
+        payload,
+    }
+}
+
 /// The message for a valid event: keyed by recipient (so one user's events stay in order),
 /// with the headers consumers route on.
 /// `payload` is the event's JSON text when the input already had it; `None` serializes `event`.

@@ -6,9 +6,11 @@
 
 pub mod generate;
 pub mod schema;
+pub mod wire;
 mod words;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use include_dir::{Dir, include_dir};
 use indexmap::IndexMap;
@@ -16,6 +18,7 @@ use indexmap::IndexMap;
 use crate::exit_code::ErrorKind;
 
 pub use schema::{Field, Kind, Schema, Violation};
+pub use wire::{Meta, WireFormat};
 
 static BUILTIN: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/fixtures/events");
 
@@ -47,16 +50,23 @@ impl CatalogError {
     }
 }
 
-/// One event type: its schema and its sample events.
+/// One event type: its schema, its sample events, and its wire format when its folder has
+/// one (`None`: mailtest's envelope).
 #[derive(Debug, Clone)]
 pub struct EventType {
     pub schema: Schema,
     pub fixtures: Vec<Fixture>,
+    pub format: Option<Arc<WireFormat>>,
 }
 
 impl EventType {
     pub fn name(&self) -> &str {
         &self.schema.event_type
+    }
+
+    /// How the type is written on the wire: its `wire_type`, else its name.
+    pub fn wire_type(&self) -> &str {
+        self.schema.wire_type.as_deref().unwrap_or(self.name())
     }
 }
 
@@ -73,6 +83,8 @@ pub struct Fixture {
 #[derive(Debug, Clone, Default)]
 pub struct Catalog {
     types: IndexMap<String, EventType>,
+    /// The format of the user's catalog folder (`format.yaml`), shared by its types.
+    format: Option<Arc<WireFormat>>,
 }
 
 impl Catalog {
@@ -119,6 +131,23 @@ impl Catalog {
                 source,
             })
         };
+        let format_file = dir.join("format.yaml");
+        if format_file.is_file() {
+            let text =
+                std::fs::read_to_string(&format_file).map_err(|source| CatalogError::Read {
+                    path: format_file.clone(),
+                    source,
+                })?;
+            let shown = format_file.display().to_string();
+            let format = serde_norway::from_str(&text).map_err(|err| {
+                CatalogError::Schema(crate::located::Located::yaml(
+                    &shown,
+                    Some("invalid wire format"),
+                    &err,
+                ))
+            })?;
+            self.format = Some(Arc::new(format));
+        }
         let mut folders: Vec<PathBuf> = read(dir)?
             .filter_map(Result::ok)
             .map(|e| e.path())
@@ -179,13 +208,30 @@ impl Catalog {
                 text: text.clone(),
             })
             .collect();
-        self.types
-            .insert(folder.to_owned(), EventType { schema, fixtures });
+        let format = self.format.clone();
+        let ty = EventType {
+            schema,
+            fixtures,
+            format,
+        };
+        self.types.insert(folder.to_owned(), ty);
         Ok(())
     }
 
     pub fn get(&self, event_type: &str) -> Option<&EventType> {
         self.types.get(event_type)
+    }
+
+    /// The user's wire format, when their catalog folder has one.
+    pub fn format(&self) -> Option<&WireFormat> {
+        self.format.as_deref()
+    }
+
+    /// The type of the user's format written `wire_type` on the wire.
+    pub fn by_wire_type(&self, wire_type: &str) -> Option<&EventType> {
+        self.types
+            .values()
+            .find(|t| t.format.is_some() && t.wire_type() == wire_type)
     }
 
     pub fn types(&self) -> impl Iterator<Item = &EventType> {

@@ -13,6 +13,10 @@ pub struct Schema {
     pub schema_version: u32,
     #[serde(default)]
     pub description: String,
+    /// How the type is written where the wire format puts the type (`verification` for
+    /// `email_verification`); default: its name.
+    #[serde(default)]
+    pub wire_type: Option<String>,
     /// The fields of the event's `data` object, in the order generated events list them.
     pub data: IndexMap<String, Field>,
 }

@@ -74,7 +74,23 @@ impl<W: Write> consume::Handler for Shower<W> {
         // Raw output without payload filters never needs the JSON parsed.
         let parse = self.format != ConsumeFormat::Raw || self.filter.needs_payload();
         let parsed = if parse { msg.json_payload() } else { None };
-        if !self.filter.matches(&msg, parsed.as_ref()) {
+        // Read in the team's wire format (or the envelope): filters go by the event's type
+        // and recipient wherever the format keeps them.
+        let decoded = parsed.as_ref().map(|value| {
+            let meta = crate::catalog::Meta {
+                topic: Some(&msg.topic),
+                partition: Some(msg.partition),
+                offset: Some(msg.offset),
+                timestamp: msg.timestamp,
+                headers: &msg.headers,
+            };
+            event::decode(value, &meta, &self.catalog)
+        });
+        let envelope = match &decoded {
+            Some(Ok(d)) => Some(&d.envelope),
+            _ => parsed.as_ref(),
+        };
+        if !self.filter.matches(&msg, envelope) {
             return Ok(false);
         }
         match self.format {
@@ -83,12 +99,12 @@ impl<W: Write> consume::Handler for Shower<W> {
                 self.out.write_all(b"\n")?;
             }
             ConsumeFormat::Json => {
-                let errors = schema_errors(parsed.as_ref(), &self.catalog);
+                let errors = schema_errors(decoded.as_ref());
                 serde_json::to_writer(&mut self.out, &msg.to_json(parsed.as_ref(), &errors))?;
                 self.out.write_all(b"\n")?;
             }
             ConsumeFormat::Pretty => {
-                let errors = schema_errors(parsed.as_ref(), &self.catalog);
+                let errors = schema_errors(decoded.as_ref());
                 writeln!(self.out, "{}", pretty(&msg, parsed.as_ref(), &errors))?;
             }
         }
@@ -101,14 +117,17 @@ impl<W: Write> consume::Handler for Shower<W> {
 }
 
 /// What is wrong with a payload as a catalog event, as `field: message` lines.
-fn schema_errors(parsed: Option<&Value>, catalog: &Catalog) -> Vec<String> {
-    match parsed {
+fn schema_errors(
+    decoded: Option<&Result<event::Decoded, Vec<crate::catalog::Violation>>>,
+) -> Vec<String> {
+    match decoded {
         None => vec!["payload is not JSON".to_owned()],
-        Some(value) => event::check(value, catalog)
-            .into_iter()
+        Some(Ok(_)) => Vec::new(),
+        Some(Err(problems)) => problems
+            .iter()
             .map(|v| {
                 if v.path.is_empty() {
-                    v.message
+                    v.message.clone()
                 } else {
                     format!("{}: {}", v.path, v.message)
                 }

@@ -80,6 +80,7 @@ async fn fallback(
     });
     let done = fallback::send_all(
         plan.messages,
+        &settings.catalog,
         &Renderer::new(templates),
         &sender,
         &mut stopping,

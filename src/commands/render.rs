@@ -148,7 +148,9 @@ fn pick_event(
                 ),
             )
         })?;
-    serde_json::from_str(&found.text).with_context(|| format!("fixture `{}`", found.path))
+    event::from_fixture(&found.text, catalog)
+        .map_err(|(_, message)| anyhow::anyhow!(message))
+        .with_context(|| format!("fixture `{}`", found.path))
 }
 
 /// Reads and checks one event from a file or stdin; schema problems are reported all at
@@ -178,14 +180,11 @@ fn read_event(catalog: &Catalog, path: &Path, expected_type: Option<&str>) -> Re
         ));
     }
     let source = events.remove(0);
-    let problems: Vec<_> = event::check(&source.value, catalog)
-        .iter()
-        .map(|v| source.problem(v))
-        .collect();
-    if !problems.is_empty() {
-        return Err(InputError::Invalid(problems).into());
-    }
-    let event = Event::from_value(source.value).context("event")?;
+    let event = event::decode(&source.value, &crate::catalog::Meta::default(), catalog)
+        .map_err(|violations| {
+            InputError::Invalid(violations.iter().map(|v| source.problem(v)).collect())
+        })?
+        .event;
     if let Some(expected) = expected_type.filter(|t| *t != event.event_type) {
         bail!(SettingsError::invalid(
             "TYPE",

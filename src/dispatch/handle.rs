@@ -14,7 +14,7 @@ use tokio::sync::watch;
 use super::ledger::Ledger;
 use super::ops::Metrics;
 use crate::catalog::Catalog;
-use crate::event::{self, Event};
+use crate::event;
 use crate::outbound::sender::{Failure, Sender};
 use crate::render::Renderer;
 
@@ -79,15 +79,17 @@ impl Handler {
         let payload = record.payload().unwrap_or_default();
         let value: serde_json::Value =
             serde_json::from_slice(payload).map_err(|e| dead("parse", format!("not JSON: {e}")))?;
-        let problems = event::check(&value, &self.catalog);
-        if !problems.is_empty() {
-            let list: Vec<String> = problems
-                .iter()
-                .map(|v| format!("`{}`: {}", v.path, v.message))
-                .collect();
-            return Err(dead("schema", list.join("; ")));
-        }
-        let event = Event::from_value(value).map_err(|e| dead("schema", e))?;
+        let headers = record_headers(record);
+        let meta = crate::catalog::Meta {
+            topic: Some(record.topic()),
+            partition: Some(record.partition()),
+            offset: Some(record.offset()),
+            timestamp: record.timestamp().to_millis(),
+            headers: &headers,
+        };
+        let event = event::decode(&value, &meta, &self.catalog)
+            .map_err(|problems| dead("schema", event::describe(&problems)))?
+            .event;
         let id = event.event_id.to_string();
         if self.ledger.contains(&id) {
             self.metrics.duplicates.fetch_add(1, Ordering::Relaxed);
@@ -180,4 +182,19 @@ impl Handler {
             }
         }
     }
+}
+
+/// A record's headers as name and bytes (values absent are empty).
+fn record_headers(record: &OwnedMessage) -> Vec<(String, Vec<u8>)> {
+    record.headers().map_or_else(Vec::new, |headers| {
+        headers
+            .iter()
+            .map(|h| {
+                (
+                    h.key.to_owned(),
+                    h.value.map(<[u8]>::to_vec).unwrap_or_default(),
+                )
+            })
+            .collect()
+    })
 }

@@ -6,7 +6,7 @@ pub mod source;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::catalog::{Catalog, Violation, schema};
+use crate::catalog::{Catalog, Meta, Violation, schema};
 
 pub use source::{InputError, Problem, SourceEvent};
 
@@ -148,4 +148,78 @@ impl Event {
     pub fn from_value(value: Value) -> Result<Self, serde_json::Error> {
         serde_json::from_value(value)
     }
+}
+
+/// Whether a payload has mailtest's envelope shape (a `recipient` object and `data`), so a
+/// built-in type's event is read as one next to a catalog in the team's format.
+fn is_envelope(payload: &Value) -> bool {
+    payload.get("recipient").is_some_and(Value::is_object) && payload.get("data").is_some()
+}
+
+/// Problems as one line: `` `field`: message; ... ``.
+pub fn describe(problems: &[Violation]) -> String {
+    let list: Vec<String> = problems
+        .iter()
+        .map(|v| format!("`{}`: {}", v.path, v.message))
+        .collect();
+    list.join("; ")
+}
+
+/// A fixture's event (JSON, in the catalog's wire format or the envelope): the event, or
+/// the line and text of what is wrong with it.
+pub fn from_fixture(text: &str, catalog: &Catalog) -> Result<Event, (usize, String)> {
+    let value: Value = serde_json::from_str(text).map_err(|e| (e.line(), e.to_string()))?;
+    decode(&value, &Meta::default(), catalog)
+        .map(|d| d.event)
+        .map_err(|problems| (0, describe(&problems)))
+}
+
+/// An event as it was read, in mailtest's envelope (`envelope`), whatever its wire format.
+#[derive(Debug, Clone)]
+pub struct Decoded {
+    pub event: Event,
+    pub envelope: Value,
+}
+
+/// Reads `payload` as an event of the catalog in the team's wire format when the catalog
+/// has one and the payload carries one of its types, else as mailtest's envelope; every
+/// problem is reported at the team's own field names.
+pub fn decode(payload: &Value, meta: &Meta, catalog: &Catalog) -> Result<Decoded, Vec<Violation>> {
+    let (envelope, format) = match catalog.format().and_then(|f| {
+        let wire_type = f.event_type.read(payload, meta)?;
+        Some((f, wire_type))
+    }) {
+        Some((format, wire_type)) => match catalog.by_wire_type(&wire_type) {
+            Some(ty) => (format.to_envelope(payload, meta, ty.name()), Some(format)),
+            None if !is_envelope(payload) => {
+                let known: Vec<&str> = catalog
+                    .types()
+                    .filter(|t| t.format.is_some())
+                    .map(crate::catalog::EventType::wire_type)
+                    .collect();
+                let message = format!(
+                    "unknown event type `{wire_type}` (known: {})",
+                    known.join(", ")
+                );
+                return Err(vec![Violation::new(
+                    format.wire_path("event_type"),
+                    message,
+                )]);
+            }
+            None => (payload.clone(), None),
+        },
+        None => (payload.clone(), None),
+    };
+    let mut problems = check(&envelope, catalog);
+    if let Some(format) = format {
+        for problem in &mut problems {
+            problem.path = format.wire_path(&problem.path);
+        }
+    }
+    if !problems.is_empty() {
+        return Err(problems);
+    }
+    let event =
+        Event::from_value(envelope.clone()).map_err(|e| vec![Violation::new("", e.to_string())])?;
+    Ok(Decoded { event, envelope })
 }

@@ -4,7 +4,6 @@
 use serde::Serialize;
 use tokio::sync::watch;
 
-use crate::event::Event;
 use crate::outbound::sender::{Failure, Sender};
 use crate::record::Outgoing;
 use crate::render::Renderer;
@@ -21,6 +20,7 @@ pub struct Fallback {
 /// beyond the sender's own retries.
 pub async fn send_all(
     messages: impl Iterator<Item = Outgoing>,
+    catalog: &crate::catalog::Catalog,
     renderer: &Renderer,
     sender: &Sender,
     stop: &mut watch::Receiver<bool>,
@@ -30,9 +30,18 @@ pub async fn send_all(
         if *stop.borrow() {
             break;
         }
+        let meta = crate::catalog::Meta {
+            topic: Some(&message.topic),
+            headers: &message.headers,
+            ..crate::catalog::Meta::default()
+        };
         let event = serde_json::from_slice::<serde_json::Value>(&message.payload)
-            .and_then(Event::from_value)
-            .map_err(|e| e.to_string());
+            .map_err(|e| e.to_string())
+            .and_then(|value| {
+                crate::event::decode(&value, &meta, catalog)
+                    .map(|d| d.event)
+                    .map_err(|problems| crate::event::describe(&problems))
+            });
         let event = match event {
             Ok(event) => event,
             Err(e) => {

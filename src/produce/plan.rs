@@ -48,7 +48,8 @@ pub struct Plan {
 #[derive(Clone)]
 struct Item {
     message: Outgoing,
-    is_event: bool,
+    /// The event in mailtest's envelope; `None` for records and raw lines.
+    event: Option<Value>,
 }
 
 pub fn build(settings: PlanSettings, catalog: &Catalog) -> Result<Plan, InputError> {
@@ -71,15 +72,16 @@ pub fn build(settings: PlanSettings, catalog: &Catalog) -> Result<Plan, InputErr
     }
     let total = settings.count.unwrap_or(items.len() as u64);
     let len = items.len() as u64;
+    let catalog = catalog.clone();
     let messages = (0..total).map(move |i| {
         let item = &items[(i % len) as usize];
-        if i < len || !item.is_event {
+        let Some(event) = item.event.as_ref().filter(|_| i >= len) else {
             return item.message.clone();
-        }
+        };
         // A repeated event gets a fresh id, or consumers would rightly drop it as a duplicate.
-        let mut value: Value = serde_json::from_slice(&item.message.payload).expect("checked JSON");
+        let mut value = event.clone();
         value["event_id"] = Value::String(uuid::Uuid::new_v4().to_string());
-        to_message(&value, None, &settings)
+        to_message(&value, None, &settings, &catalog)
     });
     Ok(Plan {
         total,
@@ -87,13 +89,42 @@ pub fn build(settings: PlanSettings, catalog: &Catalog) -> Result<Plan, InputErr
     })
 }
 
-fn to_message(event: &Value, payload: Option<&[u8]>, settings: &PlanSettings) -> Outgoing {
+fn to_message(
+    event: &Value,
+    payload: Option<&[u8]>,
+    settings: &PlanSettings,
+    catalog: &Catalog,
+) -> Outgoing {
+    event_message(event, payload, &settings.layout, &settings.headers, catalog)
+}
+
+/// The message of an event in mailtest's envelope: sent in its type's wire format when the
+/// type has one (`payload`, the event's own text, is sent as it is when there is one).
+pub fn event_message(
+    event: &Value,
+    payload: Option<&[u8]>,
+    layout: &TopicLayout,
+    extra: &[(String, String)],
+    catalog: &Catalog,
+) -> Outgoing {
     let ty = event
         .get("event_type")
         .and_then(Value::as_str)
         .unwrap_or_default();
-    let topic = settings.layout.topic_for(ty);
-    record::message_from_event(event, payload, topic, &settings.headers)
+    let topic = layout.topic_for(ty);
+    let Some((kind, format)) = catalog
+        .get(ty)
+        .and_then(|t| t.format.as_deref().map(|f| (t, f)))
+    else {
+        return record::message_from_event(event, payload, topic, extra);
+    };
+    let (wire, mut headers) = format.from_envelope(event, kind.wire_type());
+    headers.extend(extra.iter().cloned());
+    let payload = payload.map_or_else(
+        || serde_json::to_vec(&wire).expect("JSON values serialize"),
+        <[u8]>::to_vec,
+    );
+    record::message_in_format(event, payload, topic, &headers)
 }
 
 fn generated(settings: &PlanSettings, catalog: &Catalog, seed: Option<u64>) -> Plan {
@@ -105,9 +136,10 @@ fn generated(settings: &PlanSettings, catalog: &Catalog, seed: Option<u64>) -> P
     let total = settings.count.unwrap_or(types.len() as u64);
     let mut generator = Generator::new(seed);
     let settings = settings.clone();
+    let catalog = catalog.clone();
     let messages = (0..total).map(move |i| {
         let event = generator.event(&types[(i % types.len() as u64) as usize]);
-        to_message(&event, None, &settings)
+        to_message(&event, None, &settings, &catalog)
     });
     Plan {
         total,
@@ -148,20 +180,23 @@ impl<'a> Checker<'a> {
                     .map_err(|m| InputError::Invalid(vec![src.problem(&Violation::new("", m))]))?;
             self.items.push(Item {
                 message,
-                is_event: false,
+                event: None,
             });
             return Ok(());
         }
-        let violations = event::check(&src.value, self.catalog);
-        if !violations.is_empty() {
-            self.problems
-                .extend(violations.iter().map(|v| src.problem(v)));
-        } else if wanted(self.settings, &src.value) {
-            let payload = src.json_line().map(str::as_bytes);
-            self.items.push(Item {
-                message: to_message(&src.value, payload, self.settings),
-                is_event: true,
-            });
+        match event::decode(&src.value, &crate::catalog::Meta::default(), self.catalog) {
+            Err(violations) => self
+                .problems
+                .extend(violations.iter().map(|v| src.problem(v))),
+            Ok(decoded) if wanted(self.settings, &decoded.envelope) => {
+                let payload = src.json_line().map(str::as_bytes);
+                let message = to_message(&decoded.envelope, payload, self.settings, self.catalog);
+                self.items.push(Item {
+                    message,
+                    event: Some(decoded.envelope),
+                });
+            }
+            Ok(_) => {}
         }
         Ok(())
     }
@@ -219,7 +254,7 @@ fn raw_lines(paths: &[String], settings: &PlanSettings) -> Result<Vec<Item>, Inp
                         .collect(),
                     payload: line.as_bytes().to_vec(),
                 },
-                is_event: false,
+                event: None,
             });
         }
     }

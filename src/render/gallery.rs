@@ -38,8 +38,8 @@ pub fn build(renderer: &Renderer, catalog: &Catalog, date: SystemTime) -> Vec<En
     let mut out = Vec::new();
     for kind in catalog.types() {
         for fixture in &kind.fixtures {
-            let outcome = serde_json::from_str::<Event>(&fixture.text)
-                .map_err(|e| format!("{}:{}: {e}", fixture.path, e.line()))
+            let outcome = crate::event::from_fixture(&fixture.text, catalog)
+                .map_err(|(line, e)| format!("{}:{line}: {e}", fixture.path))
                 .and_then(|event| email(renderer, event, &fixture.name, date));
             out.push(Entry {
                 event_type: kind.name().to_owned(),

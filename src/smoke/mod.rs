@@ -197,8 +197,13 @@ impl Pipeline {
     ) -> Result<Report, SmokeError> {
         let t = Instant::now();
         let events = std::mem::take(&mut self.events);
-        let (produced, detail) =
-            produce_events(&self.connection, &settings.layout, &events).await?;
+        let (produced, detail) = produce_events(
+            &self.connection,
+            &settings.layout,
+            &events,
+            &settings.catalog,
+        )
+        .await?;
         record(&mut self.steps, on_step, "produce", detail, t);
         let t = Instant::now();
         let verdict = check(settings, &self.sink, events).await?;
@@ -326,13 +331,11 @@ async fn produce_events(
     connection: &Connection,
     layout: &TopicLayout,
     events: &[Value],
+    catalog: &Catalog,
 ) -> Result<(u64, String), SmokeError> {
     let messages: Vec<_> = events
         .iter()
-        .map(|e| {
-            let ty = e["event_type"].as_str().unwrap_or_default();
-            crate::record::message_from_event(e, None, layout.topic_for(ty), &[])
-        })
+        .map(|e| crate::produce::plan::event_message(e, None, layout, &[], catalog))
         .collect();
     let connection = connection.clone();
     let summary = tokio::task::spawn_blocking(move || {

@@ -117,9 +117,11 @@ impl Scenario {
         for file in &self.events.files {
             let path = self.base.join(file).display().to_string();
             for_each_in_path(&path, &mut |e| {
-                let violations = crate::event::check(&e.value, catalog);
-                problems.extend(violations.iter().map(|v| e.problem(v)));
-                events.push(e.value);
+                let meta = crate::catalog::Meta::default();
+                match crate::event::decode(&e.value, &meta, catalog) {
+                    Ok(decoded) => events.push(decoded.envelope),
+                    Err(violations) => problems.extend(violations.iter().map(|v| e.problem(v))),
+                }
                 Ok(())
             })?;
         }
@@ -165,8 +167,9 @@ impl Scenario {
         chosen
             .into_iter()
             .map(|f| {
-                serde_json::from_str(&f.text)
-                    .map_err(|e| InputError::Other(format!("fixture `{}`: {e}", f.name)))
+                crate::event::from_fixture(&f.text, catalog)
+                    .map(|event| serde_json::to_value(event).expect("events serialize"))
+                    .map_err(|(_, e)| InputError::Other(format!("fixture `{}`: {e}", f.name)))
             })
             .collect()
     }

@@ -92,7 +92,7 @@ impl Dispatch {
     }
 
     /// SIGTERM, then wait: the graceful stop.
-    fn stop(mut self) {
+    pub fn stop(mut self) {
         crate::util::signal(self.0.id(), "TERM", false);
         let _ = self.0.wait();
     }

@@ -30,3 +30,4 @@ mod store_faults;
 mod structure;
 mod util;
 mod verify;
+mod wire;

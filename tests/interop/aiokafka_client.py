@@ -3,12 +3,14 @@ mailtest produces: it reads a topic with its default settings and says, for each
 the partition it came from and the one aiokafka's own producer would have chosen for its key.
 
 usage: aiokafka_client.py consume BROKERS TOPIC COUNT TIMEOUT_S > records (JSON lines)
+       aiokafka_client.py produce BROKERS TOPIC < events (JSON lines), as a FastAPI service
+       publishes: gzip, acks=all, linger 10 ms, key = the event's `email`
 """
 import asyncio
 import json
 import sys
 
-from aiokafka import AIOKafkaConsumer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.partitioner import DefaultPartitioner
 
 
@@ -41,7 +43,30 @@ async def consume(brokers, topic, count, timeout_s):
         sys.exit(f"only {got} of {count} records arrived")
 
 
+async def produce(brokers, topic):
+    producer = AIOKafkaProducer(
+        bootstrap_servers=brokers, compression_type="gzip", acks="all", linger_ms=10
+    )
+    await producer.start()
+    sent = 0
+    try:
+        for line in sys.stdin:
+            if not line.strip():
+                continue
+            event = json.loads(line)
+            await producer.send_and_wait(
+                topic, json.dumps(event).encode(), key=event["email"].encode()
+            )
+            sent += 1
+    finally:
+        await producer.stop()
+    print(sent)
+
+
 if __name__ == "__main__":
-    if sys.argv[1] != "consume":
+    if sys.argv[1] == "consume":
+        asyncio.run(consume(sys.argv[2], sys.argv[3], int(sys.argv[4]), float(sys.argv[5])))
+    elif sys.argv[1] == "produce":
+        asyncio.run(produce(sys.argv[2], sys.argv[3]))
+    else:
         sys.exit(__doc__)
-    asyncio.run(consume(sys.argv[2], sys.argv[3], int(sys.argv[4]), float(sys.argv[5])))
