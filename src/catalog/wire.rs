@@ -68,6 +68,9 @@ pub struct Meta<'a> {
     /// Milliseconds since the epoch.
     pub timestamp: Option<i64>,
     pub headers: &'a [(String, Vec<u8>)],
+    /// The event's type (its wire name) when where it was read says it, as a fixture's
+    /// folder does, for formats that keep the type outside the payload (in the topic).
+    pub event_type: Option<&'a str>,
 }
 
 /// Names ids derived from a record's place (RFC 4122 version 5, in this namespace).

@@ -83,6 +83,7 @@ impl<W: Write> consume::Handler for Shower<W> {
                 offset: Some(msg.offset),
                 timestamp: msg.timestamp,
                 headers: &msg.headers,
+                event_type: None,
             };
             event::decode(value, &meta, &self.catalog)
         });

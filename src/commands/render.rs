@@ -148,7 +148,7 @@ fn pick_event(
                 ),
             )
         })?;
-    event::from_fixture(&found.text, catalog)
+    event::from_fixture(found, catalog)
         .map_err(|(_, message)| anyhow::anyhow!(message))
         .with_context(|| format!("fixture `{}`", found.path))
 }

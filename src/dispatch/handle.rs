@@ -86,6 +86,7 @@ impl Handler {
             offset: Some(record.offset()),
             timestamp: record.timestamp().to_millis(),
             headers: &headers,
+            event_type: None,
         };
         let event = event::decode(&value, &meta, &self.catalog)
             .map_err(|problems| dead("schema", event::describe(&problems)))?

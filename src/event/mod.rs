@@ -6,7 +6,7 @@ pub mod source;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::catalog::{Catalog, Meta, Violation, schema};
+use crate::catalog::{Catalog, Fixture, Meta, Violation, schema};
 
 pub use source::{InputError, Problem, SourceEvent};
 
@@ -167,11 +167,24 @@ pub fn describe(problems: &[Violation]) -> String {
 
 /// A fixture's event (JSON, in the catalog's wire format or the envelope): the event, or
 /// the line and text of what is wrong with it.
-pub fn from_fixture(text: &str, catalog: &Catalog) -> Result<Event, (usize, String)> {
-    let value: Value = serde_json::from_str(text).map_err(|e| (e.line(), e.to_string()))?;
-    decode(&value, &Meta::default(), catalog)
+pub fn from_fixture(fixture: &Fixture, catalog: &Catalog) -> Result<Event, (usize, String)> {
+    let value: Value =
+        serde_json::from_str(&fixture.text).map_err(|e| (e.line(), e.to_string()))?;
+    decode(&value, &fixture_meta(fixture, catalog), catalog)
         .map(|d| d.event)
         .map_err(|problems| (0, describe(&problems)))
+}
+
+/// Where a fixture was read: its folder names its type, for formats that keep the type in
+/// the topic.
+pub fn fixture_meta<'a>(fixture: &'a Fixture, catalog: &'a Catalog) -> Meta<'a> {
+    let folder = fixture.name.split('/').next().unwrap_or_default();
+    Meta {
+        event_type: catalog
+            .get(folder)
+            .map(crate::catalog::EventType::wire_type),
+        ..Meta::default()
+    }
 }
 
 /// An event as it was read, in mailtest's envelope (`envelope`), whatever its wire format.
@@ -186,7 +199,10 @@ pub struct Decoded {
 /// problem is reported at the team's own field names.
 pub fn decode(payload: &Value, meta: &Meta, catalog: &Catalog) -> Result<Decoded, Vec<Violation>> {
     let (envelope, format) = match catalog.format().and_then(|f| {
-        let wire_type = f.event_type.read(payload, meta)?;
+        let wire_type = f
+            .event_type
+            .read(payload, meta)
+            .or_else(|| meta.event_type.map(str::to_owned))?;
         Some((f, wire_type))
     }) {
         Some((format, wire_type)) => match catalog.by_wire_type(&wire_type) {

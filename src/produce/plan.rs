@@ -174,6 +174,15 @@ impl<'a> Checker<'a> {
     }
 
     fn add(&mut self, src: &source::SourceEvent) -> Result<(), InputError> {
+        self.add_read(src, &crate::catalog::Meta::default())
+    }
+
+    /// Adds an event read where `meta` says (a fixture's folder names its type).
+    fn add_read(
+        &mut self,
+        src: &source::SourceEvent,
+        meta: &crate::catalog::Meta,
+    ) -> Result<(), InputError> {
         if record::is_record(&src.value) {
             let message =
                 record::message_from_record(&src.value, self.settings.topic_override.as_deref())
@@ -184,7 +193,7 @@ impl<'a> Checker<'a> {
             });
             return Ok(());
         }
-        match event::decode(&src.value, &crate::catalog::Meta::default(), self.catalog) {
+        match event::decode(&src.value, meta, self.catalog) {
             Err(violations) => self
                 .problems
                 .extend(violations.iter().map(|v| src.problem(v))),
@@ -227,7 +236,10 @@ fn from_fixtures(settings: &PlanSettings, catalog: &Catalog) -> Result<Vec<Item>
     for ty in catalog.types() {
         for fixture in &ty.fixtures {
             let ext = fixture.path.rsplit('.').next().unwrap_or("");
-            source::for_each(&fixture.path, &fixture.text, ext, &mut |e| checker.add(&e))?;
+            let meta = event::fixture_meta(fixture, catalog);
+            source::for_each(&fixture.path, &fixture.text, ext, &mut |e| {
+                checker.add_read(&e, &meta)
+            })?;
         }
     }
     checker.finish()

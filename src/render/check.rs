@@ -32,7 +32,7 @@ pub fn check_all(renderer: &Renderer, catalog: &Catalog) -> (Vec<Finding>, usize
             let event = if kind.fixtures.is_empty() {
                 serde_json::from_str::<Event>(&fixture.text).map_err(|e| (e.line(), e.to_string()))
             } else {
-                crate::event::from_fixture(&fixture.text, catalog)
+                crate::event::from_fixture(fixture, catalog)
             };
             let event = match event {
                 Ok(event) => event,

@@ -38,7 +38,7 @@ pub fn build(renderer: &Renderer, catalog: &Catalog, date: SystemTime) -> Vec<En
     let mut out = Vec::new();
     for kind in catalog.types() {
         for fixture in &kind.fixtures {
-            let outcome = crate::event::from_fixture(&fixture.text, catalog)
+            let outcome = crate::event::from_fixture(fixture, catalog)
                 .map_err(|(line, e)| format!("{}:{line}: {e}", fixture.path))
                 .and_then(|event| email(renderer, event, &fixture.name, date));
             out.push(Entry {

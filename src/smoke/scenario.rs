@@ -167,7 +167,7 @@ impl Scenario {
         chosen
             .into_iter()
             .map(|f| {
-                crate::event::from_fixture(&f.text, catalog)
+                crate::event::from_fixture(f, catalog)
                     .map(|event| serde_json::to_value(event).expect("events serialize"))
                     .map_err(|(_, e)| InputError::Other(format!("fixture `{}`: {e}", f.name)))
             })

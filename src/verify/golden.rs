@@ -98,7 +98,7 @@ impl GoldenRenderer {
         self.catalog
             .types()
             .flat_map(|t| &t.fixtures)
-            .filter_map(|f| crate::event::from_fixture(&f.text, &self.catalog).ok())
+            .filter_map(|f| crate::event::from_fixture(f, &self.catalog).ok())
             .find(|e| e.event_id.to_string() == id)
             .ok_or_else(|| {
                 format!("matches_render: event {id} is not a catalog fixture; name a fixture or event file")

@@ -176,3 +176,36 @@ fn the_shipped_fastapi_catalog_passes_its_smoke_scenario() {
         (3.into(), 3.into())
     );
 }
+
+/// The shipped catalog of a service with a topic per type, named after the type, and the
+/// type nowhere in the payload: smoke sends each fixture to its type's topic, the reference
+/// service reads the type off the topic name, and every email reaches the nested `user`.
+#[test]
+fn the_shipped_per_type_topics_catalog_takes_the_type_from_the_topic() {
+    let catalog = root().join("examples/catalogs/per-type-topics");
+    let done = mailtest()
+        .args([
+            "smoke",
+            "--topic",
+            "{type}",
+            "--output",
+            "json",
+            "--catalog",
+        ])
+        .arg(&catalog)
+        .arg("--scenario")
+        .arg(catalog.join("scenario/smoke.yaml"))
+        .run();
+    assert_eq!(done.code, 0, "{}", done.stderr);
+    let report: serde_json::Value = serde_json::from_str(&done.stdout).unwrap();
+    assert_eq!(
+        (report["produced"].clone(), report["captured"].clone()),
+        (5.into(), 5.into())
+    );
+    let payload_types = std::fs::read_dir(&catalog)
+        .unwrap()
+        .filter_map(|e| std::fs::read_to_string(e.unwrap().path().join("default.json")).ok())
+        .filter(|text| text.contains("event_type"))
+        .count();
+    assert_eq!(payload_types, 0, "the type is only in the topic name");
+}
