@@ -173,8 +173,21 @@ impl<'a> Checker<'a> {
         }
     }
 
+    /// Adds an event from a file. One `--type` names the type of events whose format keeps
+    /// it outside the payload (in the topic name).
     fn add(&mut self, src: &source::SourceEvent) -> Result<(), InputError> {
-        self.add_read(src, &crate::catalog::Meta::default())
+        let only = match &self.settings.types[..] {
+            [one] => self
+                .catalog
+                .get(one)
+                .map(crate::catalog::EventType::wire_type),
+            _ => None,
+        };
+        let meta = crate::catalog::Meta {
+            event_type: only,
+            ..crate::catalog::Meta::default()
+        };
+        self.add_read(src, &meta)
     }
 
     /// Adds an event read where `meta` says (a fixture's folder names its type).

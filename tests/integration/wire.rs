@@ -209,3 +209,48 @@ fn the_shipped_per_type_topics_catalog_takes_the_type_from_the_topic() {
         .count();
     assert_eq!(payload_types, 0, "the type is only in the topic name");
 }
+
+/// An event file in a format that keeps the type in the topic name says its type with
+/// `--type`; a bad event in it is reported at the team's nested field.
+#[test]
+fn a_bad_event_in_a_topic_typed_format_names_its_nested_field() {
+    let catalog = root().join("examples/catalogs/per-type-topics");
+    let event = r#"{"event_id": "e1", "created_at": "2026-12-01T10:00:00Z", "user": {"email": "nope", "name": "A"}, "username": "a", "reason": "too_many_failed_attempts", "locked_at": "2026-12-01T10:00:00Z", "support_link": "https://help.example.com"}"#;
+    let done = mailtest()
+        .args([
+            "produce",
+            "--topic",
+            "{type}",
+            "--type",
+            "account_locked",
+            "--dry-run",
+        ])
+        .arg("--catalog")
+        .arg(&catalog)
+        .arg("-")
+        .stdin(format!("{event}\n"))
+        .run();
+    assert_eq!(done.code, 2, "{}", done.stderr);
+    assert!(
+        done.stderr
+            .contains("<stdin>:1: field `user.email`: expected email address"),
+        "{}",
+        done.stderr
+    );
+    let good = event.replace("\"nope\"", "\"ana@example.com\"");
+    let sent = mailtest()
+        .args([
+            "produce",
+            "--topic",
+            "{type}",
+            "--type",
+            "account_locked",
+            "--dry-run",
+        ])
+        .arg("--catalog")
+        .arg(&catalog)
+        .arg("-")
+        .stdin(format!("{good}\n"))
+        .ok();
+    assert_eq!(json_lines(&sent)[0]["user"]["email"], "ana@example.com");
+}
