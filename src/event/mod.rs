@@ -235,7 +235,9 @@ pub fn decode(payload: &Value, meta: &Meta, catalog: &Catalog) -> Result<Decoded
     if !problems.is_empty() {
         return Err(problems);
     }
+    // Read from the value in place: the envelope is kept too, and one copy per event is
+    // enough on produce's checked path.
     let event =
-        Event::from_value(envelope.clone()).map_err(|e| vec![Violation::new("", e.to_string())])?;
+        Event::deserialize(&envelope).map_err(|e| vec![Violation::new("", e.to_string())])?;
     Ok(Decoded { event, envelope })
 }
