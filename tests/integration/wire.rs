@@ -140,17 +140,11 @@ fn produce_writes_the_teams_shape_and_names_its_fields_in_errors() {
         assert!(event["timestamp"].is_string() && event["username"].is_string());
     }
     let bad = r#"{"event_type": "welcome", "email": "nope", "username": "x", "dashboard_link": "https://x.example"}"#;
-    let done = mailtest()
+    mailtest()
         .args(["produce", "--catalog", &catalog(), "--dry-run", "-"])
         .stdin(format!("{}\n{bad}\n", flat(1).trim()))
-        .run();
-    assert_eq!(done.code, 2, "{}", done.stderr);
-    assert!(
-        done.stderr
-            .contains("<stdin>:2: field `email`: expected email address"),
-        "{}",
-        done.stderr
-    );
+        .run()
+        .fails_with(2, "<stdin>:2: field `email`: expected email address");
 }
 
 /// The shipped `FastAPI` catalog's scenario passes on the embedded defaults: its flat events
@@ -216,41 +210,18 @@ fn the_shipped_per_type_topics_catalog_takes_the_type_from_the_topic() {
 fn a_bad_event_in_a_topic_typed_format_names_its_nested_field() {
     let catalog = root().join("examples/catalogs/per-type-topics");
     let event = r#"{"event_id": "e1", "created_at": "2026-12-01T10:00:00Z", "user": {"email": "nope", "name": "A"}, "username": "a", "reason": "too_many_failed_attempts", "locked_at": "2026-12-01T10:00:00Z", "support_link": "https://help.example.com"}"#;
-    let done = mailtest()
-        .args([
-            "produce",
-            "--topic",
-            "{type}",
-            "--type",
-            "account_locked",
-            "--dry-run",
-        ])
-        .arg("--catalog")
-        .arg(&catalog)
-        .arg("-")
-        .stdin(format!("{event}\n"))
-        .run();
-    assert_eq!(done.code, 2, "{}", done.stderr);
-    assert!(
-        done.stderr
-            .contains("<stdin>:1: field `user.email`: expected email address"),
-        "{}",
-        done.stderr
-    );
-    let good = event.replace("\"nope\"", "\"ana@example.com\"");
-    let sent = mailtest()
-        .args([
-            "produce",
-            "--topic",
-            "{type}",
-            "--type",
-            "account_locked",
-            "--dry-run",
-        ])
-        .arg("--catalog")
-        .arg(&catalog)
-        .arg("-")
-        .stdin(format!("{good}\n"))
-        .ok();
+    // `produce --topic '{type}' --type account_locked --dry-run -` on one event.
+    let produce = |event: &str| {
+        mailtest()
+            .args(["produce", "--topic", "{type}", "--type", "account_locked"])
+            .args(["--dry-run", "--catalog"])
+            .arg(&catalog)
+            .arg("-")
+            .stdin(format!("{event}\n"))
+    };
+    produce(event)
+        .run()
+        .fails_with(2, "<stdin>:1: field `user.email`: expected email address");
+    let sent = produce(&event.replace("\"nope\"", "\"ana@example.com\"")).ok();
     assert_eq!(json_lines(&sent)[0]["user"]["email"], "ana@example.com");
 }
