@@ -301,11 +301,17 @@ pub fn per_type_topic(event_type: &str) -> String {
 /// Topics as given on the command line or in a file: names, and patterns expanded for
 /// every type of the catalog (`{type}`, `email-events.{type}`), without repeats.
 pub fn expand_topics(given: &[String], catalog: &Catalog) -> Vec<String> {
+    unique_topics(
+        given
+            .iter()
+            .flat_map(|t| TopicLayout::parse(t).topics(catalog)),
+    )
+}
+
+/// Topics in their first order, each once.
+pub fn unique_topics(topics: impl IntoIterator<Item = String>) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
-    for topic in given
-        .iter()
-        .flat_map(|t| TopicLayout::parse(t).topics(catalog))
-    {
+    for topic in topics {
         if !out.contains(&topic) {
             out.push(topic);
         }

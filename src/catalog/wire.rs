@@ -76,6 +76,26 @@ pub struct Meta<'a> {
 /// Names ids derived from a record's place (RFC 4122 version 5, in this namespace).
 const ID_NAMESPACE: uuid::Uuid = uuid::Uuid::from_u128(0x6d61_696c_7465_7374_8000_0000_0000_0001);
 
+impl<'a> Meta<'a> {
+    /// Where a Kafka record was read.
+    pub fn record(
+        topic: &'a str,
+        partition: i32,
+        offset: i64,
+        timestamp: Option<i64>,
+        headers: &'a [(String, Vec<u8>)],
+    ) -> Self {
+        Self {
+            topic: Some(topic),
+            partition: Some(partition),
+            offset: Some(offset),
+            timestamp,
+            headers,
+            event_type: None,
+        }
+    }
+}
+
 impl Place {
     /// The value at this place, as text; `None` when the event does not carry it.
     pub fn read(&self, payload: &Value, meta: &Meta) -> Option<String> {

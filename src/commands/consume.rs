@@ -76,19 +76,19 @@ impl<W: Write> consume::Handler for Shower<W> {
         let parsed = if parse { msg.json_payload() } else { None };
         // Read in the team's wire format (or the envelope): filters go by the event's type
         // and recipient wherever the format keeps them.
-        let decoded = parsed.as_ref().map(|value| {
-            let meta = crate::catalog::Meta {
-                topic: Some(&msg.topic),
-                partition: Some(msg.partition),
-                offset: Some(msg.offset),
-                timestamp: msg.timestamp,
-                headers: &msg.headers,
-                event_type: None,
-            };
-            event::decode(value, &meta, &self.catalog)
+        // No copy for an event in the envelope already, the common case on this hot path.
+        let read = parsed.as_ref().map(|value| {
+            let meta = crate::catalog::Meta::record(
+                &msg.topic,
+                msg.partition,
+                msg.offset,
+                msg.timestamp,
+                &msg.headers,
+            );
+            event::read(value, &meta, &self.catalog)
         });
-        let envelope = match &decoded {
-            Some(Ok(d)) => Some(&d.envelope),
+        let envelope = match &read {
+            Some((envelope, problems)) if problems.is_empty() => Some(&**envelope),
             _ => parsed.as_ref(),
         };
         if !self.filter.matches(&msg, envelope) {
@@ -100,12 +100,12 @@ impl<W: Write> consume::Handler for Shower<W> {
                 self.out.write_all(b"\n")?;
             }
             ConsumeFormat::Json => {
-                let errors = schema_errors(decoded.as_ref());
+                let errors = schema_errors(read.as_ref().map(|(_, problems)| problems.as_slice()));
                 serde_json::to_writer(&mut self.out, &msg.to_json(parsed.as_ref(), &errors))?;
                 self.out.write_all(b"\n")?;
             }
             ConsumeFormat::Pretty => {
-                let errors = schema_errors(decoded.as_ref());
+                let errors = schema_errors(read.as_ref().map(|(_, problems)| problems.as_slice()));
                 writeln!(self.out, "{}", pretty(&msg, parsed.as_ref(), &errors))?;
             }
         }
@@ -118,13 +118,10 @@ impl<W: Write> consume::Handler for Shower<W> {
 }
 
 /// What is wrong with a payload as a catalog event, as `field: message` lines.
-fn schema_errors(
-    decoded: Option<&Result<event::Decoded, Vec<crate::catalog::Violation>>>,
-) -> Vec<String> {
-    match decoded {
+fn schema_errors(problems: Option<&[crate::catalog::Violation]>) -> Vec<String> {
+    match problems {
         None => vec!["payload is not JSON".to_owned()],
-        Some(Ok(_)) => Vec::new(),
-        Some(Err(problems)) => problems
+        Some(problems) => problems
             .iter()
             .map(|v| {
                 if v.path.is_empty() {

@@ -80,14 +80,13 @@ impl Handler {
         let value: serde_json::Value =
             serde_json::from_slice(payload).map_err(|e| dead("parse", format!("not JSON: {e}")))?;
         let headers = record_headers(record);
-        let meta = crate::catalog::Meta {
-            topic: Some(record.topic()),
-            partition: Some(record.partition()),
-            offset: Some(record.offset()),
-            timestamp: record.timestamp().to_millis(),
-            headers: &headers,
-            event_type: None,
-        };
+        let meta = crate::catalog::Meta::record(
+            record.topic(),
+            record.partition(),
+            record.offset(),
+            record.timestamp().to_millis(),
+            &headers,
+        );
         let event = event::decode(&value, &meta, &self.catalog)
             .map_err(|problems| dead("schema", event::describe(&problems)))?
             .event;

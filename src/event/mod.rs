@@ -3,6 +3,8 @@
 mod locate;
 pub mod source;
 
+use std::borrow::Cow;
+
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -198,46 +200,56 @@ pub struct Decoded {
 /// has one and the payload carries one of its types, else as mailtest's envelope; every
 /// problem is reported at the team's own field names.
 pub fn decode(payload: &Value, meta: &Meta, catalog: &Catalog) -> Result<Decoded, Vec<Violation>> {
-    let (envelope, format) = match catalog.format().and_then(|f| {
+    let (envelope, problems) = read(payload, meta, catalog);
+    if !problems.is_empty() {
+        return Err(problems);
+    }
+    let event =
+        Event::deserialize(&*envelope).map_err(|e| vec![Violation::new("", e.to_string())])?;
+    Ok(Decoded {
+        event,
+        envelope: envelope.into_owned(),
+    })
+}
+
+/// `payload` in mailtest's envelope (borrowed when it is one already, as every event of the
+/// built-in catalog is: consume reads each message through here) and what is wrong with it,
+/// at the team's own field names.
+pub fn read<'v>(
+    payload: &'v Value,
+    meta: &Meta,
+    catalog: &Catalog,
+) -> (Cow<'v, Value>, Vec<Violation>) {
+    let in_format = catalog.format().and_then(|f| {
         let wire_type = f
             .event_type
             .read(payload, meta)
             .or_else(|| meta.event_type.map(str::to_owned))?;
         Some((f, wire_type))
-    }) {
-        Some((format, wire_type)) => match catalog.by_wire_type(&wire_type) {
-            Some(ty) => (format.to_envelope(payload, meta, ty.name()), Some(format)),
-            None if !is_envelope(payload) => {
-                let known: Vec<&str> = catalog
-                    .types()
-                    .filter(|t| t.format.is_some())
-                    .map(crate::catalog::EventType::wire_type)
-                    .collect();
-                let message = format!(
-                    "unknown event type `{wire_type}` (known: {})",
-                    known.join(", ")
-                );
-                return Err(vec![Violation::new(
-                    format.wire_path("event_type"),
-                    message,
-                )]);
-            }
-            None => (payload.clone(), None),
-        },
-        None => (payload.clone(), None),
+    });
+    let Some((format, wire_type)) = in_format else {
+        return (Cow::Borrowed(payload), check(payload, catalog));
     };
-    let mut problems = check(&envelope, catalog);
-    if let Some(format) = format {
-        for problem in &mut problems {
-            problem.path = format.wire_path(&problem.path);
+    let Some(ty) = catalog.by_wire_type(&wire_type) else {
+        if is_envelope(payload) {
+            return (Cow::Borrowed(payload), check(payload, catalog));
         }
+        let known: Vec<&str> = catalog
+            .types()
+            .filter(|t| t.format.is_some())
+            .map(crate::catalog::EventType::wire_type)
+            .collect();
+        let message = format!(
+            "unknown event type `{wire_type}` (known: {})",
+            known.join(", ")
+        );
+        let problem = Violation::new(format.wire_path("event_type"), message);
+        return (Cow::Borrowed(payload), vec![problem]);
+    };
+    let envelope = format.to_envelope(payload, meta, ty.name());
+    let mut problems = check(&envelope, catalog);
+    for problem in &mut problems {
+        problem.path = format.wire_path(&problem.path);
     }
-    if !problems.is_empty() {
-        return Err(problems);
-    }
-    // Read from the value in place: the envelope is kept too, and one copy per event is
-    // enough on produce's checked path.
-    let event =
-        Event::deserialize(&envelope).map_err(|e| vec![Violation::new("", e.to_string())])?;
-    Ok(Decoded { event, envelope })
+    (Cow::Owned(envelope), problems)
 }

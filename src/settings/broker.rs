@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use super::{ConfigFile, SettingsError, configured_layout, load_catalog};
 use crate::broker::BrokerSettings;
-use crate::catalog::expand_topics;
+use crate::catalog::{expand_topics, unique_topics};
 use crate::cli::BrokerArgs;
 
 /// Everything `mailtest broker` runs with.
@@ -26,14 +26,14 @@ pub fn broker(args: &BrokerArgs, file: &ConfigFile) -> Result<EmbeddedBroker, Se
         None => None,
     };
     // Both built-in layouts, the config file's and the flags' topics, and the dead letters.
-    let mut topics = catalog.topics();
-    if let Some(layout) = configured_layout(file) {
-        topics.extend(layout.topics(&catalog));
-    }
-    topics.extend(expand_topics(&args.topics, &catalog));
-    topics.push(format!("{}.dlq", crate::catalog::DEFAULT_TOPIC));
-    let mut seen = std::collections::HashSet::new();
-    topics.retain(|t| seen.insert(t.clone()));
+    let topics = unique_topics(
+        catalog
+            .topics()
+            .into_iter()
+            .chain(configured_layout(file).map_or_else(Vec::new, |l| l.topics(&catalog)))
+            .chain(expand_topics(&args.topics, &catalog))
+            .chain([format!("{}.dlq", crate::catalog::DEFAULT_TOPIC)]),
+    );
     Ok(EmbeddedBroker {
         cluster: BrokerSettings {
             brokers: args.broker_count,

@@ -245,13 +245,14 @@ fn kafka(settings: &Setup) -> Result<(Option<Broker>, Connection), SmokeError> {
     }
     // Created up front with their partitions: the built-in layouts, the run's own (topics
     // named after the types, say) and the dead letters.
-    let mut topics = settings.catalog.topics();
-    for topic in settings.layout.topics(&settings.catalog) {
-        if !topics.contains(&topic) {
-            topics.push(topic);
-        }
-    }
-    topics.push(format!("{DEFAULT_TOPIC}.dlq"));
+    let topics = crate::catalog::unique_topics(
+        settings
+            .catalog
+            .topics()
+            .into_iter()
+            .chain(settings.layout.topics(&settings.catalog))
+            .chain([format!("{DEFAULT_TOPIC}.dlq")]),
+    );
     let broker = Broker::start(&BrokerSettings {
         brokers: 1,
         partitions: 3,
