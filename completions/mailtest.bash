@@ -1485,7 +1485,7 @@ _mailtest() {
             return 0
             ;;
         mailtest__subcmd__verify)
-            opts="-v -q -h --sink --store --eml --timeout --mailbox --var --output --junit --api-token --watch --templates --catalog --verbose --quiet --color --config --profile --log-format --help"
+            opts="-b -X -v -q -h --sink --store --eml --timeout --mailbox --var --output --junit --api-token --watch --templates --catalog --brokers --topic --verbose --quiet --color --config --profile --log-format --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1532,6 +1532,22 @@ _mailtest() {
                     return 0
                     ;;
                 --catalog)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --brokers)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -b)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -X)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --topic)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -247,7 +247,10 @@ json\t''"
 complete -c mailtest -n "__fish_mailtest_using_subcommand verify" -l junit -d 'Also write the report as JUnit XML to this file' -r -F
 complete -c mailtest -n "__fish_mailtest_using_subcommand verify" -l api-token -d 'The sink\'s API token' -r
 complete -c mailtest -n "__fish_mailtest_using_subcommand verify" -l templates -d 'Templates for `matches_render` [default: built in]' -r -F
-complete -c mailtest -n "__fish_mailtest_using_subcommand verify" -l catalog -d 'A catalog directory for `matches_render` fixtures' -r -F
+complete -c mailtest -n "__fish_mailtest_using_subcommand verify" -l catalog -d 'A catalog directory for `matches_render` fixtures, formats and templates' -r -F
+complete -c mailtest -n "__fish_mailtest_using_subcommand verify" -s b -l brokers -d 'Kafka, for `matches_render` with `from: kafka` (the events behind the mail)' -r
+complete -c mailtest -n "__fish_mailtest_using_subcommand verify" -s X -d 'A librdkafka property, repeatable (`-X security.protocol=SASL_SSL`)' -r
+complete -c mailtest -n "__fish_mailtest_using_subcommand verify" -l topic -d 'The topics holding those events, repeatable; `{type}` patterns allowed [default: the catalog\'s topics]' -r
 complete -c mailtest -n "__fish_mailtest_using_subcommand verify" -l color -d 'When to use colour; `NO_COLOR` set means never under `auto`' -r -f -a "auto\t''
 always\t''
 never\t''"

@@ -37,10 +37,11 @@ if command -v postfix >/dev/null && postfix status >/dev/null 2>&1; then
   postfix stop >/dev/null 2>&1 || true
 fi
 
-# The expectations JSON Schema is checked with these.
-if ! python3 -c 'import jsonschema, yaml' 2>/dev/null; then
-  echo "setup: installing jsonschema and pyyaml" >&2
-  python3 -m pip install -q jsonschema pyyaml
+# The expectations JSON Schema is checked with these; Jinja2 renders a team's templates as
+# its service does, to compare with mailtest's renders.
+if ! python3 -c 'import jsonschema, yaml, jinja2' 2>/dev/null; then
+  echo "setup: installing jsonschema, pyyaml and jinja2" >&2
+  python3 -m pip install -q jsonschema pyyaml jinja2
 fi
 
 # Outside Kafka clients: confluent-kafka, and aiokafka (the client the services we test use).

@@ -85,6 +85,8 @@ pub struct Catalog {
     types: IndexMap<String, EventType>,
     /// The format of the user's catalog folder (`format.yaml`), shared by its types.
     format: Option<Arc<WireFormat>>,
+    /// The user's catalog folder, where its other files (`templates.yaml`) are.
+    dir: Option<PathBuf>,
 }
 
 impl Catalog {
@@ -93,9 +95,15 @@ impl Catalog {
         let mut catalog = Self::builtin()?;
         if let Some(dir) = dir {
             catalog.overlay(dir)?;
+            catalog.dir = Some(dir.to_owned());
         }
         catalog.types.sort_keys();
         Ok(catalog)
+    }
+
+    /// The user's catalog folder, when one was loaded.
+    pub fn dir(&self) -> Option<&Path> {
+        self.dir.as_deref()
     }
 
     /// The catalog compiled into the binary.

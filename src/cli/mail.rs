@@ -91,9 +91,19 @@ pub struct VerifyArgs {
     /// Templates for `matches_render` [default: built in]
     #[arg(long, env = "MAILTEST_TEMPLATES", value_name = "DIR")]
     pub templates: Option<PathBuf>,
-    /// A catalog directory for `matches_render` fixtures
+    /// A catalog directory for `matches_render` fixtures, formats and templates
     #[arg(long, env = "MAILTEST_CATALOG", value_name = "DIR")]
     pub catalog: Option<PathBuf>,
+    /// Kafka, for `matches_render` with `from: kafka` (the events behind the mail)
+    #[arg(short, long, env = "MAILTEST_BROKERS", value_name = "HOST:PORT,...")]
+    pub brokers: Option<String>,
+    /// A librdkafka property, repeatable (`-X security.protocol=SASL_SSL`)
+    #[arg(short = 'X', value_name = "KEY=VALUE")]
+    pub property: Vec<String>,
+    /// The topics holding those events, repeatable; `{type}` patterns allowed [default: the
+    /// catalog's topics]
+    #[arg(long = "topic", value_name = "TOPIC")]
+    pub topics: Vec<String>,
 }
 
 #[derive(Debug, Args)]

@@ -49,7 +49,7 @@ pub async fn run(args: DispatchArgs, config: &ConfigFile, printer: &Printer) -> 
 /// Starts the service: its handler (templates, sender, ledger, dead-letter producer) and
 /// consumer; with its metrics and how many topics it reads.
 fn start(settings: settings::Dispatch) -> Result<(Service, Arc<Metrics>, usize)> {
-    let templates = Templates::load(settings.templates.as_deref())?;
+    let templates = Templates::load(settings.templates.as_deref(), settings.catalog.dir())?;
     let sender = Sender::new(&settings.smtp, settings.fallback.as_ref(), settings.retry);
     let ledger = match &settings.state {
         Some(dir) => Ledger::open(dir)?,

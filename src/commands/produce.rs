@@ -64,7 +64,7 @@ async fn fallback(
     settings: &settings::Produce,
     printer: &Printer,
 ) -> Result<Outcome> {
-    let templates = Templates::load(settings.templates.as_deref())?;
+    let templates = Templates::load(settings.templates.as_deref(), settings.catalog.dir())?;
     let server = Relay {
         addr: smtp.clone(),
         tls: TlsMode::None,

@@ -25,7 +25,7 @@ struct Sources {
 
 impl Sources {
     fn load(&self) -> Result<(Renderer, Catalog)> {
-        let templates = Templates::load(self.templates.as_deref())?;
+        let templates = Templates::load(self.templates.as_deref(), self.catalog.as_deref())?;
         let catalog = settings::load_catalog(self.catalog.as_deref())?;
         Ok((Renderer::new(templates), catalog))
     }

@@ -85,11 +85,12 @@ fn setup(settings: settings::Smoke) -> Result<smoke::Setup> {
     if settings.wait.is_some() {
         scenario.spec.timeout = settings.wait;
     }
+    let templates = Templates::load(settings.templates.as_deref(), settings.catalog.dir())?;
     Ok(smoke::Setup {
         kafka: settings.kafka,
         properties: settings.properties,
         catalog: settings.catalog,
-        templates: Templates::load(settings.templates.as_deref())?,
+        templates,
         scenario,
         layout: settings.layout,
         smtp: settings.smtp,

@@ -12,6 +12,7 @@ use crate::printer::Printer;
 use crate::render::{Renderer, Templates};
 use crate::settings::{self, ConfigFile, MailSource};
 use crate::verify::golden::GoldenRenderer;
+use crate::verify::kafka::KafkaEvents;
 use crate::verify::{self, Report, Source, Spec, report};
 
 pub async fn run(args: VerifyArgs, config: &ConfigFile, printer: &Printer) -> Result<Outcome> {
@@ -24,8 +25,12 @@ pub async fn run(args: VerifyArgs, config: &ConfigFile, printer: &Printer) -> Re
         spec.mailbox.clone_from(&settings.mailbox);
     }
     let base = settings.file.parent().unwrap_or(Path::new("."));
-    let templates = Templates::load(settings.templates.as_deref())?;
-    let golden = GoldenRenderer::new(Renderer::new(templates), settings.catalog.clone(), base);
+    let templates = Templates::load(settings.templates.as_deref(), settings.catalog.dir())?;
+    let mut golden = GoldenRenderer::new(Renderer::new(templates), settings.catalog.clone(), base);
+    if let Some(connection) = &settings.kafka {
+        let (topics, catalog) = (settings.topics.clone(), settings.catalog.clone());
+        golden = golden.with_kafka(KafkaEvents::new(connection.clone(), topics, catalog));
+    }
     let check = |m: &verify::message::Message, g: &verify::spec::Golden| golden.check(m, g);
     let mut source = open_source(&settings.source, spec.mailbox.as_deref()).await?;
     loop {

@@ -6,19 +6,23 @@ pub mod check;
 mod filters;
 pub mod gallery;
 pub mod html;
+mod jinja2;
+pub mod layout;
 pub mod lint;
 pub mod live;
 pub mod message;
+mod prepare;
 pub mod source;
 mod undefined;
 
 use std::sync::Arc;
 
-use minijinja::{Environment, UndefinedBehavior, context};
+use minijinja::{Environment, UndefinedBehavior};
 use serde::Serialize;
 
 use crate::event::Event;
 use crate::exit_code::ErrorKind;
+pub use prepare::Prepared;
 pub use source::{SiteConfig, Templates, TemplatesError};
 
 /// What went wrong rendering an event.
@@ -79,18 +83,6 @@ pub struct Files {
     pub text: Option<String>,
 }
 
-/// An event ready for its bodies to be rendered.
-pub struct Prepared {
-    pub subject_template: String,
-    pub preheader_template: String,
-    pub html_template: String,
-    pub locale: String,
-    pub subject: String,
-    pub preheader: String,
-    /// What the body templates see: the event, strings, sender, brand, subject, preheader.
-    pub context: minijinja::Value,
-}
-
 /// Renders events with one set of templates.
 pub struct Renderer {
     templates: Arc<Templates>,
@@ -101,13 +93,17 @@ impl Renderer {
     pub fn new(templates: Templates) -> Self {
         let templates = Arc::new(templates);
         let mut env = Environment::new();
-        env.set_undefined_behavior(UndefinedBehavior::Strict);
-        // Subjects and text parts are not HTML: only `.html` templates escape.
-        env.set_auto_escape_callback(|name| {
-            if std::path::Path::new(name)
-                .extension()
-                .is_some_and(|e| e.eq_ignore_ascii_case("html"))
-            {
+        // mailtest's own templates are strict; a team's behave as its service's Jinja2
+        // environment is set up, and get Python's methods (`.items()`, `.upper()`).
+        let (undefined, escape) = match &templates.layout {
+            Some(layout) => (layout.undefined.behavior(), layout.autoescape),
+            None => (UndefinedBehavior::Strict, layout::Autoescape::Html),
+        };
+        env.set_undefined_behavior(undefined);
+        env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
+        // Subjects and text parts are not HTML: only HTML templates escape.
+        env.set_auto_escape_callback(move |name| {
+            if escape.escapes(name) {
                 minijinja::AutoEscape::Html
             } else {
                 minijinja::AutoEscape::None
@@ -115,6 +111,9 @@ impl Renderer {
         });
         env.set_keep_trailing_newline(false);
         filters::register(&mut env, templates.config.tracking.clone());
+        if templates.layout.is_some() {
+            jinja2::register(&mut env);
+        }
         let files = templates.clone();
         env.set_loader(move |name| Ok(files.get(name).map(str::to_owned)));
         Self { templates, env }
@@ -139,12 +138,19 @@ impl Renderer {
         let html_name = prepared.html_template;
         let ctx = prepared.context;
         let html_source = self.render_template(&html_name, &ctx)?;
-        let html = inline_css(&html_source).map_err(|message| RenderError::Inline {
-            file: t.display(&html_name),
-            message,
-        })?;
-        let text_file = t.resolve(&event.event_type, "body", "txt", &event.locale);
+        let inlines = t.layout.as_ref().is_none_or(|l| l.inline_css);
+        let html = if inlines {
+            inline_css(&html_source).map_err(|message| RenderError::Inline {
+                file: t.display(&html_name),
+                message,
+            })?
+        } else {
+            html_source.clone()
+        };
+        let text_file = prepared.text_template;
         let (text, text_derived) = match &text_file {
+            // A team's text part is sent as its service renders it; mailtest's own is tidied.
+            Some(file) if t.layout.is_some() => (self.render_template(file, &ctx)?, false),
             Some(file) => (tidy_text(&self.render_template(file, &ctx)?), false),
             None => (derive_text(&html), true),
         };
@@ -158,67 +164,12 @@ impl Renderer {
             text,
             text_derived,
             files: Files {
-                subject: t.display(&prepared.subject_template),
-                preheader: t.display(&prepared.preheader_template),
+                subject: prepared.subject_file,
+                preheader: prepared.preheader_file,
                 html: t.display(&html_name),
                 html_name,
                 text: text_file.map(|f| t.display(&f)),
             },
-        })
-    }
-
-    /// Everything up to the bodies: which templates, the locale, subject and preheader,
-    /// and the context the bodies are rendered with.
-    pub fn prepare(&self, event: &Event) -> Result<Prepared, RenderError> {
-        let t = &self.templates;
-        let kind = &event.event_type;
-        let find = |part: &str, ext: &str| {
-            t.resolve(kind, part, ext, &event.locale)
-                .ok_or_else(|| RenderError::Missing {
-                    event_type: kind.clone(),
-                    expected: t.display(&format!("{kind}/{part}.{ext}")),
-                })
-        };
-        let (subject_template, preheader_template) =
-            (find("subject", "txt")?, find("preheader", "txt")?);
-        let html_template = find("body", "html")?;
-        let (strings_locale, strings) = t.strings(&event.locale)?;
-        // Formatting follows the event's own locale when its language has strings, so
-        // `de-CH` keeps Swiss number grouping; otherwise the locale the words are in.
-        let locale = if event.locale.starts_with(&strings_locale) {
-            event.locale.clone()
-        } else {
-            strings_locale
-        };
-        let base = |subject: &str, preheader: &str| {
-            context! {
-                event_id => event.event_id.to_string(),
-                event_type => kind,
-                occurred_at => event.occurred_at.to_rfc3339(),
-                recipient => &event.recipient,
-                locale => &locale,
-                data => &event.data,
-                t => &strings,
-                sender => &t.config.sender,
-                brand => &t.config.brand,
-                subject => subject,
-                preheader => preheader,
-            }
-        };
-        // Subject and preheader see an empty `subject`/`preheader`; the bodies get one
-        // flat context with both (faster lookups than a merged one).
-        let early = base("", "");
-        let subject = one_line(&self.render_template(&subject_template, &early)?);
-        let preheader = one_line(&self.render_template(&preheader_template, &early)?);
-        let context = base(&subject, &preheader);
-        Ok(Prepared {
-            subject_template,
-            preheader_template,
-            html_template,
-            locale,
-            subject,
-            preheader,
-            context,
         })
     }
 
@@ -234,6 +185,32 @@ impl Renderer {
             .map_err(|e| self.template_error(&e, None))?;
         template
             .render(ctx)
+            .map_err(|e| self.template_error(&e, Some(ctx)))
+    }
+
+    /// Renders one block of a template (a subject kept in `{% block subject %}`).
+    pub fn render_block(
+        &self,
+        name: &str,
+        block: &str,
+        ctx: &minijinja::Value,
+    ) -> Result<String, RenderError> {
+        let template = self
+            .env
+            .get_template(name)
+            .map_err(|e| self.template_error(&e, None))?;
+        let mut captured = template
+            .render_captured(ctx)
+            .map_err(|e| self.template_error(&e, Some(ctx)))?;
+        captured
+            .with_state_mut(|state| state.render_block(block))
+            .map_err(|e| self.template_error(&e, Some(ctx)))
+    }
+
+    /// Renders a template written inline (a subject in `templates.yaml`).
+    pub fn render_str(&self, source: &str, ctx: &minijinja::Value) -> Result<String, RenderError> {
+        self.env
+            .render_str(source, ctx)
             .map_err(|e| self.template_error(&e, Some(ctx)))
     }
 

@@ -5,6 +5,8 @@
 //! `<type>/body.txt` (optional: derived from the HTML when missing), each with optional
 //! locale variants (`body.de.html`); shared pieces under `_layout/` and `_partials/`;
 //! per-locale strings in `_strings/<locale>.yaml`; sender and brand in `_config.yaml`.
+//! A catalog folder with a `templates.yaml` instead names the team's own folder and layout
+//! (see `layout.rs`).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -12,6 +14,7 @@ use std::path::{Path, PathBuf};
 use include_dir::{Dir, include_dir};
 use serde::{Deserialize, Serialize};
 
+use super::layout::{self, Layout};
 use crate::exit_code::ErrorKind;
 
 static BUILTIN: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/templates");
@@ -31,6 +34,8 @@ pub struct Templates {
     /// The directory they were read from; `None` for the built-in set.
     pub dir: Option<PathBuf>,
     pub config: SiteConfig,
+    /// The team's layout, when the templates are the service's own.
+    pub layout: Option<Layout>,
 }
 
 /// `_config.yaml`: who sends the mail and how links are tagged.
@@ -104,17 +109,38 @@ impl Templates {
         Self::with(files, None)
     }
 
-    /// `dir` when given, else the built-in set.
-    pub fn load(dir: Option<&Path>) -> Result<Self, TemplatesError> {
+    /// The templates a command renders with: the catalog folder's team layout when it has
+    /// a `templates.yaml` (its folder replaced by `dir` when given), else `dir`, else the
+    /// built-in set.
+    pub fn load(dir: Option<&Path>, catalog: Option<&Path>) -> Result<Self, TemplatesError> {
+        let layout = match catalog.map(|c| c.join(layout::FILE)) {
+            Some(file) if file.is_file() => Some(read_layout(&file)?),
+            _ => None,
+        };
+        let dir = dir.map(Path::to_owned).or_else(|| {
+            let (catalog, layout) = (catalog?, layout.as_ref()?);
+            Some(catalog.join(&layout.dir))
+        });
         let Some(dir) = dir else {
             return Self::builtin();
         };
         let mut files = BTreeMap::new();
-        collect_dir(dir, dir, &mut files).map_err(|source| TemplatesError::Read {
-            path: dir.to_owned(),
+        collect_dir(&dir, &dir, &mut files).map_err(|source| TemplatesError::Read {
+            path: dir.clone(),
             source,
         })?;
-        Self::with(files, Some(dir.to_owned()))
+        let mut templates = Self::with(files, Some(dir))?;
+        if let Some(layout) = layout {
+            if let Some(sender) = &layout.sender {
+                templates.config.sender = sender.clone();
+            }
+            templates
+                .config
+                .default_locale
+                .clone_from(&layout.default_locale);
+            templates.layout = Some(layout);
+        }
+        Ok(templates)
     }
 
     fn with(files: BTreeMap<String, String>, dir: Option<PathBuf>) -> Result<Self, TemplatesError> {
@@ -125,7 +151,17 @@ impl Templates {
             },
             Some(text) => parse_yaml(text, &display(dir.as_deref(), "_config.yaml"))?,
         };
-        Ok(Self { files, dir, config })
+        Ok(Self {
+            files,
+            dir,
+            config,
+            layout: None,
+        })
+    }
+
+    /// The first of `names` that exists.
+    pub fn first(&self, names: &[String]) -> Option<String> {
+        names.iter().find(|n| self.files.contains_key(*n)).cloned()
     }
 
     /// Every template's name, in order.
@@ -152,11 +188,12 @@ impl Templates {
     /// The template for one part of a type in a locale: `body.de-AT.html`, then
     /// `body.de.html`, then `body.html`.
     pub fn resolve(&self, event_type: &str, part: &str, ext: &str, locale: &str) -> Option<String> {
-        locale_chain(locale)
+        let names: Vec<String> = locale_chain(locale)
             .iter()
             .map(|l| format!("{event_type}/{part}.{l}.{ext}"))
             .chain(std::iter::once(format!("{event_type}/{part}.{ext}")))
-            .find(|name| self.files.contains_key(name))
+            .collect();
+        self.first(&names)
     }
 
     /// The strings of a locale (`_strings/<locale>.yaml`, falling back by language, then
@@ -207,8 +244,17 @@ fn display(dir: Option<&Path>, name: &str) -> String {
     }
 }
 
+/// `templates.yaml`, its errors at their line.
+fn read_layout(file: &Path) -> Result<Layout, TemplatesError> {
+    let text = std::fs::read_to_string(file).map_err(|source| TemplatesError::Read {
+        path: file.to_owned(),
+        source,
+    })?;
+    parse_yaml(&text, &file.display().to_string())
+}
+
 /// `de-AT` gives `["de-AT", "de"]`; `_` is taken as `-` too.
-fn locale_chain(locale: &str) -> Vec<String> {
+pub fn locale_chain(locale: &str) -> Vec<String> {
     let locale = locale.replace('_', "-");
     let mut chain = vec![locale.clone()];
     if let Some((language, _)) = locale.split_once('-') {

@@ -81,9 +81,25 @@ pub fn parse_size(what: &str, text: &str) -> Result<u64, SettingsError> {
 
 /// The Kafka connection and catalog every Kafka command resolves the same way.
 pub fn kafka(args: &KafkaArgs, file: &ConfigFile) -> Result<(Connection, Catalog), SettingsError> {
-    let brokers = args
-        .brokers
-        .clone()
+    let connection = connection(
+        args.brokers.as_deref(),
+        &args.property,
+        args.timeout.or(file.timeout),
+        file,
+    )?;
+    let catalog_dir = args.catalog.as_deref().or(file.catalog.as_deref());
+    Ok((connection, load_catalog(catalog_dir)?))
+}
+
+/// A cluster connection from the flags (`-b`, `-X`, `--timeout`) over the config file.
+pub fn connection(
+    brokers: Option<&str>,
+    property: &[String],
+    timeout: Option<Span>,
+    file: &ConfigFile,
+) -> Result<Connection, SettingsError> {
+    let brokers = brokers
+        .map(str::to_owned)
         .or_else(|| file.brokers.clone())
         .unwrap_or_else(|| DEFAULT_BROKERS.to_owned());
     if brokers.trim().is_empty() {
@@ -92,27 +108,18 @@ pub fn kafka(args: &KafkaArgs, file: &ConfigFile) -> Result<(Connection, Catalog
             "no bootstrap servers given",
         ));
     }
-    let timeout = args
-        .timeout
-        .or(file.timeout)
-        .map_or(DEFAULT_TIMEOUT, |s| s.0);
     let mut properties = Vec::new();
     for (key, value) in &file.kafka {
         properties.push((key.clone(), yaml_scalar(key, value)?));
     }
-    for text in &args.property {
+    for text in property {
         properties.push(parse_key_value(text).map_err(|m| SettingsError::invalid("-X", m))?);
     }
-    let catalog_dir = args.catalog.as_deref().or(file.catalog.as_deref());
-    let catalog = load_catalog(catalog_dir)?;
-    Ok((
-        Connection {
-            brokers,
-            properties,
-            timeout,
-        },
-        catalog,
-    ))
+    Ok(Connection {
+        brokers,
+        properties,
+        timeout: timeout.map_or(DEFAULT_TIMEOUT, |s| s.0),
+    })
 }
 
 /// Parses `--var NAME=VALUE` flags.

@@ -5,9 +5,12 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::{ConfigFile, DEFAULT_HTTP, SettingsError, load_catalog, vars};
+use super::{
+    ConfigFile, DEFAULT_HTTP, SettingsError, connection, load_catalog, topics_to_read, vars,
+};
 use crate::catalog::Catalog;
 use crate::cli::{OutputFormat, VerifyArgs};
+use crate::kafka::Connection;
 
 /// Where `verify` reads captured mail.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,6 +36,10 @@ pub struct Verify {
     /// The team's templates folder for golden comparisons; `None`: the built-in ones.
     pub templates: Option<PathBuf>,
     pub catalog: Catalog,
+    /// Where `matches_render` reads events from Kafka, when a cluster is named (`-b`,
+    /// `MAILTEST_BROKERS`, the config file), and the topics (empty: the catalog's that exist).
+    pub kafka: Option<Connection>,
+    pub topics: Vec<String>,
     pub source: MailSource,
     pub watch: bool,
     pub output: OutputFormat,
@@ -55,13 +62,20 @@ pub fn verify(args: &VerifyArgs, file: &ConfigFile) -> Result<Verify, SettingsEr
             token: args.api_token.clone(),
         }
     };
+    let catalog = load_catalog(args.catalog.as_deref().or(file.catalog.as_deref()))?;
+    let named = args.brokers.is_some() || file.brokers.is_some();
+    let kafka = named
+        .then(|| connection(args.brokers.as_deref(), &args.property, file.timeout, file))
+        .transpose()?;
     Ok(Verify {
+        topics: topics_to_read(&args.topics, file, &catalog),
+        kafka,
         file: args.file.clone(),
         timeout: args.timeout.map(|t| t.0),
         mailbox: args.mailbox.clone(),
         vars: vars(&args.vars)?,
         templates: args.templates.clone().or_else(|| file.templates.clone()),
-        catalog: load_catalog(args.catalog.as_deref().or(file.catalog.as_deref()))?,
+        catalog,
         source,
         watch: args.watch,
         output: args.output,

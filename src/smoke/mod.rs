@@ -31,6 +31,7 @@ use crate::sink::Sink;
 use crate::smtp::ServerSettings;
 use crate::store::Store;
 use crate::verify::golden::GoldenRenderer;
+use crate::verify::kafka::KafkaEvents;
 use crate::verify::{self, Source};
 pub use scenario::Scenario;
 
@@ -206,7 +207,7 @@ impl Pipeline {
         .await?;
         record(&mut self.steps, on_step, "produce", detail, t);
         let t = Instant::now();
-        let verdict = check(settings, &self.sink, events).await?;
+        let verdict = check(settings, &self.sink, &self.connection, events).await?;
         let captured = self.sink.store.len();
         let met = verdict.verdicts.iter().filter(|v| v.passed).count();
         let detail = format!(
@@ -380,6 +381,7 @@ async fn produce_events(
 async fn check(
     settings: &Setup,
     sink: &Sink,
+    connection: &Connection,
     events: Vec<Value>,
 ) -> Result<verify::Report, SmokeError> {
     let spec = &settings.scenario.spec;
@@ -392,7 +394,14 @@ async fn check(
         settings.catalog.clone(),
         &settings.scenario.base,
     )
-    .with_events(produced);
+    .with_events(produced)
+    // Events in a format without ids are known by the ids dispatch derives from where each
+    // record landed: read back from the topics.
+    .with_kafka(KafkaEvents::new(
+        connection.clone(),
+        settings.layout.topics(&settings.catalog),
+        settings.catalog.clone(),
+    ));
     let golden_check = |m: &verify::message::Message, g: &verify::spec::Golden| golden.check(m, g);
     let mut source = Source::sink(&sink.url(), None, spec.mailbox.as_deref())
         .await

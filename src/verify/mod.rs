@@ -6,6 +6,7 @@ pub mod check;
 pub mod eval;
 mod fields;
 pub mod golden;
+pub mod kafka;
 pub mod message;
 pub mod report;
 pub mod source;

@@ -114,13 +114,41 @@ pub struct AttachmentFields {
     pub sizes: Option<Check>,
 }
 
-/// `matches_render: true`, or the event to render: a catalog fixture or an event file.
+/// `matches_render: true`, or the event to render: a catalog fixture, an event file, or the
+/// record on Kafka that caused the message.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(untagged)]
 pub enum Golden {
     On(bool),
-    Fixture { fixture: String },
-    Event { event: std::path::PathBuf },
+    Fixture {
+        fixture: String,
+    },
+    Event {
+        event: std::path::PathBuf,
+    },
+    /// `{from: kafka}`: by the event id in a header of the message (`by: id`, the default;
+    /// `header:` names it, else `X-Mailtest-Event-Id`), or by the record key equal to the
+    /// message's recipient (`by: key`, for services that key events by address).
+    Kafka {
+        from: FromKafka,
+        #[serde(default)]
+        by: By,
+        header: Option<String>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FromKafka {
+    Kafka,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum By {
+    #[default]
+    Id,
+    Key,
 }
 
 /// `count: 2` or `count: {min: 1, max: 3}`.
