@@ -13,6 +13,7 @@ mod gallery;
 mod inbox;
 mod inbox_xss;
 mod interop;
+mod jinja2;
 mod kafka;
 mod kafka_faults;
 mod lint;
