@@ -80,7 +80,7 @@ fn jinja2_features_render_the_same_but_for_the_documented_differences() {
     for (name, theirs) in expected.as_object().unwrap() {
         let ours = renderer
             .render_template(name, &ctx)
-            .map_or_else(|e| format!("error: {e}"), |s| s);
+            .unwrap_or_else(|e| format!("error: {e}"));
         if theirs.as_str() != Some(ours.as_str()) {
             eprintln!("{name}\n  jinja2:     {theirs}\n  minijinja:  {ours:?}");
             differs.push(
