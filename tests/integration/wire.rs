@@ -122,6 +122,68 @@ async fn flat_events_from_aiokafka_become_mail_and_read_back_in_their_shape() {
         records[0].get("schema_errors").is_none(),
         "valid in its format: {read}"
     );
+
+    // The golden comparison takes each email's event from Kafka: by the record key (the
+    // address, as the service keys them) and by the id dispatch derived from the offset.
+    let golden = "timeout: 10s\nexpect:\n  - name: by key\n    match: {headers: {X-Mailtest-Event-Type: welcome}}\n    count: 5\n    assert: {matches_render: {from: kafka, by: key}}\n  - name: by id\n    match: {to: user3@example.com}\n    assert: {matches_render: {from: kafka}}\n";
+    let done = verify_golden(golden, b.bootstrap(), s.http, None).await;
+    assert_eq!(done.code, 0, "{}{}", done.stdout, done.stderr);
+    let report: serde_json::Value = serde_json::from_str(&done.stdout).unwrap();
+    assert_eq!(
+        report["verdicts"][0]["matched"].as_array().map(Vec::len),
+        Some(5),
+        "{report}"
+    );
+
+    // A service sending a stale template fails it, with the difference shown: here the
+    // templates mailtest compares with have a new subject the mail does not carry.
+    let changed = tempfile::tempdir().unwrap();
+    copy_dir(&root().join("examples/catalogs/fastapi/templates"), changed.path());
+    let welcome = changed.path().join("emails/welcome.html");
+    let text = std::fs::read_to_string(&welcome).unwrap();
+    std::fs::write(&welcome, text.replace("Welcome to", "Welcome aboard")).unwrap();
+    let done = verify_golden(golden, b.bootstrap(), s.http, Some(changed.path())).await;
+    assert_eq!(done.code, 1, "{}{}", done.stdout, done.stderr);
+    assert!(
+        done.stdout.contains("the template renders \\\"Welcome aboard Acme, user_"),
+        "{}",
+        done.stdout
+    );
+}
+
+/// `mailtest verify` of `yaml` against the sink at `http`, reading events from `bootstrap`
+/// in the `FastAPI` catalog's format, with `templates` over the catalog's own.
+async fn verify_golden(
+    yaml: &str,
+    bootstrap: &str,
+    http: std::net::SocketAddr,
+    templates: Option<&std::path::Path>,
+) -> crate::util::Done {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("golden.yaml");
+    std::fs::write(&file, yaml).unwrap();
+    let mut run = mailtest()
+        .args(["-q", "verify", "--output", "json", "--catalog", &catalog()])
+        .args(["-b", bootstrap, "--sink", &format!("http://{http}")])
+        .arg(file.to_str().unwrap());
+    if let Some(dir) = templates {
+        run = run.args(["--templates", dir.to_str().unwrap()]);
+    }
+    // The sink answers from this test's runtime: verify runs off its workers.
+    tokio::task::spawn_blocking(move || run.run()).await.unwrap()
+}
+
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    for entry in std::fs::read_dir(from).unwrap() {
+        let path = entry.unwrap().path();
+        let target = to.join(path.file_name().unwrap());
+        if path.is_dir() {
+            std::fs::create_dir_all(&target).unwrap();
+            copy_dir(&path, &target);
+        } else {
+            std::fs::copy(&path, &target).unwrap();
+        }
+    }
 }
 
 #[test]
