@@ -138,14 +138,18 @@ async fn flat_events_from_aiokafka_become_mail_and_read_back_in_their_shape() {
     // A service sending a stale template fails it, with the difference shown: here the
     // templates mailtest compares with have a new subject the mail does not carry.
     let changed = tempfile::tempdir().unwrap();
-    copy_dir(&root().join("examples/catalogs/fastapi/templates"), changed.path());
+    copy_dir(
+        &root().join("examples/catalogs/fastapi/templates"),
+        changed.path(),
+    );
     let welcome = changed.path().join("emails/welcome.html");
     let text = std::fs::read_to_string(&welcome).unwrap();
     std::fs::write(&welcome, text.replace("Welcome to", "Welcome aboard")).unwrap();
     let done = verify_golden(golden, b.bootstrap(), s.http, Some(changed.path())).await;
     assert_eq!(done.code, 1, "{}{}", done.stdout, done.stderr);
     assert!(
-        done.stdout.contains("the template renders \\\"Welcome aboard Acme, user_"),
+        done.stdout
+            .contains("the template renders \\\"Welcome aboard Acme, user_"),
         "{}",
         done.stdout
     );
@@ -170,7 +174,9 @@ async fn verify_golden(
         run = run.args(["--templates", dir.to_str().unwrap()]);
     }
     // The sink answers from this test's runtime: verify runs off its workers.
-    tokio::task::spawn_blocking(move || run.run()).await.unwrap()
+    tokio::task::spawn_blocking(move || run.run())
+        .await
+        .unwrap()
 }
 
 fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
@@ -291,4 +297,55 @@ fn a_bad_event_in_a_topic_typed_format_names_its_nested_field() {
         .fails_with(2, "<stdin>:1: field `user.email`: expected email address");
     let sent = produce(&event.replace("\"nope\"", "\"ana@example.com\"")).ok();
     assert_eq!(json_lines(&sent)[0]["user"]["email"], "ana@example.com");
+}
+
+/// The shipped commerce catalog (type in a Kafka header, customer nested, tenant and order
+/// at the top level) passes its scenario on its own topic, every email equal to its
+/// template; a bad order in that format is reported at its line and its own field names.
+#[test]
+fn the_shipped_commerce_catalog_types_events_by_header() {
+    let catalog = root().join("examples/catalogs/commerce");
+    let done = mailtest()
+        .args([
+            "smoke",
+            "--topic",
+            "commerce.notifications",
+            "--output",
+            "json",
+        ])
+        .arg("--catalog")
+        .arg(&catalog)
+        .arg("--scenario")
+        .arg(catalog.join("scenario/smoke.yaml"))
+        .run();
+    assert_eq!(done.code, 0, "{}", done.stderr);
+    let report: serde_json::Value = serde_json::from_str(&done.stdout).unwrap();
+    assert_eq!(report["captured"], 3, "{report}");
+    let verdicts = report["verify"]["verdicts"].as_array().unwrap();
+    assert!(verdicts.iter().all(|v| v["passed"] == true), "{report}");
+
+    let good = std::fs::read_to_string(catalog.join("order_confirmation/default.json")).unwrap();
+    let good: serde_json::Value = serde_json::from_str(&good).unwrap();
+    let mut bad = good.clone();
+    bad["customer"]["email"] = "ana-at-example.com".into();
+    bad["order_total"] = "83,40".into();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("orders.jsonl");
+    std::fs::write(&file, format!("{good}\n{bad}\n")).unwrap();
+    let run = mailtest()
+        .args([
+            "produce",
+            "--type",
+            "order_confirmation",
+            "--dry-run",
+            "--catalog",
+        ])
+        .arg(&catalog)
+        .arg(&file)
+        .run();
+    run.fails_with(
+        2,
+        "orders.jsonl:2: field `customer.email`: expected email address",
+    );
+    run.fails_with(2, "orders.jsonl:2: field `order_total`: expected decimal");
 }
