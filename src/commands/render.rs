@@ -220,7 +220,10 @@ fn check(
     let warnings = findings.len() - errors;
     printer.status(&format!(
         "checked {emails} emails ({} types): {errors} error(s), {warnings} warning(s)",
-        catalog.types().count()
+        catalog
+            .types()
+            .filter(|t| renderer.templates().covers(t.name()))
+            .count()
     ));
     Ok(if errors > 0 || (strict && warnings > 0) {
         Outcome::Failure

@@ -36,7 +36,10 @@ impl Entry {
 /// Renders every fixture of every catalog type.
 pub fn build(renderer: &Renderer, catalog: &Catalog, date: SystemTime) -> Vec<Entry> {
     let mut out = Vec::new();
-    for kind in catalog.types() {
+    let types = catalog
+        .types()
+        .filter(|t| renderer.templates().covers(t.name()));
+    for kind in types {
         for fixture in &kind.fixtures {
             let outcome = crate::event::from_fixture(fixture, catalog)
                 .map_err(|(line, e)| format!("{}:{line}: {e}", fixture.path))

@@ -159,6 +159,14 @@ impl Templates {
         })
     }
 
+    /// Whether these templates render `event_type`: every type with mailtest's layout,
+    /// the types `templates.yaml` names with a team's.
+    pub fn covers(&self, event_type: &str) -> bool {
+        self.layout
+            .as_ref()
+            .is_none_or(|l| l.types.contains_key(event_type))
+    }
+
     /// The first of `names` that exists.
     pub fn first(&self, names: &[String]) -> Option<String> {
         names.iter().find(|n| self.files.contains_key(*n)).cloned()

@@ -43,9 +43,21 @@ pub fn missing_name(
     ctx: &Value,
 ) -> Option<String> {
     let tag = tag_text(source, range, line)?;
-    names(&tag)
-        .into_iter()
-        .find_map(|path| first_missing(&path, ctx))
+    let names = names(&tag);
+    // Then a bare name the context lacks: a team's templates use top-level variables
+    // (`{{ username }}`). A dotted one whose head is missing is more likely a loop
+    // variable's attribute, and a loop variable is not in the context either.
+    names
+        .iter()
+        .find_map(|path| first_missing(path, ctx))
+        .or_else(|| {
+            names
+                .iter()
+                .find(|path| {
+                    !path.contains('.') && ctx.get_attr(path).is_ok_and(|v| v.is_undefined())
+                })
+                .cloned()
+        })
 }
 
 /// The text of the `{{ ... }}` or `{% ... %}` around `range`, else the whole line.

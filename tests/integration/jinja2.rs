@@ -92,3 +92,30 @@ fn jinja2_features_render_the_same_but_for_the_documented_differences() {
     assert!(expected.as_object().unwrap().len() >= 20);
     assert_eq!(differs, DIFFERS);
 }
+
+/// `render --check` on a team's layout checks the types it names, and a variable the event
+/// lacks is named with its file and line (the team's variables are top-level names).
+#[test]
+fn check_names_an_undefined_top_level_variable_in_a_teams_template() {
+    let dir = tempfile::tempdir().unwrap();
+    crate::util::copy_dir(&root().join("examples/catalogs/fastapi"), dir.path());
+    std::fs::write(
+        dir.path()
+            .join("templates/emails/password_reset_subject.txt"),
+        "Reset {{ account_name|upper }}\n",
+    )
+    .unwrap();
+    let done = mailtest()
+        .args(["render", "--check", "--catalog"])
+        .arg(dir.path())
+        .run();
+    done.fails_with(1, "checked 3 emails (3 types): 1 error(s)");
+    assert!(
+        done.stdout.contains(
+            "password_reset_subject.txt:1 (fixture password_reset/default): undefined \
+             variable `account_name`"
+        ),
+        "{}",
+        done.stdout
+    );
+}

@@ -1,7 +1,6 @@
 //! `mailtest render`: every template with every fixture (snapshots), locales, the `.eml`
 //! read back by a MIME parser and stored unchanged by the sink, the CLI, strict undefined.
 
-use std::path::Path;
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -10,7 +9,7 @@ use mailtest::catalog::Catalog;
 use mailtest::event::Event;
 use mailtest::render::{Renderer, Templates, message};
 
-use crate::util::{mailtest, root, snapshot_filters};
+use crate::util::{copy_dir, mailtest, root, snapshot_filters};
 
 pub fn builtin() -> (Renderer, Catalog) {
     let renderer = Renderer::new(Templates::builtin().expect("built-in templates load"));
@@ -267,19 +266,6 @@ pub fn templates_with(files: &[(&str, &str)]) -> tempfile::TempDir {
         std::fs::write(path, text).unwrap();
     }
     dir
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let path = entry.unwrap().path();
-        let target = to.join(path.file_name().unwrap());
-        if path.is_dir() {
-            copy_dir(&path, &target);
-        } else {
-            std::fs::copy(&path, &target).unwrap();
-        }
-    }
 }
 
 #[test]
