@@ -184,3 +184,161 @@ async fn verify_golden(
         .await
         .unwrap()
 }
+
+#[test]
+fn produce_writes_the_teams_shape_and_names_its_fields_in_errors() {
+    let shown = mailtest()
+        .args(["produce", "--catalog", &catalog(), "--type", "welcome"])
+        .args(["-n", "3", "--seed", "5", "--dry-run"])
+        .ok();
+    for event in json_lines(&shown) {
+        assert_eq!(event["event_type"], "welcome");
+        assert!(event["email"].as_str().unwrap().contains('@'), "{event}");
+        assert!(
+            event.get("recipient").is_none() && event.get("data").is_none(),
+            "{event}"
+        );
+        assert!(event["timestamp"].is_string() && event["username"].is_string());
+    }
+    let bad = r#"{"event_type": "welcome", "email": "nope", "username": "x", "dashboard_link": "https://x.example"}"#;
+    mailtest()
+        .args(["produce", "--catalog", &catalog(), "--dry-run", "-"])
+        .stdin(format!("{}\n{bad}\n", flat(1).trim()))
+        .run()
+        .fails_with(2, "<stdin>:2: field `email`: expected email address");
+}
+
+/// The shipped `FastAPI` catalog's scenario passes on the embedded defaults: its flat events
+/// produced in their own shape, each one email from the service's own Jinja2 templates, two
+/// of them equal to what those templates render for the event read back from Kafka (the
+/// format has no ids: dispatch derives them from where each record landed).
+#[test]
+fn the_shipped_fastapi_catalog_passes_its_smoke_scenario() {
+    let scenario = root().join("examples/catalogs/fastapi/scenario/smoke.yaml");
+    let done = mailtest()
+        .args([
+            "smoke",
+            "--catalog",
+            &catalog(),
+            "--output",
+            "json",
+            "--scenario",
+        ])
+        .arg(&scenario)
+        .run();
+    assert_eq!(done.code, 0, "{}", done.stderr);
+    let report: serde_json::Value = serde_json::from_str(&done.stdout).unwrap();
+    assert_eq!(
+        (report["produced"].clone(), report["captured"].clone()),
+        (5.into(), 5.into())
+    );
+    let verdicts = report["verify"]["verdicts"].as_array().unwrap();
+    assert_eq!(verdicts.len(), 5, "{report}");
+    assert!(verdicts.iter().all(|v| v["passed"] == true), "{report}");
+}
+
+/// The shipped catalog of a service with a topic per type, named after the type, and the
+/// type nowhere in the payload: smoke sends each fixture to its type's topic, the reference
+/// service reads the type off the topic name, and every email reaches the nested `user`.
+#[test]
+fn the_shipped_per_type_topics_catalog_takes_the_type_from_the_topic() {
+    let catalog = root().join("examples/catalogs/per-type-topics");
+    let done = mailtest()
+        .args([
+            "smoke",
+            "--topic",
+            "{type}",
+            "--output",
+            "json",
+            "--catalog",
+        ])
+        .arg(&catalog)
+        .arg("--scenario")
+        .arg(catalog.join("scenario/smoke.yaml"))
+        .run();
+    assert_eq!(done.code, 0, "{}", done.stderr);
+    let report: serde_json::Value = serde_json::from_str(&done.stdout).unwrap();
+    assert_eq!(
+        (report["produced"].clone(), report["captured"].clone()),
+        (5.into(), 5.into())
+    );
+    let payload_types = std::fs::read_dir(&catalog)
+        .unwrap()
+        .filter_map(|e| std::fs::read_to_string(e.unwrap().path().join("default.json")).ok())
+        .filter(|text| text.contains("event_type"))
+        .count();
+    assert_eq!(payload_types, 0, "the type is only in the topic name");
+}
+
+/// An event file in a format that keeps the type in the topic name says its type with
+/// `--type`; a bad event in it is reported at the team's nested field.
+#[test]
+fn a_bad_event_in_a_topic_typed_format_names_its_nested_field() {
+    let catalog = root().join("examples/catalogs/per-type-topics");
+    let event = r#"{"event_id": "e1", "created_at": "2026-12-01T10:00:00Z", "user": {"email": "nope", "name": "A"}, "username": "a", "reason": "too_many_failed_attempts", "locked_at": "2026-12-01T10:00:00Z", "support_link": "https://help.example.com"}"#;
+    // `produce --topic '{type}' --type account_locked --dry-run -` on one event.
+    let produce = |event: &str| {
+        mailtest()
+            .args(["produce", "--topic", "{type}", "--type", "account_locked"])
+            .args(["--dry-run", "--catalog"])
+            .arg(&catalog)
+            .arg("-")
+            .stdin(format!("{event}\n"))
+    };
+    produce(event)
+        .run()
+        .fails_with(2, "<stdin>:1: field `user.email`: expected email address");
+    let sent = produce(&event.replace("\"nope\"", "\"ana@example.com\"")).ok();
+    assert_eq!(json_lines(&sent)[0]["user"]["email"], "ana@example.com");
+}
+
+/// The shipped commerce catalog (type in a Kafka header, customer nested, tenant and order
+/// at the top level) passes its scenario on its own topic, every email equal to its
+/// template; a bad order in that format is reported at its line and its own field names.
+#[test]
+fn the_shipped_commerce_catalog_types_events_by_header() {
+    let catalog = root().join("examples/catalogs/commerce");
+    let done = mailtest()
+        .args([
+            "smoke",
+            "--topic",
+            "commerce.notifications",
+            "--output",
+            "json",
+        ])
+        .arg("--catalog")
+        .arg(&catalog)
+        .arg("--scenario")
+        .arg(catalog.join("scenario/smoke.yaml"))
+        .run();
+    assert_eq!(done.code, 0, "{}", done.stderr);
+    let report: serde_json::Value = serde_json::from_str(&done.stdout).unwrap();
+    assert_eq!(report["captured"], 3, "{report}");
+    let verdicts = report["verify"]["verdicts"].as_array().unwrap();
+    assert!(verdicts.iter().all(|v| v["passed"] == true), "{report}");
+
+    let good = std::fs::read_to_string(catalog.join("order_confirmation/default.json")).unwrap();
+    let good: serde_json::Value = serde_json::from_str(&good).unwrap();
+    let mut bad = good.clone();
+    bad["customer"]["email"] = "ana-at-example.com".into();
+    bad["order_total"] = "83,40".into();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("orders.jsonl");
+    std::fs::write(&file, format!("{good}\n{bad}\n")).unwrap();
+    let run = mailtest()
+        .args([
+            "produce",
+            "--type",
+            "order_confirmation",
+            "--dry-run",
+            "--catalog",
+        ])
+        .arg(&catalog)
+        .arg(&file)
+        .run();
+    run.fails_with(
+        2,
+        "orders.jsonl:2: field `customer.email`: expected email address",
+    );
+    run.fails_with(2, "orders.jsonl:2: field `order_total`: expected decimal");
+}
