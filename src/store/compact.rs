@@ -4,6 +4,7 @@
 
 use serde::Serialize;
 
+use super::flags::Flags;
 use super::log::Span;
 use super::{Body, Entry, Store, StoreError};
 
@@ -28,8 +29,15 @@ impl Store {
         let bytes_before = log.len();
         // Ids stay unique across restarts: the next one is written first, as the newest
         // messages may be among the deleted.
+        let flags = index
+            .messages
+            .values()
+            .map(|(summary, _)| Flags::of(summary))
+            .filter(|f| !f.is_default())
+            .collect();
         let head = serde_json::to_vec(&Entry::Mark {
             next_id: index.next_id,
+            flags,
         })
         .expect("serializes");
         let spans: Vec<Span> = index

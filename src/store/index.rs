@@ -1,11 +1,12 @@
 //! The in-memory index of the store and the log records it is built from.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
 use super::Summary;
+use super::flags::Flags;
 use super::log;
 
 /// What one log record holds.
@@ -25,9 +26,16 @@ pub(super) enum Entry {
     Deleted {
         ids: Vec<u64>,
     },
-    /// Written first by a compaction: ids continue from here.
+    /// Written first by a compaction: ids continue from here, and the flags of the messages
+    /// that follow (their records are copied as they were written, before any flag).
     Mark {
         next_id: u64,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        flags: Vec<Flags>,
+    },
+    /// Read state and tags, whole, of the messages named.
+    Flags {
+        flags: Vec<Flags>,
     },
 }
 
@@ -84,6 +92,8 @@ impl Body {
 pub(super) struct Index {
     pub messages: BTreeMap<u64, (Arc<Summary>, Body)>,
     pub next_id: u64,
+    /// Flags from a compaction's mark, for the message records after it.
+    pending: HashMap<u64, Flags>,
 }
 
 impl Default for Index {
@@ -91,6 +101,7 @@ impl Default for Index {
         Self {
             messages: BTreeMap::new(),
             next_id: 1,
+            pending: HashMap::new(),
         }
     }
 }
@@ -105,6 +116,9 @@ impl Index {
                 if let Some(id) = id {
                     summary.id = id;
                 }
+                if let Some(flags) = self.pending.remove(&summary.id) {
+                    flags.apply(&mut summary);
+                }
                 self.next_id = self.next_id.max(summary.id + 1);
                 let meta_len = record.meta.len() as u64;
                 let body = Body::Disk {
@@ -115,7 +129,17 @@ impl Index {
                 };
                 self.messages.insert(summary.id, (Arc::new(*summary), body));
             }
-            Ok(Entry::Mark { next_id }) => self.next_id = self.next_id.max(next_id),
+            Ok(Entry::Mark { next_id, flags }) => {
+                self.next_id = self.next_id.max(next_id);
+                self.pending = flags.into_iter().map(|f| (f.id, f)).collect();
+            }
+            Ok(Entry::Flags { flags }) => {
+                for flag in flags {
+                    if let Some((summary, _)) = self.messages.get_mut(&flag.id) {
+                        flag.apply(Arc::make_mut(summary));
+                    }
+                }
+            }
             Ok(Entry::Deleted { ids }) => {
                 for id in ids {
                     self.messages.remove(&id);

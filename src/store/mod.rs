@@ -4,6 +4,7 @@
 //! is always in memory and raw bytes are read from disk on demand, so memory stays small.
 
 mod compact;
+pub mod flags;
 mod herald;
 mod index;
 mod insert;
@@ -67,6 +68,8 @@ pub struct Store {
     news: herald::Herald<Arc<Summary>>,
     /// Ids of messages deleted (by a client or by retention), for the inbox's live view.
     removals: broadcast::Sender<Arc<Vec<u64>>>,
+    /// Messages whose flags changed (read, tags), for event streams.
+    updates: broadcast::Sender<Arc<Vec<Arc<Summary>>>>,
     retention: Retention,
     pins: Pins,
     evicted: std::sync::atomic::AtomicU64,
@@ -129,6 +132,7 @@ impl Store {
             fsync: false,
             news: herald::Herald::new(index.next_id),
             removals: broadcast::channel(64).0,
+            updates: broadcast::channel(64).0,
             index: RwLock::new(index),
             retention: Retention::default(),
             pins: Pins::default(),

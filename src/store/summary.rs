@@ -25,6 +25,12 @@ pub struct Summary {
     /// Parts sent as attachments (`Content-Disposition: attachment`), for the inbox list.
     #[serde(default)]
     pub attachments: u32,
+    /// Opened by a client (Mailpit's read state); see `flags.rs`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub read: bool,
+    /// Tags a client set, sorted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
 }
 
 impl Summary {
@@ -48,6 +54,8 @@ impl Summary {
             message_id: header("Message-ID"),
             mailbox,
             attachments: count_attachments(&incoming.raw, header("Content-Type").as_deref()),
+            read: false,
+            tags: Vec::new(),
         }
     }
 }

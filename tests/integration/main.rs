@@ -28,6 +28,7 @@ mod smtp;
 mod smtp_framing;
 mod store;
 mod store_faults;
+mod store_flags;
 mod structure;
 mod util;
 mod verify;
