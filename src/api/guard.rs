@@ -138,7 +138,10 @@ pub async fn token(State(state): State<AppState>, request: Request, next: Next) 
     let from_query = query_token_route(request.uri().path())
         .then(|| request.uri().query().and_then(query_token))
         .flatten();
-    let given = bearer.map(str::to_owned).or(from_query);
+    let given = bearer
+        .map(str::to_owned)
+        .or(from_query)
+        .or_else(|| basic_password(request.headers()));
     if given.is_some_and(|g| same(g.as_bytes(), token.as_bytes())) {
         return next.run(request).await;
     }
@@ -149,6 +152,22 @@ pub async fn token(State(state): State<AppState>, request: Request, next: Next) 
         body,
     )
         .into_response()
+}
+
+/// The password of `Authorization: Basic`, which Mailpit's clients send (any user name).
+fn basic_password(headers: &HeaderMap) -> Option<String> {
+    use base64::Engine;
+    let encoded = headers
+        .get(header::AUTHORIZATION)?
+        .to_str()
+        .ok()?
+        .strip_prefix("Basic ")?;
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(encoded.trim())
+        .ok()?;
+    let text = String::from_utf8(decoded).ok()?;
+    text.split_once(':')
+        .map(|(_, password)| password.to_owned())
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@
 
 mod events;
 mod guard;
+pub mod mailpit;
 mod routes;
 mod search;
 mod view;
@@ -107,6 +108,21 @@ pub fn router(store: Arc<Store>, faults: Arc<FaultSet>, settings: ApiSettings) -
         .merge(protected)
         .layer(middleware::from_fn_with_state(state.clone(), guard::origin))
         .with_state(state)
+}
+
+/// Mailpit's API over `store` (see `mailpit/`), behind the same Host, cross-site and token
+/// guards as the native API (a token may also come as a Basic password, the way Mailpit
+/// clients send credentials).
+pub fn mailpit_router(store: Arc<Store>, faults: Arc<FaultSet>, settings: ApiSettings) -> Router {
+    let state = AppState {
+        store: store.clone(),
+        faults,
+        settings: Arc::new(settings.clone()),
+        http_requests: Arc::new(AtomicU64::new(0)),
+    };
+    mailpit::router(store, settings)
+        .route_layer(middleware::from_fn_with_state(state.clone(), guard::token))
+        .layer(middleware::from_fn_with_state(state, guard::origin))
 }
 
 /// Limits of the HTTP server.

@@ -18,6 +18,10 @@ pub struct SinkArgs {
     /// HTTP API address [default: 127.0.0.1:8025]
     #[arg(long, env = "MAILTEST_HTTP", value_name = "ADDR")]
     pub http: Option<String>,
+    /// Also serve Mailpit's API (v1) on this address, so suites written for Mailpit run
+    /// unchanged with this as their base URL
+    #[arg(long, env = "MAILTEST_MAILPIT", value_name = "ADDR")]
+    pub mailpit: Option<String>,
     /// Require this token on the API (`Authorization: Bearer <token>`)
     #[arg(
         long,

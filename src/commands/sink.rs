@@ -49,11 +49,25 @@ async fn serve(settings: settings::Sink, printer: &Printer) -> Result<Outcome> {
         bind("--smtp", settings.smtp, printer).await?,
         bind("--http", settings.http, printer).await?,
     );
+    let mailpit = match settings.mailpit {
+        Some(addr) => Some(bind("--mailpit", addr, printer).await?),
+        None => None,
+    };
     let stop = super::StopSignal::listen()?;
-    let sink = Sink::start(smtp, http, store.clone(), settings.server, settings.api)?;
+    let api = settings.api.clone();
+    let mut sink = Sink::start(smtp, http, store.clone(), settings.server, settings.api)?;
+    let mailpit = mailpit
+        .map(|listener| sink.serve_mailpit(listener, api))
+        .transpose()?;
     if let Some(path) = &settings.ready_file {
-        let contents = format!("MAILTEST_SMTP={}\nMAILTEST_HTTP={}", sink.smtp, sink.url());
+        let mut contents = format!("MAILTEST_SMTP={}\nMAILTEST_HTTP={}", sink.smtp, sink.url());
+        if let Some(at) = mailpit {
+            contents.push_str(&format!("\nMAILTEST_MAILPIT=http://{at}"));
+        }
         super::write_ready_file(path, &contents)?;
+    }
+    if let Some(at) = mailpit {
+        printer.status(&format!("sink: Mailpit's API on http://{at}/"));
     }
     let kept = match &settings.store {
         None => "in memory".to_owned(),

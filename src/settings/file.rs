@@ -50,6 +50,8 @@ pub struct ConfigFile {
 pub struct SinkConfig {
     pub smtp: Option<String>,
     pub http: Option<String>,
+    /// Where Mailpit's API is served, if anywhere.
+    pub mailpit: Option<String>,
     pub store: Option<PathBuf>,
     pub faults: Option<PathBuf>,
     pub max_size: Option<ByteSize>,

@@ -22,6 +22,8 @@ use crate::store::Retention;
 pub struct Sink {
     pub smtp: SocketAddr,
     pub http: SocketAddr,
+    /// Mailpit's API, when asked for.
+    pub mailpit: Option<SocketAddr>,
     pub server: ServerSettings,
     pub api: ApiSettings,
     /// The store's folder; `None`: in memory (`--memory`).
@@ -38,6 +40,10 @@ pub fn sink(args: &SinkArgs, file: &ConfigFile) -> Result<Sink, SettingsError> {
     let smtp = listen_addr("--smtp", smtp.unwrap_or(DEFAULT_SMTP), args.allow_remote)?;
     let http = args.http.as_deref().or(conf.http.as_deref());
     let http = listen_addr("--http", http.unwrap_or(DEFAULT_HTTP), args.allow_remote)?;
+    let mailpit = args.mailpit.as_deref().or(conf.mailpit.as_deref());
+    let mailpit = mailpit
+        .map(|a| listen_addr("--mailpit", a, args.allow_remote))
+        .transpose()?;
     let max_size = args.max_size.or(conf.max_size).unwrap_or(DEFAULT_MAX_SIZE);
     let session = SessionConfig {
         hostname: args.hostname.clone(),
@@ -56,6 +62,7 @@ pub fn sink(args: &SinkArgs, file: &ConfigFile) -> Result<Sink, SettingsError> {
     Ok(Sink {
         smtp,
         http,
+        mailpit,
         server: ServerSettings {
             session,
             max_connections: args.max_connections.max(1),

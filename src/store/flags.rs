@@ -3,7 +3,6 @@
 //! log as records of their own, whole (the new state, not a change), so reading the log
 //! back in order gives the last state; a compaction carries them in its first record.
 
-use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
@@ -39,14 +38,18 @@ impl Flags {
     }
 }
 
-/// Tags as kept: trimmed, without empty ones, each once, sorted.
+/// Tags as kept: trimmed, without empty ones, each once whatever its case (the first
+/// spelling wins), sorted without regard to case, as Mailpit keeps them.
 pub fn clean_tags(tags: impl IntoIterator<Item = String>) -> Vec<String> {
-    let set: BTreeSet<String> = tags
-        .into_iter()
-        .map(|t| t.trim().to_owned())
-        .filter(|t| !t.is_empty())
-        .collect();
-    set.into_iter().collect()
+    let mut out: Vec<String> = Vec::new();
+    for tag in tags {
+        let tag = tag.trim();
+        if !tag.is_empty() && !out.iter().any(|t| t.eq_ignore_ascii_case(tag)) {
+            out.push(tag.to_owned());
+        }
+    }
+    out.sort_by_key(|t| t.to_lowercase());
+    out
 }
 
 impl Store {

@@ -1,0 +1,186 @@
+//! Mailpit's HTTP API (v1, as of Mailpit 1.30) over the sink's store, on a listener of its
+//! own (`--mailpit`), so a suite written for Mailpit runs with nothing changed but its base
+//! URL. Routes, JSON shapes, status codes, plain-text errors and read-on-open follow
+//! Mailpit's source (`server/apiv1`, `internal/storage`); read state and tags are the
+//! store's flags, so they survive restarts and every flavour of the API sees them.
+
+mod json;
+mod messages;
+mod model;
+mod more;
+mod search;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+use super::ApiSettings;
+use crate::store::{Store, Summary};
+pub use model::Facts;
+pub use search::Search;
+
+/// What the handlers share.
+#[derive(Clone)]
+pub struct State {
+    pub store: Arc<Store>,
+    pub settings: Arc<ApiSettings>,
+    facts: Arc<Mutex<HashMap<u64, Arc<Facts>>>>,
+}
+
+/// Facts kept at most; past this the cache starts over (they are cheap to read again).
+const CACHED: usize = 20_000;
+
+/// The Mailpit API's routes over `store`.
+pub fn router(store: Arc<Store>, settings: ApiSettings) -> Router {
+    let state = State {
+        store,
+        settings: Arc::new(settings),
+        facts: Arc::default(),
+    };
+    messages::routes().merge(more::routes()).with_state(state)
+}
+
+impl State {
+    /// The facts of a stored message, read (off the async workers) on first use.
+    pub async fn facts(&self, summary: &Arc<Summary>) -> Option<Arc<Facts>> {
+        if let Some(found) = self.cached(summary.id) {
+            return Some(found);
+        }
+        let (state, summary) = (self.clone(), summary.clone());
+        tokio::task::spawn_blocking(move || state.facts_now(&summary))
+            .await
+            .ok()
+            .flatten()
+    }
+
+    fn cached(&self, id: u64) -> Option<Arc<Facts>> {
+        let cache = self
+            .facts
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        cache.get(&id).cloned()
+    }
+
+    /// The facts of a message, on this thread.
+    fn facts_now(&self, summary: &Summary) -> Option<Arc<Facts>> {
+        if let Some(found) = self.cached(summary.id) {
+            return Some(found);
+        }
+        let raw = self.store.raw(summary.id).ok()?;
+        let facts = Arc::new(Facts::read(&raw, &summary.envelope));
+        let mut cache = self
+            .facts
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if cache.len() >= CACHED {
+            cache.clear();
+        }
+        cache.insert(summary.id, facts.clone());
+        Some(facts)
+    }
+
+    /// Every message matching `search`, newest first, with its facts when read.
+    pub async fn search(
+        &self,
+        search: Search,
+        before: Option<chrono::DateTime<chrono::Utc>>,
+    ) -> Vec<(Arc<Summary>, Option<Arc<Facts>>)> {
+        let state = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut all = state.store.list(&crate::store::Query::default());
+            all.reverse();
+            all.into_iter()
+                .filter(|s| before.is_none_or(|b| s.received_at < b))
+                .filter_map(|s| {
+                    let facts = if search.needs_facts() {
+                        Some(state.facts_now(&s)?)
+                    } else {
+                        None
+                    };
+                    search.matches(&s, facts.as_deref()).then_some((s, facts))
+                })
+                .collect()
+        })
+        .await
+        .unwrap_or_default()
+    }
+
+    /// The message `id` names: a number, or `latest` (the newest, matching `query` if
+    /// given). Mailpit's 404s: `404 page not found`, and `Message not found` for `latest`.
+    pub async fn resolve(
+        &self,
+        id: &str,
+        query: Option<&str>,
+        tz: Option<&str>,
+    ) -> Result<Arc<Summary>, Response> {
+        if id == "latest" {
+            let search = Search::parse(query.unwrap_or_default(), tz);
+            let found = self.search(search, None).await.into_iter().next();
+            return found
+                .map(|(s, _)| s)
+                .ok_or_else(|| text(StatusCode::NOT_FOUND, "Message not found"));
+        }
+        id.parse::<u64>()
+            .ok()
+            .and_then(|id| self.store.get(id))
+            .ok_or_else(not_found)
+    }
+}
+
+/// A plain-text answer, as Mailpit writes its errors and `ok`s (no trailing newline).
+pub fn text(status: StatusCode, body: impl Into<String>) -> Response {
+    (status, [(header::CONTENT_TYPE, "text/plain")], body.into()).into_response()
+}
+
+pub fn ok() -> Response {
+    text(StatusCode::OK, "ok")
+}
+
+pub fn not_found() -> Response {
+    text(StatusCode::NOT_FOUND, "404 page not found")
+}
+
+pub fn bad_request(message: impl Into<String>) -> Response {
+    text(StatusCode::BAD_REQUEST, message)
+}
+
+/// JSON as Go's encoder writes it: a trailing newline, `application/json`.
+pub fn json<T: serde::Serialize>(value: &T) -> Response {
+    let mut body = serde_json::to_vec(value).unwrap_or_default();
+    body.push(b'\n');
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/json")],
+        body,
+    )
+        .into_response()
+}
+
+/// A JSON body's field, its name matched regardless of case as Go's decoder matches it.
+pub fn field<'v>(body: &'v serde_json::Value, name: &str) -> Option<&'v serde_json::Value> {
+    body.as_object()?
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v)
+}
+
+/// A field holding a list of strings (`IDs`, `Tags`).
+pub fn strings(body: &serde_json::Value, name: &str) -> Vec<String> {
+    field(body, name)
+        .and_then(serde_json::Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Message ids from a body's strings; ones that are not ours are left out, as Mailpit
+/// ignores unknown ids.
+pub fn ids(list: &[String]) -> Vec<u64> {
+    list.iter().filter_map(|i| i.parse().ok()).collect()
+}

@@ -1,0 +1,227 @@
+//! Mailpit's API, served by `mailtest sink --mailpit`: suites written for Mailpit run with
+//! nothing changed but the base URL. Outside clients, unmodified and installed by
+//! `scripts/setup.sh`: the npm client `mailpit-api` and the pytest plugin `pytest-mailpit`.
+//! And the JSON of every route matches the fields and types of Mailpit's own swagger file.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+
+use serde_json::Value;
+
+use crate::inbox::send_raw;
+use crate::util::{http_get, root, wait_for_file};
+
+/// A `mailtest sink` process with Mailpit's API beside its own, on free ports.
+struct Sink {
+    child: Child,
+    smtp: SocketAddr,
+    /// `http://127.0.0.1:port`
+    mailpit: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Sink {
+    fn start() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let ready = dir.path().join("ready");
+        let child = Command::new(env!("CARGO_BIN_EXE_mailtest"))
+            .args([
+                "sink",
+                "--memory",
+                "--smtp",
+                "127.0.0.1:0",
+                "--http",
+                "127.0.0.1:0",
+            ])
+            .args(["--mailpit", "127.0.0.1:0", "--ready-file"])
+            .arg(&ready)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let text = wait_for_file(&ready);
+        let value = |key: &str| {
+            text.lines()
+                .find_map(|l| l.strip_prefix(&format!("{key}=")))
+                .unwrap_or_else(|| panic!("no {key} in {text}"))
+                .to_owned()
+        };
+        Self {
+            child,
+            smtp: value("MAILTEST_SMTP").parse().unwrap(),
+            mailpit: value("MAILTEST_MAILPIT"),
+            _dir: dir,
+        }
+    }
+
+    fn addr(&self) -> String {
+        self.mailpit.trim_start_matches("http://").to_owned()
+    }
+}
+
+impl Drop for Sink {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A receipt with a text and an HTML body and a text attachment.
+const RECEIPT: &str = "From: Shop <shop@example.com>\r\nTo: Alice Example <alice@example.com>\r\n\
+Subject: Your receipt\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b1\"\r\n\r\n\
+--b1\r\nContent-Type: multipart/alternative; boundary=\"b2\"\r\n\r\n\
+--b2\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nThank you for your order.\r\n\
+--b2\r\nContent-Type: text/html; charset=utf-8\r\n\r\n<p><b>Thank you</b> for your order.</p>\r\n\
+--b2--\r\n--b1\r\nContent-Type: text/plain; name=\"receipt.txt\"\r\n\
+Content-Disposition: attachment; filename=\"receipt.txt\"\r\n\r\ntotal: 42.00\r\n--b1--\r\n";
+
+const OTHER: &str =
+    "From: shop@example.com\r\nTo: bob@example.com\r\nSubject: Other mail\r\n\r\nHello Bob\r\n";
+
+/// The npm client's flow (`tests/interop/mailpit_api_flow.mjs`): it waits for mail sent
+/// after it started waiting, reads it whole, searches, marks read, tags and deletes.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_npm_mailpit_client_runs_a_whole_flow() {
+    let sink = Sink::start();
+    // Node resolves packages from the script's folder: the flow runs from the tools folder.
+    let tools = root().join("target/tools/node");
+    let script = tools.join(format!("mailpit_flow_{}.mjs", std::process::id()));
+    std::fs::copy(root().join("tests/interop/mailpit_api_flow.mjs"), &script).unwrap();
+    let mut node = Command::new("node")
+        .arg(&script)
+        .env("MAILPIT", &sink.mailpit)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("node runs (scripts/setup.sh installs mailpit-api)");
+    let mut out = BufReader::new(node.stdout.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    assert_eq!(line.trim(), "waiting", "the flow did not start");
+    send_raw(sink.smtp, OTHER.as_bytes()).await;
+    send_raw(sink.smtp, RECEIPT.as_bytes()).await;
+    let done = tokio::task::spawn_blocking(move || node.wait_with_output().unwrap())
+        .await
+        .unwrap();
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut out, &mut rest).unwrap();
+    let _ = std::fs::remove_file(&script);
+    assert!(
+        done.status.success(),
+        "{rest}\n{}",
+        String::from_utf8_lossy(&done.stderr)
+    );
+    let seen: Value = serde_json::from_str(rest.trim()).unwrap();
+    assert_eq!(seen["left"], 1, "{seen}");
+}
+
+/// A team's pytest suite written for Mailpit with `pytest-mailpit`
+/// (`tests/interop/pytest_mailpit/`), pointed here by `MAILPIT_URL` and `MAILPIT_SMTP`.
+#[test]
+fn a_pytest_mailpit_suite_passes_unchanged() {
+    let sink = Sink::start();
+    let python = root().join("target/tools/venv/bin/python");
+    let done = Command::new(&python)
+        .args(["-m", "pytest", "-q", "-p", "no:cacheprovider"])
+        .current_dir(root().join("tests/interop/pytest_mailpit"))
+        .env("MAILPIT_URL", &sink.mailpit)
+        .env("MAILPIT_SMTP", sink.smtp.to_string())
+        .output()
+        .expect("the venv of scripts/setup.sh has pytest-mailpit");
+    let out = String::from_utf8_lossy(&done.stdout);
+    assert!(done.status.success(), "{out}");
+    assert!(out.contains("3 passed"), "{out}");
+}
+
+/// Every field Mailpit's swagger file declares for a route's answer is there, with its
+/// type; nothing else is, but the legacy `count` Mailpit still sends.
+#[tokio::test(flavor = "multi_thread")]
+async fn answers_have_the_fields_and_types_of_mailpits_swagger() {
+    let swagger: Value = serde_json::from_str(
+        &std::fs::read_to_string(root().join("tests/data/mailpit/swagger.json")).unwrap(),
+    )
+    .unwrap();
+    let sink = Sink::start();
+    send_raw(sink.smtp, RECEIPT.as_bytes()).await;
+    let addr = sink.addr();
+    let get = |path: &str| {
+        let (status, body) = http_get(&addr, path);
+        assert_eq!(status, 200, "{path}: {body}");
+        serde_json::from_str::<Value>(&body).unwrap()
+    };
+    let list = get("/api/v1/messages");
+    conforms(&swagger, "MessagesSummary", &list, "list");
+    let id = list["messages"][0]["ID"].as_str().unwrap().to_owned();
+    conforms(
+        &swagger,
+        "MessagesSummary",
+        &get("/api/v1/search?query=receipt"),
+        "search",
+    );
+    conforms(
+        &swagger,
+        "Message",
+        &get(&format!("/api/v1/message/{id}")),
+        "message",
+    );
+    conforms(&swagger, "AppInformation", &get("/api/v1/info"), "info");
+    conforms(
+        &swagger,
+        "WebUIConfiguration",
+        &get("/api/v1/webui"),
+        "webui",
+    );
+    let (status, body) = http_get(&addr, "/api/v1/message/999");
+    assert_eq!((status, body.as_str()), (404, "404 page not found"));
+    let (status, body) = http_get(&addr, "/api/v1/search?query=%20");
+    assert_eq!((status, body.as_str()), (400, "Error: no search query"));
+}
+
+/// Checks `value` against the swagger definition `name`, recursively; `at` names the place.
+fn conforms(swagger: &Value, name: &str, value: &Value, at: &str) {
+    let definition = &swagger["definitions"][name];
+    let properties = definition["properties"].as_object().unwrap();
+    let object = value
+        .as_object()
+        .unwrap_or_else(|| panic!("{at}: not an object"));
+    for (field, spec) in properties {
+        let got = object
+            .get(field)
+            .unwrap_or_else(|| panic!("{at}: no `{field}` ({name})"));
+        check_type(swagger, spec, got, &format!("{at}.{field}"));
+    }
+    for field in object.keys() {
+        let legacy = name == "MessagesSummary" && field == "count";
+        let hidden = name == "WebUIConfiguration" || name == "AppInformation";
+        assert!(
+            properties.contains_key(field) || legacy || hidden,
+            "{at}: `{field}` is not in Mailpit's {name}"
+        );
+    }
+}
+
+fn check_type(swagger: &Value, spec: &Value, got: &Value, at: &str) {
+    if let Some(reference) = spec["$ref"].as_str() {
+        let name = reference.trim_start_matches("#/definitions/");
+        return conforms(swagger, name, got, at);
+    }
+    let ok = match spec["type"].as_str() {
+        Some("string") => got.is_string(),
+        Some("integer") => got.is_u64() || got.is_i64(),
+        Some("number") => got.is_number(),
+        Some("boolean") => got.is_boolean(),
+        // Mailpit itself sends `null` for some empty lists (see `json.rs`).
+        Some("array") => {
+            if let (Some(items), Some(spec)) = (got.as_array(), spec.get("items")) {
+                for (i, item) in items.iter().enumerate() {
+                    check_type(swagger, spec, item, &format!("{at}[{i}]"));
+                }
+            }
+            got.is_array() || got.is_null()
+        }
+        Some("object") => got.is_object(),
+        _ => true,
+    };
+    assert!(ok, "{at}: {got} is not a {}", spec["type"]);
+}
