@@ -163,11 +163,13 @@ pub async fn serve_with(
     mut shutdown: watch::Receiver<bool>,
 ) -> std::io::Result<()> {
     let permits = Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
-    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut connections = tokio::task::JoinSet::new();
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(hyper_util::rt::TokioTimer::new())
         .header_read_timeout(limits.header_timeout);
     loop {
+        // Finished connections are reaped as others come.
+        while connections.try_join_next().is_some() {}
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
             _ = shutdown.wait_for(|stop| *stop) => break,
@@ -186,20 +188,37 @@ pub async fn serve_with(
         };
         let _ = stream.set_nodelay(true);
         let service = hyper_util::service::TowerToHyperService::new(router.clone());
-        let conn = http.serve_connection(hyper_util::rt::TokioIo::new(stream), service);
-        let conn = graceful.watch(conn);
-        tokio::spawn(async move {
-            if let Err(err) = conn.await {
+        // `with_upgrades`: the Mailpit API's event websocket upgrades the connection.
+        let conn = http
+            .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+            .with_upgrades();
+        let mut stop = shutdown.clone();
+        connections.spawn(async move {
+            let mut conn = std::pin::pin!(conn);
+            let ended = tokio::select! {
+                ended = conn.as_mut() => Some(ended),
+                _ = stop.wait_for(|stop| *stop) => None,
+            };
+            // Stopping: requests in flight finish; the connection then closes.
+            let ended = if let Some(ended) = ended {
+                ended
+            } else {
+                conn.as_mut().graceful_shutdown();
+                conn.await
+            };
+            if let Err(err) = ended {
                 tracing::debug!(cause = %err, %peer, "API connection ended with an error");
             }
             drop(permit);
         });
     }
-    if tokio::time::timeout(Duration::from_secs(5), graceful.shutdown())
+    let drain = async { while connections.join_next().await.is_some() {} };
+    if tokio::time::timeout(Duration::from_secs(5), drain)
         .await
         .is_err()
     {
         tracing::debug!("API connections still open after the drain timeout");
+        connections.abort_all();
     }
     Ok(())
 }

@@ -113,7 +113,7 @@ async fn the_npm_mailpit_client_runs_a_whole_flow() {
         String::from_utf8_lossy(&done.stderr)
     );
     let seen: Value = serde_json::from_str(rest.trim()).unwrap();
-    assert_eq!(seen["left"], 1, "{seen}");
+    assert_eq!(seen["left"], 2, "{seen}");
 }
 
 /// A team's pytest suite written for Mailpit with `pytest-mailpit`
@@ -224,4 +224,44 @@ fn check_type(swagger: &Value, spec: &Value, got: &Value, at: &str) {
         _ => true,
     };
     assert!(ok, "{at}: {got} is not a {}", spec["type"]);
+}
+
+/// The `/api/events` websocket tells a listening client of new mail (its summary), read
+/// state and tag changes, deletions, and the counts after each, as Mailpit's does.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_event_socket_tells_of_new_mail_changes_and_deletions() {
+    use futures_util::StreamExt;
+    let sink = Sink::start();
+    let url = format!("ws://{}/api/events", sink.addr());
+    let (mut socket, _) = tokio_tungstenite::connect_async(&url).await.unwrap();
+    let mut next = async || -> Value {
+        let frame = tokio::time::timeout(std::time::Duration::from_secs(10), socket.next())
+            .await
+            .expect("a frame within 10 s")
+            .unwrap()
+            .unwrap();
+        serde_json::from_str(frame.to_text().unwrap()).unwrap()
+    };
+    assert_eq!(next().await["Type"], "stats", "the counts on connecting");
+    send_raw(sink.smtp, RECEIPT.as_bytes()).await;
+    let new = next().await;
+    assert_eq!(new["Type"], "new");
+    assert_eq!(new["Data"]["Subject"], "Your receipt");
+    assert_eq!(
+        new["Data"]["Cc"],
+        serde_json::json!([]),
+        "[] in events, as Mailpit"
+    );
+    let stats = next().await;
+    assert_eq!(stats["Data"]["Total"], 1);
+    assert_eq!(stats["Data"]["Unread"], 1);
+    let id = new["Data"]["ID"].as_str().unwrap().to_owned();
+    let (status, _) = http_get(&sink.addr(), &format!("/api/v1/message/{id}"));
+    assert_eq!(status, 200);
+    let update = next().await;
+    assert_eq!(update["Data"], serde_json::json!({"ID": id, "Read": true}));
+    while next().await["Type"] != "stats" {}
+    let (status, _) = crate::util::http_request(&sink.addr(), "DELETE", "/api/v1/messages", "");
+    assert_eq!(status, 200);
+    assert_eq!(next().await["Type"], "truncate");
 }

@@ -214,14 +214,24 @@ pub fn chromium(args: &[&str], url: &str) -> String {
 
 /// One HTTP/1.1 GET over a fresh connection; the status and body.
 pub fn http_get(addr: &str, path: &str) -> (u16, String) {
+    http_request(addr, "GET", path, "")
+}
+
+/// One HTTP/1.1 request with a body (empty: none); the status and the body.
+pub fn http_request(addr: &str, method: &str, path: &str, body: &str) -> (u16, String) {
     use std::io::Read;
     let mut stream = std::net::TcpStream::connect(addr).unwrap();
     stream
         .set_read_timeout(Some(std::time::Duration::from_secs(30)))
         .unwrap();
+    let length = if body.is_empty() {
+        String::new()
+    } else {
+        format!("Content-Length: {}\r\n", body.len())
+    };
     write!(
         stream,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{length}Connection: close\r\n\r\n{body}"
     )
     .unwrap();
     let mut response = String::new();

@@ -51,4 +51,24 @@ await mp.deleteMessagesBySearch({ query: "to:alice@example.com" });
 list = await mp.listMessages();
 assert.equal(list.messages_count, 1);
 assert.equal(list.messages[0].Subject, "Other mail");
+
+// Mail sent through the API is stored like mail sent over SMTP.
+const sent = await mp.sendMessage({
+  From: { Email: "api@example.com", Name: "API" },
+  To: [{ Email: "carol@example.com", Name: "Carol" }],
+  Bcc: ["audit@example.com"],
+  Subject: "Sent by API",
+  Text: "Hello Carol",
+  HTML: "<p>Hello <i>Carol</i></p>",
+  Tags: ["api"],
+  Attachments: [{ Content: Buffer.from("x,y\n1,2\n").toString("base64"), Filename: "data.csv", ContentType: "text/csv" }],
+});
+const viaApi = await mp.getMessageSummary(sent.ID);
+assert.equal(viaApi.Subject, "Sent by API");
+assert.equal(viaApi.To[0].Name, "Carol");
+assert.deepEqual(viaApi.Bcc.map((a) => a.Address), ["audit@example.com"]);
+assert.deepEqual(viaApi.Tags, ["api"]);
+assert.equal(viaApi.Attachments[0].FileName, "data.csv");
+assert.equal(await (await mp.getMessageAttachment(sent.ID, viaApi.Attachments[0].PartID)).text(), "x,y\n1,2\n");
+list = await mp.listMessages();
 console.log(JSON.stringify({ id: message.ID, part: attachment.PartID, left: list.messages_count }));

@@ -4,11 +4,13 @@
 //! Mailpit's source (`server/apiv1`, `internal/storage`); read state and tags are the
 //! store's flags, so they survive restarts and every flavour of the API sees them.
 
+mod events;
 mod json;
 mod messages;
 mod model;
 mod more;
 mod search;
+mod send;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -40,7 +42,11 @@ pub fn router(store: Arc<Store>, settings: ApiSettings) -> Router {
         settings: Arc::new(settings),
         facts: Arc::default(),
     };
-    messages::routes().merge(more::routes()).with_state(state)
+    messages::routes()
+        .merge(more::routes())
+        .route("/api/events", axum::routing::get(events::events))
+        .route("/api/v1/send", axum::routing::post(send::send))
+        .with_state(state)
 }
 
 impl State {
