@@ -154,6 +154,50 @@ pub async fn serve(
     serve_with(listener, router, HttpLimits::default(), shutdown).await
 }
 
+/// Serves one connection until it ends, or until `stop`: then requests in flight finish
+/// and the connection closes.
+async fn drive<C>(
+    conn: C,
+    mut stop: watch::Receiver<bool>,
+    peer: std::net::SocketAddr,
+    permit: tokio::sync::OwnedSemaphorePermit,
+) where
+    C: std::future::Future<Output = Result<(), hyper::Error>> + GracefulUpgrade,
+{
+    let mut conn = std::pin::pin!(conn);
+    let ended = tokio::select! {
+        ended = conn.as_mut() => Some(ended),
+        _ = stop.wait_for(|stop| *stop) => None,
+    };
+    let ended = if let Some(ended) = ended {
+        ended
+    } else {
+        conn.as_mut().shutdown_gracefully();
+        conn.await
+    };
+    if let Err(err) = ended {
+        tracing::debug!(cause = %err, %peer, "API connection ended with an error");
+    }
+    drop(permit);
+}
+
+/// hyper's upgradable HTTP/1 connection, which can be asked to finish and close.
+trait GracefulUpgrade {
+    fn shutdown_gracefully(self: std::pin::Pin<&mut Self>);
+}
+
+impl<I, S> GracefulUpgrade for hyper::server::conn::http1::UpgradeableConnection<I, S>
+where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+    S: hyper::service::HttpService<hyper::body::Incoming>,
+    S::ResBody: 'static,
+    <S::ResBody as hyper::body::Body>::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    fn shutdown_gracefully(self: std::pin::Pin<&mut Self>) {
+        self.graceful_shutdown();
+    }
+}
+
 /// Serves `router` on `listener` until `shutdown` turns true, then lets requests in flight
 /// finish for a moment (event streams are told to end by the same signal).
 pub async fn serve_with(
@@ -192,25 +236,7 @@ pub async fn serve_with(
         let conn = http
             .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
             .with_upgrades();
-        let mut stop = shutdown.clone();
-        connections.spawn(async move {
-            let mut conn = std::pin::pin!(conn);
-            let ended = tokio::select! {
-                ended = conn.as_mut() => Some(ended),
-                _ = stop.wait_for(|stop| *stop) => None,
-            };
-            // Stopping: requests in flight finish; the connection then closes.
-            let ended = if let Some(ended) = ended {
-                ended
-            } else {
-                conn.as_mut().graceful_shutdown();
-                conn.await
-            };
-            if let Err(err) = ended {
-                tracing::debug!(cause = %err, %peer, "API connection ended with an error");
-            }
-            drop(permit);
-        });
+        connections.spawn(drive(conn, shutdown.clone(), peer, permit));
     }
     let drain = async { while connections.join_next().await.is_some() {} };
     if tokio::time::timeout(Duration::from_secs(5), drain)

@@ -5,6 +5,7 @@
 use serde::Serialize;
 
 use super::flags::Flags;
+use super::index::Index;
 use super::log::Span;
 use super::{Body, Entry, Store, StoreError};
 
@@ -40,24 +41,7 @@ impl Store {
             flags,
         })
         .expect("serializes");
-        let spans: Vec<Span> = index
-            .messages
-            .values()
-            .filter_map(|(_, body)| match body {
-                Body::Disk {
-                    meta_at,
-                    meta_len,
-                    at,
-                    len,
-                } => Some(Span {
-                    meta_at: *meta_at,
-                    meta_len: *meta_len,
-                    raw_at: *at,
-                    raw_len: *len,
-                }),
-                Body::Memory { .. } => None,
-            })
-            .collect();
+        let spans = disk_spans(&index);
         let moved = log.compact(&head, &spans).map_err(StoreError::Write)?;
         let mut moved = moved.into_iter();
         for (_, body) in index.messages.values_mut() {
@@ -99,4 +83,26 @@ impl Store {
         }
         Ok(())
     }
+}
+
+/// Where each message kept on disk is in the log, in id order.
+fn disk_spans(index: &Index) -> Vec<Span> {
+    index
+        .messages
+        .values()
+        .filter_map(|(_, body)| match body {
+            Body::Disk {
+                meta_at,
+                meta_len,
+                at,
+                len,
+            } => Some(Span {
+                meta_at: *meta_at,
+                meta_len: *meta_len,
+                raw_at: *at,
+                raw_len: *len,
+            }),
+            Body::Memory { .. } => None,
+        })
+        .collect()
 }

@@ -329,7 +329,7 @@ async fn part(
     let Ok(raw) = state.store.raw(summary.id) else {
         return not_found();
     };
-    let Some(bytes) = super::model::part_bytes(&raw, &part) else {
+    let Some(bytes) = super::parts::part_bytes(&raw, &part) else {
         return not_found();
     };
     let disposition = format!(

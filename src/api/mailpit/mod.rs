@@ -9,6 +9,7 @@ mod json;
 mod messages;
 mod model;
 mod more;
+mod parts;
 mod search;
 mod send;
 

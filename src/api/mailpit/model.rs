@@ -3,10 +3,10 @@
 //! (`1`, `2.1`; `0` for a single-part message), checksums, and the text its search reads.
 //! Field names, order and nullability follow Mailpit 1.30 (`internal/storage/structs.go`).
 
-use mailparse::{DispositionType, MailHeaderMap, ParsedMail};
-use md5::Digest;
+use mailparse::MailHeaderMap;
 use serde::Serialize;
 
+use super::parts::Walk;
 use crate::mail::Envelope;
 
 /// `net/mail.Address` as Go encodes it.
@@ -86,70 +86,31 @@ impl Facts {
             return Self::unparsable(raw);
         };
         let h = |name: &str| mail.headers.get_first_value(name);
-        let from = addresses(h("From").as_deref()).into_iter().next();
-        let from = from.unwrap_or_else(|| Address {
-            name: h("From").unwrap_or_default(),
-            address: String::new(),
-        });
+        let from = sender(h("From"));
         let (to, cc) = (addresses(h("To").as_deref()), addresses(h("Cc").as_deref()));
-        let mut bcc = addresses(h("Bcc").as_deref());
-        for rcpt in &envelope.rcpt_to {
-            let known =
-                |list: &[Address]| list.iter().any(|a| a.address.eq_ignore_ascii_case(rcpt));
-            if !known(&to) && !known(&cc) && !known(&bcc) {
-                bcc.push(Address {
-                    name: String::new(),
-                    address: rcpt.clone(),
-                });
-            }
-        }
+        let bcc = with_envelope(addresses(h("Bcc").as_deref()), &to, &cc, envelope);
         let reply_to = addresses(h("Reply-To").as_deref());
-        let mut parts = Walk::default();
-        parts.walk(&mail, String::new(), 0);
+        let parts = Walk::of(&mail);
         let subject = h("Subject").unwrap_or_default();
         let return_path = h("Return-Path")
             .map(|r| r.trim().trim_matches(['<', '>']).to_owned())
             .filter(|r| !r.is_empty())
             .unwrap_or_else(|| envelope.mail_from.clone());
-        let body_text = if parts.html.trim().is_empty() {
-            parts.text.clone()
-        } else {
-            html_text(&parts.html)
-        };
-        let mut search = [
-            h("From"),
-            Some(subject.clone()),
-            h("To"),
-            h("Cc"),
-            h("Bcc"),
-            h("Reply-To"),
-            Some(return_path.clone()),
-        ]
-        .into_iter()
-        .flatten()
-        .collect::<Vec<_>>()
-        .join(" ");
-        search.push(' ');
-        search.push_str(&body_text);
-        for part in &parts.attachments {
-            search.push(' ');
-            search.push_str(&part.file_name);
-        }
-        let json = |list: &[Address]| {
-            if list.is_empty() {
-                "{}".to_owned()
-            } else {
-                serde_json::to_string(list)
-                    .unwrap_or_default()
-                    .to_lowercase()
-            }
-        };
+        let body_text = body_text(&parts);
+        let headers = [h("From"), h("To"), h("Cc"), h("Bcc"), h("Reply-To")];
+        let search = search_text(
+            &headers,
+            &subject,
+            &return_path,
+            &body_text,
+            &parts.attachments,
+        );
         let address_json = [
-            json(std::slice::from_ref(&from)),
-            json(&to),
-            json(&cc),
-            json(&bcc),
-            json(&reply_to),
+            json_text(std::slice::from_ref(&from)),
+            json_text(&to),
+            json_text(&cc),
+            json_text(&bcc),
+            json_text(&reply_to),
         ];
         Self {
             message_id: h("Message-ID")
@@ -158,7 +119,7 @@ impl Facts {
             snippet: snippet(&body_text),
             date: h("Date").and_then(|d| chrono::DateTime::parse_from_rfc2822(d.trim()).ok()),
             list_unsubscribe: list_unsubscribe(h("List-Unsubscribe"), h("List-Unsubscribe-Post")),
-            search_text: clean(&search),
+            search_text: search,
             address_json,
             attachment_count: parts.attachment_count,
             inline_count: parts.inline.len(),
@@ -203,6 +164,83 @@ impl Facts {
     }
 }
 
+/// The `From` address; a header that is no address is its name, as Mailpit keeps it.
+fn sender(header: Option<String>) -> Address {
+    let first = addresses(header.as_deref()).into_iter().next();
+    first.unwrap_or_else(|| Address {
+        name: header.unwrap_or_default(),
+        address: String::new(),
+    })
+}
+
+/// What a reader reads: the HTML's text, else the text body.
+fn body_text(parts: &Walk) -> String {
+    if parts.html.trim().is_empty() {
+        parts.text.clone()
+    } else {
+        html_text(&parts.html)
+    }
+}
+
+/// `bcc` with the envelope recipients that no `To`, `Cc` or `Bcc` names, as Mailpit adds
+/// them to a `Bcc` header on receipt.
+fn with_envelope(
+    mut bcc: Vec<Address>,
+    to: &[Address],
+    cc: &[Address],
+    envelope: &Envelope,
+) -> Vec<Address> {
+    for rcpt in &envelope.rcpt_to {
+        let known = |list: &[Address]| list.iter().any(|a| a.address.eq_ignore_ascii_case(rcpt));
+        if !known(to) && !known(cc) && !known(&bcc) {
+            bcc.push(Address {
+                name: String::new(),
+                address: rcpt.clone(),
+            });
+        }
+    }
+    bcc
+}
+
+/// Mailpit's `SearchText`: From, Subject, To, Cc, Bcc, Reply-To, Return-Path, the body and
+/// the attachments' names, cleaned.
+fn search_text(
+    headers: &[Option<String>; 5],
+    subject: &str,
+    return_path: &str,
+    body: &str,
+    attachments: &[Part],
+) -> String {
+    let [from, to, cc, bcc, reply_to] = headers;
+    let mut text = [from.as_deref(), Some(subject), to.as_deref(), cc.as_deref()]
+        .into_iter()
+        .chain([
+            bcc.as_deref(),
+            reply_to.as_deref(),
+            Some(return_path),
+            Some(body),
+        ])
+        .flatten()
+        .collect::<Vec<_>>()
+        .join(" ");
+    for part in attachments {
+        text.push(' ');
+        text.push_str(&part.file_name);
+    }
+    clean(&text)
+}
+
+/// An address field as Mailpit stores it (JSON, `{}` when empty), lowercased.
+fn json_text(list: &[Address]) -> String {
+    if list.is_empty() {
+        "{}".to_owned()
+    } else {
+        serde_json::to_string(list)
+            .unwrap_or_default()
+            .to_lowercase()
+    }
+}
+
 /// A header's addresses (RFC 2047 decoded by mailparse), groups flattened.
 fn addresses(value: Option<&str>) -> Vec<Address> {
     let Some(list) = value.and_then(|v| mailparse::addrparse(v).ok()) else {
@@ -237,111 +275,6 @@ fn list_unsubscribe(header: Option<String>, post: Option<String>) -> ListUnsubsc
         links,
         errors: String::new(),
     }
-}
-
-/// The leaves of a message, as Mailpit sorts them.
-#[derive(Default)]
-struct Walk {
-    text: String,
-    html: String,
-    seen_text: bool,
-    seen_html: bool,
-    inline: Vec<Part>,
-    attachments: Vec<Part>,
-    attachment_count: usize,
-}
-
-/// Nesting deeper than this is hostile, not mail.
-const MAX_DEPTH: usize = 32;
-
-impl Walk {
-    /// `id` is the part's dotted position: children of the root are `1`, `2`...
-    fn walk(&mut self, part: &ParsedMail<'_>, id: String, depth: usize) {
-        if depth > MAX_DEPTH {
-            return;
-        }
-        if !part.subparts.is_empty() {
-            for (i, sub) in part.subparts.iter().enumerate() {
-                let child = if id.is_empty() {
-                    (i + 1).to_string()
-                } else {
-                    format!("{id}.{}", i + 1)
-                };
-                self.walk(sub, child, depth + 1);
-            }
-            return;
-        }
-        let id = if id.is_empty() { "0".to_owned() } else { id };
-        let disposition = part.get_content_disposition();
-        let file_name = disposition
-            .params
-            .get("filename")
-            .or_else(|| part.ctype.params.get("name"))
-            .cloned()
-            .unwrap_or_default();
-        let content_id = part
-            .headers
-            .get_first_value("Content-ID")
-            .map(|c| c.trim().trim_matches(['<', '>']).to_owned())
-            .unwrap_or_default();
-        let attached = disposition.disposition == DispositionType::Attachment;
-        let mime = part.ctype.mimetype.to_ascii_lowercase();
-        if !attached && file_name.is_empty() {
-            if mime == "text/plain" && !self.seen_text {
-                self.seen_text = true;
-                self.text = part.get_body().unwrap_or_default();
-                return;
-            }
-            if mime == "text/html" && !self.seen_html {
-                self.seen_html = true;
-                self.html = part.get_body().unwrap_or_default();
-                return;
-            }
-        }
-        let given = part
-            .headers
-            .get_first_value("Content-Disposition")
-            .is_some();
-        let inline = !attached
-            && (!content_id.is_empty() && !given
-                || disposition.disposition == DispositionType::Inline && given);
-        if !inline {
-            self.attachment_count += 1;
-        }
-        if file_name.is_empty() && content_id.is_empty() {
-            return;
-        }
-        let bytes = part.get_body_raw().unwrap_or_default();
-        let described = Part {
-            part_id: id,
-            file_name: if file_name.is_empty() {
-                content_id.clone()
-            } else {
-                file_name
-            },
-            content_type: mime,
-            content_id,
-            size: bytes.len() as u64,
-            checksums: Checksums {
-                md5: hex(&md5::Md5::digest(&bytes)),
-                sha1: hex(&sha1::Sha1::digest(&bytes)),
-                sha256: hex(&sha2::Sha256::digest(&bytes)),
-            },
-        };
-        if inline {
-            self.inline.push(described);
-        } else {
-            self.attachments.push(described);
-        }
-    }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write;
-    bytes.iter().fold(String::new(), |mut out, b| {
-        let _ = write!(out, "{b:02x}");
-        out
-    })
 }
 
 /// The text of an HTML body, as a reader sees it (entities decoded, no markup).
@@ -380,22 +313,4 @@ pub fn clean(text: &str) -> String {
         .collect::<Vec<_>>()
         .join(" ")
         .to_lowercase()
-}
-
-/// The decoded bytes of the part with Mailpit's id `part_id` (`0` for a single part).
-pub fn part_bytes(raw: &[u8], part_id: &str) -> Option<Vec<u8>> {
-    let mail = mailparse::parse_mail(raw).ok()?;
-    if part_id == "0" {
-        return mail
-            .subparts
-            .is_empty()
-            .then(|| mail.get_body_raw().ok())
-            .flatten();
-    }
-    let mut at = &mail;
-    for step in part_id.split('.') {
-        let n: usize = step.parse().ok()?;
-        at = at.subparts.get(n.checked_sub(1)?)?;
-    }
-    at.get_body_raw().ok()
 }

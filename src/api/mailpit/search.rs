@@ -136,24 +136,8 @@ fn tokens(query: &str) -> Vec<String> {
 fn term(word: &str, zone: chrono_tz::Tz) -> Option<Term> {
     let lower = word.to_lowercase();
     let value = |prefix: &str| clean(&word[prefix.len()..]);
-    let address = |fields: Vec<usize>, prefix: &str| {
-        let v = value(prefix);
-        (!v.is_empty()).then_some(Term::Address(fields, v))
-    };
-    let fields = [
-        ("from:", 0),
-        ("to:", 1),
-        ("cc:", 2),
-        ("bcc:", 3),
-        ("reply-to:", 4),
-    ];
-    for (prefix, i) in fields {
-        if lower.starts_with(prefix) {
-            return address(vec![i], prefix);
-        }
-    }
-    if lower.starts_with("addressed:") {
-        return address(vec![0, 1, 2, 3, 4], "addressed:");
+    if let Some(found) = address_term(&lower, value) {
+        return found.term();
     }
     if lower.starts_with("subject:") {
         let v = word["subject:".len()..].to_lowercase();
@@ -173,28 +157,78 @@ fn term(word: &str, zone: chrono_tz::Tz) -> Option<Term> {
         "has:inline" | "has:inlines" => return Some(Term::Inline),
         _ => {}
     }
+    if let Some(found) = range_term(&lower, value, zone) {
+        return found.term();
+    }
+    Some(Term::Text(clean(&lower)))
+}
+
+/// A word read by one kind of term: a term, or nothing to search for (`to:` alone, a date
+/// that is not one), which Mailpit leaves out.
+enum Found {
+    Term(Term),
+    Ignored,
+}
+
+impl Found {
+    fn term(self) -> Option<Term> {
+        match self {
+            Self::Term(t) => Some(t),
+            Self::Ignored => None,
+        }
+    }
+
+    fn from(term: Option<Term>) -> Self {
+        term.map_or(Self::Ignored, Self::Term)
+    }
+}
+
+/// `from:`, `to:`, `cc:`, `bcc:`, `reply-to:`, `addressed:`.
+fn address_term(lower: &str, value: impl Fn(&str) -> String) -> Option<Found> {
+    let fields = [
+        ("from:", vec![0]),
+        ("to:", vec![1]),
+        ("cc:", vec![2]),
+        ("bcc:", vec![3]),
+        ("reply-to:", vec![4]),
+        ("addressed:", vec![0, 1, 2, 3, 4]),
+    ];
+    let (prefix, fields) = fields.into_iter().find(|(p, _)| lower.starts_with(p))?;
+    let v = value(prefix);
+    Some(Found::from(
+        (!v.is_empty()).then_some(Term::Address(fields, v)),
+    ))
+}
+
+/// `after:`, `before:` (a date `zone` reads), `larger:`, `smaller:` (a size); a size that
+/// is not one leaves the word to the text search.
+fn range_term(lower: &str, value: impl Fn(&str) -> String, zone: chrono_tz::Tz) -> Option<Found> {
     for (prefix, after) in [("after:", true), ("before:", false)] {
         if lower.starts_with(prefix) {
-            let when = date(&value(prefix).to_uppercase(), zone)?;
-            return Some(if after {
-                Term::After(when)
-            } else {
-                Term::Before(when)
+            let when = date(&value(prefix).to_uppercase(), zone);
+            let term = when.map(|t| {
+                if after {
+                    Term::After(t)
+                } else {
+                    Term::Before(t)
+                }
             });
+            return Some(Found::from(term));
         }
     }
     for (prefix, larger) in [("larger:", true), ("smaller:", false)] {
         if lower.starts_with(prefix)
             && let Some(n) = size(&lower[prefix.len()..]).filter(|n| *n > 0)
         {
-            return Some(if larger {
+            let term = if larger {
                 Term::Larger(n)
             } else {
                 Term::Smaller(n)
-            });
+            };
+            return Some(Found::Term(term));
         }
     }
-    Some(Term::Text(clean(&lower)))
+    None
 }
 
 /// Dates as Mailpit's `dateparse` reads the common forms: RFC 3339, `2024-01-02`,
