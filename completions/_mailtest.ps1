@@ -162,6 +162,7 @@ Register-ArgumentCompleter -Native -CommandName 'mailtest' -ScriptBlock {
             [CompletionResult]::new('--smtp', '--smtp', [CompletionResultType]::ParameterName, 'SMTP address to listen on [default: 127.0.0.1:1025]')
             [CompletionResult]::new('--http', '--http', [CompletionResultType]::ParameterName, 'HTTP API address [default: 127.0.0.1:8025]')
             [CompletionResult]::new('--mailpit', '--mailpit', [CompletionResultType]::ParameterName, 'Also serve Mailpit''s API (v1) on this address, so suites written for Mailpit run unchanged with this as their base URL')
+            [CompletionResult]::new('--mailhog', '--mailhog', [CompletionResultType]::ParameterName, 'Also serve MailHog''s API (v1 and v2) on this address, for suites written for MailHog')
             [CompletionResult]::new('--api-token', '--api-token', [CompletionResultType]::ParameterName, 'Require this token on the API (`Authorization: Bearer <token>`)')
             [CompletionResult]::new('--store', '--store', [CompletionResultType]::ParameterName, 'Store directory [default: .mailtest/store]')
             [CompletionResult]::new('--retain-count', '--retain-count', [CompletionResultType]::ParameterName, 'Keep at most this many messages (the oldest go first; evictions are counted)')

@@ -154,6 +154,7 @@ set edit:completion:arg-completer[mailtest] = {|@words|
             cand --smtp 'SMTP address to listen on [default: 127.0.0.1:1025]'
             cand --http 'HTTP API address [default: 127.0.0.1:8025]'
             cand --mailpit 'Also serve Mailpit''s API (v1) on this address, so suites written for Mailpit run unchanged with this as their base URL'
+            cand --mailhog 'Also serve MailHog''s API (v1 and v2) on this address, for suites written for MailHog'
             cand --api-token 'Require this token on the API (`Authorization: Bearer <token>`)'
             cand --store 'Store directory [default: .mailtest/store]'
             cand --retain-count 'Keep at most this many messages (the oldest go first; evictions are counted)'

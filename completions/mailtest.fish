@@ -147,6 +147,7 @@ complete -c mailtest -n "__fish_mailtest_using_subcommand render" -s h -l help -
 complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and not __fish_seen_subcommand_from list show export help" -l smtp -d 'SMTP address to listen on [default: 127.0.0.1:1025]' -r
 complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and not __fish_seen_subcommand_from list show export help" -l http -d 'HTTP API address [default: 127.0.0.1:8025]' -r
 complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and not __fish_seen_subcommand_from list show export help" -l mailpit -d 'Also serve Mailpit\'s API (v1) on this address, so suites written for Mailpit run unchanged with this as their base URL' -r
+complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and not __fish_seen_subcommand_from list show export help" -l mailhog -d 'Also serve MailHog\'s API (v1 and v2) on this address, for suites written for MailHog' -r
 complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and not __fish_seen_subcommand_from list show export help" -l api-token -d 'Require this token on the API (`Authorization: Bearer <token>`)' -r
 complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and not __fish_seen_subcommand_from list show export help" -l store -d 'Store directory [default: .mailtest/store]' -r -F
 complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and not __fish_seen_subcommand_from list show export help" -l retain-count -d 'Keep at most this many messages (the oldest go first; evictions are counted)' -r

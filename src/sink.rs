@@ -62,18 +62,21 @@ impl Sink {
         })
     }
 
-    /// Also serves Mailpit's API on `listener`, until the sink stops; returns its address.
-    pub fn serve_mailpit(
+    /// Also serves Mailpit's or MailHog's API on `listener`, until the sink stops; returns
+    /// its address.
+    pub fn serve_compat(
         &mut self,
+        flavour: crate::api::Flavour,
         listener: TcpListener,
         api: ApiSettings,
     ) -> std::io::Result<SocketAddr> {
         let at = listener.local_addr()?;
-        let router = crate::api::mailpit_router(self.store.clone(), self.faults.clone(), api);
+        let (store, faults) = (self.store.clone(), self.faults.clone());
+        let router = crate::api::compat_router(flavour, store, faults, api);
         let shutdown = self.stop.subscribe();
         self.tasks.push(tokio::spawn(async move {
             if let Err(err) = crate::api::serve(listener, router, shutdown).await {
-                tracing::error!(cause = %err, "the Mailpit API server failed");
+                tracing::error!(cause = %err, ?flavour, "a compatible API's server failed");
             }
         }));
         Ok(at)

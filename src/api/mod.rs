@@ -4,6 +4,7 @@
 
 mod events;
 mod guard;
+pub mod mailhog;
 pub mod mailpit;
 mod routes;
 mod search;
@@ -110,17 +111,33 @@ pub fn router(store: Arc<Store>, faults: Arc<FaultSet>, settings: ApiSettings) -
         .with_state(state)
 }
 
-/// Mailpit's API over `store` (see `mailpit/`), behind the same Host, cross-site and token
-/// guards as the native API (a token may also come as a Basic password, the way Mailpit
-/// clients send credentials).
-pub fn mailpit_router(store: Arc<Store>, faults: Arc<FaultSet>, settings: ApiSettings) -> Router {
+/// Which other tool's API a listener speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flavour {
+    Mailpit,
+    MailHog,
+}
+
+/// Mailpit's or MailHog's API over `store` (see `mailpit/`, `mailhog/`), behind the same
+/// Host, cross-site and token guards as the native API (a token may also come as a Basic
+/// password, the way those tools' clients send credentials).
+pub fn compat_router(
+    flavour: Flavour,
+    store: Arc<Store>,
+    faults: Arc<FaultSet>,
+    settings: ApiSettings,
+) -> Router {
     let state = AppState {
         store: store.clone(),
         faults,
         settings: Arc::new(settings.clone()),
         http_requests: Arc::new(AtomicU64::new(0)),
     };
-    mailpit::router(store, settings)
+    let router = match flavour {
+        Flavour::Mailpit => mailpit::router(store, settings),
+        Flavour::MailHog => mailhog::router(store, settings),
+    };
+    router
         .route_layer(middleware::from_fn_with_state(state.clone(), guard::token))
         .layer(middleware::from_fn_with_state(state, guard::origin))
 }

@@ -22,6 +22,9 @@ pub struct SinkArgs {
     /// unchanged with this as their base URL
     #[arg(long, env = "MAILTEST_MAILPIT", value_name = "ADDR")]
     pub mailpit: Option<String>,
+    /// Also serve MailHog's API (v1 and v2) on this address, for suites written for MailHog
+    #[arg(long, env = "MAILTEST_MAILHOG", value_name = "ADDR")]
+    pub mailhog: Option<String>,
     /// Require this token on the API (`Authorization: Bearer <token>`)
     #[arg(
         long,

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use tokio::net::TcpListener;
 
+use crate::api::Flavour;
 use crate::cli::{
     MessageFilterArgs, OutputFormat, SinkAction, SinkArgs, SinkExportArgs, SinkListArgs,
     SinkShowArgs,
@@ -49,25 +50,33 @@ async fn serve(settings: settings::Sink, printer: &Printer) -> Result<Outcome> {
         bind("--smtp", settings.smtp, printer).await?,
         bind("--http", settings.http, printer).await?,
     );
-    let mailpit = match settings.mailpit {
-        Some(addr) => Some(bind("--mailpit", addr, printer).await?),
-        None => None,
-    };
+    let mut compat = Vec::new();
+    for (flavour, flag, addr) in [
+        (Flavour::Mailpit, "--mailpit", settings.mailpit),
+        (Flavour::MailHog, "--mailhog", settings.mailhog),
+    ] {
+        if let Some(addr) = addr {
+            compat.push((flavour, bind(flag, addr, printer).await?));
+        }
+    }
     let stop = super::StopSignal::listen()?;
     let api = settings.api.clone();
     let mut sink = Sink::start(smtp, http, store.clone(), settings.server, settings.api)?;
-    let mailpit = mailpit
-        .map(|listener| sink.serve_mailpit(listener, api))
-        .transpose()?;
-    if let Some(path) = &settings.ready_file {
-        let mut contents = format!("MAILTEST_SMTP={}\nMAILTEST_HTTP={}", sink.smtp, sink.url());
-        if let Some(at) = mailpit {
-            contents.push_str(&format!("\nMAILTEST_MAILPIT=http://{at}"));
-        }
-        super::write_ready_file(path, &contents)?;
+    let mut lines = vec![
+        format!("MAILTEST_SMTP={}", sink.smtp),
+        format!("MAILTEST_HTTP={}", sink.url()),
+    ];
+    for (flavour, listener) in compat {
+        let at = sink.serve_compat(flavour, listener, api.clone())?;
+        let (key, name) = match flavour {
+            Flavour::Mailpit => ("MAILTEST_MAILPIT", "Mailpit"),
+            Flavour::MailHog => ("MAILTEST_MAILHOG", "MailHog"),
+        };
+        lines.push(format!("{key}=http://{at}"));
+        printer.status(&format!("sink: {name}'s API on http://{at}/"));
     }
-    if let Some(at) = mailpit {
-        printer.status(&format!("sink: Mailpit's API on http://{at}/"));
+    if let Some(path) = &settings.ready_file {
+        super::write_ready_file(path, &lines.join("\n"))?;
     }
     let kept = match &settings.store {
         None => "in memory".to_owned(),

@@ -52,6 +52,8 @@ pub struct SinkConfig {
     pub http: Option<String>,
     /// Where Mailpit's API is served, if anywhere.
     pub mailpit: Option<String>,
+    /// Where MailHog's API is served, if anywhere.
+    pub mailhog: Option<String>,
     pub store: Option<PathBuf>,
     pub faults: Option<PathBuf>,
     pub max_size: Option<ByteSize>,

@@ -22,8 +22,9 @@ use crate::store::Retention;
 pub struct Sink {
     pub smtp: SocketAddr,
     pub http: SocketAddr,
-    /// Mailpit's API, when asked for.
+    /// Mailpit's and MailHog's APIs, when asked for.
     pub mailpit: Option<SocketAddr>,
+    pub mailhog: Option<SocketAddr>,
     pub server: ServerSettings,
     pub api: ApiSettings,
     /// The store's folder; `None`: in memory (`--memory`).
@@ -40,10 +41,19 @@ pub fn sink(args: &SinkArgs, file: &ConfigFile) -> Result<Sink, SettingsError> {
     let smtp = listen_addr("--smtp", smtp.unwrap_or(DEFAULT_SMTP), args.allow_remote)?;
     let http = args.http.as_deref().or(conf.http.as_deref());
     let http = listen_addr("--http", http.unwrap_or(DEFAULT_HTTP), args.allow_remote)?;
-    let mailpit = args.mailpit.as_deref().or(conf.mailpit.as_deref());
-    let mailpit = mailpit
-        .map(|a| listen_addr("--mailpit", a, args.allow_remote))
-        .transpose()?;
+    let compat = |flag: &str, given: Option<&str>| {
+        given
+            .map(|a| listen_addr(flag, a, args.allow_remote))
+            .transpose()
+    };
+    let mailpit = compat(
+        "--mailpit",
+        args.mailpit.as_deref().or(conf.mailpit.as_deref()),
+    )?;
+    let mailhog = compat(
+        "--mailhog",
+        args.mailhog.as_deref().or(conf.mailhog.as_deref()),
+    )?;
     let max_size = args.max_size.or(conf.max_size).unwrap_or(DEFAULT_MAX_SIZE);
     let session = SessionConfig {
         hostname: args.hostname.clone(),
@@ -63,6 +73,7 @@ pub fn sink(args: &SinkArgs, file: &ConfigFile) -> Result<Sink, SettingsError> {
         smtp,
         http,
         mailpit,
+        mailhog,
         server: ServerSettings {
             session,
             max_connections: args.max_connections.max(1),

@@ -12,17 +12,19 @@ use serde_json::Value;
 use crate::inbox::send_raw;
 use crate::util::{http_get, root, wait_for_file};
 
-/// A `mailtest sink` process with Mailpit's API beside its own, on free ports.
-struct Sink {
+/// A `mailtest sink` process with Mailpit's and MailHog's APIs beside its own, on free
+/// ports.
+pub struct Sink {
     child: Child,
-    smtp: SocketAddr,
+    pub smtp: SocketAddr,
     /// `http://127.0.0.1:port`
-    mailpit: String,
+    pub mailpit: String,
+    pub mailhog: String,
     _dir: tempfile::TempDir,
 }
 
 impl Sink {
-    fn start() -> Self {
+    pub fn start() -> Self {
         let dir = tempfile::tempdir().unwrap();
         let ready = dir.path().join("ready");
         let child = Command::new(env!("CARGO_BIN_EXE_mailtest"))
@@ -34,7 +36,13 @@ impl Sink {
                 "--http",
                 "127.0.0.1:0",
             ])
-            .args(["--mailpit", "127.0.0.1:0", "--ready-file"])
+            .args([
+                "--mailpit",
+                "127.0.0.1:0",
+                "--mailhog",
+                "127.0.0.1:0",
+                "--ready-file",
+            ])
             .arg(&ready)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -51,6 +59,7 @@ impl Sink {
             child,
             smtp: value("MAILTEST_SMTP").parse().unwrap(),
             mailpit: value("MAILTEST_MAILPIT"),
+            mailhog: value("MAILTEST_MAILHOG"),
             _dir: dir,
         }
     }
@@ -79,40 +88,61 @@ Content-Disposition: attachment; filename=\"receipt.txt\"\r\n\r\ntotal: 42.00\r\
 const OTHER: &str =
     "From: shop@example.com\r\nTo: bob@example.com\r\nSubject: Other mail\r\n\r\nHello Bob\r\n";
 
-/// The npm client's flow (`tests/interop/mailpit_api_flow.mjs`): it waits for mail sent
-/// after it started waiting, reads it whole, searches, marks read, tags and deletes.
-#[tokio::test(flavor = "multi_thread")]
-async fn the_npm_mailpit_client_runs_a_whole_flow() {
-    let sink = Sink::start();
+/// Runs an outside client's flow (a script in `tests/interop/`) with `env` set to `url`:
+/// once it prints `waiting`, `mail` is sent over SMTP; returns the JSON line it ends with.
+pub async fn node_flow(
+    script: &str,
+    env: &str,
+    url: &str,
+    smtp: SocketAddr,
+    mail: &[&str],
+) -> Value {
     // Node resolves packages from the script's folder: the flow runs from the tools folder.
     let tools = root().join("target/tools/node");
-    let script = tools.join(format!("mailpit_flow_{}.mjs", std::process::id()));
-    std::fs::copy(root().join("tests/interop/mailpit_api_flow.mjs"), &script).unwrap();
+    let copy = tools.join(format!("{}_{script}", std::process::id()));
+    std::fs::copy(root().join("tests/interop").join(script), &copy).unwrap();
     let mut node = Command::new("node")
-        .arg(&script)
-        .env("MAILPIT", &sink.mailpit)
+        .arg(&copy)
+        .env(env, url)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .expect("node runs (scripts/setup.sh installs mailpit-api)");
+        .expect("node runs (scripts/setup.sh installs the clients)");
     let mut out = BufReader::new(node.stdout.take().unwrap());
     let mut line = String::new();
     out.read_line(&mut line).unwrap();
     assert_eq!(line.trim(), "waiting", "the flow did not start");
-    send_raw(sink.smtp, OTHER.as_bytes()).await;
-    send_raw(sink.smtp, RECEIPT.as_bytes()).await;
+    for raw in mail {
+        send_raw(smtp, raw.as_bytes()).await;
+    }
     let done = tokio::task::spawn_blocking(move || node.wait_with_output().unwrap())
         .await
         .unwrap();
     let mut rest = String::new();
     std::io::Read::read_to_string(&mut out, &mut rest).unwrap();
-    let _ = std::fs::remove_file(&script);
+    let _ = std::fs::remove_file(&copy);
     assert!(
         done.status.success(),
         "{rest}\n{}",
         String::from_utf8_lossy(&done.stderr)
     );
-    let seen: Value = serde_json::from_str(rest.trim()).unwrap();
+    serde_json::from_str(rest.trim()).unwrap()
+}
+
+/// The npm client's flow (`tests/interop/mailpit_api_flow.mjs`): it waits for mail sent
+/// after it started waiting, reads it whole, searches, marks read, tags and deletes.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_npm_mailpit_client_runs_a_whole_flow() {
+    let sink = Sink::start();
+    let mail = [OTHER, RECEIPT];
+    let seen = node_flow(
+        "mailpit_api_flow.mjs",
+        "MAILPIT",
+        &sink.mailpit,
+        sink.smtp,
+        &mail,
+    )
+    .await;
     assert_eq!(seen["left"], 2, "{seen}");
 }
 

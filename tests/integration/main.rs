@@ -18,6 +18,7 @@ mod kafka;
 mod kafka_faults;
 mod lint;
 mod load;
+mod mailhog;
 mod mailpit;
 mod malformed;
 mod mime_bombs;
