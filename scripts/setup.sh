@@ -69,8 +69,8 @@ if [ ! -x "$tansu" ]; then
   rm -rf "$dl"
 fi
 # Outside clients of the Mailpit and MailHog APIs: the npm packages mailpit-api and mailhog
-# (blueimp's), and pytest-mailpit in a virtual environment of its own (it brings pytest and
-# requests).
+# (blueimp's), and pytest-mailpit and mailhog (nklsw's) in a virtual environment of their
+# own (they bring pytest and requests).
 node_dir="$tools/node"
 if [ ! -f "$node_dir/node_modules/mailpit-api/package.json" ] || [ ! -f "$node_dir/node_modules/mailhog/package.json" ]; then
   echo "setup: installing mailpit-api and mailhog (npm) in $node_dir" >&2
@@ -79,9 +79,9 @@ if [ ! -f "$node_dir/node_modules/mailpit-api/package.json" ] || [ ! -f "$node_d
   (cd "$node_dir" && npm install --silent --no-audit --no-fund mailpit-api@2.1.0 mailhog@4.16.0)
 fi
 venv="$tools/venv"
-if ! "$venv/bin/python" -c 'import pytest_mailpit' 2>/dev/null; then
-  echo "setup: installing pytest-mailpit in $venv" >&2
+if ! "$venv/bin/python" -c 'import pytest_mailpit, mailhog' 2>/dev/null; then
+  echo "setup: installing pytest-mailpit and mailhog in $venv" >&2
   python3 -m venv "$venv"
-  "$venv/bin/pip" install -q pytest-mailpit==0.4.1
+  "$venv/bin/pip" install -q pytest-mailpit==0.4.1 mailhog==0.1.1
 fi
 echo "setup: ready (tansu at $tansu)" >&2

@@ -75,3 +75,82 @@ async fn answers_have_mailhogs_shapes() {
         "MailHog's closing pseudo-part"
     );
 }
+
+/// MailHog's live feeds: the v2 websocket sends each new message as a frame of JSON and a
+/// newline; the v1 event stream sends it as indented JSON in `data:` lines.
+#[tokio::test(flavor = "multi_thread")]
+async fn new_mail_reaches_the_websocket_and_the_event_stream() {
+    use futures_util::StreamExt;
+    use std::io::{BufRead, Write};
+    let sink = Sink::start();
+    let addr = sink.mailhog.trim_start_matches("http://").to_owned();
+    let (mut socket, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/api/v2/websocket"))
+        .await
+        .unwrap();
+    let mut stream = std::net::TcpStream::connect(&addr).unwrap();
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    write!(
+        stream,
+        "GET /api/v1/events HTTP/1.1\r\nHost: {addr}\r\n\r\n"
+    )
+    .unwrap();
+    let mut sse = std::io::BufReader::new(stream);
+    let mut line = String::new();
+    // The stream's headers first: once they are read, the feed is listening.
+    while line != "\r\n" {
+        line.clear();
+        sse.read_line(&mut line).unwrap();
+    }
+    crate::inbox::send_raw(sink.smtp, RECEIPT.as_bytes()).await;
+    let frame = tokio::time::timeout(std::time::Duration::from_secs(10), socket.next())
+        .await
+        .expect("a frame within 10 s")
+        .unwrap()
+        .unwrap();
+    let text = frame.to_text().unwrap();
+    assert!(text.ends_with("}\n"), "compact JSON and a newline");
+    let message: serde_json::Value = serde_json::from_str(text).unwrap();
+    assert_eq!(message["Content"]["Headers"]["Subject"][0], "Receipt");
+    let event = tokio::task::spawn_blocking(move || {
+        let mut data = String::new();
+        loop {
+            let mut line = String::new();
+            sse.read_line(&mut line).unwrap();
+            if let Some(rest) = line.trim_end().strip_prefix("data:") {
+                data.push_str(rest.strip_prefix(' ').unwrap_or(rest));
+                data.push('\n');
+            } else if line.trim().is_empty() && !data.is_empty() {
+                return data;
+            }
+        }
+    })
+    .await
+    .unwrap();
+    let message: serde_json::Value = serde_json::from_str(&event).unwrap();
+    assert_eq!(message["Raw"]["To"][0], "bob@example.com");
+    assert!(event.lines().count() > 10, "indented, one field a line");
+}
+
+/// The PyPI client `mailhog`, which reads MailHog's JSON into strict dataclasses
+/// (`tests/interop/mailhog_py_flow.py`): list, search, read, delete.
+#[test]
+fn the_python_mailhog_client_reads_every_key_it_needs() {
+    let sink = Sink::start();
+    let api: std::net::SocketAddr = sink.mailhog.trim_start_matches("http://").parse().unwrap();
+    let done = std::process::Command::new(crate::util::root().join("target/tools/venv/bin/python"))
+        .arg(crate::util::root().join("tests/interop/mailhog_py_flow.py"))
+        .env("MAILHOG_HOST", api.ip().to_string())
+        .env("MAILHOG_PORT", api.port().to_string())
+        .env("SMTP", sink.smtp.to_string())
+        .output()
+        .expect("the venv of scripts/setup.sh has mailhog");
+    let out = String::from_utf8_lossy(&done.stdout);
+    assert!(
+        done.status.success(),
+        "{out}{}",
+        String::from_utf8_lossy(&done.stderr)
+    );
+    assert_eq!(out.trim(), "ok");
+}

@@ -4,6 +4,7 @@
 //! source (`MailHog-Server/api`, `mailhog/data`); where MailHog drops the connection (an
 //! unknown id on a download) this answers 404 instead.
 
+mod events;
 mod json;
 
 use std::sync::Arc;
@@ -51,6 +52,8 @@ pub fn router(store: Arc<Store>, settings: ApiSettings) -> Router {
                 .delete(|| async { StatusCode::NOT_FOUND }),
         )
         .route("/api/v2/outgoing-smtp", get(outgoing))
+        .route("/api/v1/events", get(events::sse))
+        .route("/api/v2/websocket", get(events::websocket))
         .with_state(shared)
 }
 

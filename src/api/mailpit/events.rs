@@ -16,7 +16,21 @@ use super::json::{MessageSummary, Route};
 use crate::store::{Query, Summary};
 
 pub async fn events(With(state): With<State>, upgrade: WebSocketUpgrade) -> Response {
-    upgrade.on_upgrade(move |socket| stream(state, socket))
+    // Subscribed before the upgrade is answered: nothing that happens once the client is
+    // connected is missed.
+    let feeds = Feeds {
+        news: state.store.subscribe(),
+        removals: state.store.subscribe_removals(),
+        updates: state.store.subscribe_updates(),
+    };
+    upgrade.on_upgrade(move |socket| stream(state, feeds, socket))
+}
+
+/// The store's news, subscribed to.
+struct Feeds {
+    news: tokio::sync::broadcast::Receiver<Arc<Summary>>,
+    removals: tokio::sync::broadcast::Receiver<Arc<Vec<u64>>>,
+    updates: tokio::sync::broadcast::Receiver<Arc<Vec<Arc<Summary>>>>,
 }
 
 /// What happened in the store, in the order it is told.
@@ -26,12 +40,12 @@ enum Change {
     Removed(Arc<Vec<u64>>),
 }
 
-async fn stream(state: State, mut socket: WebSocket) {
-    let (mut news, mut removals, mut updates) = (
-        state.store.subscribe(),
-        state.store.subscribe_removals(),
-        state.store.subscribe_updates(),
-    );
+async fn stream(state: State, feeds: Feeds, mut socket: WebSocket) {
+    let Feeds {
+        mut news,
+        mut removals,
+        mut updates,
+    } = feeds;
     // Mailpit tells every client the counts as one connects.
     if send(&mut socket, stats(&state)).await.is_err() {
         return;
