@@ -133,7 +133,7 @@ async fn new_mail_reaches_the_websocket_and_the_event_stream() {
     assert!(event.lines().count() > 10, "indented, one field a line");
 }
 
-/// The PyPI client `mailhog`, which reads MailHog's JSON into strict dataclasses
+/// The Python client `mailhog` (from `PyPI`), which reads MailHog's JSON into strict dataclasses
 /// (`tests/interop/mailhog_py_flow.py`): list, search, read, delete.
 #[test]
 fn the_python_mailhog_client_reads_every_key_it_needs() {
