@@ -185,6 +185,7 @@ Register-ArgumentCompleter -Native -CommandName 'mailtest' -ScriptBlock {
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file [default: ./mailtest.yaml if present]')
             [CompletionResult]::new('--profile', '--profile', [CompletionResultType]::ParameterName, 'Lay this profile of the config file over its other settings')
             [CompletionResult]::new('--log-format', '--log-format', [CompletionResultType]::ParameterName, 'Log line format on stderr')
+            [CompletionResult]::new('--enable-chaos', '--enable-chaos', [CompletionResultType]::ParameterName, 'Let Mailpit''s chaos API (`/api/v1/chaos`) set fault rules, as Mailpit''s own flag')
             [CompletionResult]::new('--memory', '--memory', [CompletionResultType]::ParameterName, 'Keep messages in memory only (nothing survives a restart)')
             [CompletionResult]::new('--fsync', '--fsync', [CompletionResultType]::ParameterName, 'Also sync every acknowledged message to disk, in batches (survives power loss)')
             [CompletionResult]::new('--tls', '--tls', [CompletionResultType]::ParameterName, 'Offer STARTTLS with a self-signed certificate made at start')

@@ -177,6 +177,7 @@ set edit:completion:arg-completer[mailtest] = {|@words|
             cand --config 'Config file [default: ./mailtest.yaml if present]'
             cand --profile 'Lay this profile of the config file over its other settings'
             cand --log-format 'Log line format on stderr'
+            cand --enable-chaos 'Let Mailpit''s chaos API (`/api/v1/chaos`) set fault rules, as Mailpit''s own flag'
             cand --memory 'Keep messages in memory only (nothing survives a restart)'
             cand --fsync 'Also sync every acknowledged message to disk, in batches (survives power loss)'
             cand --tls 'Offer STARTTLS with a self-signed certificate made at start'

@@ -39,6 +39,8 @@ pub struct ApiSettings {
     pub hosts: HostPolicy,
     /// Where a captured message may be released to, and to whom.
     pub release: Arc<crate::outbound::release::Targets>,
+    /// Mailpit's chaos API may set fault rules (`--enable-chaos`).
+    pub chaos: bool,
 }
 
 impl Default for ApiSettings {
@@ -48,6 +50,7 @@ impl Default for ApiSettings {
             max_wait: Duration::from_secs(300),
             hosts: HostPolicy::default(),
             release: Arc::default(),
+            chaos: false,
         }
     }
 }
@@ -134,7 +137,7 @@ pub fn compat_router(
         http_requests: Arc::new(AtomicU64::new(0)),
     };
     let router = match flavour {
-        Flavour::Mailpit => mailpit::router(store, settings),
+        Flavour::Mailpit => mailpit::router(store, state.faults.clone(), settings),
         Flavour::MailHog => mailhog::router(store, settings),
     };
     router

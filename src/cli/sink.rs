@@ -22,6 +22,9 @@ pub struct SinkArgs {
     /// unchanged with this as their base URL
     #[arg(long, env = "MAILTEST_MAILPIT", value_name = "ADDR")]
     pub mailpit: Option<String>,
+    /// Let Mailpit's chaos API (`/api/v1/chaos`) set fault rules, as Mailpit's own flag
+    #[arg(long)]
+    pub enable_chaos: bool,
     /// Also serve MailHog's API (v1 and v2) on this address, for suites written for MailHog
     #[arg(long, env = "MAILTEST_MAILHOG", value_name = "ADDR")]
     pub mailhog: Option<String>,

@@ -124,6 +124,7 @@ fn api(args: &SinkArgs, file: &ConfigFile, http: SocketAddr) -> Result<ApiSettin
             names,
         },
         release: Arc::new(targets),
+        chaos: args.enable_chaos,
         ..ApiSettings::default()
     })
 }

@@ -4,6 +4,7 @@
 //! Mailpit's source (`server/apiv1`, `internal/storage`); read state and tags are the
 //! store's flags, so they survive restarts and every flavour of the API sees them.
 
+mod chaos;
 mod events;
 mod json;
 mod messages;
@@ -29,6 +30,7 @@ pub use search::Search;
 #[derive(Clone)]
 pub struct State {
     pub store: Arc<Store>,
+    pub faults: Arc<crate::smtp::faults::FaultSet>,
     pub settings: Arc<ApiSettings>,
     facts: Arc<Mutex<HashMap<u64, Arc<Facts>>>>,
 }
@@ -37,15 +39,24 @@ pub struct State {
 const CACHED: usize = 20_000;
 
 /// The Mailpit API's routes over `store`.
-pub fn router(store: Arc<Store>, settings: ApiSettings) -> Router {
+pub fn router(
+    store: Arc<Store>,
+    faults: Arc<crate::smtp::faults::FaultSet>,
+    settings: ApiSettings,
+) -> Router {
     let state = State {
         store,
+        faults,
         settings: Arc::new(settings),
         facts: Arc::default(),
     };
     messages::routes()
         .merge(more::routes())
         .route("/api/events", axum::routing::get(events::events))
+        .route(
+            "/api/v1/chaos",
+            axum::routing::get(chaos::get).put(chaos::put),
+        )
         .route("/api/v1/send", axum::routing::post(send::send))
         .with_state(state)
 }

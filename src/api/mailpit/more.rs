@@ -18,14 +18,6 @@ pub fn routes() -> Router<State> {
         .route("/api/v1/tags/{tag}", put(rename_tag).delete(delete_tag))
         .route("/api/v1/message/{id}/release", post(release))
         .route("/api/v1/info", get(info))
-        // Mailpit's chaos needs `--enable-chaos` there; here scripted faults (`--faults`,
-        // `/api/v1/faults` on the native API) do that job, so this answers as Mailpit does
-        // with chaos off.
-        .route(
-            "/api/v1/chaos",
-            get(|| async { bad_request("Chaos is not enabled") })
-                .put(|| async { bad_request("Chaos is not enabled") }),
-        )
         .route("/api/v1/webui", get(webui))
         .route("/livez", get(|| async { StatusCode::OK }))
         .route("/readyz", get(|| async { StatusCode::OK }))
@@ -228,7 +220,7 @@ async fn webui(With(state): With<State>) -> Response {
             "OverrideFrom": "", "PreserveMessageIDs": false, "RecipientAllowlist": ""
         },
         "SpamAssassin": false,
-        "ChaosEnabled": false,
+        "ChaosEnabled": state.settings.chaos,
         "DuplicatesIgnored": false,
         "HideDeleteAllButton": false
     }))

@@ -48,3 +48,17 @@ def test_search_tags_and_read_state(mailpit, mailpit_inbox, mailpit_smtp):
     assert [m.id for m in page.messages] == [message.id]
     mailpit.mark_read([message.id], read=False)
     assert mailpit.search(f'is:unread to:"{mailpit_inbox.address}"').messages_count == 1
+
+
+def test_the_app_sees_a_temporary_failure_and_retries(mailpit, mailpit_inbox, mailpit_smtp, mailpit_chaos):
+    mailpit_chaos.reject_recipients(451, probability=100)
+    try:
+        send_signup_mail(mailpit_smtp, mailpit_inbox.address)
+        raise AssertionError("the first try should fail")
+    except smtplib.SMTPRecipientsRefused as refused:
+        [(code, _)] = refused.recipients.values()
+        assert code == 451
+    assert mailpit.chaos().recipient.error_code == 451
+    mailpit_chaos.reset()
+    send_signup_mail(mailpit_smtp, mailpit_inbox.address)
+    assert mailpit_inbox.wait_for_message().subject == "Confirm your Acme account"
