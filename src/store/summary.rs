@@ -55,7 +55,7 @@ impl Summary {
             mailbox,
             attachments: count_attachments(&incoming.raw, header("Content-Type").as_deref()),
             read: false,
-            tags: Vec::new(),
+            tags: tags_on_receipt(header("X-Tags").as_deref(), &incoming.envelope.rcpt_to),
         }
     }
 }
@@ -73,6 +73,17 @@ fn count_attachments(raw: &[u8], content_type: Option<&str>) -> u32 {
     } else {
         0
     }
+}
+
+/// The tags a message arrives with, as Mailpit gives them: those its `X-Tags` header lists
+/// (comma-separated), and the plus-tag of each recipient (`user+signup@...`).
+fn tags_on_receipt(header: Option<&str>, recipients: &[String]) -> Vec<String> {
+    let listed = header
+        .into_iter()
+        .flat_map(|h| h.split(','))
+        .map(str::to_owned);
+    let plus = recipients.iter().filter_map(|r| plus_tag(r));
+    super::flags::clean_tags(listed.chain(plus))
 }
 
 fn plus_tag(address: &str) -> Option<String> {

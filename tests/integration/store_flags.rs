@@ -55,3 +55,19 @@ fn flags_survive_a_reopen_and_a_compaction() {
     let store = Store::open(dir.path(), false).unwrap();
     assert_eq!(state(&store), want, "after a compaction and a reopen");
 }
+
+/// Mail arrives tagged as Mailpit tags it: by its `X-Tags` header and by the plus-tag of
+/// each recipient.
+#[test]
+fn tags_come_from_x_tags_and_plus_addresses() {
+    let store = Store::memory();
+    let raw = "X-Tags: Orders, urgent ,orders\r\nSubject: t\r\n\r\nbody\r\n";
+    let stored = store
+        .insert(incoming("ann+signup@example.com", raw))
+        .unwrap();
+    assert_eq!(stored.tags, ["Orders", "signup", "urgent"]);
+    let plain = store
+        .insert(incoming("bob@example.com", "Subject: t\r\n\r\nbody\r\n"))
+        .unwrap();
+    assert!(plain.tags.is_empty());
+}
