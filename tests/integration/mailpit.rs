@@ -20,6 +20,8 @@ pub struct Sink {
     /// `http://127.0.0.1:port`
     pub mailpit: String,
     pub mailhog: String,
+    /// mailtest's own API.
+    pub http: String,
     _dir: tempfile::TempDir,
 }
 
@@ -55,6 +57,7 @@ impl Sink {
             smtp: value("MAILTEST_SMTP").parse().unwrap(),
             mailpit: value("MAILTEST_MAILPIT"),
             mailhog: value("MAILTEST_MAILHOG"),
+            http: value("MAILTEST_HTTP"),
             _dir: dir,
         }
     }
