@@ -74,6 +74,16 @@ async fn answers_have_mailhogs_shapes() {
         "--",
         "MailHog's closing pseudo-part"
     );
+
+    // One store under every flavour: the same message, by the same id, in each.
+    let native = sink.http.trim_start_matches("http://").to_owned();
+    let (_, body) = http_get(&native, "/api/v1/messages");
+    let ours: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let id = item["ID"].as_str().unwrap();
+    assert_eq!(ours["messages"][0]["id"].to_string(), id);
+    let mailpit = sink.mailpit.trim_start_matches("http://").to_owned();
+    let (status, body) = http_get(&mailpit, &format!("/api/v1/message/{id}"));
+    assert_eq!(status, 200, "{body}");
 }
 
 /// MailHog's live feeds: the v2 websocket sends each new message as a frame of JSON and a
