@@ -293,3 +293,35 @@ async fn the_event_socket_tells_of_new_mail_changes_and_deletions() {
     assert_eq!(status, 200);
     assert_eq!(next().await["Type"], "truncate");
 }
+
+/// An inline image: listed in `Inline` with its part id, served by the part route, and
+/// `cid:` in the HTML view pointing at that route, as Mailpit's view does.
+#[tokio::test(flavor = "multi_thread")]
+async fn inline_images_are_parts_and_the_view_points_at_them() {
+    const INLINE: &str = "From: a@example.com\r\nTo: b@example.com\r\nSubject: Logo\r\n\
+MIME-Version: 1.0\r\nContent-Type: multipart/related; boundary=\"r\"\r\n\r\n--r\r\n\
+Content-Type: text/html\r\n\r\n<p><a href=\"https://x.example/\">Hi</a><img src=\"cid:logo@x\"></p>\r\n\
+--r\r\nContent-Type: image/png\r\nContent-ID: <logo@x>\r\nContent-Transfer-Encoding: base64\r\n\r\n\
+iVBORw0KGgo=\r\n--r--\r\n";
+    let sink = Sink::start();
+    send_raw(sink.smtp, INLINE.as_bytes()).await;
+    let addr = sink.addr();
+    let (_, body) = http_get(&addr, "/api/v1/message/latest");
+    let message: Value = serde_json::from_str(&body).unwrap();
+    let inline = &message["Inline"][0];
+    assert_eq!(
+        (inline["PartID"].as_str(), inline["ContentID"].as_str()),
+        (Some("2"), Some("logo@x"))
+    );
+    assert_eq!(inline["Size"], 8, "decoded bytes");
+    let id = message["ID"].as_str().unwrap();
+    let (_, html) = http_get(&addr, &format!("/view/{id}.html?embed=1"));
+    assert!(
+        html.contains(&format!("src=\"/api/v1/message/{id}/part/2\"")),
+        "{html}"
+    );
+    assert!(html.contains("target=\"_blank\""), "{html}");
+    let (status, headers) = crate::util::http_head(&addr, &format!("/api/v1/message/{id}/part/2"));
+    assert_eq!(status, 200);
+    assert!(headers.contains("content-type: image/png"), "{headers}");
+}

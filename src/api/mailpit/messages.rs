@@ -34,6 +34,8 @@ pub struct Params {
     query: Option<String>,
     tz: Option<String>,
     dl: Option<String>,
+    /// `/view/{ID}.html?embed=1`: links open outside the frame.
+    pub embed: Option<String>,
 }
 
 impl Params {

@@ -258,8 +258,29 @@ async fn view(
                 "This message does not contain a HTML part",
             );
         }
-        "html" => ("text/html; charset=utf-8", facts.html.clone()),
+        "html" => {
+            let embed = p.embed.as_deref().is_some_and(|e| e == "1" || e == "true");
+            ("text/html; charset=utf-8", page(summary.id, &facts, embed))
+        }
         _ => return super::not_found(),
     };
     (StatusCode::OK, [(header::CONTENT_TYPE, content_type)], body).into_response()
+}
+
+/// The HTML as Mailpit's view serves it: `cid:` references pointing at the parts' URLs,
+/// and with `embed=1` every link opening outside the frame.
+fn page(id: u64, facts: &super::Facts, embed: bool) -> String {
+    let mut html = facts.html.clone();
+    for part in facts.inline.iter().chain(&facts.attachments) {
+        if !part.content_id.is_empty() {
+            let url = format!("/api/v1/message/{id}/part/{}", part.part_id);
+            html = html.replace(&format!("cid:{}", part.content_id), &url);
+        }
+    }
+    if embed {
+        html = html
+            .replace("<a ", "<a target=\"_blank\" rel=\"noreferrer noopener\" ")
+            .replace("<A ", "<A target=\"_blank\" rel=\"noreferrer noopener\" ");
+    }
+    html
 }
