@@ -185,6 +185,7 @@ Register-ArgumentCompleter -Native -CommandName 'mailtest' -ScriptBlock {
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file [default: ./mailtest.yaml if present]')
             [CompletionResult]::new('--profile', '--profile', [CompletionResultType]::ParameterName, 'Lay this profile of the config file over its other settings')
             [CompletionResult]::new('--log-format', '--log-format', [CompletionResultType]::ParameterName, 'Log line format on stderr')
+            [CompletionResult]::new('--allow-internal-http-requests', '--allow-internal-http-requests', [CompletionResultType]::ParameterName, 'Let Mailpit''s link check request loopback and private addresses (refused by default, so a message cannot make the sink reach into its network), as Mailpit''s own flag')
             [CompletionResult]::new('--enable-chaos', '--enable-chaos', [CompletionResultType]::ParameterName, 'Let Mailpit''s chaos API (`/api/v1/chaos`) set fault rules, as Mailpit''s own flag')
             [CompletionResult]::new('--memory', '--memory', [CompletionResultType]::ParameterName, 'Keep messages in memory only (nothing survives a restart)')
             [CompletionResult]::new('--fsync', '--fsync', [CompletionResultType]::ParameterName, 'Also sync every acknowledged message to disk, in batches (survives power loss)')

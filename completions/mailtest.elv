@@ -177,6 +177,7 @@ set edit:completion:arg-completer[mailtest] = {|@words|
             cand --config 'Config file [default: ./mailtest.yaml if present]'
             cand --profile 'Lay this profile of the config file over its other settings'
             cand --log-format 'Log line format on stderr'
+            cand --allow-internal-http-requests 'Let Mailpit''s link check request loopback and private addresses (refused by default, so a message cannot make the sink reach into its network), as Mailpit''s own flag'
             cand --enable-chaos 'Let Mailpit''s chaos API (`/api/v1/chaos`) set fault rules, as Mailpit''s own flag'
             cand --memory 'Keep messages in memory only (nothing survives a restart)'
             cand --fsync 'Also sync every acknowledged message to disk, in batches (survives power loss)'

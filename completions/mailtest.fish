@@ -174,6 +174,7 @@ complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and not __fish_s
 complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and not __fish_seen_subcommand_from list show export help" -l profile -d 'Lay this profile of the config file over its other settings' -r
 complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and not __fish_seen_subcommand_from list show export help" -l log-format -d 'Log line format on stderr' -r -f -a "text\t''
 json\t''"
+complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and not __fish_seen_subcommand_from list show export help" -l allow-internal-http-requests -d 'Let Mailpit\'s link check request loopback and private addresses (refused by default, so a message cannot make the sink reach into its network), as Mailpit\'s own flag'
 complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and not __fish_seen_subcommand_from list show export help" -l enable-chaos -d 'Let Mailpit\'s chaos API (`/api/v1/chaos`) set fault rules, as Mailpit\'s own flag'
 complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and not __fish_seen_subcommand_from list show export help" -l memory -d 'Keep messages in memory only (nothing survives a restart)'
 complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and not __fish_seen_subcommand_from list show export help" -l fsync -d 'Also sync every acknowledged message to disk, in batches (survives power loss)'

@@ -41,6 +41,8 @@ pub struct ApiSettings {
     pub release: Arc<crate::outbound::release::Targets>,
     /// Mailpit's chaos API may set fault rules (`--enable-chaos`).
     pub chaos: bool,
+    /// The link check may request loopback and private addresses.
+    pub internal_links: bool,
 }
 
 impl Default for ApiSettings {
@@ -51,6 +53,7 @@ impl Default for ApiSettings {
             hosts: HostPolicy::default(),
             release: Arc::default(),
             chaos: false,
+            internal_links: false,
         }
     }
 }

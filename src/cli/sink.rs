@@ -22,6 +22,10 @@ pub struct SinkArgs {
     /// unchanged with this as their base URL
     #[arg(long, env = "MAILTEST_MAILPIT", value_name = "ADDR")]
     pub mailpit: Option<String>,
+    /// Let Mailpit's link check request loopback and private addresses (refused by default,
+    /// so a message cannot make the sink reach into its network), as Mailpit's own flag
+    #[arg(long)]
+    pub allow_internal_http_requests: bool,
     /// Let Mailpit's chaos API (`/api/v1/chaos`) set fault rules, as Mailpit's own flag
     #[arg(long)]
     pub enable_chaos: bool,

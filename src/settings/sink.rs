@@ -125,6 +125,7 @@ fn api(args: &SinkArgs, file: &ConfigFile, http: SocketAddr) -> Result<ApiSettin
         },
         release: Arc::new(targets),
         chaos: args.enable_chaos,
+        internal_links: args.allow_internal_http_requests,
         ..ApiSettings::default()
     })
 }

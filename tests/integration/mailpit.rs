@@ -27,6 +27,11 @@ pub struct Sink {
 
 impl Sink {
     pub fn start() -> Self {
+        Self::start_with(&[])
+    }
+
+    /// With more flags for the sink.
+    pub fn start_with(extra: &[&str]) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let ready = dir.path().join("ready");
         let child = Command::new(env!("CARGO_BIN_EXE_mailtest"))
@@ -39,6 +44,7 @@ impl Sink {
                 "127.0.0.1:0",
             ])
             .args(["--mailpit", "127.0.0.1:0", "--mailhog", "127.0.0.1:0"])
+            .args(extra)
             .args(["--enable-chaos", "--ready-file"])
             .arg(&ready)
             .stdout(Stdio::null())
@@ -324,4 +330,54 @@ iVBORw0KGgo=\r\n--r--\r\n";
     let (status, headers) = crate::util::http_head(&addr, &format!("/api/v1/message/{id}/part/2"));
     assert_eq!(status, 200);
     assert!(headers.contains("content-type: image/png"), "{headers}");
+}
+
+/// The link check asks each link with `HEAD`; it refuses loopback and private addresses
+/// (451, as Mailpit) unless the sink allows internal requests; `follow=true` follows a
+/// redirect to its end. Every request here goes to the sink itself, on loopback.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_link_check_reports_each_link_and_guards_the_network() {
+    let check = |sink: &Sink, follow: &str| {
+        let addr = sink.addr();
+        let (status, body) = http_get(&addr, &format!("/api/v1/message/latest/link-check{follow}"));
+        assert_eq!(status, 200, "{body}");
+        serde_json::from_str::<Value>(&body).unwrap()
+    };
+    let mail = |sink: &Sink| {
+        let base = &sink.mailpit;
+        format!(
+            "From: a@example.com\r\nTo: b@example.com\r\nSubject: Links\r\n\
+             Content-Type: text/html\r\n\r\n<a href=\"{base}/livez\">up</a> \
+             <a href=\"{base}/nope\">gone</a> <a href=\"{base}/view/latest\">moved</a>\r\n"
+        )
+    };
+    let guarded = Sink::start();
+    send_raw(guarded.smtp, mail(&guarded).as_bytes()).await;
+    let report = tokio::task::spawn_blocking(move || check(&guarded, ""))
+        .await
+        .unwrap();
+    assert_eq!(report["Errors"], 3, "{report}");
+    assert_eq!(report["Links"][0]["StatusCode"], 451);
+    assert_eq!(
+        report["Links"][0]["Status"],
+        "Blocked private/reserved address"
+    );
+
+    let open = Sink::start_with(&["--allow-internal-http-requests"]);
+    send_raw(open.smtp, mail(&open).as_bytes()).await;
+    let (report, followed) =
+        tokio::task::spawn_blocking(move || (check(&open, ""), check(&open, "?follow=true")))
+            .await
+            .unwrap();
+    let codes = |r: &Value| -> Vec<u64> {
+        r["Links"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l["StatusCode"].as_u64().unwrap())
+            .collect()
+    };
+    assert_eq!(codes(&report), [200, 404, 302], "{report}");
+    assert_eq!(report["Errors"], 1);
+    assert_eq!(codes(&followed)[2], 404, "the redirect's end: {followed}");
 }

@@ -36,6 +36,8 @@ pub struct Params {
     dl: Option<String>,
     /// `/view/{ID}.html?embed=1`: links open outside the frame.
     pub embed: Option<String>,
+    /// `link-check?follow=true`: follow redirects.
+    pub follow: Option<String>,
 }
 
 impl Params {

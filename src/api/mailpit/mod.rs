@@ -7,6 +7,7 @@
 mod chaos;
 mod events;
 mod json;
+mod links;
 mod messages;
 mod model;
 mod more;

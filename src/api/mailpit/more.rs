@@ -5,7 +5,7 @@ use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State as With};
 use axum::http::{StatusCode, header};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use serde_json::json;
 
@@ -17,6 +17,7 @@ pub fn routes() -> Router<State> {
         .route("/api/v1/tags", get(tags).put(set_tags))
         .route("/api/v1/tags/{tag}", put(rename_tag).delete(delete_tag))
         .route("/api/v1/message/{id}/release", post(release))
+        .route("/api/v1/message/{id}/link-check", get(link_check))
         .route("/api/v1/info", get(info))
         .route("/api/v1/webui", get(webui))
         .route("/livez", get(|| async { StatusCode::OK }))
@@ -228,10 +229,12 @@ async fn webui(With(state): With<State>) -> Response {
 
 /// `/view/latest`: a redirect to the newest message's page, as Mailpit does.
 async fn view_latest(With(state): With<State>, Query(p): Query<Params>) -> Response {
-    match state.resolve("latest", p.query(), None).await {
-        Ok(s) => Redirect::to(&format!("/view/{}", s.id)).into_response(),
-        Err(_) => Redirect::to("/").into_response(),
-    }
+    // Mailpit answers 302 Found.
+    let to = match state.resolve("latest", p.query(), None).await {
+        Ok(s) => format!("/view/{}", s.id),
+        Err(_) => "/".to_owned(),
+    };
+    (StatusCode::FOUND, [(header::LOCATION, to)]).into_response()
 }
 
 /// `/view/{ID}.html` and `/view/{ID}.txt`: the bodies as a page; opening marks read.
@@ -283,4 +286,23 @@ fn page(id: u64, facts: &super::Facts, embed: bool) -> String {
             .replace("<A ", "<A target=\"_blank\" rel=\"noreferrer noopener\" ");
     }
     html
+}
+
+/// `GET /api/v1/message/{ID}/link-check?follow=true`: each link's status (see `links.rs`);
+/// it marks the message read, as Mailpit does.
+async fn link_check(
+    With(state): With<State>,
+    Path(id): Path<String>,
+    Query(p): Query<Params>,
+) -> Response {
+    let summary = match state.resolve(&id, p.query(), None).await {
+        Ok(s) => s,
+        Err(answer) => return answer,
+    };
+    let Ok(raw) = state.store.raw(summary.id) else {
+        return super::not_found();
+    };
+    let _ = state.store.update_flags(&[summary.id], |s| s.read = true);
+    let follow = p.follow.as_deref().is_some_and(|f| f == "1" || f == "true");
+    json(&super::links::check(&raw, follow, state.settings.internal_links).await)
 }
