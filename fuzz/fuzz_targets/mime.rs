@@ -1,7 +1,10 @@
 //! Fuzz target: any bytes as a captured message must summarize, parse for the API and the
-//! inbox (links, lints, the HTML view, attachments) and match searches without a panic.
+//! inbox (links, lints, the HTML view, attachments), read into Mailpit's and MailHog's
+//! shapes, and match searches (the native query and Mailpit's language, whose query text
+//! is the message's first bytes here) without a panic.
 #![no_main]
 
+use mailtest::api::mailpit;
 use mailtest::mail::parsed;
 use mailtest::mail::{Envelope, Incoming};
 use mailtest::store::{Query, Summary};
@@ -24,7 +27,12 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
         received_at: chrono::Utc::now(),
         transcript: Vec::new(),
     };
-    let _ = Summary::new(1, &incoming);
+    let summary = Summary::new(1, &incoming);
+    let facts = mailpit::Facts::read(data, &incoming.envelope);
+    let _ = mailtest::api::mailhog::Message::new(&summary, data);
+    let query_text = String::from_utf8_lossy(&data[..data.len().min(80)]);
+    let search = mailpit::Search::parse(&query_text, Some("Europe/Berlin"));
+    let _ = search.matches(&summary, Some(&facts));
     let message = parsed::parse(data);
     let _ = parsed::html_for_view(data);
     for n in 0..message.attachments.len().min(4) {

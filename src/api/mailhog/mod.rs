@@ -19,7 +19,7 @@ use serde::Deserialize;
 
 use super::ApiSettings;
 use crate::store::{Store, Summary};
-use json::Message;
+pub use json::Message;
 
 #[derive(Clone)]
 struct Shared {
