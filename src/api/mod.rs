@@ -141,7 +141,7 @@ pub fn compat_router(
     };
     let router = match flavour {
         Flavour::Mailpit => mailpit::router(store, state.faults.clone(), settings),
-        Flavour::MailHog => mailhog::router(store, settings),
+        Flavour::MailHog => mailhog::router(store, state.faults.clone(), settings),
     };
     router
         .route_layer(middleware::from_fn_with_state(state.clone(), guard::token))

@@ -164,3 +164,40 @@ fn the_python_mailhog_client_reads_every_key_it_needs() {
     );
     assert_eq!(out.trim(), "ok");
 }
+
+/// Jim, invited through the API, becomes scripted faults: with `RejectRecipientChance` 1
+/// every recipient is refused as MailHog refuses it; sent away, mail flows again.
+#[tokio::test(flavor = "multi_thread")]
+async fn jim_rejects_as_mailhog_does_until_sent_away() {
+    use crate::util::http_request;
+    let sink = Sink::start();
+    let addr = sink.mailhog.trim_start_matches("http://").to_owned();
+    let session = [
+        "EHLO client.example\r\n",
+        "MAIL FROM:<a@example.com>\r\n",
+        "RCPT TO:<b@example.com>\r\n",
+        "QUIT\r\n",
+    ];
+    let jim = move |method: &'static str, body: &'static str| {
+        let addr = addr.clone();
+        async move {
+            tokio::task::spawn_blocking(move || http_request(&addr, method, "/api/v2/jim", body))
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(jim("GET", "").await.0, 404, "off until invited");
+    let invite = r#"{"AcceptChance": 1, "RejectRecipientChance": 1}"#;
+    assert_eq!(jim("POST", invite).await.0, 201);
+    let (status, body) = jim("GET", "").await;
+    assert_eq!(status, 200);
+    let settings: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(settings["RejectRecipientChance"], 1.0);
+    assert_eq!(settings["DisconnectChance"], 0.0, "left out: 0, as MailHog");
+    let replies = crate::api::codes(sink.smtp, &session).await;
+    assert_eq!(replies, ["220", "250", "250", "550", "221"]);
+    assert_eq!(jim("POST", invite).await.0, 400, "already invited");
+    assert_eq!(jim("DELETE", "").await.0, 200);
+    let replies = crate::api::codes(sink.smtp, &session).await;
+    assert_eq!(replies, ["220", "250", "250", "250", "221"]);
+}

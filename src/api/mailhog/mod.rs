@@ -5,6 +5,7 @@
 //! unknown id on a download) this answers 404 instead.
 
 mod events;
+mod jim;
 mod json;
 
 use std::sync::Arc;
@@ -24,14 +25,22 @@ pub use json::Message;
 #[derive(Clone)]
 struct Shared {
     store: Arc<Store>,
+    faults: Arc<crate::smtp::faults::FaultSet>,
     settings: Arc<ApiSettings>,
+    monkey: Arc<std::sync::Mutex<jim::Monkey>>,
 }
 
-/// MailHog's routes over `store`.
-pub fn router(store: Arc<Store>, settings: ApiSettings) -> Router {
+/// MailHog's routes over `store`; Jim sets `faults`.
+pub fn router(
+    store: Arc<Store>,
+    faults: Arc<crate::smtp::faults::FaultSet>,
+    settings: ApiSettings,
+) -> Router {
     let shared = Shared {
         store,
+        faults,
         settings: Arc::new(settings),
+        monkey: Arc::default(),
     };
     Router::new()
         .route("/api/v1/messages", get(v1_list).delete(delete_all))
@@ -44,12 +53,12 @@ pub fn router(store: Arc<Store>, settings: ApiSettings) -> Router {
         )
         .route("/api/v2/messages", get(v2_list))
         .route("/api/v2/search", get(search))
-        // Jim, MailHog's chaos monkey, is off unless invited; scripted faults do its job.
         .route(
             "/api/v2/jim",
-            get(|| async { StatusCode::NOT_FOUND })
-                .put(|| async { StatusCode::NOT_FOUND })
-                .delete(|| async { StatusCode::NOT_FOUND }),
+            get(jim::get)
+                .post(jim::post)
+                .put(jim::put)
+                .delete(jim::delete),
         )
         .route("/api/v2/outgoing-smtp", get(outgoing))
         .route("/api/v1/events", get(events::sse))
