@@ -147,7 +147,12 @@ impl Source {
         mailbox: Option<&str>,
     ) -> Result<Self, SourceError> {
         let mut sink = SinkSource {
-            client: reqwest::Client::new(),
+            client: crate::outbound::http_client().build().map_err(|e| {
+                SourceError::Unreachable {
+                    url: url.to_owned(),
+                    reason: e.to_string(),
+                }
+            })?,
             base: url.trim_end_matches('/').to_owned(),
             token,
             mailbox: mailbox.map(str::to_owned),

@@ -152,7 +152,7 @@ fn client(url: &reqwest::Url, addr: SocketAddr) -> reqwest::Result<reqwest::Clie
     let tls = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map(|b| b.with_root_certificates(roots).with_no_client_auth());
-    let mut builder = reqwest::Client::builder()
+    let mut builder = crate::outbound::http_client()
         .redirect(reqwest::redirect::Policy::none())
         .timeout(TIMEOUT)
         .user_agent(concat!("mailtest/", env!("CARGO_PKG_VERSION")));
