@@ -12,7 +12,7 @@ use axum::routing::get;
 use serde::Deserialize;
 
 use super::json::{Message, MessageSummary, MessagesSummary, Route};
-use super::{Facts, Search, State, bad_request, field, ids, json, not_found, ok, strings};
+use super::{Search, State, bad_request, field, ids, json, not_found, ok, strings};
 use crate::store::Summary;
 
 pub fn routes() -> Router<State> {
@@ -74,18 +74,17 @@ impl Params {
 /// The page of `found` after `start`, with the counts Mailpit gives around it.
 async fn page(
     state: &State,
-    found: Vec<(Arc<Summary>, Option<Arc<Facts>>)>,
+    found: Vec<Arc<Summary>>,
     start: usize,
     limit: Option<usize>,
     route: Route,
 ) -> Response {
     let all = state.store.list(&crate::store::Query::default());
     let unread = |list: &mut dyn Iterator<Item = &Arc<Summary>>| list.filter(|s| !s.read).count();
-    let messages_unread = unread(&mut found.iter().map(|(s, _)| s));
+    let messages_unread = unread(&mut found.iter());
     let messages_count = found.len();
     let shown: Vec<Arc<Summary>> = found
         .into_iter()
-        .map(|(s, _)| s)
         .skip(if limit.is_none() && route == Route::List {
             0
         } else {
@@ -139,7 +138,7 @@ async fn delete_search(With(state): With<State>, Query(p): Query<Params>) -> Res
     let found = state
         .search(Search::parse(query, p.tz.as_deref()), None)
         .await;
-    let ids: Vec<u64> = found.iter().map(|(s, _)| s.id).collect();
+    let ids: Vec<u64> = found.iter().map(|s| s.id).collect();
     match state.store.delete(&ids) {
         Ok(_) => ok(),
         Err(e) => bad_request(e.to_string()),
@@ -168,7 +167,7 @@ async fn set_read(With(state): With<State>, Query(p): Query<Params>, body: Bytes
     let targets: Vec<u64> = if listed.is_empty() {
         let search = Search::parse(query, p.tz.as_deref());
         let found = state.search(search, None).await;
-        found.iter().map(|(s, _)| s.id).collect()
+        found.iter().map(|s| s.id).collect()
     } else {
         ids(&listed)
     };

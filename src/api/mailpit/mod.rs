@@ -33,11 +33,19 @@ pub struct State {
     pub store: Arc<Store>,
     pub faults: Arc<crate::smtp::faults::FaultSet>,
     pub settings: Arc<ApiSettings>,
-    facts: Arc<Mutex<HashMap<u64, Arc<Facts>>>>,
+    facts: Arc<Mutex<Cache>>,
 }
 
-/// Facts kept at most; past this the cache starts over (they are cheap to read again).
-const CACHED: usize = 20_000;
+/// Facts read, by message id, and about how many bytes they hold.
+#[derive(Default)]
+struct Cache {
+    facts: HashMap<u64, Arc<Facts>>,
+    bytes: usize,
+}
+
+/// Bytes of facts kept at most (bodies are a message's largest part); past this the cache
+/// starts over, as facts are cheap to read again.
+const CACHED_BYTES: usize = 32 * 1024 * 1024;
 
 /// The Mailpit API's routes over `store`.
 pub fn router(
@@ -80,7 +88,7 @@ impl State {
             .facts
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        cache.get(&id).cloned()
+        cache.facts.get(&id).cloned()
     }
 
     /// The facts of a message, on this thread.
@@ -94,19 +102,22 @@ impl State {
             .facts
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if cache.len() >= CACHED {
-            cache.clear();
+        let size = facts.weight();
+        if cache.bytes + size > CACHED_BYTES {
+            *cache = Cache::default();
         }
-        cache.insert(summary.id, facts.clone());
+        cache.bytes += size;
+        cache.facts.insert(summary.id, facts.clone());
         Some(facts)
     }
 
-    /// Every message matching `search`, newest first, with its facts when read.
+    /// Every message matching `search`, newest first. Facts read on the way are only
+    /// cached (within its bound): a search over many messages never holds all of theirs.
     pub async fn search(
         &self,
         search: Search,
         before: Option<chrono::DateTime<chrono::Utc>>,
-    ) -> Vec<(Arc<Summary>, Option<Arc<Facts>>)> {
+    ) -> Vec<Arc<Summary>> {
         let state = self.clone();
         tokio::task::spawn_blocking(move || {
             let mut all = state.store.list(&crate::store::Query::default());
@@ -119,7 +130,7 @@ impl State {
                     } else {
                         None
                     };
-                    search.matches(&s, facts.as_deref()).then_some((s, facts))
+                    search.matches(&s, facts.as_deref()).then_some(s)
                 })
                 .collect()
         })
@@ -138,9 +149,7 @@ impl State {
         if id == "latest" {
             let search = Search::parse(query.unwrap_or_default(), tz);
             let found = self.search(search, None).await.into_iter().next();
-            return found
-                .map(|(s, _)| s)
-                .ok_or_else(|| text(StatusCode::NOT_FOUND, "Message not found"));
+            return found.ok_or_else(|| text(StatusCode::NOT_FOUND, "Message not found"));
         }
         id.parse::<u64>()
             .ok()

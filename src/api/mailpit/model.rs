@@ -137,6 +137,17 @@ impl Facts {
         }
     }
 
+    /// About how many bytes these facts hold.
+    pub fn weight(&self) -> usize {
+        let parts = (self.inline.len() + self.attachments.len()) * 256;
+        self.text.len()
+            + self.html.len()
+            + self.search_text.len()
+            + self.snippet.len()
+            + parts
+            + 512
+    }
+
     /// A message mailparse cannot read at all: its bytes as text, nothing else.
     fn unparsable(raw: &[u8]) -> Self {
         let text = String::from_utf8_lossy(raw).into_owned();
