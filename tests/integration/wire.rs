@@ -16,6 +16,23 @@ fn catalog() -> String {
         .to_string()
 }
 
+/// `smoke --output json` on a shipped catalog's own scenario (with `--topic` when given);
+/// it must pass; its report.
+fn shipped_smoke(name: &str, topic: Option<&str>) -> serde_json::Value {
+    let catalog = root().join("examples/catalogs").join(name);
+    let mut run = mailtest()
+        .args(["smoke", "--output", "json", "--catalog"])
+        .arg(&catalog)
+        .arg("--scenario")
+        .arg(catalog.join("scenario/smoke.yaml"));
+    if let Some(topic) = topic {
+        run = run.args(["--topic", topic]);
+    }
+    let done = run.run();
+    assert_eq!(done.code, 0, "{}", done.stderr);
+    serde_json::from_str(&done.stdout).unwrap()
+}
+
 /// Flat events the way the `FastAPI` service writes them.
 fn flat(n: usize) -> String {
     (0..n)
@@ -214,20 +231,7 @@ fn produce_writes_the_teams_shape_and_names_its_fields_in_errors() {
 /// format has no ids: dispatch derives them from where each record landed).
 #[test]
 fn the_shipped_fastapi_catalog_passes_its_smoke_scenario() {
-    let scenario = root().join("examples/catalogs/fastapi/scenario/smoke.yaml");
-    let done = mailtest()
-        .args([
-            "smoke",
-            "--catalog",
-            &catalog(),
-            "--output",
-            "json",
-            "--scenario",
-        ])
-        .arg(&scenario)
-        .run();
-    assert_eq!(done.code, 0, "{}", done.stderr);
-    let report: serde_json::Value = serde_json::from_str(&done.stdout).unwrap();
+    let report = shipped_smoke("fastapi", None);
     assert_eq!(
         (report["produced"].clone(), report["captured"].clone()),
         (5.into(), 5.into())
@@ -243,21 +247,7 @@ fn the_shipped_fastapi_catalog_passes_its_smoke_scenario() {
 #[test]
 fn the_shipped_per_type_topics_catalog_takes_the_type_from_the_topic() {
     let catalog = root().join("examples/catalogs/per-type-topics");
-    let done = mailtest()
-        .args([
-            "smoke",
-            "--topic",
-            "{type}",
-            "--output",
-            "json",
-            "--catalog",
-        ])
-        .arg(&catalog)
-        .arg("--scenario")
-        .arg(catalog.join("scenario/smoke.yaml"))
-        .run();
-    assert_eq!(done.code, 0, "{}", done.stderr);
-    let report: serde_json::Value = serde_json::from_str(&done.stdout).unwrap();
+    let report = shipped_smoke("per-type-topics", Some("{type}"));
     assert_eq!(
         (report["produced"].clone(), report["captured"].clone()),
         (5.into(), 5.into())
@@ -298,21 +288,7 @@ fn a_bad_event_in_a_topic_typed_format_names_its_nested_field() {
 #[test]
 fn the_shipped_commerce_catalog_types_events_by_header() {
     let catalog = root().join("examples/catalogs/commerce");
-    let done = mailtest()
-        .args([
-            "smoke",
-            "--topic",
-            "commerce.notifications",
-            "--output",
-            "json",
-        ])
-        .arg("--catalog")
-        .arg(&catalog)
-        .arg("--scenario")
-        .arg(catalog.join("scenario/smoke.yaml"))
-        .run();
-    assert_eq!(done.code, 0, "{}", done.stderr);
-    let report: serde_json::Value = serde_json::from_str(&done.stdout).unwrap();
+    let report = shipped_smoke("commerce", Some("commerce.notifications"));
     assert_eq!(report["captured"], 3, "{report}");
     let verdicts = report["verify"]["verdicts"].as_array().unwrap();
     assert!(verdicts.iter().all(|v| v["passed"] == true), "{report}");
