@@ -89,6 +89,23 @@ async fn blocking<T: Send + 'static>(
         .map_err(|e| internal("request handler failed", &e))?
 }
 
+/// A UTC time as Go's `time.Time` writes it in JSON, at `precision` (Mailpit keeps
+/// milliseconds, MailHog nanoseconds): trailing zeros of the fraction dropped, `Z`.
+fn go_time(t: chrono::DateTime<chrono::Utc>, precision: chrono::SecondsFormat) -> String {
+    let text = t.to_rfc3339_opts(precision, true);
+    match text.split_once('.') {
+        Some((head, frac)) => {
+            let digits = frac.trim_end_matches('Z').trim_end_matches('0');
+            if digits.is_empty() {
+                format!("{head}Z")
+            } else {
+                format!("{head}.{digits}Z")
+            }
+        }
+        None => text,
+    }
+}
+
 /// What every handler shares.
 #[derive(Clone)]
 pub struct AppState {

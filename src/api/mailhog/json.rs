@@ -184,20 +184,9 @@ fn path(address: &str) -> Path {
     }
 }
 
-/// A time as Go's `RFC3339Nano` writes it: trailing zeros of the fraction dropped.
+/// A time as MailHog writes `Created` (Go's `RFC3339Nano`).
 fn go_nano(t: DateTime<Utc>) -> String {
-    let text = t.to_rfc3339_opts(SecondsFormat::Nanos, true);
-    match text.split_once('.') {
-        Some((head, frac)) => {
-            let digits = frac.trim_end_matches('Z').trim_end_matches('0');
-            if digits.is_empty() {
-                format!("{head}Z")
-            } else {
-                format!("{head}.{digits}Z")
-            }
-        }
-        None => text,
-    }
+    super::super::go_time(t, SecondsFormat::Nanos)
 }
 
 #[cfg(test)]

@@ -137,18 +137,7 @@ pub struct MessagesSummary<'a> {
 
 /// A time as Mailpit writes `Created`: milliseconds, trailing zeros dropped, `Z` for UTC.
 pub fn go_time(t: DateTime<Utc>) -> String {
-    let text = t.to_rfc3339_opts(SecondsFormat::Millis, true);
-    match text.split_once('.') {
-        Some((head, frac)) => {
-            let digits = frac.trim_end_matches('Z').trim_end_matches('0');
-            if digits.is_empty() {
-                format!("{head}Z")
-            } else {
-                format!("{head}.{digits}Z")
-            }
-        }
-        None => text,
-    }
+    super::super::go_time(t, SecondsFormat::Millis)
 }
 
 #[cfg(test)]

@@ -204,17 +204,14 @@ async fn message(
     With(state): With<State>,
     Path(id): Path<String>,
     Query(p): Query<Params>,
-) -> Response {
-    let summary = match state.resolve(&id, p.query(), p.tz.as_deref()).await {
-        Ok(s) => s,
-        Err(answer) => return answer,
-    };
+) -> Result<Response, Response> {
+    let summary = state.resolve(&id, p.query(), p.tz.as_deref()).await?;
     let Some(facts) = state.facts(&summary).await else {
-        return not_found();
+        return Ok(not_found());
     };
     let _ = state.store.update_flags(&[summary.id], |s| s.read = true);
     let summary = state.store.get(summary.id).unwrap_or(summary);
-    json(&Message::new(&summary, &facts))
+    Ok(json(&Message::new(&summary, &facts)))
 }
 
 /// The headers as Go's `net/mail` gives them: canonical names, raw values, in order.
@@ -222,16 +219,11 @@ async fn headers(
     With(state): With<State>,
     Path(id): Path<String>,
     Query(p): Query<Params>,
-) -> Response {
-    let summary = match state.resolve(&id, p.query(), p.tz.as_deref()).await {
-        Ok(s) => s,
-        Err(answer) => return answer,
-    };
-    let Ok(raw) = state.store.raw(summary.id) else {
-        return not_found();
-    };
+) -> Result<Response, Response> {
+    let summary = state.resolve(&id, p.query(), p.tz.as_deref()).await?;
+    let raw = state.raw(&summary)?;
     let Ok((parsed, _)) = mailparse::parse_headers(&raw) else {
-        return bad_request("malformed MIME header");
+        return Ok(bad_request("malformed MIME header"));
     };
     let mut map = std::collections::BTreeMap::<String, Vec<String>>::new();
     for h in &parsed {
@@ -245,7 +237,7 @@ async fn headers(
             .or_default()
             .push(value.trim().to_owned());
     }
-    json(&map)
+    Ok(json(&map))
 }
 
 /// Go's `textproto.CanonicalMIMEHeaderKey`: each dash-separated word capitalised.
@@ -265,14 +257,9 @@ async fn raw(
     With(state): With<State>,
     Path(id): Path<String>,
     Query(p): Query<Params>,
-) -> Response {
-    let summary = match state.resolve(&id, p.query(), p.tz.as_deref()).await {
-        Ok(s) => s,
-        Err(answer) => return answer,
-    };
-    let Ok(raw) = state.store.raw(summary.id) else {
-        return not_found();
-    };
+) -> Result<Response, Response> {
+    let summary = state.resolve(&id, p.query(), p.tz.as_deref()).await?;
+    let raw = state.raw(&summary)?;
     let mut response = (
         StatusCode::OK,
         [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
@@ -287,7 +274,7 @@ async fn raw(
                 .insert(header::CONTENT_DISPOSITION, value);
         }
     }
-    response
+    Ok(response)
 }
 
 /// What Go's `url.PathEscape` escapes: controls, space and the characters a path segment
@@ -313,13 +300,10 @@ async fn part(
     With(state): With<State>,
     Path((id, part)): Path<(String, String)>,
     Query(p): Query<Params>,
-) -> Response {
-    let summary = match state.resolve(&id, p.query(), p.tz.as_deref()).await {
-        Ok(s) => s,
-        Err(answer) => return answer,
-    };
+) -> Result<Response, Response> {
+    let summary = state.resolve(&id, p.query(), p.tz.as_deref()).await?;
     let Some(facts) = state.facts(&summary).await else {
-        return not_found();
+        return Ok(not_found());
     };
     let Some(found) = facts
         .inline
@@ -327,13 +311,11 @@ async fn part(
         .chain(&facts.attachments)
         .find(|a| a.part_id == part)
     else {
-        return not_found();
+        return Ok(not_found());
     };
-    let Ok(raw) = state.store.raw(summary.id) else {
-        return not_found();
-    };
+    let raw = state.raw(&summary)?;
     let Some(bytes) = super::parts::part_bytes(&raw, &part) else {
-        return not_found();
+        return Ok(not_found());
     };
     let disposition = format!(
         "inline; filename=\"{}\"",
@@ -347,5 +329,5 @@ async fn part(
             .headers_mut()
             .insert(header::CONTENT_DISPOSITION, d);
     }
-    response
+    Ok(response)
 }

@@ -138,6 +138,13 @@ impl State {
         .unwrap_or_default()
     }
 
+    /// A message's bytes, or Mailpit's 404 when it went meanwhile.
+    // The error is the handler's answer, returned with `?` straight away.
+    #[allow(clippy::result_large_err)]
+    pub fn raw(&self, summary: &Summary) -> Result<Vec<u8>, Response> {
+        self.store.raw(summary.id).map_err(|_| not_found())
+    }
+
     /// The message `id` names: a number, or `latest` (the newest, matching `query` if
     /// given). Mailpit's 404s: `404 page not found`, and `Message not found` for `latest`.
     pub async fn resolve(

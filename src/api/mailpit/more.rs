@@ -294,15 +294,12 @@ async fn link_check(
     With(state): With<State>,
     Path(id): Path<String>,
     Query(p): Query<Params>,
-) -> Response {
-    let summary = match state.resolve(&id, p.query(), None).await {
-        Ok(s) => s,
-        Err(answer) => return answer,
-    };
-    let Ok(raw) = state.store.raw(summary.id) else {
-        return super::not_found();
-    };
+) -> Result<Response, Response> {
+    let summary = state.resolve(&id, p.query(), None).await?;
+    let raw = state.raw(&summary)?;
     let _ = state.store.update_flags(&[summary.id], |s| s.read = true);
     let follow = p.follow.as_deref().is_some_and(|f| f == "1" || f == "true");
-    json(&super::links::check(&raw, follow, state.settings.internal_links).await)
+    Ok(json(
+        &super::links::check(&raw, follow, state.settings.internal_links).await,
+    ))
 }
