@@ -137,7 +137,10 @@ impl Renderer {
         let prepared = self.prepare(event)?;
         let html_name = prepared.html_template;
         let ctx = prepared.context;
-        let html_source = self.render_template(&html_name, &ctx)?;
+        let html_source = match prepared.html {
+            Some(html) => html,
+            None => self.render_template(&html_name, &ctx)?,
+        };
         let inlines = t.layout.as_ref().is_none_or(|l| l.inline_css);
         let html = if inlines {
             inline_css(&html_source).map_err(|message| RenderError::Inline {
@@ -179,32 +182,33 @@ impl Renderer {
         name: &str,
         ctx: &minijinja::Value,
     ) -> Result<String, RenderError> {
-        let template = self
-            .env
-            .get_template(name)
-            .map_err(|e| self.template_error(&e, None))?;
-        template
+        self.template(name)?
             .render(ctx)
             .map_err(|e| self.template_error(&e, Some(ctx)))
     }
 
-    /// Renders one block of a template (a subject kept in `{% block subject %}`).
+    /// Renders a template whole and one block of it (a subject kept in `{% block subject
+    /// %}`): the block, and the whole output (the body, so it is not rendered again).
     pub fn render_block(
         &self,
         name: &str,
         block: &str,
         ctx: &minijinja::Value,
-    ) -> Result<String, RenderError> {
-        let template = self
-            .env
-            .get_template(name)
-            .map_err(|e| self.template_error(&e, None))?;
-        let mut captured = template
+    ) -> Result<(String, String), RenderError> {
+        let mut captured = self
+            .template(name)?
             .render_captured(ctx)
             .map_err(|e| self.template_error(&e, Some(ctx)))?;
-        captured
+        let text = captured
             .with_state_mut(|state| state.render_block(block))
-            .map_err(|e| self.template_error(&e, Some(ctx)))
+            .map_err(|e| self.template_error(&e, Some(ctx)))?;
+        Ok((text, captured.into_output()))
+    }
+
+    fn template(&self, name: &str) -> Result<minijinja::Template<'_, '_>, RenderError> {
+        self.env
+            .get_template(name)
+            .map_err(|e| self.template_error(&e, None))
     }
 
     /// Renders a template written inline (a subject in `templates.yaml`).

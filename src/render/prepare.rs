@@ -12,6 +12,8 @@ use crate::event::Event;
 /// An event ready for its bodies to be rendered.
 pub struct Prepared {
     pub html_template: String,
+    /// The HTML body, when rendering the subject's block rendered it already.
+    pub html: Option<String>,
     pub text_template: Option<String>,
     /// Where the subject and preheader came from, as shown in messages.
     pub subject_file: String,
@@ -86,6 +88,7 @@ impl Renderer {
             subject_file: t.display(&subject_template),
             preheader_file: t.display(&preheader_template),
             html_template,
+            html: None,
             locale,
             subject,
             preheader,
@@ -106,13 +109,16 @@ impl Renderer {
         let text_template = own.text.as_deref().map(find).transpose()?;
         let envelope = serde_json::to_value(event).unwrap_or_default();
         let context = minijinja::Value::from_serialize(own.context(&layout.globals, &envelope));
-        let part = |part: Option<&Part>| -> Result<(String, String), RenderError> {
+        let mut html = None;
+        let mut part = |part: Option<&Part>| -> Result<(String, String), RenderError> {
             Ok(match part {
                 None => (String::new(), String::new()),
-                Some(Part::Block(block)) => (
-                    self.render_block(&html_template, block, &context)?,
-                    format!("{} (block `{block}`)", t.display(&html_template)),
-                ),
+                Some(Part::Block(block)) => {
+                    let (text, whole) = self.render_block(&html_template, block, &context)?;
+                    html = Some(whole);
+                    let file = format!("{} (block `{block}`)", t.display(&html_template));
+                    (text, file)
+                }
                 Some(Part::File(pattern)) => {
                     let file = find(pattern)?;
                     (self.render_template(&file, &context)?, t.display(&file))
@@ -133,6 +139,7 @@ impl Renderer {
             .unwrap_or(layout.default_locale.clone());
         Ok(Prepared {
             html_template,
+            html,
             text_template,
             subject_file,
             preheader_file,
