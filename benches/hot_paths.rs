@@ -115,9 +115,11 @@ fn verify(c: &mut Criterion) {
     let spec = Spec::parse("bench.yaml", &yaml).unwrap();
     let golden = |_: &Message, _: &mailtest::verify::spec::Golden| Ok(());
     let closed = |_: &mailtest::verify::spec::Expectation| false;
+    let checks = mailtest::verify::checks::Checks::default();
     let ctx = Context {
         mailbox: None,
         golden: &golden,
+        checks: &checks,
         window_open: &closed,
     };
     let mut group = c.benchmark_group("verify");

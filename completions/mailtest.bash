@@ -1061,7 +1061,7 @@ _mailtest() {
             return 0
             ;;
         mailtest__subcmd__sink)
-            opts="-v -q -h --smtp --http --mailpit --allow-internal-http-requests --enable-chaos --mailhog --api-token --store --retain-count --retain-age --eml-dir --memory --fsync --max-size --max-connections --idle-timeout --hostname --tls --tls-cert --tls-key --auth-users --auth-required --no-auth --auth-before-tls --bare-lf --release-to --release-allow --faults --allow-remote --allow-host --ready-file --verbose --quiet --color --config --profile --log-format --help list show export help"
+            opts="-v -q -h --smtp --http --mailpit --allow-internal-http-requests --enable-spamassassin --enable-chaos --mailhog --api-token --store --retain-count --retain-age --eml-dir --memory --fsync --max-size --max-connections --idle-timeout --hostname --tls --tls-cert --tls-key --auth-users --auth-required --no-auth --auth-before-tls --bare-lf --release-to --release-allow --faults --allow-remote --allow-host --ready-file --verbose --quiet --color --config --profile --log-format --help list show export help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1076,6 +1076,10 @@ _mailtest() {
                     return 0
                     ;;
                 --mailpit)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --enable-spamassassin)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1493,7 +1497,7 @@ _mailtest() {
             return 0
             ;;
         mailtest__subcmd__verify)
-            opts="-b -X -v -q -h --sink --store --eml --timeout --mailbox --var --output --junit --api-token --watch --templates --catalog --brokers --topic --verbose --quiet --color --config --profile --log-format --help"
+            opts="-b -X -v -q -h --sink --store --eml --timeout --mailbox --var --output --junit --api-token --watch --templates --catalog --brokers --topic --spamassassin --verbose --quiet --color --config --profile --log-format --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1556,6 +1560,10 @@ _mailtest() {
                     return 0
                     ;;
                 --topic)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --spamassassin)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

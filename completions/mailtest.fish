@@ -147,6 +147,7 @@ complete -c mailtest -n "__fish_mailtest_using_subcommand render" -s h -l help -
 complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and not __fish_seen_subcommand_from list show export help" -l smtp -d 'SMTP address to listen on [default: 127.0.0.1:1025]' -r
 complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and not __fish_seen_subcommand_from list show export help" -l http -d 'HTTP API address [default: 127.0.0.1:8025]' -r
 complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and not __fish_seen_subcommand_from list show export help" -l mailpit -d 'Also serve Mailpit\'s API (v1) on this address, so suites written for Mailpit run unchanged with this as their base URL' -r
+complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and not __fish_seen_subcommand_from list show export help" -l enable-spamassassin -d 'Score messages with this SpamAssassin daemon (`HOST:PORT` of `spamd`, or `unix:/path`): Mailpit\'s `sa-check` route and the inbox\'s spam tab, as Mailpit\'s flag' -r
 complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and not __fish_seen_subcommand_from list show export help" -l mailhog -d 'Also serve MailHog\'s API (v1 and v2) on this address, for suites written for MailHog' -r
 complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and not __fish_seen_subcommand_from list show export help" -l api-token -d 'Require this token on the API (`Authorization: Bearer <token>`)' -r
 complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and not __fish_seen_subcommand_from list show export help" -l store -d 'Store directory [default: .mailtest/store]' -r -F
@@ -255,6 +256,7 @@ complete -c mailtest -n "__fish_mailtest_using_subcommand verify" -l catalog -d 
 complete -c mailtest -n "__fish_mailtest_using_subcommand verify" -s b -l brokers -d 'Kafka, for `matches_render` with `from: kafka` (the events behind the mail)' -r
 complete -c mailtest -n "__fish_mailtest_using_subcommand verify" -s X -d 'A librdkafka property, repeatable (`-X security.protocol=SASL_SSL`)' -r
 complete -c mailtest -n "__fish_mailtest_using_subcommand verify" -l topic -d 'The topics holding those events, repeatable; `{type}` patterns allowed [default: the catalog\'s topics]' -r
+complete -c mailtest -n "__fish_mailtest_using_subcommand verify" -l spamassassin -d 'The SpamAssassin daemon that scores mail for `spam_check` (`HOST:PORT` of `spamd`, or `unix:/path`)' -r
 complete -c mailtest -n "__fish_mailtest_using_subcommand verify" -l color -d 'When to use colour; `NO_COLOR` set means never under `auto`' -r -f -a "auto\t''
 always\t''
 never\t''"

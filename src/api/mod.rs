@@ -2,6 +2,7 @@
 //! event stream, health and metrics. It reads and changes the store only through the
 //! store's own methods; SMTP is never touched.
 
+mod checks;
 mod events;
 mod guard;
 pub mod mailhog;
@@ -41,8 +42,8 @@ pub struct ApiSettings {
     pub release: Arc<crate::outbound::release::Targets>,
     /// Mailpit's chaos API may set fault rules (`--enable-chaos`).
     pub chaos: bool,
-    /// The link check may request loopback and private addresses.
-    pub internal_links: bool,
+    /// The HTML, link and spam checks, with what they may reach.
+    pub checks: Arc<crate::checks::Checker>,
 }
 
 impl Default for ApiSettings {
@@ -53,7 +54,7 @@ impl Default for ApiSettings {
             hosts: HostPolicy::default(),
             release: Arc::default(),
             chaos: false,
-            internal_links: false,
+            checks: Arc::default(),
         }
     }
 }
@@ -124,6 +125,7 @@ pub fn router(store: Arc<Store>, faults: Arc<FaultSet>, settings: ApiSettings) -
         http_requests: Arc::new(AtomicU64::new(0)),
     };
     let protected = routes::api()
+        .merge(checks::routes())
         .merge(view::routes())
         .route_layer(middleware::from_fn_with_state(state.clone(), guard::token));
     Router::new()

@@ -104,6 +104,10 @@ pub struct VerifyArgs {
     /// catalog's topics]
     #[arg(long = "topic", value_name = "TOPIC")]
     pub topics: Vec<String>,
+    /// The SpamAssassin daemon that scores mail for `spam_check` (`HOST:PORT` of `spamd`, or
+    /// `unix:/path`)
+    #[arg(long, env = "MAILTEST_SPAMASSASSIN", value_name = "ADDR")]
+    pub spamassassin: Option<String>,
 }
 
 #[derive(Debug, Args)]

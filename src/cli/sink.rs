@@ -26,6 +26,10 @@ pub struct SinkArgs {
     /// so a message cannot make the sink reach into its network), as Mailpit's own flag
     #[arg(long)]
     pub allow_internal_http_requests: bool,
+    /// Score messages with this SpamAssassin daemon (`HOST:PORT` of `spamd`, or
+    /// `unix:/path`): Mailpit's `sa-check` route and the inbox's spam tab, as Mailpit's flag
+    #[arg(long, env = "MAILTEST_SPAMASSASSIN", value_name = "ADDR")]
+    pub enable_spamassassin: Option<String>,
     /// Let Mailpit's chaos API (`/api/v1/chaos`) set fault rules, as Mailpit's own flag
     #[arg(long)]
     pub enable_chaos: bool,

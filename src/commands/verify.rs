@@ -11,9 +11,10 @@ use crate::exit_code::Outcome;
 use crate::printer::Printer;
 use crate::render::{Renderer, Templates};
 use crate::settings::{self, ConfigFile, MailSource};
+use crate::verify::checks::Checks;
 use crate::verify::golden::GoldenRenderer;
 use crate::verify::kafka::KafkaEvents;
-use crate::verify::{self, Report, Source, Spec, report};
+use crate::verify::{self, Report, Source, Spec, SpecError, report};
 
 pub async fn run(args: VerifyArgs, config: &ConfigFile, printer: &Printer) -> Result<Outcome> {
     let settings = settings::verify(&args, config)?;
@@ -32,9 +33,18 @@ pub async fn run(args: VerifyArgs, config: &ConfigFile, printer: &Printer) -> Re
         golden = golden.with_kafka(KafkaEvents::new(connection.clone(), topics, catalog));
     }
     let check = |m: &verify::message::Message, g: &verify::spec::Golden| golden.check(m, g);
+    let checks = Checks::new(settings.spamd.clone());
+    if spec.uses_spam_check() && !checks.has_spamd() {
+        return Err(SpecError::Semantic {
+            file: settings.file.display().to_string(),
+            message: "`spam_check` needs a SpamAssassin daemon: give --spamassassin HOST:PORT"
+                .to_owned(),
+        }
+        .into());
+    }
     let mut source = open_source(&settings.source, spec.mailbox.as_deref()).await?;
     loop {
-        let report = verify::run(&spec, &mut source, &settings.vars, &check).await?;
+        let report = verify::run(&spec, &mut source, &settings.vars, &check, &checks).await?;
         print(&report, &settings, printer)?;
         if !settings.watch {
             return Ok(if report.passed {

@@ -125,7 +125,10 @@ fn api(args: &SinkArgs, file: &ConfigFile, http: SocketAddr) -> Result<ApiSettin
         },
         release: Arc::new(targets),
         chaos: args.enable_chaos,
-        internal_links: args.allow_internal_http_requests,
+        checks: Arc::new(crate::checks::Checker::new(
+            args.enable_spamassassin.clone(),
+            args.allow_internal_http_requests,
+        )),
         ..ApiSettings::default()
     })
 }

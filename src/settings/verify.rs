@@ -44,6 +44,8 @@ pub struct Verify {
     pub watch: bool,
     pub output: OutputFormat,
     pub junit: Option<PathBuf>,
+    /// The SpamAssassin daemon `spam_check` scores with.
+    pub spamd: Option<String>,
 }
 
 pub fn verify(args: &VerifyArgs, file: &ConfigFile) -> Result<Verify, SettingsError> {
@@ -78,6 +80,7 @@ pub fn verify(args: &VerifyArgs, file: &ConfigFile) -> Result<Verify, SettingsEr
         catalog,
         source,
         watch: args.watch,
+        spamd: args.spamassassin.clone(),
         output: args.output,
         junit: args.junit.clone(),
     })

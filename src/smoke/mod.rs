@@ -406,7 +406,8 @@ async fn check(
     let mut source = Source::sink(&sink.url(), None, spec.mailbox.as_deref())
         .await
         .map_err(SmokeError::Verify)?;
-    verify::run(spec, &mut source, &settings.vars, &golden_check)
+    let checks = verify::checks::Checks::default();
+    verify::run(spec, &mut source, &settings.vars, &golden_check, &checks)
         .await
         .map_err(SmokeError::Verify)
 }

@@ -36,6 +36,8 @@ pub struct Verdict {
 pub struct Context<'a> {
     pub mailbox: Option<&'a str>,
     pub golden: GoldenCheck<'a>,
+    /// The HTML, link and spam checks run so far.
+    pub checks: &'a super::checks::Checks,
     /// Whether `within` windows (or the whole run) are still open.
     pub window_open: &'a dyn Fn(&Expectation) -> bool,
 }

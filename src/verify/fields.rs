@@ -35,6 +35,7 @@ pub fn failures(
     if let Some(Err(diff)) = fields.matches_render.as_ref().map(|g| (ctx.golden)(m, g)) {
         out.push(diff);
     }
+    out.extend(super::checks::failures(fields, m, vars, ctx.checks)?);
     Ok(out)
 }
 

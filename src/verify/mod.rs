@@ -3,6 +3,7 @@
 //! server-side wait for more until all are settled or the time is up.
 
 pub mod check;
+pub mod checks;
 pub mod eval;
 mod fields;
 pub mod golden;
@@ -45,6 +46,7 @@ pub async fn run(
     source: &mut Source,
     vars: &BTreeMap<String, String>,
     golden: GoldenCheck<'_>,
+    checks: &checks::Checks,
 ) -> Result<Report, SourceError> {
     let started = Instant::now();
     let deadline = started + spec.timeout.unwrap_or(DEFAULT_TIMEOUT);
@@ -63,9 +65,15 @@ pub async fn run(
         let ctx = Context {
             mailbox: spec.mailbox.as_deref(),
             golden,
+            checks,
             window_open: &window_open,
         };
         let verdicts = eval::evaluate_all(&spec.expect, source.messages(), &mut filled, &ctx);
+        // Conditions waiting on link or spam checks are settled before anything is final.
+        if checks.pending() {
+            checks.run_pending(source.messages()).await;
+            continue;
+        }
         let open = verdicts.iter().any(|v| v.open);
         if !open || now >= deadline {
             let extracted = verdicts.iter().flat_map(|v| v.extracted.clone()).collect();

@@ -49,6 +49,15 @@ pub struct Spec {
     pub expect: Vec<Expectation>,
 }
 
+impl Spec {
+    /// Whether any expectation has a `spam_check` condition.
+    pub fn uses_spam_check(&self) -> bool {
+        self.expect
+            .iter()
+            .any(|e| e.select.spam_check.is_some() || e.assert.spam_check.is_some())
+    }
+}
+
 /// One expectation: which messages it is about, how many, and what they must hold.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -95,6 +104,53 @@ pub struct Fields {
     pub arrives_after: Option<String>,
     /// The message equals what the templates render for its event.
     pub matches_render: Option<Golden>,
+    /// How well email clients support its HTML (caniemail.com's data).
+    pub html_check: Option<HtmlCheckFields>,
+    /// Its links answer.
+    pub link_check: Option<LinkCheckFields>,
+    /// What a SpamAssassin daemon scores it (`verify --spamassassin`).
+    pub spam_check: Option<SpamCheckFields>,
+}
+
+/// Conditions on the HTML check: Mailpit's totals in percent and the features found.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HtmlCheckFields {
+    pub supported: Option<Check>,
+    pub partial: Option<Check>,
+    pub unsupported: Option<Check>,
+    /// The caniemail slugs of the features used (`css-display-flex`, `html-script`).
+    pub features: Option<Check>,
+}
+
+/// Conditions on the link check: which links fail (an error status or no answer).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LinkCheckFields {
+    /// The broken links' URLs (`{max: 0}`: none).
+    pub broken: Option<Check>,
+    /// Follow redirects, each hop checked (default true).
+    #[serde(default = "yes")]
+    pub follow: bool,
+    /// Request loopback and private addresses too (default false: they count as broken).
+    #[serde(default)]
+    pub internal: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// Conditions on the spam check.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SpamCheckFields {
+    /// The score, to one decimal (`{max: 4.9}`).
+    pub score: Option<Check>,
+    /// The names of the rules that hit (`{not_contains: MISSING_DATE}`).
+    pub rules: Option<Check>,
+    /// `false`: under SpamAssassin's threshold of 5.
+    pub is_spam: Option<bool>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

@@ -172,10 +172,7 @@ fn a_pytest_mailpit_suite_passes_unchanged() {
 /// type; nothing else is, but the legacy `count` Mailpit still sends.
 #[tokio::test(flavor = "multi_thread")]
 async fn answers_have_the_fields_and_types_of_mailpits_swagger() {
-    let swagger: Value = serde_json::from_str(
-        &std::fs::read_to_string(root().join("tests/data/mailpit/swagger.json")).unwrap(),
-    )
-    .unwrap();
+    let swagger = swagger();
     let sink = Sink::start();
     send_raw(sink.smtp, RECEIPT.as_bytes()).await;
     let addr = sink.addr();
@@ -212,8 +209,14 @@ async fn answers_have_the_fields_and_types_of_mailpits_swagger() {
     assert_eq!((status, body.as_str()), (400, "Error: no search query"));
 }
 
+/// Mailpit's swagger file, as shipped with Mailpit.
+pub fn swagger() -> Value {
+    let text = std::fs::read_to_string(root().join("tests/data/mailpit/swagger.json")).unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
 /// Checks `value` against the swagger definition `name`, recursively; `at` names the place.
-fn conforms(swagger: &Value, name: &str, value: &Value, at: &str) {
+pub fn conforms(swagger: &Value, name: &str, value: &Value, at: &str) {
     let definition = &swagger["definitions"][name];
     let properties = definition["properties"].as_object().unwrap();
     let object = value

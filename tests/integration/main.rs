@@ -6,6 +6,7 @@ mod api_guard;
 mod api_inbox;
 mod browser;
 mod catalog;
+mod checks;
 mod cli;
 mod crash;
 mod dispatch;

@@ -5,15 +5,16 @@
 //! store's flags, so they survive restarts and every flavour of the API sees them.
 
 mod chaos;
+mod checks;
 mod events;
 mod json;
-mod links;
 mod messages;
 mod model;
 mod more;
 mod parts;
 mod search;
 mod send;
+mod thumb;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -61,6 +62,7 @@ pub fn router(
     };
     messages::routes()
         .merge(more::routes())
+        .merge(checks::routes())
         .route("/api/events", axum::routing::get(events::events))
         .route(
             "/api/v1/chaos",

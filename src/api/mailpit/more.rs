@@ -17,7 +17,6 @@ pub fn routes() -> Router<State> {
         .route("/api/v1/tags", get(tags).put(set_tags))
         .route("/api/v1/tags/{tag}", put(rename_tag).delete(delete_tag))
         .route("/api/v1/message/{id}/release", post(release))
-        .route("/api/v1/message/{id}/link-check", get(link_check))
         .route("/api/v1/info", get(info))
         .route("/api/v1/webui", get(webui))
         .route("/livez", get(|| async { StatusCode::OK }))
@@ -220,7 +219,7 @@ async fn webui(With(state): With<State>) -> Response {
             "ReturnPath": "", "AllowedRecipients": "", "BlockedRecipients": "",
             "OverrideFrom": "", "PreserveMessageIDs": false, "RecipientAllowlist": ""
         },
-        "SpamAssassin": false,
+        "SpamAssassin": state.settings.checks.spamd.is_some(),
         "ChaosEnabled": state.settings.chaos,
         "DuplicatesIgnored": false,
         "HideDeleteAllButton": false
@@ -286,20 +285,4 @@ fn page(id: u64, facts: &super::Facts, embed: bool) -> String {
             .replace("<A ", "<A target=\"_blank\" rel=\"noreferrer noopener\" ");
     }
     html
-}
-
-/// `GET /api/v1/message/{ID}/link-check?follow=true`: each link's status (see `links.rs`);
-/// it marks the message read, as Mailpit does.
-async fn link_check(
-    With(state): With<State>,
-    Path(id): Path<String>,
-    Query(p): Query<Params>,
-) -> Result<Response, Response> {
-    let summary = state.resolve(&id, p.query(), None).await?;
-    let raw = state.raw(&summary)?;
-    let _ = state.store.update_flags(&[summary.id], |s| s.read = true);
-    let follow = p.follow.as_deref().is_some_and(|f| f == "1" || f == "true");
-    Ok(json(
-        &super::links::check(&raw, follow, state.settings.internal_links).await,
-    ))
 }

@@ -4,7 +4,7 @@
 'use strict';
 
 const PAGE = 50;
-const TABS = ['html', 'text', 'headers', 'envelope', 'raw', 'attachments', 'links', 'lints'];
+const TABS = ['html', 'text', 'headers', 'envelope', 'raw', 'attachments', 'links', 'lints', 'support', 'spam'];
 
 const state = {
   token: sessionStorage.getItem('mailtest-token') || '',

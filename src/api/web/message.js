@@ -1,5 +1,6 @@
 // mailtest web inbox: one message (HTML in a sandboxed iframe, text, headers, envelope with
-// BCC and SMTP transcript, raw source, attachments, links, lints), routing and keys.
+// BCC and SMTP transcript, raw source, attachments, links and their check, lints, client
+// support of the HTML, spam score), routing and keys.
 'use strict';
 
 async function openMessage(id) {
@@ -48,7 +49,8 @@ function tabLabel(tab) {
   const inline = message.attachments.filter((a) => a.inline).length;
   const files = `${message.attachments.length - inline}${inline ? ` + ${inline} inline` : ''}`;
   const counts = { attachments: files, links: message.links.length, lints: message.lints.length };
-  const name = tab === 'html' ? 'HTML' : tab[0].toUpperCase() + tab.slice(1);
+  const names = { html: 'HTML', support: 'Client support', spam: 'Spam' };
+  const name = names[tab] || tab[0].toUpperCase() + tab.slice(1);
   return tab in counts ? `${name} (${counts[tab]})` : name;
 }
 
@@ -70,7 +72,9 @@ function panel(tab) {
     case 'envelope': return envelopePanel(summary);
     case 'raw': return [fetched(`api/v1/messages/${summary.id}/raw`, (text) => el('pre', { class: 'raw', id: 'raw-source' }, text))];
     case 'attachments': return attachmentsPanel(summary, message);
-    case 'links': return linksPanel(message);
+    case 'links': return linksPanel(summary, message);
+    case 'support': return supportPanel(summary, message);
+    case 'spam': return spamPanel(summary);
     default: return lintsPanel(message);
   }
 }
@@ -120,7 +124,7 @@ function attachmentsPanel(summary, message) {
   return [table(['File', 'Type', 'Size', 'Disposition', 'Content-ID'], rows)];
 }
 
-function linksPanel(message) {
+function linksPanel(summary, message) {
   if (!message.links.length) return [el('p', { class: 'empty' }, 'No links.')];
   // Only web and mail links become clickable; anything else (javascript:, data:) stays text.
   const rows = message.links.map((link) => [
@@ -129,7 +133,54 @@ function linksPanel(message) {
       : el('code', {}, link.href),
     link.part,
   ]);
-  return [table(['Link', 'Part'], rows)];
+  const results = el('div', { id: 'link-check' });
+  const check = el('button', {
+    type: 'button', id: 'check-links',
+    onclick: () => results.replaceChildren(fetched(`api/v1/messages/${summary.id}/checks/links?follow=true`, linkCheck)),
+  }, 'Check links');
+  return [table(['Link', 'Part'], rows), el('div', { class: 'panel-bar' }, check), results];
+}
+
+// The link check's answer: each web link's status (redirects followed), broken ones marked.
+function linkCheck(text) {
+  const report = JSON.parse(text);
+  if (report.error) return el('p', { class: 'empty' }, report.error);
+  const rows = report.Links.map((l) => [l.URL, String(l.StatusCode || '—'),
+    el('span', { class: l.StatusCode === 0 || l.StatusCode >= 400 ? 'sev error' : 'sev' }, l.Status)]);
+  return el('div', {}, el('p', { id: 'link-errors' }, `${report.Errors} of ${report.Links.length} links broken`),
+    table(['URL', 'Code', 'Status'], rows));
+}
+
+// How well email clients support the features the HTML uses (caniemail.com's data).
+function supportPanel(summary, message) {
+  if (!message.html) return [el('p', { class: 'empty' }, 'No HTML part.')];
+  return [fetched(`api/v1/messages/${summary.id}/checks/html`, (text) => {
+    const report = JSON.parse(text);
+    if (report.error) return el('p', { class: 'empty' }, report.error);
+    const t = report.Total;
+    const pct = (n) => `${n.toFixed(1)}%`;
+    const rows = report.Warnings.map((w) => [
+      w.URL ? el('a', { href: w.URL, target: '_blank', rel: 'noopener noreferrer' }, w.Title) : w.Title,
+      w.Category, String(w.Score.Found), pct(w.Score.Supported), pct(w.Score.Partial), pct(w.Score.Unsupported),
+    ]);
+    return el('div', {},
+      el('p', { id: 'support-total' }, `Supported ${pct(t.Supported)} · partial ${pct(t.Partial)} · unsupported ${pct(t.Unsupported)} (${t.Nodes} elements, ${t.Tests} tests)`),
+      rows.length ? table(['Feature', 'Kind', 'Uses', 'Supported', 'Partial', 'Unsupported'], rows)
+        : el('p', { class: 'empty' }, 'Every feature used is supported everywhere.'));
+  })];
+}
+
+// The spam score from the sink's SpamAssassin daemon, when it has one.
+function spamPanel(summary) {
+  return [fetched(`api/v1/messages/${summary.id}/checks/spam`, (text) => {
+    const report = JSON.parse(text);
+    if (report.error) return el('p', { class: 'empty' }, report.error);
+    if (report.Error) return el('p', { class: 'sev error' }, report.Error);
+    const rows = (report.Rules || []).map((r) => [r.Score.toFixed(1), r.Name, r.Description]);
+    return el('div', {},
+      el('p', { id: 'spam-score' }, `Score ${report.Score.toFixed(1)}: ${report.IsSpam ? 'spam' : 'not spam'} (5.0 or more is spam)`),
+      table(['Points', 'Rule', 'Description'], rows));
+  })];
 }
 
 function lintsPanel(message) {

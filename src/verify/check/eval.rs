@@ -31,7 +31,7 @@ impl Ops {
             let present = match target {
                 Target::Text(t) => t.is_some(),
                 Target::List(l, _) => !l.is_empty(),
-                Target::Number(_) => true,
+                Target::Number(_) | Target::Decimal(_) => true,
             };
             if present != exists {
                 let state = if present { "is present" } else { "is missing" };
@@ -41,15 +41,18 @@ impl Ops {
         match target {
             Target::Text(text) => self.eval_text(what, text, vars),
             Target::List(items, caseless) => self.eval_list(what, items, caseless, vars),
-            Target::Number(n) => self.eval_number(what, n, vars),
+            Target::Number(n) => self.eval_number(what, &n.to_string(), n as f64, vars),
+            Target::Decimal(n) => self.eval_number(what, &format!("{n:.1}"), n, vars),
         }
     }
 
-    fn eval_number(&self, what: &str, n: u64, vars: &Vars) -> Result<(), String> {
+    /// A number, shown as `shown` and compared as written when `equals`.
+    fn eval_number(&self, what: &str, shown: &str, n: f64, vars: &Vars) -> Result<(), String> {
         if let Some(expected) = &self.equals {
             let expected = vars.fill(expected)?;
-            if n.to_string() != *expected {
-                return Err(vars.why(|| format!("{what} is {n}, not {expected}")));
+            let same = expected.parse::<f64>().is_ok_and(|e| (e - n).abs() < 1e-9);
+            if *shown != *expected && !same {
+                return Err(vars.why(|| format!("{what} is {shown}, not {expected}")));
             }
         }
         bounds(vars, what, n, (self.min, self.max), "")
@@ -77,7 +80,7 @@ impl Ops {
         bounds(
             vars,
             what,
-            chars as u64,
+            chars as f64,
             (self.min, self.max),
             " characters",
         )
@@ -97,7 +100,7 @@ impl Ops {
         bounds(
             vars,
             &format!("the number of {what}"),
-            items.len() as u64,
+            items.len() as f64,
             (self.min, self.max),
             "",
         )
@@ -274,8 +277,8 @@ impl<'a> Value<'a> {
 fn bounds(
     vars: &Vars,
     what: &str,
-    n: u64,
-    (min, max): (Option<u64>, Option<u64>),
+    n: f64,
+    (min, max): (Option<f64>, Option<f64>),
     unit: &str,
 ) -> Result<(), String> {
     if let Some(min) = min.filter(|&m| n < m) {

@@ -41,9 +41,9 @@ pub struct Ops {
     pub one_of: Option<Vec<Scalar>>,
     /// Numbers: the value; lists: how many; texts: how many characters.
     #[serde(default, deserialize_with = "amount_opt")]
-    pub min: Option<u64>,
+    pub min: Option<f64>,
     #[serde(default, deserialize_with = "amount_opt")]
-    pub max: Option<u64>,
+    pub max: Option<f64>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -141,17 +141,19 @@ fn pattern_opt<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Pattern>, D::Er
         .map_err(|e| serde::de::Error::custom(format!("invalid regex: {e}")))
 }
 
-fn amount_opt<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+fn amount_opt<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
     match Scalar::deserialize(d)? {
-        Scalar::Int(n) if n >= 0 => Ok(Some(n as u64)),
+        Scalar::Int(n) => Ok(Some(n as f64)),
+        // A decimal bound, for the spam score.
+        Scalar::Float(n) => Ok(Some(n)),
         Scalar::Text(t) => crate::settings::parse_size("amount", &t)
-            .map(Some)
+            .map(|n| Some(n as f64))
             .map_err(|_| {
                 serde::de::Error::custom(format!(
                     "invalid amount `{t}`: expected a whole number or a size such as 100KB"
                 ))
             }),
-        other => Err(serde::de::Error::custom(format!(
+        other @ Scalar::Bool(_) => Err(serde::de::Error::custom(format!(
             "invalid amount `{}`: expected a whole number or a size such as 100KB",
             other.text()
         ))),
@@ -165,6 +167,8 @@ pub enum Target<'a> {
     /// Addresses compare case-insensitively; other lists exactly.
     List(&'a [String], bool),
     Number(u64),
+    /// A score with one decimal (the spam check's).
+    Decimal(f64),
 }
 
 #[cfg(test)]

@@ -1,4 +1,4 @@
-//! Mailpit's `GET /api/v1/message/{ID}/link-check`: a `HEAD` request to each link of a
+//! The link check (Mailpit's `GET /api/v1/message/{ID}/link-check`): a `HEAD` request to each link of a
 //! message (HTML `href`s and `src`s, URLs in the text; at most 100), answered as Mailpit's
 //! `{"Errors": n, "Links": [{"URL", "StatusCode", "Status"}]}`. Links to loopback, private,
 //! link-local and other reserved addresses are not requested (`451 Blocked
