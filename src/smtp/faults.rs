@@ -62,15 +62,18 @@ pub struct Action {
     pub drop: bool,
     /// Wait this long first, such as `2s` (a slow or tarpitting server).
     pub delay: Option<String>,
+    /// `on: connect` only: the whole session's bytes, both ways, crawl at this many bytes a
+    /// second (`2KiB`), or at a rate drawn from a range for each connection (`1KiB-10KiB`):
+    /// a slow link, as MailHog's Jim makes one.
+    pub link_speed: Option<String>,
 }
 
 /// What a paused sink answers.
 fn paused_effect() -> Effect {
     Effect {
-        delay: None,
         reply: Some("421 4.3.2 Intake paused, try again later".into()),
         close: true,
-        drop: false,
+        ..Effect::default()
     }
 }
 
@@ -79,6 +82,8 @@ struct Armed {
     rule: Rule,
     address: Option<regex::Regex>,
     delay: Option<Duration>,
+    /// Bytes a second, lowest and highest.
+    link_speed: Option<(u64, u64)>,
     matched: AtomicU64,
 }
 
@@ -107,6 +112,8 @@ pub struct Effect {
     pub reply: Option<String>,
     pub close: bool,
     pub drop: bool,
+    /// Bytes a second the session is held to from now on.
+    pub link_speed: Option<u64>,
 }
 
 impl FaultSet {
@@ -153,12 +160,23 @@ impl FaultSet {
         if armed.is_empty() {
             return None;
         }
-        armed.iter().find(|a| self.fires(a, event)).map(|a| Effect {
-            delay: a.delay,
-            reply: a.rule.action.reply.clone(),
-            close: a.rule.action.close,
-            drop: a.rule.action.drop,
+        let armed = armed.iter().find(|a| self.fires(a, event))?;
+        Some(Effect {
+            delay: armed.delay,
+            reply: armed.rule.action.reply.clone(),
+            close: armed.rule.action.close,
+            drop: armed.rule.action.drop,
+            link_speed: armed.link_speed.map(|range| self.draw(range)),
         })
+    }
+
+    /// A rate from `low..=high`, from the seeded generator.
+    fn draw(&self, (low, high): (u64, u64)) -> u64 {
+        let mut rng = self.rng.lock().expect("rng lock");
+        match rng.as_mut() {
+            Some(rng) if high > low => rng.random_range(low..=high),
+            _ => low,
+        }
     }
 
     /// Counts a new connection and checks the `connect` rules.
@@ -235,16 +253,54 @@ fn arm(rule: &Rule) -> Result<Armed, String> {
     {
         return Err("probability must be between 0 and 1".into());
     }
+    let link_speed = rule
+        .action
+        .link_speed
+        .as_deref()
+        .map(speed_range)
+        .transpose()?;
+    if link_speed.is_some()
+        && !rule
+            .when
+            .on
+            .as_deref()
+            .is_some_and(|on| on.eq_ignore_ascii_case("connect"))
+    {
+        return Err("link_speed is a connection's: give it with `on: connect`".into());
+    }
     let action = &rule.action;
-    if action.reply.is_none() && !action.drop && delay.is_none() && !action.close {
-        return Err("the action does nothing: give reply, delay, close or drop".into());
+    if action.reply.is_none()
+        && !action.drop
+        && delay.is_none()
+        && !action.close
+        && link_speed.is_none()
+    {
+        return Err("the action does nothing: give reply, delay, close, drop or link_speed".into());
     }
     Ok(Armed {
         rule: rule.clone(),
         address,
         delay,
+        link_speed,
         matched: AtomicU64::new(0),
     })
+}
+
+/// `2KiB` or `1KiB-10KiB`: bytes a second, never zero.
+fn speed_range(text: &str) -> Result<(u64, u64), String> {
+    let rate = |t: &str| {
+        t.parse::<crate::value::ByteSize>()
+            .map(|b| b.0)
+            .map_err(|e| format!("link_speed `{text}`: {e}"))
+    };
+    let (low, high) = match text.split_once('-') {
+        Some((low, high)) => (rate(low)?, rate(high)?),
+        None => (rate(text)?, rate(text)?),
+    };
+    if low > high {
+        return Err(format!("link_speed `{text}`: the lower rate comes first"));
+    }
+    Ok((low, high))
 }
 
 impl std::fmt::Debug for FaultSet {
@@ -252,5 +308,37 @@ impl std::fmt::Debug for FaultSet {
         f.debug_struct("FaultSet")
             .field("rules", &self.rules())
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod link_speed_tests {
+    use super::*;
+
+    #[test]
+    fn a_link_speed_is_a_connections_and_drawn_from_its_range() {
+        let rules = |yaml: &str| FaultSet::default().set(FaultSet::parse(yaml).unwrap());
+        let err = rules("rules:\n- when: {on: MAIL}\n  action: {link_speed: 2KiB}\n").unwrap_err();
+        assert!(err.contains("on: connect"), "{err}");
+        let err = rules("rules:\n- when: {on: connect}\n  action: {link_speed: 9KiB-1KiB}\n")
+            .unwrap_err();
+        assert!(err.contains("lower rate comes first"), "{err}");
+        assert!(rules("rules:\n- when: {on: connect}\n  action: {link_speed: fast}\n").is_err());
+        let set = FaultSet::default();
+        set.set(
+            FaultSet::parse(
+                "seed: 7\nrules:\n- when: {on: connect}\n  action: {link_speed: 1000-2000}\n",
+            )
+            .unwrap(),
+        )
+        .unwrap();
+        let rates: Vec<u64> = (0..50)
+            .map(|_| set.on_connect().unwrap().link_speed.unwrap())
+            .collect();
+        assert!(rates.iter().all(|r| (1000..=2000).contains(r)));
+        assert!(
+            rates.iter().any(|r| *r != rates[0]),
+            "a rate per connection"
+        );
     }
 }

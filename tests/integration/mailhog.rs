@@ -3,6 +3,7 @@
 //! unmodified, which decodes MailHog's raw headers and bodies itself, so they must be as
 //! MailHog sends them.
 
+use crate::inbox::send_raw;
 use crate::mailpit::{Sink, node_flow};
 use crate::util::http_get;
 
@@ -200,4 +201,54 @@ async fn jim_rejects_as_mailhog_does_until_sent_away() {
     assert_eq!(jim("DELETE", "").await.0, 200);
     let replies = crate::api::codes(sink.smtp, &session).await;
     assert_eq!(replies, ["220", "250", "250", "250", "221"]);
+}
+
+/// Jim's slow links: with `LinkSpeedAffect` 1 every session crawls at the rate given, both
+/// ways, and says so in its transcript; sent away, sessions run at full speed again.
+#[tokio::test(flavor = "multi_thread")]
+async fn jim_slows_links_to_the_rate_given() {
+    use crate::util::http_request;
+    let sink = Sink::start();
+    let addr = sink.mailhog.trim_start_matches("http://").to_owned();
+    let api = sink.http.trim_start_matches("http://").to_owned();
+    let invite =
+        r#"{"AcceptChance": 1, "LinkSpeedAffect": 1, "LinkSpeedMin": 2000, "LinkSpeedMax": 2000}"#;
+    let (status, _) = tokio::task::spawn_blocking({
+        let addr = addr.clone();
+        move || http_request(&addr, "POST", "/api/v2/jim", invite)
+    })
+    .await
+    .unwrap();
+    assert_eq!(status, 201);
+    // About 6,000 bytes each way with the replies: at least 3 s at 2,000 bytes a second.
+    let body = "x".repeat(70);
+    let mail = format!(
+        "From: a@example.com\r\nTo: b@example.com\r\nSubject: Slow\r\n\r\n{}",
+        format!("{body}\r\n").repeat(85)
+    );
+    let started = std::time::Instant::now();
+    send_raw(sink.smtp, mail.as_bytes()).await;
+    let took = started.elapsed();
+    assert!(took >= std::time::Duration::from_secs(3), "{took:?}");
+    let transcript = move |id: u32| {
+        let (status, body) =
+            crate::util::http_get(&api, &format!("/api/v1/messages/{id}/transcript"));
+        assert_eq!(status, 200, "{body}");
+        body
+    };
+    let first = tokio::task::spawn_blocking({
+        let t = transcript.clone();
+        move || t(1)
+    })
+    .await
+    .unwrap();
+    assert!(first.contains("link speed 2000 bytes/s"), "{first}");
+    tokio::task::spawn_blocking(move || http_request(&addr, "DELETE", "/api/v2/jim", ""))
+        .await
+        .unwrap();
+    send_raw(sink.smtp, mail.as_bytes()).await;
+    let second = tokio::task::spawn_blocking(move || transcript(2))
+        .await
+        .unwrap();
+    assert!(!second.contains("link speed"), "{second}");
 }

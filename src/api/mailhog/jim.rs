@@ -1,9 +1,10 @@
 //! MailHog's Jim, the chaos monkey (`/api/v2/jim`), mapped onto the sink's scripted
-//! faults: refused connections (`AcceptChance`), dropped sessions (`DisconnectChance`) and
-//! rejected senders, recipients and logins answered as MailHog answers them (`550 Invalid
-//! sender`, `550 Invalid recipient`, `500 Unrecognised command`), drawn from the faults'
-//! seeded generator. Off until `POST` (as MailHog without `-invite-jim`); link speed is not
-//! simulated.
+//! faults: refused connections (`AcceptChance`), dropped sessions (`DisconnectChance`),
+//! slow links (`LinkSpeedAffect` of the connections crawl at a rate between
+//! `LinkSpeedMin` and `LinkSpeedMax` bytes a second) and rejected senders, recipients and
+//! logins answered as MailHog answers them (`550 Invalid sender`, `550 Invalid recipient`,
+//! `500 Unrecognised command`), drawn from the faults' seeded generator. Off until `POST`
+//! (as MailHog without `-invite-jim`).
 
 use axum::body::Bytes;
 use axum::extract::State;
@@ -66,10 +67,26 @@ fn rule(on: &str, probability: f64, reply: Option<&str>) -> Option<Rule> {
     })
 }
 
+/// The slow-link rule: `affect` of the connections get a rate in `min..=max` bytes/s.
+fn link_speed(affect: f64, min: f64, max: f64) -> Option<Rule> {
+    let (min, max) = (min.max(1.0) as u64, max.max(1.0) as u64);
+    let mut slow = rule("connect", affect, None)?;
+    slow.action = Action {
+        link_speed: Some(format!("{}-{}", min.min(max), max.max(min))),
+        ..Action::default()
+    };
+    Some(slow)
+}
+
 impl Jim {
     fn rules(&self) -> Vec<Rule> {
         [
             rule("connect", 1.0 - self.accept_chance, None),
+            link_speed(
+                self.link_speed_affect,
+                self.link_speed_min,
+                self.link_speed_max,
+            ),
             rule(
                 "MAIL",
                 self.reject_sender_chance,

@@ -56,6 +56,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
                 Err(err) => return Err(err),
             };
             received += line.len as u64;
+            self.paced(line.len).await;
             if line.kept && at_line_start && body.get(begin) == Some(&b'.') {
                 if line.crlf && line.len == 3 {
                     body.truncate(begin);

@@ -9,6 +9,7 @@ use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::sync::watch;
 
 mod message;
+mod pace;
 mod secure;
 mod transcript;
 
@@ -97,6 +98,8 @@ struct State {
     tls: bool,
     /// The authenticated user.
     user: Option<String>,
+    /// A slow link's pace, from a `link_speed` fault.
+    pace: Option<pace::Pace>,
 }
 
 impl State {
@@ -156,6 +159,11 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin> Session<'a, S> {
     /// Runs the session to its end. Timeouts and resets end it quietly with `Ok`.
     pub async fn run(mut self) -> io::Result<()> {
         if let Some(effect) = self.config.faults.on_connect() {
+            if let Some(rate) = effect.link_speed {
+                self.state
+                    .log(|| format!("S: (fault: link speed {rate} bytes/s)"));
+                self.state.pace = Some(pace::Pace::new(rate));
+            }
             // A connect fault replaces the greeting (421 and 554 are the usual ones).
             if !self.apply(&effect).await? || effect.reply.is_some() {
                 return self.close().await;
@@ -175,7 +183,10 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin> Session<'a, S> {
                 return self.close().await;
             };
             let line = match line {
-                Ok(Line::Text(line)) => line,
+                Ok(Line::Text(line)) => {
+                    self.paced(line.len()).await;
+                    line
+                }
                 Ok(Line::TooLong) => {
                     self.error("500 5.5.2 Line too long");
                     continue;
@@ -394,10 +405,18 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin> Session<'a, S> {
 
     async fn flush(&mut self) -> io::Result<()> {
         if !self.out.is_empty() {
+            self.paced(self.out.len()).await;
             self.io.get_mut().write_all(&self.out).await?;
             self.out.clear();
         }
         Ok(())
+    }
+
+    /// Holds `n` bytes back as long as a slow link would (no wait without one).
+    async fn paced(&mut self, n: usize) {
+        if let Some(pace) = &mut self.state.pace {
+            pace.carry(n).await;
+        }
     }
 
     async fn close(mut self) -> io::Result<()> {

@@ -35,10 +35,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
             return Ok(false);
         };
         self.io = BufReader::new(Conn::Tls(Box::new(stream)));
+        // The session starts over (RFC 3207), but over the same slow link.
         let transcript = std::mem::take(&mut self.state.transcript);
+        let pace = self.state.pace.take();
         self.state = State {
             tls: true,
             transcript,
+            pace,
             ..State::default()
         };
         self.state.log(|| "S: (TLS established)".into());
