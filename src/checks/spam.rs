@@ -37,7 +37,7 @@ pub struct Rule {
 pub async fn check(address: &str, raw: &[u8]) -> Report {
     let asked = tokio::time::timeout(TIMEOUT, ask(address, raw)).await;
     match asked {
-        Ok(Ok(reply)) => parse(&reply),
+        Ok(Ok(reply)) => parse_reply(&reply),
         Ok(Err(e)) => failed(format!("spamd at {address}: {e}")),
         Err(_) => failed(format!(
             "spamd at {address}: no answer in {}s",
@@ -81,7 +81,7 @@ async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
 
 /// spamd's reply: `SPAMD/1.1 0 EX_OK`, headers with `Spam: True ; 7.1 / 5.0`, then the
 /// report, whose rule table follows `Content analysis details`.
-fn parse(reply: &str) -> Report {
+pub fn parse_reply(reply: &str) -> Report {
     // A rule's description wraps onto lines indented to its column.
     let joined = reply
         .replace("\r\n", "\n")
@@ -158,7 +158,7 @@ Content analysis details:   (7.3 points, 5.0 required)\n\n pts rule name        
 
     #[test]
     fn a_report_gives_score_verdict_and_rules() {
-        let r = parse(REPLY);
+        let r = parse_reply(REPLY);
         assert_eq!(r.error, "");
         assert!(r.is_spam);
         assert!((r.score - 7.3).abs() < 1e-9);
@@ -174,16 +174,16 @@ Content analysis details:   (7.3 points, 5.0 required)\n\n pts rule name        
 
     #[test]
     fn errors_are_reported_not_scored_clean() {
-        let r = parse("SPAMD/1.0 76 Bad header line: x\r\n");
+        let r = parse_reply("SPAMD/1.0 76 Bad header line: x\r\n");
         assert_eq!(r.error, "spamd: Bad header line: x");
         assert!(r.rules.is_none());
         assert!(
-            parse("HTTP/1.1 200 OK\r\n")
+            parse_reply("HTTP/1.1 200 OK\r\n")
                 .error
                 .starts_with("not a spamd reply")
         );
         assert!(
-            parse("SPAMD/1.1 0 EX_OK\r\n\r\n")
+            parse_reply("SPAMD/1.1 0 EX_OK\r\n\r\n")
                 .error
                 .contains("no `Spam:`")
         );

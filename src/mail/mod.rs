@@ -3,6 +3,7 @@
 //! (in `parsed`) a stored message parsed into headers, bodies, attachments, links and lints.
 
 pub mod parsed;
+pub mod thumb;
 
 use std::future::Future;
 use std::net::SocketAddr;

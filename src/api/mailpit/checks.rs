@@ -81,7 +81,7 @@ async fn thumb(
     let raw = state.raw(&summary)?;
     let bytes = super::parts::part_bytes(&raw, &part).ok_or_else(not_found)?;
     let kind = found.content_type.clone();
-    let jpeg = tokio::task::spawn_blocking(move || super::thumb::thumbnail(&bytes, &kind))
+    let jpeg = tokio::task::spawn_blocking(move || crate::mail::thumb::thumbnail(&bytes, &kind))
         .await
         .map_err(|_| not_found())?;
     let disposition = format!("filename=\"{}\"", found.file_name.replace('"', ""));

@@ -14,7 +14,6 @@ mod more;
 mod parts;
 mod search;
 mod send;
-mod thumb;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
