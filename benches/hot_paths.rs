@@ -147,5 +147,22 @@ fn render(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, smtp, store, verify, render);
+/// The HTML check (Mailpit's `html-check`) of a rendered email: what one inbox tab, one
+/// Mailpit call or one `html_check` condition costs.
+fn checks(c: &mut Criterion) {
+    let catalog = Catalog::builtin().unwrap();
+    let fixture = &catalog.get("order_confirmation").unwrap().fixtures[0];
+    let event: Event = serde_json::from_str(&fixture.text).unwrap();
+    let renderer = Renderer::new(Templates::builtin().unwrap());
+    let html = renderer.render(&event).unwrap().html;
+    let checker = mailtest::checks::HtmlChecker::new();
+    let mut group = c.benchmark_group("checks");
+    group.throughput(Throughput::Elements(1));
+    group.bench_function("html check, order_confirmation", |b| {
+        b.iter(|| black_box(checker.check(black_box(&html))));
+    });
+    group.finish();
+}
+
+criterion_group!(benches, smtp, store, verify, render, checks);
 criterion_main!(benches);
