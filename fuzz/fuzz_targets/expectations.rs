@@ -22,9 +22,12 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     let mut vars = Vars::new(BTreeMap::new());
     let golden = |_: &Message, _: &mailtest::verify::spec::Golden| Ok(());
     let closed = |_: &mailtest::verify::spec::Expectation| false;
+    // Link and spam checks are only asked for here, never run: no network in a fuzz run.
+    let checks = mailtest::verify::checks::Checks::default();
     let ctx = Context {
         mailbox: spec.mailbox.as_deref(),
         golden: &golden,
+        checks: &checks,
         window_open: &closed,
     };
     let _ = evaluate_all(&spec.expect, &messages, &mut vars, &ctx);
