@@ -11,12 +11,15 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures_util::StreamExt;
 use serde::Serialize;
 
 /// Mailpit checks at most this many links.
 const MAX_LINKS: usize = 100;
 const MAX_REDIRECTS: usize = 10;
 const TIMEOUT: Duration = Duration::from_secs(10);
+/// Links requested at once.
+const AT_ONCE: usize = 8;
 
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "PascalCase")]
@@ -43,15 +46,19 @@ pub async fn check(raw: &[u8], follow: bool, internal: bool) -> Report {
             urls.push(link.href);
         }
     }
-    let mut links = Vec::with_capacity(urls.len());
-    for url in urls {
-        let (status_code, status) = head(&url, follow, internal).await;
-        links.push(Link {
-            url,
-            status_code,
-            status,
-        });
-    }
+    // A few at once, answers kept in the links' order.
+    let links: Vec<Link> = futures_util::stream::iter(urls)
+        .map(|url| async move {
+            let (status_code, status) = head(&url, follow, internal).await;
+            Link {
+                url,
+                status_code,
+                status,
+            }
+        })
+        .buffered(AT_ONCE)
+        .collect()
+        .await;
     let errors = links
         .iter()
         .filter(|l| l.status_code == 0 || l.status_code >= 400)
@@ -101,8 +108,10 @@ async fn allowed_address(url: &reqwest::Url, internal: bool) -> Result<SocketAdd
     let host = url.host_str().unwrap_or_default();
     let port = url.port_or_known_default().unwrap_or(80);
     let host = host.trim_start_matches('[').trim_end_matches(']');
-    let mut found = tokio::net::lookup_host((host, port))
+    let lookup = tokio::time::timeout(TIMEOUT, tokio::net::lookup_host((host, port)));
+    let mut found = lookup
         .await
+        .map_err(|_| (0, format!("{host}: no answer from DNS")))?
         .map_err(|e| (0, e.to_string()))?;
     let addr = found.next().ok_or((0, format!("{host}: no address")))?;
     if !internal && reserved(addr.ip()) {

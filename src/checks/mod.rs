@@ -15,7 +15,7 @@ use std::sync::{Arc, OnceLock};
 /// The checks one sink (or one verify run) offers, with what they need.
 #[derive(Debug, Default)]
 pub struct Checker {
-    html: OnceLock<Arc<HtmlChecker>>,
+    html: Arc<OnceLock<HtmlChecker>>,
     /// spamd's address (`host:port` or `unix:/path`) when the spam check is on.
     pub spamd: Option<String>,
     /// The link check may request loopback and private addresses.
@@ -25,19 +25,17 @@ pub struct Checker {
 impl Checker {
     pub fn new(spamd: Option<String>, internal_links: bool) -> Self {
         Self {
-            html: OnceLock::new(),
+            html: Arc::default(),
             spamd,
             internal_links,
         }
     }
 
-    /// The HTML check of `html`, off the async workers (the data is parsed on first use).
+    /// The HTML check of `html`, off the async workers (where the data is also parsed, on
+    /// first use).
     pub async fn html(&self, html: String) -> html::Report {
-        let checker = self
-            .html
-            .get_or_init(|| Arc::new(HtmlChecker::new()))
-            .clone();
-        tokio::task::spawn_blocking(move || checker.check(&html))
+        let checker = self.html.clone();
+        tokio::task::spawn_blocking(move || checker.get_or_init(HtmlChecker::new).check(&html))
             .await
             .expect("the HTML check does not panic")
     }

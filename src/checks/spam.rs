@@ -1,7 +1,9 @@
 //! The spam check: a message scored by a SpamAssassin daemon (`spamd`) the user runs,
 //! through spamd's own protocol (`REPORT SPAMC/1.5`, as `spamc` speaks it), answered as
-//! Mailpit's `SpamAssassinResponse`. A daemon that cannot be reached or answers an error
-//! is reported in `Error` with a zero score, as Mailpit does, never as a clean result.
+//! Mailpit's `SpamAssassinResponse`. A daemon that cannot be reached is reported in
+//! `Error` with a zero score, as Mailpit does; so is one that answers an error code (where
+//! Mailpit shows a clean zero score), never as a clean result. Scores are rounded down to
+//! one decimal of their exact value (Mailpit rounds a 32-bit float, showing 0.7 as 0.6).
 
 use std::time::Duration;
 
@@ -132,10 +134,12 @@ fn rule(line: &str) -> Option<Rule> {
     let end = rest
         .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
         .unwrap_or(rest.len());
+    // What separates name and description belongs to neither (Mailpit's `(\W*)`).
+    let description = rest[end..].trim_start_matches(|c: char| !(c.is_alphanumeric() || c == '_'));
     Some(Rule {
         score: tenths(points),
         name: rest[..end].to_owned(),
-        description: rest[end..].trim().to_owned(),
+        description: description.trim_end().to_owned(),
     })
 }
 

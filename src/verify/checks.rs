@@ -1,7 +1,8 @@
 //! The HTML, link and spam checks as verify conditions (`html_check`, `link_check`,
 //! `spam_check`). Each runs at most once per message and options: the HTML check when a
-//! condition asks for it, the link and spam checks (network calls) between evaluations,
-//! for the messages an evaluation found waiting on them.
+//! condition asks for it, the link and spam checks (network calls) between evaluations, all
+//! that one evaluation asked for at once, and only for messages that meet every other
+//! condition. The run loop settles them before any verdict is final.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -24,6 +25,8 @@ pub enum Kind {
 pub enum Done {
     Links(links::Report),
     Spam(spam::Report),
+    /// The message could not be read to check it.
+    Failed(String),
 }
 
 /// Checks run so far, by message (arrival order) and kind, and the ones wanted next.
@@ -97,13 +100,18 @@ impl Checks {
     pub async fn run_pending(&self, messages: &[Message]) {
         let wanted: Vec<(u64, Kind)> = self.wanted.lock_now().drain(..).collect();
         let jobs = wanted.into_iter().map(|(seq, kind)| {
-            let raw = messages
-                .iter()
-                .find(|m| m.seq == seq)
-                .and_then(|m| m.content().ok())
-                .map(|c| c.raw.clone())
-                .unwrap_or_default();
-            async move { ((seq, kind), self.run_one(kind, &raw).await) }
+            let raw = match messages.iter().find(|m| m.seq == seq).map(Message::content) {
+                Some(Ok(c)) => Ok(c.raw.clone()),
+                Some(Err(e)) => Err(format!("cannot read the message: {e}")),
+                None => Err("the message is gone".to_owned()),
+            };
+            async move {
+                let done = match raw {
+                    Ok(raw) => self.run_one(kind, &raw).await,
+                    Err(e) => Done::Failed(e),
+                };
+                ((seq, kind), done)
+            }
         });
         let results: Vec<_> = futures_util::stream::iter(jobs)
             .buffer_unordered(AT_ONCE)
@@ -131,18 +139,23 @@ impl Checks {
     }
 }
 
-/// The check conditions of `f` that `m` fails; `Err` while a network check is still to run.
+/// The check conditions of `f` that `m` fails. `failing`: the message already fails
+/// another condition, so no network check is asked for. A check still to run is a failure
+/// for now ("waiting"), which the run loop replaces with its finding before any verdict.
 pub fn failures(
     f: &Fields,
     m: &Message,
     vars: &Vars,
     checks: &Checks,
-) -> Result<Vec<String>, String> {
+    failing: bool,
+) -> Vec<String> {
     let mut out = Vec::new();
     if let Some(h) = &f.html_check {
         out.extend(html_failures(h, m, vars, checks));
     }
-    let mut pending = None;
+    if failing || !out.is_empty() {
+        return out;
+    }
     if let Some(l) = &f.link_check {
         let kind = Kind::Links {
             follow: l.follow,
@@ -150,19 +163,18 @@ pub fn failures(
         };
         match checks.network(m, kind).as_deref() {
             Some(Done::Links(report)) => out.extend(link_failures(l, report, vars)),
-            _ => pending = Some("waiting for the link check"),
+            Some(Done::Failed(e)) => out.push(format!("link check: {e}")),
+            _ => out.push("waiting for the link check".to_owned()),
         }
     }
     if let Some(s) = &f.spam_check {
         match checks.network(m, Kind::Spam).as_deref() {
             Some(Done::Spam(report)) => out.extend(spam_failures(s, report, vars)),
-            _ => pending = Some("waiting for the spam check"),
+            Some(Done::Failed(e)) => out.push(format!("spam check: {e}")),
+            _ => out.push("waiting for the spam check".to_owned()),
         }
     }
-    match pending {
-        Some(why) => Err(format!("{}: {why}", m.describe())),
-        None => Ok(out),
-    }
+    out
 }
 
 fn html_failures(h: &HtmlCheckFields, m: &Message, vars: &Vars, checks: &Checks) -> Vec<String> {

@@ -35,7 +35,10 @@ pub fn failures(
     if let Some(Err(diff)) = fields.matches_render.as_ref().map(|g| (ctx.golden)(m, g)) {
         out.push(diff);
     }
-    out.extend(super::checks::failures(fields, m, vars, ctx.checks)?);
+    let failing = !out.is_empty();
+    out.extend(super::checks::failures(
+        fields, m, vars, ctx.checks, failing,
+    ));
     Ok(out)
 }
 

@@ -203,8 +203,9 @@ async fn jim_rejects_as_mailhog_does_until_sent_away() {
     assert_eq!(replies, ["220", "250", "250", "250", "221"]);
 }
 
-/// Jim's slow links: with `LinkSpeedAffect` 1 every session crawls at the rate given, both
-/// ways, and says so in its transcript; sent away, sessions run at full speed again.
+/// Jim's slow links: with `LinkSpeedAffect` 1 every session crawls at the rate given (times
+/// 8 bytes a second, as MailHog's code runs it), both ways, and says so in its transcript;
+/// sent away, sessions run at full speed again.
 #[tokio::test(flavor = "multi_thread")]
 async fn jim_slows_links_to_the_rate_given() {
     use crate::util::http_request;
@@ -212,7 +213,7 @@ async fn jim_slows_links_to_the_rate_given() {
     let addr = sink.mailhog.trim_start_matches("http://").to_owned();
     let api = sink.http.trim_start_matches("http://").to_owned();
     let invite =
-        r#"{"AcceptChance": 1, "LinkSpeedAffect": 1, "LinkSpeedMin": 2000, "LinkSpeedMax": 2000}"#;
+        r#"{"AcceptChance": 1, "LinkSpeedAffect": 1, "LinkSpeedMin": 250, "LinkSpeedMax": 250}"#;
     let (status, _) = tokio::task::spawn_blocking({
         let addr = addr.clone();
         move || http_request(&addr, "POST", "/api/v2/jim", invite)
@@ -220,7 +221,7 @@ async fn jim_slows_links_to_the_rate_given() {
     .await
     .unwrap();
     assert_eq!(status, 201);
-    // About 6,000 bytes each way with the replies: at least 3 s at 2,000 bytes a second.
+    // About 6,000 bytes with the replies: at least 3 s at 250 x 8 = 2,000 bytes a second.
     let body = "x".repeat(70);
     let mail = format!(
         "From: a@example.com\r\nTo: b@example.com\r\nSubject: Slow\r\n\r\n{}",

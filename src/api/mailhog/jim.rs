@@ -1,7 +1,7 @@
 //! MailHog's Jim, the chaos monkey (`/api/v2/jim`), mapped onto the sink's scripted
 //! faults: refused connections (`AcceptChance`), dropped sessions (`DisconnectChance`),
 //! slow links (`LinkSpeedAffect` of the connections crawl at a rate between
-//! `LinkSpeedMin` and `LinkSpeedMax` bytes a second) and rejected senders, recipients and
+//! `LinkSpeedMin` and `LinkSpeedMax`, times 8 bytes a second as MailHog's code runs them) and rejected senders, recipients and
 //! logins answered as MailHog answers them (`550 Invalid sender`, `550 Invalid recipient`,
 //! `500 Unrecognised command`), drawn from the faults' seeded generator. Off until `POST`
 //! (as MailHog without `-invite-jim`).
@@ -67,9 +67,11 @@ fn rule(on: &str, probability: f64, reply: Option<&str>) -> Option<Rule> {
     })
 }
 
-/// The slow-link rule: `affect` of the connections get a rate in `min..=max` bytes/s.
+/// The slow-link rule: `affect` of the connections get a rate in `min..=max`. MailHog's
+/// session multiplies Jim's rate (already bytes, as linkio's bits) by its bytes unit again,
+/// so its links run at 8 times the settings' bytes a second; a drop-in runs as fast.
 fn link_speed(affect: f64, min: f64, max: f64) -> Option<Rule> {
-    let (min, max) = (min.max(1.0) as u64, max.max(1.0) as u64);
+    let (min, max) = (min.max(1.0) as u64 * 8, max.max(1.0) as u64 * 8);
     let mut slow = rule("connect", affect, None)?;
     slow.action = Action {
         link_speed: Some(format!("{}-{}", min.min(max), max.max(min))),

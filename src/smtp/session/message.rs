@@ -41,7 +41,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
         // The DATA command's own CR LF ends the line before the first line of data.
         let mut at_line_start = true;
         let mut received: u64 = 0;
-        let started = tokio::time::Instant::now();
+        let mut started = tokio::time::Instant::now();
         loop {
             let Some(left) = lines::time_left(started, received, self.config.timeout) else {
                 return self.too_slow().await;
@@ -56,7 +56,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
                 Err(err) => return Err(err),
             };
             received += line.len as u64;
-            self.paced(line.len).await;
+            // Time the slow link (a fault) takes is ours, not the client's: it does not
+            // count against the client's minimum rate.
+            started += self.paced(line.len).await;
             if line.kept && at_line_start && body.get(begin) == Some(&b'.') {
                 if line.crlf && line.len == 3 {
                     body.truncate(begin);
@@ -101,6 +103,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
             }
             Err(err) => return Err(err),
         }
+        self.paced(usize::try_from(size).unwrap_or(usize::MAX))
+            .await;
         if !ready {
             self.error("503 5.5.1 Need MAIL and RCPT before BDAT");
             return Ok(true);

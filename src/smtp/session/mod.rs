@@ -412,10 +412,11 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin> Session<'a, S> {
         Ok(())
     }
 
-    /// Holds `n` bytes back as long as a slow link would (no wait without one).
-    async fn paced(&mut self, n: usize) {
-        if let Some(pace) = &mut self.state.pace {
-            pace.carry(n).await;
+    /// Holds `n` bytes back as long as a slow link would (no wait without one); how long.
+    async fn paced(&mut self, n: usize) -> Duration {
+        match &mut self.state.pace {
+            Some(pace) => pace.carry(n).await,
+            None => Duration::ZERO,
         }
     }
 

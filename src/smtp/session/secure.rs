@@ -107,6 +107,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
         self.flush().await?;
         match lines::read_line(&mut self.io, MAX_COMMAND_LINE, self.config.timeout).await? {
             Line::Text(line) => {
+                self.paced(line.len()).await;
                 let text = String::from_utf8_lossy(&line).trim().to_owned();
                 self.state.log(|| "C: ***".into());
                 Ok((text != "*").then_some(text))
