@@ -180,8 +180,9 @@ impl HtmlChecker {
                 counts.insert(slug, n);
             }
         }
+        let written = attributes_premailer_writes(doc, merged);
         for (slug, selector) in &self.attributes {
-            if merged.select(selector).next().is_some() {
+            if merged.select(selector).next().is_some() || written.contains(slug) {
                 *counts.entry(slug).or_default() += 1;
             }
         }
@@ -251,6 +252,45 @@ fn script_warning(found: usize) -> Warning {
             unsupported: 100.0,
         },
     }
+}
+
+/// The attribute tests that Mailpit's inliner (go-premailer, `CssToAttributes` on) makes
+/// fire: on an element a `<style>` rule reached, `background-color`, `width` and `height`
+/// are also written as `bgcolor`, `width` and `height` attributes. An element a rule
+/// reached is one whose style the inlining changed; the two documents' elements (but
+/// `<style>`, which inlining may drop) are paired in order.
+fn attributes_premailer_writes(doc: &Html, merged: &Html) -> Vec<&'static str> {
+    let elements = |d: &'_ Html| -> Vec<Option<String>> {
+        d.tree
+            .nodes()
+            .filter_map(|n| n.value().as_element())
+            .filter(|e| e.name() != "style")
+            .map(|e| e.attr("style").map(str::to_owned))
+            .collect()
+    };
+    let (before, after) = (elements(doc), elements(merged));
+    if before.len() != after.len() {
+        return Vec::new();
+    }
+    let mut fired = Vec::new();
+    for (was, now) in before.iter().zip(&after) {
+        let Some(now) = now.as_deref().filter(|n| Some(*n) != was.as_deref()) else {
+            continue;
+        };
+        for declaration in now.split(';') {
+            let property = declaration.split(':').next().unwrap_or_default().trim();
+            let slug = match property.to_ascii_lowercase().as_str() {
+                "background-color" => "css-background-color",
+                "width" => "css-width",
+                "height" => "css-height",
+                _ => continue,
+            };
+            if !fired.contains(&slug) {
+                fired.push(slug);
+            }
+        }
+    }
+    fired
 }
 
 /// The HTML with its `<style>` rules moved onto the elements, `!important` kept.
@@ -331,6 +371,27 @@ a:hover { color: blue }
             (r.total.unsupported - 100.0 / 7.0).abs() < 0.01,
             "{:?}",
             r.total
+        );
+    }
+
+    #[test]
+    fn style_rules_make_the_attributes_mailpits_inliner_writes() {
+        let checker = HtmlChecker::new();
+        let found = |html: &str| -> Vec<(String, usize)> {
+            let r = checker.check(html);
+            ["css-width", "css-height", "css-background-color"]
+                .iter()
+                .filter_map(|s| r.warnings.iter().find(|w| w.slug == *s))
+                .map(|w| (w.slug.clone(), w.score.found))
+                .collect()
+        };
+        // A rule's width reaches the div: the style test and the attribute test both count.
+        let ruled = "<style>.w { width: 600px }</style><div class=\"w\">x</div>";
+        assert_eq!(found(ruled), [("css-width".to_owned(), 2)]);
+        // An inline style alone is not touched by the inliner: no attribute.
+        assert_eq!(
+            found("<div style=\"width: 600px\">x</div>"),
+            [("css-width".to_owned(), 1)]
         );
     }
 
