@@ -301,6 +301,21 @@ async fn the_event_socket_tells_of_new_mail_changes_and_deletions() {
     let (status, _) = crate::util::http_request(&sink.addr(), "DELETE", "/api/v1/messages", "");
     assert_eq!(status, 200);
     assert_eq!(next().await["Type"], "truncate");
+    // Over 200 deleted at once: one `prune`, as Mailpit says it.
+    send_raw(sink.smtp, OTHER.as_bytes()).await;
+    for _ in 0..201 {
+        send_raw(sink.smtp, RECEIPT.as_bytes()).await;
+    }
+    let path = "/api/v1/search?query=subject:receipt";
+    let (status, _) = crate::util::http_request(&sink.addr(), "DELETE", path, "");
+    assert_eq!(status, 200);
+    loop {
+        match next().await["Type"].as_str().unwrap() {
+            "prune" => break,
+            "delete" => panic!("201 deletions named one by one"),
+            _ => {}
+        }
+    }
 }
 
 /// An inline image: listed in `Inline` with its part id, served by the part route, and

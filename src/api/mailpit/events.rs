@@ -1,7 +1,8 @@
 //! Mailpit's `/api/events` websocket: a text frame `{"Type": ..., "Data": ...}` for each
 //! new message (`new`, its summary), read-state and tag change (`update`), deletion
-//! (`delete`, or `truncate` when the store is emptied), and the counts after each
-//! (`stats`), as Mailpit's web UI and clients listen for them. The server never reads.
+//! (`delete`; `truncate` when the store is emptied; `prune` for more than 200 at once), and
+//! the counts after each (`stats`), as Mailpit's web UI and clients listen for them. The
+//! server never reads.
 
 use std::sync::Arc;
 
@@ -93,12 +94,19 @@ async fn frames(state: &State, change: Change) -> Vec<Value> {
         Change::Removed(_) if state.store.is_empty() => {
             vec![json!({"Type": "truncate", "Data": null})]
         }
+        // Mailpit says `prune` instead of naming more than 200 deletions one by one.
+        Change::Removed(ids) if ids.len() > PRUNE_OVER => {
+            vec![json!({"Type": "prune", "Data": null})]
+        }
         Change::Removed(ids) => ids
             .iter()
             .map(|id| json!({"Type": "delete", "Data": {"ID": id.to_string()}}))
             .collect(),
     }
 }
+
+/// Deletions named one by one at most (Mailpit's `DeleteSearch`).
+const PRUNE_OVER: usize = 200;
 
 fn stats(state: &State) -> Value {
     let all = state.store.list(&Query::default());
