@@ -158,16 +158,8 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin> Session<'a, S> {
 
     /// Runs the session to its end. Timeouts and resets end it quietly with `Ok`.
     pub async fn run(mut self) -> io::Result<()> {
-        if let Some(effect) = self.config.faults.on_connect() {
-            if let Some(rate) = effect.link_speed {
-                self.state
-                    .log(|| format!("S: (fault: link speed {rate} bytes/s)"));
-                self.state.pace = Some(pace::Pace::new(rate));
-            }
-            // A connect fault replaces the greeting (421 and 554 are the usual ones).
-            if !self.apply(&effect).await? || effect.reply.is_some() {
-                return self.close().await;
-            }
+        if !self.connect_faults().await? {
+            return self.close().await;
         }
         let greeting = format!("220 {} mailtest ESMTP ready", self.config.hostname);
         self.reply(&greeting);
@@ -410,6 +402,20 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin> Session<'a, S> {
             self.out.clear();
         }
         Ok(())
+    }
+
+    /// The `connect` fault rules: a slow link from now on, or a reply in the greeting's
+    /// place (421 and 554 are the usual ones); `false` when the session ends here.
+    async fn connect_faults(&mut self) -> io::Result<bool> {
+        let Some(effect) = self.config.faults.on_connect() else {
+            return Ok(true);
+        };
+        if let Some(rate) = effect.link_speed {
+            self.state
+                .log(|| format!("S: (fault: link speed {rate} bytes/s)"));
+            self.state.pace = Some(pace::Pace::new(rate));
+        }
+        Ok(self.apply(&effect).await? && effect.reply.is_none())
     }
 
     /// Holds `n` bytes back as long as a slow link would (no wait without one); how long.
