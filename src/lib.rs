@@ -24,6 +24,7 @@
 pub mod api;
 pub mod broker;
 pub mod catalog;
+pub mod celery;
 pub mod checks;
 pub mod cli;
 mod commands;

@@ -15,6 +15,7 @@ use std::sync::Arc;
 use include_dir::{Dir, include_dir};
 use indexmap::IndexMap;
 
+use crate::celery::CeleryFormat;
 use crate::exit_code::ErrorKind;
 
 pub use schema::{Field, Kind, Schema, Violation};
@@ -36,6 +37,8 @@ pub enum CatalogError {
     },
     #[error("{0}")]
     Schema(crate::located::Located),
+    #[error("{file}: {problems}")]
+    Celery { file: String, problems: String },
     #[error("{file}: schema names event type `{named}` but its folder is `{folder}`")]
     Mismatch {
         file: String,
@@ -87,6 +90,26 @@ pub struct Catalog {
     format: Option<Arc<WireFormat>>,
     /// The user's catalog folder, where its other files (`templates.yaml`) are.
     dir: Option<PathBuf>,
+    /// The folder's `celery.yaml`: events are enqueued as these Celery tasks.
+    celery: Option<Arc<CeleryFormat>>,
+}
+
+/// A catalog folder's YAML file, if it is there.
+fn read_yaml<T: serde::de::DeserializeOwned>(
+    path: &Path,
+    what: &str,
+) -> Result<Option<T>, CatalogError> {
+    if !path.is_file() {
+        return Ok(None);
+    }
+    let text = std::fs::read_to_string(path).map_err(|source| CatalogError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    let shown = path.display().to_string();
+    serde_norway::from_str(&text).map(Some).map_err(|err| {
+        CatalogError::Schema(crate::located::Located::yaml(&shown, Some(what), &err))
+    })
 }
 
 impl Catalog {
@@ -139,21 +162,7 @@ impl Catalog {
                 source,
             })
         };
-        let format_file = dir.join("format.yaml");
-        if format_file.is_file() {
-            let text =
-                std::fs::read_to_string(&format_file).map_err(|source| CatalogError::Read {
-                    path: format_file.clone(),
-                    source,
-                })?;
-            let shown = format_file.display().to_string();
-            let format = serde_norway::from_str(&text).map_err(|err| {
-                CatalogError::Schema(crate::located::Located::yaml(
-                    &shown,
-                    Some("invalid wire format"),
-                    &err,
-                ))
-            })?;
+        if let Some(format) = read_yaml(&dir.join("format.yaml"), "invalid wire format")? {
             self.format = Some(Arc::new(format));
         }
         let mut folders: Vec<PathBuf> = read(dir)?
@@ -180,7 +189,34 @@ impl Catalog {
                 .into_owned();
             self.add(&folder_name, files)?;
         }
+        let celery_file = dir.join("celery.yaml");
+        if let Some(celery) = read_yaml(&celery_file, "invalid Celery tasks")? {
+            self.check_celery(&celery, &celery_file)?;
+            self.celery = Some(Arc::new(celery));
+        }
         Ok(())
+    }
+
+    /// Every task in `celery.yaml` is for a known type and takes its arguments from
+    /// fields that type has.
+    fn check_celery(&self, celery: &CeleryFormat, file: &Path) -> Result<(), CatalogError> {
+        let mut wrong = Vec::new();
+        for ty in celery.tasks.keys() {
+            match self.types.get(ty) {
+                Some(t) => {
+                    let fields: Vec<String> = t.schema.data.keys().cloned().collect();
+                    wrong.extend(celery.unknown_paths(ty, &fields));
+                }
+                None => wrong.push(format!("`{ty}` is no event type of the catalog")),
+            }
+        }
+        if wrong.is_empty() {
+            return Ok(());
+        }
+        Err(CatalogError::Celery {
+            file: file.display().to_string(),
+            problems: wrong.join("; "),
+        })
     }
 
     /// Adds one type from its folder's files: `(file name, display path, text)`.
@@ -235,6 +271,11 @@ impl Catalog {
         self.format.as_deref()
     }
 
+    /// The Celery tasks events are enqueued as, when the catalog folder has `celery.yaml`.
+    pub fn celery(&self) -> Option<&CeleryFormat> {
+        self.celery.as_deref()
+    }
+
     /// The type of the user's format written `wire_type` on the wire.
     pub fn by_wire_type(&self, wire_type: &str) -> Option<&EventType> {
         self.types
@@ -254,6 +295,15 @@ impl Catalog {
     pub fn topics(&self) -> Vec<String> {
         let mut topics = vec![DEFAULT_TOPIC.to_owned()];
         topics.extend(self.types.keys().map(|t| per_type_topic(t)));
+        // Celery's Kafka transport reads each queue from the topic of its name.
+        if let Some(celery) = &self.celery {
+            for task in celery.tasks.values() {
+                let queue = celery.queue_of(task).to_owned();
+                if !topics.contains(&queue) {
+                    topics.push(queue);
+                }
+            }
+        }
         topics
     }
 }

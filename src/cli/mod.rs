@@ -190,6 +190,18 @@ pub struct ProduceArgs {
         requires = "fallback_smtp"
     )]
     pub templates: Option<PathBuf>,
+    /// With a catalog whose `celery.yaml` makes events Celery tasks: wait for every task's
+    /// result in this Redis result backend (`redis://host:port/db`) and report the states
+    #[arg(long, env = "MAILTEST_CELERY_RESULTS", value_name = "URL", conflicts_with_all = ["dry_run", "raw"])]
+    pub celery_results: Option<String>,
+    /// How long to wait for the tasks' results after the last is sent
+    #[arg(
+        long,
+        default_value = "30s",
+        value_name = "DURATION",
+        requires = "celery_results"
+    )]
+    pub results_timeout: Span,
 }
 
 #[derive(Debug, Args)]

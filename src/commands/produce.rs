@@ -1,9 +1,11 @@
 //! `mailtest produce`: turn flags into a plan and a pace, send, and summarise.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 
+use crate::celery::Sent;
+use crate::celery::results::{Outcomes, Watch};
 use crate::cli::{OutputFormat, ProduceArgs};
 use crate::exit_code::Outcome;
 use crate::kafka::KafkaError;
@@ -24,18 +26,17 @@ pub async fn run(args: ProduceArgs, config: &ConfigFile, printer: &Printer) -> R
         }
         return Ok(Outcome::Success);
     }
-    let pace = Pace {
-        rate: settings.rate,
-        flush_timeout: Duration::from_secs(35).max(settings.connection.timeout),
+    // Subscribed before the first task goes, so no result can come unseen.
+    let watch = match &settings.celery_results {
+        Some((url, _)) => Some(Watch::start(url, settings.connection.timeout).await?),
+        None => None,
     };
-    let progress = printer.progress(Some(plan.total), "producing");
-    let stop = super::interrupt_flag();
-    let connection = settings.connection.clone();
-    let produced = tokio::task::spawn_blocking(move || {
-        produce::run(&connection, plan.messages, &pace, &progress, &stop)
-    })
-    .await
-    .context("the producer thread failed")?;
+    let sent = Sent::default();
+    let mut plan = plan;
+    if watch.is_some() {
+        plan.messages = crate::celery::noting_tasks(plan.messages, sent.clone());
+    }
+    let produced = send(plan, &settings, printer).await?;
     let summary = match (produced, &settings.fallback_smtp) {
         (Err(err @ KafkaError::Unreachable { .. }), Some(smtp)) => {
             printer.warn(&format!(
@@ -47,14 +48,45 @@ pub async fn run(args: ProduceArgs, config: &ConfigFile, printer: &Printer) -> R
         }
         (produced, _) => produced?,
     };
-    report(&summary, settings.output, printer)?;
+    let tasks = match (watch, &settings.celery_results) {
+        (Some(watch), Some((_, timeout))) => {
+            printer.status("waiting for the tasks' results");
+            let sent = sent.lock().map(|s| s.clone()).unwrap_or_default();
+            Some(watch.wait(&sent, Instant::now() + *timeout).await?)
+        }
+        _ => None,
+    };
+    report(&summary, tasks.as_ref(), settings.output, printer)?;
     Ok(if summary.interrupted {
         Outcome::Interrupted
-    } else if summary.failed > 0 || summary.undelivered > 0 {
+    } else if summary.failed > 0
+        || summary.undelivered > 0
+        || tasks.is_some_and(|t| !t.all_succeeded())
+    {
         Outcome::Failure
     } else {
         Outcome::Success
     })
+}
+
+/// Sends the plan's messages at the settings' pace, with a progress bar.
+async fn send(
+    plan: plan::Plan,
+    settings: &settings::Produce,
+    printer: &Printer,
+) -> Result<Result<Deliveries, KafkaError>> {
+    let pace = Pace {
+        rate: settings.rate,
+        flush_timeout: Duration::from_secs(35).max(settings.connection.timeout),
+    };
+    let progress = printer.progress(Some(plan.total), "producing");
+    let stop = super::interrupt_flag();
+    let connection = settings.connection.clone();
+    tokio::task::spawn_blocking(move || {
+        produce::run(&connection, plan.messages, &pace, &progress, &stop)
+    })
+    .await
+    .context("the producer thread failed")
 }
 
 /// Kafka is unreachable: every event rendered and sent over SMTP, with dispatch's retries.
@@ -104,10 +136,20 @@ async fn fallback(
     })
 }
 
-fn report(summary: &Deliveries, output: OutputFormat, printer: &Printer) -> Result<()> {
+fn report(
+    summary: &Deliveries,
+    tasks: Option<&Outcomes>,
+    output: OutputFormat,
+    printer: &Printer,
+) -> Result<()> {
     if output == OutputFormat::Json {
-        printer.data(&serde_json::to_string(summary)?)?;
+        let mut value = serde_json::to_value(summary)?;
+        if let Some(tasks) = tasks {
+            value["tasks"] = serde_json::to_value(tasks)?;
+        }
+        printer.data(&value.to_string())?;
     }
+
     let mut table = printer.table(&[
         "delivered",
         "failed",
@@ -143,5 +185,30 @@ fn report(summary: &Deliveries, output: OutputFormat, printer: &Printer) -> Resu
             summary.undelivered
         ));
     }
+    if let Some(tasks) = tasks {
+        report_tasks(tasks, printer);
+    }
     Ok(())
+}
+
+/// The tasks' states (`SUCCESS`, `FAILURE`, ..., `PENDING`: no result) and result latency,
+/// and each task that did not succeed with the error its worker stored.
+fn report_tasks(tasks: &Outcomes, printer: &Printer) {
+    let mut table = printer.table(&["task state", "tasks"]);
+    for (state, n) in &tasks.states {
+        table.add_row(vec![state.clone(), n.to_string()]);
+    }
+    printer.table_out(&table);
+    printer.status(&format!(
+        "task results: p50 {:.0} ms, p99 {:.0} ms after sending",
+        tasks.latency_p50_ms, tasks.latency_p99_ms
+    ));
+    for p in &tasks.problems {
+        let error = if p.error.is_empty() {
+            "no result stored"
+        } else {
+            &p.error
+        };
+        printer.warn(&format!("task {} {}: {error}", p.id, p.state));
+    }
 }

@@ -111,6 +111,23 @@ pub fn event_message(
         .get("event_type")
         .and_then(Value::as_str)
         .unwrap_or_default();
+    if let Some(task) = catalog
+        .celery()
+        .and_then(|c| crate::celery::message::TaskMessage::for_event(c, event))
+    {
+        // A Celery task, as kombu's Kafka transport writes it: on the topic named after its
+        // queue, with no key.
+        let headers = extra
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone().into_bytes()))
+            .collect();
+        return Outgoing {
+            topic: task.queue.clone(),
+            key: None,
+            headers,
+            payload: task.kafka_value(),
+        };
+    }
     let topic = layout.topic_for(ty);
     let Some((kind, format)) = catalog
         .get(ty)

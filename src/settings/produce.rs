@@ -23,6 +23,8 @@ pub struct Produce {
     /// The templates the fallback renders with; `None`: the built-in ones.
     pub templates: Option<PathBuf>,
     pub output: OutputFormat,
+    /// Wait for each Celery task's result in this Redis backend, this long after sending.
+    pub celery_results: Option<(String, std::time::Duration)>,
 }
 
 pub fn produce(args: &ProduceArgs, file: &ConfigFile) -> Result<Produce, SettingsError> {
@@ -45,6 +47,12 @@ pub fn produce(args: &ProduceArgs, file: &ConfigFile) -> Result<Produce, Setting
     } else {
         Input::Files(args.files.clone())
     };
+    if args.celery_results.is_some() && catalog.celery().is_none() {
+        return Err(SettingsError::invalid(
+            "--celery-results",
+            "the catalog makes no Celery tasks: give --catalog a folder with a celery.yaml",
+        ));
+    }
     let plan = PlanSettings {
         input,
         types: args.types.clone(),
@@ -63,5 +71,9 @@ pub fn produce(args: &ProduceArgs, file: &ConfigFile) -> Result<Produce, Setting
         fallback_smtp: args.fallback_smtp.clone(),
         templates: args.templates.clone().or_else(|| file.templates.clone()),
         output: args.output,
+        celery_results: args
+            .celery_results
+            .clone()
+            .map(|url| (url, args.results_timeout.0)),
     })
 }

@@ -6,6 +6,7 @@ mod api_guard;
 mod api_inbox;
 mod browser;
 mod catalog;
+mod celery;
 mod checks;
 mod cli;
 mod crash;

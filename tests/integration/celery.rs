@@ -1,0 +1,274 @@
+//! Celery: a real Celery 5.7 worker (the reference app in `examples/celery`, from the
+//! virtual environment `scripts/setup.sh` makes) runs the tasks `mailtest produce` sends
+//! over the embedded Kafka broker (kombu's `confluentkafka://` transport), sends its mail
+//! to the sink, and leaves its results in a real Redis (Debian's `redis-server`, started
+//! here on its own port), which `produce --celery-results` reads.
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+
+use mailparse::MailHeaderMap;
+use mailtest::broker::{Broker, BrokerSettings};
+use mailtest::store::Query;
+use serde_json::Value;
+
+use crate::api::sink;
+use crate::util::{mailtest, root, signal};
+
+fn catalog_dir() -> PathBuf {
+    root().join("examples/catalogs/celery")
+}
+
+/// A process of the test's own, stopped by its PID (TERM, then waited for).
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        signal(self.0.id(), "TERM", false);
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts `cmd` and reads its output (`stderr` or `stdout`) until a line has `ready`; the
+/// rest of the output is drained so the process never blocks on it.
+fn start_until(mut cmd: Command, from_stderr: bool, ready: &str) -> Server {
+    let (out, err) = if from_stderr {
+        (Stdio::null(), Stdio::piped())
+    } else {
+        (Stdio::piped(), Stdio::null())
+    };
+    let mut child = cmd
+        .stdout(out)
+        .stderr(err)
+        .spawn()
+        .expect("the server starts");
+    let pipe: Box<dyn std::io::Read + Send> = if from_stderr {
+        Box::new(child.stderr.take().unwrap())
+    } else {
+        Box::new(child.stdout.take().unwrap())
+    };
+    let mut lines = BufReader::new(pipe).lines();
+    let up = lines
+        .by_ref()
+        .map_while(Result::ok)
+        .any(|l| l.contains(ready));
+    assert!(up, "never said `{ready}`");
+    std::thread::spawn(move || lines.for_each(drop));
+    Server(child)
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Redis on a free loopback port, nothing kept on disk.
+fn redis(dir: &std::path::Path) -> (Server, String) {
+    let port = free_port();
+    let mut cmd = Command::new("redis-server");
+    cmd.args(["--bind", "127.0.0.1", "--port", &port.to_string()])
+        .args(["--save", "", "--appendonly", "no"])
+        .arg("--dir")
+        .arg(dir);
+    let server = start_until(cmd, false, "Ready to accept connections");
+    (server, format!("redis://127.0.0.1:{port}/0"))
+}
+
+/// The reference app's worker on `broker`, results to `results`, mail to `smtp`.
+fn worker(broker: &str, results: &str, smtp: std::net::SocketAddr) -> Server {
+    let celery = root().join("target/tools/celery-venv/bin/celery");
+    let mut cmd = Command::new(celery);
+    cmd.current_dir(root().join("examples/celery"))
+        .args([
+            "-A",
+            "tasks",
+            "worker",
+            "--pool",
+            "solo",
+            "--loglevel",
+            "INFO",
+        ])
+        .args([
+            "--without-heartbeat",
+            "--without-mingle",
+            "--without-gossip",
+        ])
+        .env("CELERY_BROKER_URL", format!("confluentkafka://{broker}"))
+        .env("CELERY_RESULT_BACKEND", results)
+        .env("MAIL_SMTP", smtp.to_string());
+    start_until(cmd, true, "ready.")
+}
+
+fn celery_broker() -> Broker {
+    let catalog = mailtest::catalog::Catalog::load(Some(&catalog_dir())).unwrap();
+    Broker::start(&BrokerSettings {
+        brokers: 1,
+        partitions: 1,
+        topics: catalog.topics(),
+        ..BrokerSettings::default()
+    })
+    .unwrap()
+}
+
+fn produce(broker: &str, results: &str, args: &[&str]) -> (i32, Value, String) {
+    let run = mailtest()
+        .args(["produce", "-b", broker, "--output", "json", "--catalog"])
+        .arg(catalog_dir())
+        .args(["--celery-results", results])
+        .args(args)
+        .run();
+    let report = serde_json::from_str(&run.stdout).unwrap_or_default();
+    (run.code, report, run.stderr)
+}
+
+/// Tasks sent by mailtest are run by a real worker: every one succeeds, its mail is in the
+/// sink with the task's id, and produce reports the states it read from Redis.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_celery_worker_runs_the_tasks_mailtest_sends_over_kafka() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = celery_broker();
+    let s = sink(None).await;
+    let (_redis, results) = redis(dir.path());
+    let _worker = worker(b.bootstrap(), &results, s.smtp);
+    let (code, report, stderr) = tokio::task::spawn_blocking({
+        let (b, r) = (b.bootstrap().to_owned(), results.clone());
+        move || {
+            let args = [
+                "--type",
+                "welcome",
+                "--type",
+                "order_confirmation",
+                "--count",
+                "4",
+            ];
+            produce(&b, &r, &[&args[..], &["--results-timeout", "20s"]].concat())
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(
+        report["tasks"]["states"],
+        serde_json::json!({"SUCCESS": 4}),
+        "{report}"
+    );
+    let mail = s
+        .store
+        .wait(&Query::default(), 4, std::time::Duration::from_secs(10))
+        .await;
+    assert_eq!(mail.len(), 4);
+    let mut subjects: Vec<String> = mail
+        .iter()
+        .map(|m| m.subject.clone().unwrap_or_default())
+        .collect();
+    subjects.sort();
+    assert!(
+        subjects[0].starts_with("Order ORD-") && subjects[3].starts_with("Welcome, "),
+        "{subjects:?}"
+    );
+    for m in &mail {
+        let raw = s.store.raw(m.id).unwrap();
+        let (headers, _) = mailparse::parse_headers(&raw).unwrap();
+        let id = headers.get_first_value("X-Celery-Task-Id").unwrap();
+        assert!(
+            uuid::Uuid::parse_str(&id).is_ok(),
+            "the task id is the event's: {id}"
+        );
+    }
+}
+
+/// A task that raises is a FAILURE with the worker's error; with the worker gone, tasks
+/// stay PENDING: produce says so and exits 1 once its wait is over.
+#[tokio::test(flavor = "multi_thread")]
+async fn failed_and_unrun_tasks_are_reported_and_fail_the_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = celery_broker();
+    let s = sink(None).await;
+    let (_redis, results) = redis(dir.path());
+    let event = dir.path().join("reset.json");
+    let mut value: Value = serde_json::from_str(
+        &std::fs::read_to_string(root().join("fixtures/events/password_reset/default.json"))
+            .unwrap(),
+    )
+    .unwrap();
+    value["recipient"]["email"] = "fail@example.com".into();
+    std::fs::write(&event, value.to_string()).unwrap();
+    let worker = worker(b.bootstrap(), &results, s.smtp);
+    let path = event.display().to_string();
+    let run = |args: Vec<String>| {
+        let (b, r) = (b.bootstrap().to_owned(), results.clone());
+        tokio::task::spawn_blocking(move || {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            produce(&b, &r, &args)
+        })
+    };
+    let (code, report, stderr) = run(vec![path.clone(), "--results-timeout".into(), "20s".into()])
+        .await
+        .unwrap();
+    assert_eq!(code, 1, "{stderr}");
+    assert_eq!(report["tasks"]["states"], serde_json::json!({"FAILURE": 1}));
+    assert!(
+        stderr.contains("FAILURE: ValueError: no account for fail@example.com"),
+        "{stderr}"
+    );
+    drop(worker);
+    let args = [
+        "--type",
+        "welcome",
+        "--count",
+        "2",
+        "--results-timeout",
+        "2s",
+    ];
+    let (code, report, stderr) = run(args.iter().map(|a| (*a).to_owned()).collect())
+        .await
+        .unwrap();
+    assert_eq!(code, 1, "{stderr}");
+    assert_eq!(report["tasks"]["states"], serde_json::json!({"PENDING": 2}));
+    assert!(stderr.contains("PENDING: no result stored"), "{stderr}");
+}
+
+/// A `celery.yaml` that names a type the catalog lacks or a field its type lacks is refused
+/// with the file and each mistake, before anything is sent; so is waiting for results
+/// without Celery tasks.
+#[test]
+fn mistakes_in_celery_yaml_are_named_before_anything_is_sent() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("celery.yaml"),
+        "tasks:\n  welcom:\n    task: a.b\n  welcome:\n    task: a.c\n    args: [data.user_name]\n",
+    )
+    .unwrap();
+    let run = mailtest()
+        .args(["produce", "--dry-run", "--catalog"])
+        .arg(dir.path())
+        .run();
+    run.fails_with(
+        2,
+        "celery.yaml: `welcom` is no event type of the catalog; welcome: `data.user_name`",
+    );
+    std::fs::write(
+        dir.path().join("celery.yaml"),
+        "tasks:\n  welcome: {tsk: a.b}\n",
+    )
+    .unwrap();
+    let run = mailtest()
+        .args(["produce", "--dry-run", "--catalog"])
+        .arg(dir.path())
+        .run();
+    run.fails_with(2, "celery.yaml");
+    mailtest()
+        .args([
+            "produce",
+            "-b",
+            "127.0.0.1:1",
+            "--celery-results",
+            "redis://127.0.0.1:1/0",
+        ])
+        .run()
+        .fails_with(2, "the catalog makes no Celery tasks");
+}
