@@ -86,6 +86,7 @@ Register-ArgumentCompleter -Native -CommandName 'mailtest' -ScriptBlock {
             [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Summary format on stdout (text goes to stderr)')
             [CompletionResult]::new('--fallback-smtp', '--fallback-smtp', [CompletionResultType]::ParameterName, 'When Kafka cannot be reached, render each event and send it straight to this SMTP server instead (as services that fall back on direct mail do)')
             [CompletionResult]::new('--templates', '--templates', [CompletionResultType]::ParameterName, 'Templates for --fallback-smtp [default: built in]')
+            [CompletionResult]::new('--amqp', '--amqp', [CompletionResultType]::ParameterName, 'Send the Celery tasks of a catalog with `celery.yaml` to RabbitMQ at this AMQP URL (`amqp://user:pass@host:5672/vhost`) instead of Kafka, with publisher confirms')
             [CompletionResult]::new('--celery-results', '--celery-results', [CompletionResultType]::ParameterName, 'With a catalog whose `celery.yaml` makes events Celery tasks: wait for every task''s result in this Redis result backend (`redis://host:port/db`) and report the states')
             [CompletionResult]::new('--results-timeout', '--results-timeout', [CompletionResultType]::ParameterName, 'How long to wait for the tasks'' results after the last is sent')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colour; `NO_COLOR` set means never under `auto`')

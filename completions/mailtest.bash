@@ -905,7 +905,7 @@ _mailtest() {
             return 0
             ;;
         mailtest__subcmd__produce)
-            opts="-b -X -n -t -v -q -h --brokers --timeout --catalog --fixtures --type --count --rate --seed --topic --topic-per-type --header --dry-run --raw --output --fallback-smtp --templates --celery-results --results-timeout --verbose --quiet --color --config --profile --log-format --help"
+            opts="-b -X -n -t -v -q -h --brokers --timeout --catalog --fixtures --type --count --rate --seed --topic --topic-per-type --header --dry-run --raw --output --fallback-smtp --templates --amqp --celery-results --results-timeout --verbose --quiet --color --config --profile --log-format --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -972,6 +972,10 @@ _mailtest() {
                     return 0
                     ;;
                 --templates)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --amqp)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -81,6 +81,7 @@ set edit:completion:arg-completer[mailtest] = {|@words|
             cand --output 'Summary format on stdout (text goes to stderr)'
             cand --fallback-smtp 'When Kafka cannot be reached, render each event and send it straight to this SMTP server instead (as services that fall back on direct mail do)'
             cand --templates 'Templates for --fallback-smtp [default: built in]'
+            cand --amqp 'Send the Celery tasks of a catalog with `celery.yaml` to RabbitMQ at this AMQP URL (`amqp://user:pass@host:5672/vhost`) instead of Kafka, with publisher confirms'
             cand --celery-results 'With a catalog whose `celery.yaml` makes events Celery tasks: wait for every task''s result in this Redis result backend (`redis://host:port/db`) and report the states'
             cand --results-timeout 'How long to wait for the tasks'' results after the last is sent'
             cand --color 'When to use colour; `NO_COLOR` set means never under `auto`'

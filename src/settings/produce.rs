@@ -23,6 +23,8 @@ pub struct Produce {
     /// The templates the fallback renders with; `None`: the built-in ones.
     pub templates: Option<PathBuf>,
     pub output: OutputFormat,
+    /// Send the Celery tasks to RabbitMQ at this URL instead of Kafka.
+    pub amqp: Option<String>,
     /// Wait for each Celery task's result in this Redis backend, this long after sending.
     pub celery_results: Option<(String, std::time::Duration)>,
 }
@@ -47,15 +49,9 @@ pub fn produce(args: &ProduceArgs, file: &ConfigFile) -> Result<Produce, Setting
     } else {
         Input::Files(args.files.clone())
     };
-    if args.celery_results.is_some() && catalog.celery().is_none() {
-        return Err(SettingsError::invalid(
-            "--celery-results",
-            "the catalog makes no Celery tasks: give --catalog a folder with a celery.yaml",
-        ));
-    }
     let plan = PlanSettings {
         input,
-        types: args.types.clone(),
+        types: types(args, &catalog)?,
         count: args.count,
         layout: topic_layout(args.topic.as_deref(), args.topic_per_type, file),
         // A raw record keeps its own topic unless one topic is named for all.
@@ -75,5 +71,26 @@ pub fn produce(args: &ProduceArgs, file: &ConfigFile) -> Result<Produce, Setting
             .celery_results
             .clone()
             .map(|url| (url, args.results_timeout.0)),
+        amqp: args.amqp.clone(),
     })
+}
+
+/// The types to send: `--type`, else all; to RabbitMQ, which takes tasks only, the types
+/// `celery.yaml` makes tasks of. The Celery flags need a catalog with one.
+fn types(args: &ProduceArgs, catalog: &Catalog) -> Result<Vec<String>, SettingsError> {
+    let flag = match (&args.amqp, &args.celery_results) {
+        (Some(_), _) => Some("--amqp"),
+        (None, Some(_)) => Some("--celery-results"),
+        (None, None) => None,
+    };
+    match (flag, catalog.celery()) {
+        (Some(flag), None) => Err(SettingsError::invalid(
+            flag,
+            "the catalog makes no Celery tasks: give --catalog a folder with a celery.yaml",
+        )),
+        (_, Some(celery)) if args.amqp.is_some() && args.types.is_empty() => {
+            Ok(celery.tasks.keys().cloned().collect())
+        }
+        _ => Ok(args.types.clone()),
+    }
 }

@@ -1,8 +1,9 @@
 //! Celery: a real Celery 5.7 worker (the reference app in `examples/celery`, from the
 //! virtual environment `scripts/setup.sh` makes) runs the tasks `mailtest produce` sends
-//! over the embedded Kafka broker (kombu's `confluentkafka://` transport), sends its mail
-//! to the sink, and leaves its results in a real Redis (Debian's `redis-server`, started
-//! here on its own port), which `produce --celery-results` reads.
+//! over the embedded Kafka broker (kombu's `confluentkafka://` transport) and over a real
+//! RabbitMQ (Debian's `rabbitmq-server`), sends its mail to the sink, and leaves its
+//! results in a real Redis (Debian's `redis-server`), which `produce --celery-results`
+//! reads. Each server runs on its own loopback ports and folders and is stopped by PID.
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
@@ -78,6 +79,71 @@ fn redis(dir: &std::path::Path) -> (Server, String) {
     (server, format!("redis://127.0.0.1:{port}/0"))
 }
 
+/// RabbitMQ on free loopback ports (AMQP, distribution, its own epmd), with its node name,
+/// data and logs under `dir`; its AMQP URL. The server runs as Debian's `rabbitmq` user,
+/// so `dir` is handed to it.
+struct Rabbit {
+    server: Option<Server>,
+    env: Vec<(String, String)>,
+    epmd: u16,
+    pub url: String,
+}
+
+fn rabbitmq(dir: &std::path::Path) -> Rabbit {
+    let (amqp, dist, epmd) = (free_port(), free_port(), free_port());
+    std::fs::write(dir.join("enabled_plugins"), "[].").unwrap();
+    let at = |name: &str| dir.join(name).display().to_string();
+    let env: Vec<(String, String)> = [
+        ("HOME", at("")),
+        ("RABBITMQ_NODENAME", format!("mt{amqp}@localhost")),
+        ("RABBITMQ_NODE_IP_ADDRESS", "127.0.0.1".into()),
+        ("RABBITMQ_NODE_PORT", amqp.to_string()),
+        ("RABBITMQ_DIST_PORT", dist.to_string()),
+        ("ERL_EPMD_PORT", epmd.to_string()),
+        ("ERL_EPMD_ADDRESS", "127.0.0.1".into()),
+        ("RABBITMQ_MNESIA_BASE", at("mnesia")),
+        ("RABBITMQ_LOG_BASE", at("log")),
+        ("RABBITMQ_LOGS", "-".into()),
+        ("RABBITMQ_ENABLED_PLUGINS_FILE", at("enabled_plugins")),
+        ("RABBITMQ_PID_FILE", at("pid")),
+        ("RABBITMQ_CONFIG_FILE", at("rabbitmq")),
+        ("RABBITMQ_ADVANCED_CONFIG_FILE", at("advanced.config")),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+    let owned = Command::new("chown")
+        .args(["-R", "rabbitmq:rabbitmq"])
+        .arg(dir)
+        .status()
+        .unwrap();
+    assert!(owned.success(), "rabbitmq's folder handed over");
+    let mut cmd = Command::new("rabbitmq-server");
+    cmd.envs(env.iter().cloned());
+    let server = start_until(cmd, false, "Server startup complete");
+    Rabbit {
+        server: Some(server),
+        env,
+        epmd,
+        url: format!("amqp://guest:guest@127.0.0.1:{amqp}/%2f"),
+    }
+}
+
+impl Drop for Rabbit {
+    /// `rabbitmqctl stop` (with the node's own environment, or it would start a second
+    /// epmd on every interface) waits until the node is down; then its epmd goes too.
+    fn drop(&mut self) {
+        let _ = Command::new("rabbitmqctl")
+            .envs(self.env.iter().cloned())
+            .arg("stop")
+            .status();
+        drop(self.server.take());
+        let _ = Command::new("epmd")
+            .args(["-port", &self.epmd.to_string(), "-kill"])
+            .status();
+    }
+}
+
 /// The reference app's worker on `broker`, results to `results`, mail to `smtp`.
 fn worker(broker: &str, results: &str, smtp: std::net::SocketAddr) -> Server {
     let celery = root().join("target/tools/celery-venv/bin/celery");
@@ -97,10 +163,14 @@ fn worker(broker: &str, results: &str, smtp: std::net::SocketAddr) -> Server {
             "--without-mingle",
             "--without-gossip",
         ])
-        .env("CELERY_BROKER_URL", format!("confluentkafka://{broker}"))
+        .env("CELERY_BROKER_URL", broker)
         .env("CELERY_RESULT_BACKEND", results)
         .env("MAIL_SMTP", smtp.to_string());
     start_until(cmd, true, "ready.")
+}
+
+fn kafka_url(b: &Broker) -> String {
+    format!("confluentkafka://{}", b.bootstrap())
 }
 
 fn celery_broker() -> Broker {
@@ -133,7 +203,7 @@ async fn a_celery_worker_runs_the_tasks_mailtest_sends_over_kafka() {
     let b = celery_broker();
     let s = sink(None).await;
     let (_redis, results) = redis(dir.path());
-    let _worker = worker(b.bootstrap(), &results, s.smtp);
+    let _worker = worker(&kafka_url(&b), &results, s.smtp);
     let (code, report, stderr) = tokio::task::spawn_blocking({
         let (b, r) = (b.bootstrap().to_owned(), results.clone());
         move || {
@@ -197,7 +267,7 @@ async fn failed_and_unrun_tasks_are_reported_and_fail_the_run() {
     .unwrap();
     value["recipient"]["email"] = "fail@example.com".into();
     std::fs::write(&event, value.to_string()).unwrap();
-    let worker = worker(b.bootstrap(), &results, s.smtp);
+    let worker = worker(&kafka_url(&b), &results, s.smtp);
     let path = event.display().to_string();
     let run = |args: Vec<String>| {
         let (b, r) = (b.bootstrap().to_owned(), results.clone());
@@ -271,4 +341,61 @@ fn mistakes_in_celery_yaml_are_named_before_anything_is_sent() {
         ])
         .run()
         .fails_with(2, "the catalog makes no Celery tasks");
+}
+
+/// Over RabbitMQ: tasks published with confirms to the queue Celery reads are run by the
+/// worker and their mail arrives; an unreachable RabbitMQ is exit 3.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_celery_worker_runs_the_tasks_mailtest_publishes_to_rabbitmq() {
+    let dir = tempfile::tempdir().unwrap();
+    let rabbit_dir = dir.path().join("rabbitmq");
+    std::fs::create_dir(&rabbit_dir).unwrap();
+    let rabbit = rabbitmq(&rabbit_dir);
+    let s = sink(None).await;
+    let (_redis, results) = redis(dir.path());
+    let _worker = worker(&rabbit.url.replace("%2f", "/"), &results, s.smtp);
+    let url = rabbit.url.clone();
+    let run = tokio::task::spawn_blocking(move || {
+        mailtest()
+            .args([
+                "produce",
+                "--output",
+                "json",
+                "--amqp",
+                &url,
+                "--count",
+                "6",
+                "--catalog",
+            ])
+            .arg(catalog_dir())
+            .args(["--celery-results", &results, "--results-timeout", "20s"])
+            .run()
+    })
+    .await
+    .unwrap();
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let report: Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(report["delivered"], 6, "confirmed by the broker: {report}");
+    assert_eq!(report["tasks"]["states"], serde_json::json!({"SUCCESS": 6}));
+    let mail = s
+        .store
+        .wait(&Query::default(), 6, std::time::Duration::from_secs(10))
+        .await;
+    assert_eq!(mail.len(), 6);
+    drop(rabbit);
+    mailtest()
+        .args([
+            "produce",
+            "--amqp",
+            "amqp://guest:guest@127.0.0.1:1/%2f",
+            "--timeout",
+            "3s",
+            "--catalog",
+        ])
+        .arg(catalog_dir())
+        .run()
+        .fails_with(
+            3,
+            "cannot reach RabbitMQ at amqp://guest:***@127.0.0.1:1/%2f",
+        );
 }
