@@ -2,7 +2,6 @@
 //! `celery.yaml`), the messages themselves (protocol v2, as Celery 5 writes them), and the
 //! task states a worker leaves in Celery's Redis result backend.
 
-pub mod amqp;
 pub mod message;
 pub mod results;
 

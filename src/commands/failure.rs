@@ -66,7 +66,7 @@ fn kind_of(cause: &(dyn StdError + 'static)) -> Option<ErrorKind> {
     }
     ask!(
         crate::catalog::CatalogError,
-        crate::celery::amqp::AmqpError,
+        crate::produce::amqp::AmqpError,
         crate::celery::results::ResultsError,
         crate::dispatch::ledger::LedgerError,
         crate::event::InputError,

@@ -4,8 +4,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 
+use crate::celery::Sent;
 use crate::celery::results::{Outcomes, Watch};
-use crate::celery::{Sent, amqp};
 use crate::cli::{OutputFormat, ProduceArgs};
 use crate::exit_code::Outcome;
 use crate::kafka::KafkaError;
@@ -84,7 +84,7 @@ async fn send(
     let connection = settings.connection.clone();
     if let Some(url) = &settings.amqp {
         let timeout = connection.timeout;
-        let sent = amqp::run(url, timeout, plan.messages, &pace, &progress, &stop).await?;
+        let sent = produce::amqp::run(url, timeout, plan.messages, &pace, &progress, &stop).await?;
         return Ok(Ok(sent));
     }
     tokio::task::spawn_blocking(move || {

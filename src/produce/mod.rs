@@ -13,6 +13,7 @@ use rdkafka::message::{Header, Message as _, OwnedHeaders};
 use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext};
 use serde::Serialize;
 
+pub mod amqp;
 pub mod plan;
 
 use crate::kafka::{Connection, KafkaError};

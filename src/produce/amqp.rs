@@ -1,4 +1,4 @@
-//! Celery tasks to RabbitMQ (AMQP 0-9-1, through lapin) as kombu publishes them: to the
+//! Sending Celery tasks to RabbitMQ (AMQP 0-9-1, through lapin) as kombu publishes them: to the
 //! default exchange with the queue as routing key, the task headers as AMQP headers,
 //! `application/json` in UTF-8, persistent, priority 0. Publisher confirms count a task
 //! as sent only once the broker has it; `mandatory` makes a task no queue takes come back
@@ -16,8 +16,8 @@ use lapin::types::{AMQPValue, FieldArray, FieldTable, ShortString};
 use lapin::{BasicProperties, Channel, Confirmation, Connection, ConnectionProperties};
 use serde_json::Value;
 
+use super::{Deliveries, Pace, Tally};
 use crate::exit_code::ErrorKind;
-use crate::produce::{Deliveries, Pace, Tally};
 use crate::record::Outgoing;
 
 /// Publishes waiting for the broker at once, at most.
@@ -50,15 +50,7 @@ pub async fn run(
     progress: &ProgressBar,
     stop: &AtomicBool,
 ) -> Result<Deliveries, AmqpError> {
-    let unreachable = |reason: String| AmqpError::Unreachable {
-        url: redacted(url),
-        reason,
-    };
-    let connect = Connection::connect(url, ConnectionProperties::default());
-    let connection = tokio::time::timeout(timeout, connect)
-        .await
-        .map_err(|_| unreachable(format!("no answer in {}s", timeout.as_secs())))?
-        .map_err(|e| unreachable(e.to_string()))?;
+    let connection = connect(url, timeout).await?;
     let channel = confirming_channel(&connection).await?;
     let start = Instant::now();
     let mut declared: Vec<String> = Vec::new();
@@ -86,27 +78,35 @@ pub async fn run(
         }
         progress.set_position(tally.delivered());
     }
-    let flush = tokio::time::sleep(pace.flush_timeout);
-    tokio::pin!(flush);
-    loop {
-        tokio::select! {
-            done = waiting.next() => match done {
-                Some(done) => tally.count(done),
-                None => break,
-            },
-            () = &mut flush => break,
+    // Confirms still owed after the flush timeout are counted undelivered, not hidden.
+    let _ = tokio::time::timeout(pace.flush_timeout, async {
+        while let Some(done) = waiting.next().await {
+            tally.count(done);
         }
-    }
+    })
+    .await;
     progress.finish_and_clear();
     let undelivered = waiting.len() as u64;
     let _ = connection.close(200, "done".into()).await;
-    Ok(crate::produce::summarize(
+    Ok(super::summarize(
         tally,
         sent,
         undelivered,
         start.elapsed(),
         stop.load(Ordering::Relaxed),
     ))
+}
+
+async fn connect(url: &str, timeout: Duration) -> Result<Connection, AmqpError> {
+    let unreachable = |reason: String| AmqpError::Unreachable {
+        url: redacted(url),
+        reason,
+    };
+    let connect = Connection::connect(url, ConnectionProperties::default());
+    tokio::time::timeout(timeout, connect)
+        .await
+        .map_err(|_| unreachable(format!("no answer in {}s", timeout.as_secs())))?
+        .map_err(|e| unreachable(e.to_string()))
 }
 
 async fn confirming_channel(connection: &Connection) -> Result<Channel, AmqpError> {
