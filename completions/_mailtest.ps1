@@ -119,6 +119,7 @@ Register-ArgumentCompleter -Native -CommandName 'mailtest' -ScriptBlock {
             [CompletionResult]::new('-n', '-n', [CompletionResultType]::ParameterName, 'Exit after printing this many messages')
             [CompletionResult]::new('--count', '--count', [CompletionResultType]::ParameterName, 'Exit after printing this many messages')
             [CompletionResult]::new('--type', '--type', [CompletionResultType]::ParameterName, 'Only events of this type, repeatable')
+            [CompletionResult]::new('--task', '--task', [CompletionResultType]::ParameterName, 'Only Celery tasks of this name (`app.tasks.send_welcome_email_task`), repeatable')
             [CompletionResult]::new('--to', '--to', [CompletionResultType]::ParameterName, 'Only events to this recipient address')
             [CompletionResult]::new('--header', '--header', [CompletionResultType]::ParameterName, 'Only messages with this header value, repeatable')
             [CompletionResult]::new('-f', '-f', [CompletionResultType]::ParameterName, 'Output format')

@@ -415,7 +415,7 @@ _mailtest() {
             return 0
             ;;
         mailtest__subcmd__consume)
-            opts="-b -X -t -g -e -n -f -v -q -h --brokers --timeout --catalog --topic --from --group --exit-at-end --count --type --to --header --format --verbose --quiet --color --config --profile --log-format --help"
+            opts="-b -X -t -g -e -n -f -v -q -h --brokers --timeout --catalog --topic --from --group --exit-at-end --count --type --task --to --header --format --verbose --quiet --color --config --profile --log-format --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -470,6 +470,10 @@ _mailtest() {
                     return 0
                     ;;
                 --type)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --task)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

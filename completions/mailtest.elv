@@ -113,6 +113,7 @@ set edit:completion:arg-completer[mailtest] = {|@words|
             cand -n 'Exit after printing this many messages'
             cand --count 'Exit after printing this many messages'
             cand --type 'Only events of this type, repeatable'
+            cand --task 'Only Celery tasks of this name (`app.tasks.send_welcome_email_task`), repeatable'
             cand --to 'Only events to this recipient address'
             cand --header 'Only messages with this header value, repeatable'
             cand -f 'Output format'

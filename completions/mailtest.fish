@@ -105,6 +105,7 @@ complete -c mailtest -n "__fish_mailtest_using_subcommand consume" -l from -d 'W
 complete -c mailtest -n "__fish_mailtest_using_subcommand consume" -s g -l group -d 'Join this consumer group and commit offsets (resumes where the group left off)' -r
 complete -c mailtest -n "__fish_mailtest_using_subcommand consume" -s n -l count -d 'Exit after printing this many messages' -r
 complete -c mailtest -n "__fish_mailtest_using_subcommand consume" -l type -d 'Only events of this type, repeatable' -r
+complete -c mailtest -n "__fish_mailtest_using_subcommand consume" -l task -d 'Only Celery tasks of this name (`app.tasks.send_welcome_email_task`), repeatable' -r
 complete -c mailtest -n "__fish_mailtest_using_subcommand consume" -l to -d 'Only events to this recipient address' -r
 complete -c mailtest -n "__fish_mailtest_using_subcommand consume" -l header -d 'Only messages with this header value, repeatable' -r
 complete -c mailtest -n "__fish_mailtest_using_subcommand consume" -s f -l format -d 'Output format' -r -f -a "pretty\t'Readable, with a header line per message'

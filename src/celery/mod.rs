@@ -96,6 +96,41 @@ fn known_path(path: &str, fields: &[String]) -> bool {
     fields.iter().any(|f| f == top)
 }
 
+/// A Kafka record's value read as a Celery task, when it is one (kombu's envelope with a
+/// `task` header): name, id, queue, the decoded arguments and the scheduling headers.
+pub fn decode_task(value: &Value) -> Option<Value> {
+    use base64::Engine;
+    let headers = value.get("headers")?;
+    let task = headers.get("task")?.as_str()?;
+    let body = value.get("body")?.as_str()?;
+    let props = value.get("properties");
+    let base64 = props
+        .and_then(|p| p.get("body_encoding"))
+        .and_then(Value::as_str)
+        == Some("base64");
+    let bytes = if base64 {
+        base64::engine::general_purpose::STANDARD
+            .decode(body)
+            .ok()?
+    } else {
+        body.as_bytes().to_vec()
+    };
+    let decoded: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    let queue = props
+        .and_then(|p| p.pointer("/delivery_info/routing_key"))
+        .cloned();
+    Some(serde_json::json!({
+        "task": task,
+        "id": headers.get("id"),
+        "queue": queue,
+        "args": decoded.get(0),
+        "kwargs": decoded.get(1),
+        "eta": headers.get("eta"),
+        "expires": headers.get("expires"),
+        "retries": headers.get("retries"),
+    }))
+}
+
 /// Tasks sent: each one's id and when the producer took it.
 pub type Sent = std::sync::Arc<std::sync::Mutex<Vec<(String, std::time::Instant)>>>;
 

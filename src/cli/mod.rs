@@ -236,6 +236,9 @@ pub struct ConsumeArgs {
     /// Only events of this type, repeatable
     #[arg(long = "type", value_name = "TYPE")]
     pub types: Vec<String>,
+    /// Only Celery tasks of this name (`app.tasks.send_welcome_email_task`), repeatable
+    #[arg(long = "task", value_name = "NAME")]
+    pub tasks: Vec<String>,
     /// Only events to this recipient address
     #[arg(long, value_name = "EMAIL")]
     pub to: Option<String>,

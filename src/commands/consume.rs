@@ -74,6 +74,12 @@ impl<W: Write> consume::Handler for Shower<W> {
         // Raw output without payload filters never needs the JSON parsed.
         let parse = self.format != ConsumeFormat::Raw || self.filter.needs_payload();
         let parsed = if parse { msg.json_payload() } else { None };
+        if let Some(task) = parsed.as_ref().and_then(crate::celery::decode_task) {
+            return self.task(&msg, &task);
+        }
+        if !self.filter.task_matches(None) {
+            return Ok(false);
+        }
         // Read in the team's wire format (or the envelope): filters go by the event's type
         // and recipient wherever the format keeps them.
         // No copy for an event in the envelope already, the common case on this hot path.
@@ -114,6 +120,42 @@ impl<W: Write> consume::Handler for Shower<W> {
 
     fn idle(&mut self) -> Result<()> {
         Ok(self.out.flush()?)
+    }
+}
+
+impl<W: Write> Shower<W> {
+    /// A Celery task: shown decoded (name, id, arguments), with no schema to fail, and
+    /// kept by `--task` and header filters; event filters (type, recipient) pass no task.
+    fn task(&mut self, msg: &Received, task: &Value) -> Result<bool> {
+        let name = task["task"].as_str();
+        let event_filters = !self.filter.types.is_empty() || self.filter.to.is_some();
+        if event_filters || !self.filter.task_matches(name) || !self.filter.matches(msg, None) {
+            return Ok(false);
+        }
+        match self.format {
+            ConsumeFormat::Raw => {
+                self.out.write_all(&msg.payload)?;
+                self.out.write_all(b"\n")?;
+            }
+            ConsumeFormat::Json => {
+                serde_json::to_writer(&mut self.out, &msg.to_json(Some(task), &[]))?;
+                self.out.write_all(b"\n")?;
+            }
+            ConsumeFormat::Pretty => {
+                let place = format!("{}[{}]@{}", msg.topic, msg.partition, msg.offset);
+                let line = format!(
+                    "{} {} {}[{}]\n  args {}  kwargs {}",
+                    style(place).dim(),
+                    style("task").cyan(),
+                    style(name.unwrap_or_default()).bold(),
+                    task["id"].as_str().unwrap_or_default(),
+                    task["args"],
+                    task["kwargs"],
+                );
+                writeln!(self.out, "{line}")?;
+            }
+        }
+        Ok(true)
     }
 }
 

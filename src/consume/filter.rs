@@ -8,6 +8,8 @@ use crate::record::Received;
 #[derive(Debug, Clone, Default)]
 pub struct Filter {
     pub types: Vec<String>,
+    /// Celery task names (a message that is no task never matches).
+    pub tasks: Vec<String>,
     pub to: Option<String>,
     pub headers: Vec<(String, String)>,
 }
@@ -15,7 +17,12 @@ pub struct Filter {
 impl Filter {
     /// Whether deciding needs the payload parsed (headers and key alone do not).
     pub fn needs_payload(&self) -> bool {
-        !self.types.is_empty() || self.to.is_some()
+        !self.types.is_empty() || self.to.is_some() || !self.tasks.is_empty()
+    }
+
+    /// Whether a Celery task named `task` (`None`: not a task) passes the task names.
+    pub fn task_matches(&self, task: Option<&str>) -> bool {
+        self.tasks.is_empty() || task.is_some_and(|t| self.tasks.iter().any(|w| w == t))
     }
 
     pub fn matches(&self, msg: &Received, payload: Option<&Value>) -> bool {

@@ -44,6 +44,7 @@ pub fn consume(args: &ConsumeArgs, file: &ConfigFile) -> Result<Consume, Setting
         count: args.count,
         filter: Filter {
             types: args.types.clone(),
+            tasks: args.tasks.clone(),
             to: args.to.clone(),
             headers: headers(&args.headers)?,
         },

@@ -399,3 +399,72 @@ async fn a_celery_worker_runs_the_tasks_mailtest_publishes_to_rabbitmq() {
             "cannot reach RabbitMQ at amqp://guest:***@127.0.0.1:1/%2f",
         );
 }
+
+/// `consume` shows a Celery task decoded (name, id, arguments from the base64 body), not
+/// kombu's envelope with schema errors, and `--task` keeps the tasks of one name.
+#[test]
+fn consume_decodes_tasks_and_filters_them_by_name() {
+    let b = celery_broker();
+    let produce = mailtest()
+        .args(["produce", "-b", b.bootstrap(), "--catalog"])
+        .arg(catalog_dir())
+        .args([
+            "--type",
+            "welcome",
+            "--type",
+            "order_confirmation",
+            "--count",
+            "4",
+        ])
+        .run();
+    assert_eq!(produce.code, 0, "{}", produce.stderr);
+    let consume = |extra: &[&str]| {
+        let out = mailtest()
+            .args([
+                "consume",
+                "-b",
+                b.bootstrap(),
+                "--exit-at-end",
+                "--from",
+                "beginning",
+            ])
+            .args(["--format", "json", "--catalog"])
+            .arg(catalog_dir())
+            .args(extra)
+            .ok();
+        crate::util::json_lines(&out)
+    };
+    let all = consume(&[]);
+    assert_eq!(all.len(), 4);
+    for record in &all {
+        let task = &record["payload"];
+        assert_eq!(record["topic"], "celery");
+        assert!(
+            task["task"]
+                .as_str()
+                .unwrap()
+                .starts_with("app.tasks.send_"),
+            "{record}"
+        );
+        assert!(
+            task["args"][0].as_str().unwrap().contains('@'),
+            "the recipient: {record}"
+        );
+        assert!(
+            record
+                .get("errors")
+                .is_none_or(|e| e.as_array().is_some_and(Vec::is_empty))
+        );
+    }
+    let welcome = consume(&["--task", "app.tasks.send_welcome_email_task"]);
+    assert_eq!(welcome.len(), 2);
+    assert!(
+        welcome
+            .iter()
+            .all(|r| r["payload"]["kwargs"]["dashboard_link"].is_string())
+    );
+    assert!(
+        consume(&["--type", "welcome"]).is_empty(),
+        "a task is no event"
+    );
+}
