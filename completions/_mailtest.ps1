@@ -301,6 +301,7 @@ Register-ArgumentCompleter -Native -CommandName 'mailtest' -ScriptBlock {
             [CompletionResult]::new('-X', '-X ', [CompletionResultType]::ParameterName, 'A librdkafka property, repeatable (`-X security.protocol=SASL_SSL`)')
             [CompletionResult]::new('--topic', '--topic', [CompletionResultType]::ParameterName, 'The topics holding those events, repeatable; `{type}` patterns allowed [default: the catalog''s topics]')
             [CompletionResult]::new('--spamassassin', '--spamassassin', [CompletionResultType]::ParameterName, 'The SpamAssassin daemon that scores mail for `spam_check` (`HOST:PORT` of `spamd`, or `unix:/path`)')
+            [CompletionResult]::new('--celery-results', '--celery-results', [CompletionResultType]::ParameterName, 'Celery''s Redis result backend (`redis://host:port/db`), for the file''s `celery:` task states')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colour; `NO_COLOR` set means never under `auto`')
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file [default: ./mailtest.yaml if present]')
             [CompletionResult]::new('--profile', '--profile', [CompletionResultType]::ParameterName, 'Lay this profile of the config file over its other settings')

@@ -1513,7 +1513,7 @@ _mailtest() {
             return 0
             ;;
         mailtest__subcmd__verify)
-            opts="-b -X -v -q -h --sink --store --eml --timeout --mailbox --var --output --junit --api-token --watch --templates --catalog --brokers --topic --spamassassin --verbose --quiet --color --config --profile --log-format --help"
+            opts="-b -X -v -q -h --sink --store --eml --timeout --mailbox --var --output --junit --api-token --watch --templates --catalog --brokers --topic --spamassassin --celery-results --verbose --quiet --color --config --profile --log-format --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1580,6 +1580,10 @@ _mailtest() {
                     return 0
                     ;;
                 --spamassassin)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --celery-results)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -284,6 +284,7 @@ set edit:completion:arg-completer[mailtest] = {|@words|
             cand -X 'A librdkafka property, repeatable (`-X security.protocol=SASL_SSL`)'
             cand --topic 'The topics holding those events, repeatable; `{type}` patterns allowed [default: the catalog''s topics]'
             cand --spamassassin 'The SpamAssassin daemon that scores mail for `spam_check` (`HOST:PORT` of `spamd`, or `unix:/path`)'
+            cand --celery-results 'Celery''s Redis result backend (`redis://host:port/db`), for the file''s `celery:` task states'
             cand --color 'When to use colour; `NO_COLOR` set means never under `auto`'
             cand --config 'Config file [default: ./mailtest.yaml if present]'
             cand --profile 'Lay this profile of the config file over its other settings'

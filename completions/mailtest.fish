@@ -261,6 +261,7 @@ complete -c mailtest -n "__fish_mailtest_using_subcommand verify" -s b -l broker
 complete -c mailtest -n "__fish_mailtest_using_subcommand verify" -s X -d 'A librdkafka property, repeatable (`-X security.protocol=SASL_SSL`)' -r
 complete -c mailtest -n "__fish_mailtest_using_subcommand verify" -l topic -d 'The topics holding those events, repeatable; `{type}` patterns allowed [default: the catalog\'s topics]' -r
 complete -c mailtest -n "__fish_mailtest_using_subcommand verify" -l spamassassin -d 'The SpamAssassin daemon that scores mail for `spam_check` (`HOST:PORT` of `spamd`, or `unix:/path`)' -r
+complete -c mailtest -n "__fish_mailtest_using_subcommand verify" -l celery-results -d 'Celery\'s Redis result backend (`redis://host:port/db`), for the file\'s `celery:` task states' -r
 complete -c mailtest -n "__fish_mailtest_using_subcommand verify" -l color -d 'When to use colour; `NO_COLOR` set means never under `auto`' -r -f -a "auto\t''
 always\t''
 never\t''"

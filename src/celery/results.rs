@@ -241,8 +241,60 @@ impl Outcomes {
     }
 }
 
+/// Every task state stored at `url`, by task id (`SCAN` then `MGET`, a batch at a time).
+pub async fn all_states(
+    url: &str,
+    timeout: Duration,
+) -> Result<BTreeMap<String, TaskState>, ResultsError> {
+    let client = redis::Client::open(url).map_err(|e| ResultsError::BadUrl {
+        url: url.to_owned(),
+        reason: e.to_string(),
+    })?;
+    let unreachable = |reason: String| ResultsError::Unreachable {
+        url: url.to_owned(),
+        reason,
+    };
+    let read = async {
+        let mut con = client.get_multiplexed_async_connection().await?;
+        let mut keys: Vec<String> = Vec::new();
+        let mut cursor: u64 = 0;
+        loop {
+            let (next, batch): (u64, Vec<String>) = redis::cmd("SCAN")
+                .arg(cursor)
+                .arg("MATCH")
+                .arg(format!("{KEY_PREFIX}*"))
+                .arg("COUNT")
+                .arg(1000)
+                .query_async(&mut con)
+                .await?;
+            keys.extend(batch);
+            if next == 0 {
+                break;
+            }
+            cursor = next;
+        }
+        let mut states = BTreeMap::new();
+        for chunk in keys.chunks(500) {
+            let values: Vec<Option<Vec<u8>>> =
+                redis::cmd("MGET").arg(chunk).query_async(&mut con).await?;
+            for (key, value) in chunk.iter().zip(values) {
+                if let Some(state) =
+                    value.and_then(|v| serde_json::from_slice::<TaskState>(&v).ok())
+                {
+                    states.insert(key.trim_start_matches(KEY_PREFIX).to_owned(), state);
+                }
+            }
+        }
+        Ok::<_, redis::RedisError>(states)
+    };
+    tokio::time::timeout(timeout, read)
+        .await
+        .map_err(|_| unreachable(format!("no answer in {}s", timeout.as_secs())))?
+        .map_err(|e| unreachable(e.to_string()))
+}
+
 /// A stored exception (`{"exc_type", "exc_message"}`) as `TypeError: ...`.
-fn error_text(result: &Value) -> String {
+pub fn error_text(result: &Value) -> String {
     let Some(kind) = result.get("exc_type").and_then(Value::as_str) else {
         return String::new();
     };

@@ -108,6 +108,10 @@ pub struct VerifyArgs {
     /// `unix:/path`)
     #[arg(long, env = "MAILTEST_SPAMASSASSIN", value_name = "ADDR")]
     pub spamassassin: Option<String>,
+    /// Celery's Redis result backend (`redis://host:port/db`), for the file's `celery:` task
+    /// states
+    #[arg(long, env = "MAILTEST_CELERY_RESULTS", value_name = "URL")]
+    pub celery_results: Option<String>,
 }
 
 #[derive(Debug, Args)]

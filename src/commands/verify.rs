@@ -33,15 +33,9 @@ pub async fn run(args: VerifyArgs, config: &ConfigFile, printer: &Printer) -> Re
         golden = golden.with_kafka(KafkaEvents::new(connection.clone(), topics, catalog));
     }
     let check = |m: &verify::message::Message, g: &verify::spec::Golden| golden.check(m, g);
-    let checks = Checks::new(settings.spamd.clone());
-    if spec.uses_spam_check() && !checks.has_spamd() {
-        return Err(SpecError::Semantic {
-            file: settings.file.display().to_string(),
-            message: "`spam_check` needs a SpamAssassin daemon: give --spamassassin HOST:PORT"
-                .to_owned(),
-        }
-        .into());
-    }
+    let checks =
+        Checks::new(settings.spamd.clone()).with_celery_results(settings.celery_results.clone());
+    needs(&spec, &checks, &settings.file)?;
     let mut source = open_source(&settings.source, spec.mailbox.as_deref()).await?;
     loop {
         let report = verify::run(&spec, &mut source, &settings.vars, &check, &checks).await?;
@@ -85,4 +79,19 @@ fn print(report: &Report, settings: &settings::Verify, printer: &Printer) -> Res
     }
     printer.status(&report::summary(report));
     Ok(())
+}
+
+/// The services the file's conditions need, given before any mail is read (exit 2).
+fn needs(spec: &Spec, checks: &Checks, file: &Path) -> Result<(), SpecError> {
+    let missing = if spec.uses_spam_check() && !checks.has_spamd() {
+        "`spam_check` needs a SpamAssassin daemon: give --spamassassin HOST:PORT"
+    } else if spec.celery.is_some() && !checks.has_celery_results() {
+        "`celery` needs Celery's result backend: give --celery-results redis://HOST:PORT/DB"
+    } else {
+        return Ok(());
+    };
+    Err(SpecError::Semantic {
+        file: file.display().to_string(),
+        message: missing.to_owned(),
+    })
 }

@@ -46,6 +46,8 @@ pub struct Verify {
     pub junit: Option<PathBuf>,
     /// The SpamAssassin daemon `spam_check` scores with.
     pub spamd: Option<String>,
+    /// Celery's result backend, for the `celery:` task states.
+    pub celery_results: Option<String>,
 }
 
 pub fn verify(args: &VerifyArgs, file: &ConfigFile) -> Result<Verify, SettingsError> {
@@ -81,6 +83,7 @@ pub fn verify(args: &VerifyArgs, file: &ConfigFile) -> Result<Verify, SettingsEr
         source,
         watch: args.watch,
         spamd: args.spamassassin.clone(),
+        celery_results: args.celery_results.clone(),
         output: args.output,
         junit: args.junit.clone(),
     })

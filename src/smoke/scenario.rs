@@ -97,6 +97,7 @@ impl Scenario {
             mailbox: parsed.mailbox,
             vars: parsed.vars,
             expect: parsed.expect,
+            celery: None,
         };
         spec.check_names(file)?;
         Ok(Self {

@@ -33,6 +33,7 @@ pub enum Done {
 #[derive(Default)]
 pub struct Checks {
     spamd: Option<String>,
+    celery_results: Option<String>,
     html_checker: std::sync::OnceLock<HtmlChecker>,
     html: Mutex<HashMap<u64, Arc<html::Report>>>,
     done: Mutex<HashMap<(u64, Kind), Arc<Done>>>,
@@ -52,6 +53,9 @@ impl<T> LockNow<T> for Mutex<T> {
     }
 }
 
+/// How long one read of the task states may take.
+const CELERY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// How many network checks run at once.
 const AT_ONCE: usize = 8;
 
@@ -66,6 +70,29 @@ impl Checks {
 
     pub fn has_spamd(&self) -> bool {
         self.spamd.is_some()
+    }
+
+    /// Reads task states from Celery's result backend at `url` too (`celery:`).
+    #[must_use]
+    pub fn with_celery_results(mut self, url: Option<String>) -> Self {
+        self.celery_results = url;
+        self
+    }
+
+    pub fn has_celery_results(&self) -> bool {
+        self.celery_results.is_some()
+    }
+
+    /// The `celery:` verdict on the task states stored now and `messages`.
+    pub async fn celery(
+        &self,
+        spec: &super::celery::CelerySpec,
+        messages: &[Message],
+        window_open: bool,
+    ) -> Result<super::eval::Verdict, crate::celery::results::ResultsError> {
+        let url = self.celery_results.as_deref().unwrap_or_default();
+        let states = crate::celery::results::all_states(url, CELERY_TIMEOUT).await?;
+        Ok(super::celery::verdict(spec, &states, messages, window_open))
     }
 
     /// The HTML check of `m`, run now if not yet.

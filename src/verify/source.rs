@@ -30,6 +30,8 @@ pub enum SourceError {
     },
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
+    #[error(transparent)]
+    Celery(#[from] crate::celery::results::ResultsError),
 }
 
 impl SourceError {
@@ -39,6 +41,7 @@ impl SourceError {
             Self::Api { .. } => ErrorKind::Failed,
             Self::Read { .. } => ErrorKind::BadInput,
             Self::Store(e) => e.kind(),
+            Self::Celery(e) => e.kind(),
         }
     }
 }

@@ -46,7 +46,10 @@ pub struct Spec {
     /// Values `{{ name }}` stands for in any string below.
     #[serde(default)]
     pub vars: IndexMap<String, String>,
+    #[serde(default)]
     pub expect: Vec<Expectation>,
+    /// Celery task states in the result backend (`verify --celery-results`).
+    pub celery: Option<super::celery::CelerySpec>,
 }
 
 impl Spec {

@@ -249,6 +249,48 @@ async fn a_celery_worker_runs_the_tasks_mailtest_sends_over_kafka() {
             "the task id is the event's: {id}"
         );
     }
+    // verify: the mail, and the task states beside it (every task succeeded, each sent
+    // exactly one email).
+    let spec = "timeout: 10s\nexpect:\n- name: welcome mail\n  match: {subject: {contains: Welcome}}\n  count: 2\n\
+                celery: {count: 4, one_mail_each: true}\n";
+    let (code, report) = verify(&dir, spec, s.http, &results).await;
+    assert_eq!(code, 0, "{report}");
+    let tasks = &report["verdicts"][1];
+    assert_eq!(
+        (tasks["name"].as_str(), tasks["passed"].as_bool()),
+        (Some("celery tasks"), Some(true))
+    );
+}
+
+/// `mailtest verify` with the `celery:` states: its exit code and JSON report.
+async fn verify(
+    dir: &tempfile::TempDir,
+    spec: &str,
+    http: std::net::SocketAddr,
+    results: &str,
+) -> (i32, Value) {
+    let file = dir.path().join("expect.yaml");
+    std::fs::write(&file, spec).unwrap();
+    let results = results.to_owned();
+    let run = tokio::task::spawn_blocking(move || {
+        mailtest()
+            .args([
+                "verify",
+                "--output",
+                "json",
+                "--sink",
+                &format!("http://{http}"),
+            ])
+            .args(["--celery-results", &results])
+            .arg(&file)
+            .run()
+    })
+    .await
+    .unwrap();
+    (
+        run.code,
+        serde_json::from_str(&run.stdout).unwrap_or_default(),
+    )
 }
 
 /// A task that raises is a FAILURE with the worker's error; with the worker gone, tasks
@@ -285,6 +327,19 @@ async fn failed_and_unrun_tasks_are_reported_and_fail_the_run() {
         stderr.contains("FAILURE: ValueError: no account for fail@example.com"),
         "{stderr}"
     );
+    let (code, report) = verify(&dir, "celery: {count: 1}\n", s.http, &results).await;
+    assert_eq!(code, 1, "{report}");
+    let reasons = report["verdicts"][0]["reasons"].to_string();
+    assert!(
+        reasons.contains("FAILURE: ValueError: no account for fail@example.com"),
+        "{reasons}"
+    );
+    let file = dir.path().join("expect.yaml");
+    mailtest()
+        .args(["verify", "--sink", &format!("http://{}", s.http)])
+        .arg(&file)
+        .run()
+        .fails_with(2, "`celery` needs Celery's result backend");
     drop(worker);
     let args = [
         "--type",
