@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # One entry point for the benchmarks, each measured next to its peer in the same run:
-#   bench/run.sh [sink|kafka|render|verify|e2e|inbox|load|hostile|all] ...     (default: all)
+#   bench/run.sh [sink|kafka|render|verify|e2e|inbox|load|hostile|celery|all] ...  (default: all)
 # Runs the per-area scripts (each installs or builds what it needs, starts its peers on
 # loopback, repeats its workload and writes bench/results/<area>.json), then prints one
 # table of medians and ratios and writes bench/results/all.json.
@@ -9,7 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 areas=("$@")
 [ ${#areas[@]} -eq 0 ] && areas=(all)
-[ "${areas[0]}" = all ] && areas=(sink kafka render verify e2e inbox load hostile)
+[ "${areas[0]}" = all ] && areas=(sink kafka render verify e2e inbox load hostile celery)
 quick=${SIZE:-full}
 failed=()
 for area in "${areas[@]}"; do
@@ -24,8 +24,9 @@ for area in "${areas[@]}"; do
     inbox:quick) bash bench/inbox.sh 20000 3 ;;
     load:quick) bash bench/load.sh 20000 ;;
     hostile:quick) bash bench/hostile.sh 10 ;;
-    sink:*|kafka:*|render:*|verify:*|e2e:*|inbox:*|load:*|hostile:*) bash "bench/$area.sh" ;;
-    *) echo "unknown area \`$area\` (sink, kafka, render, verify, e2e, inbox, load, hostile, all)" >&2; exit 2 ;;
+    celery:quick) bash bench/celery.sh 5000 1 ;;
+    sink:*|kafka:*|render:*|verify:*|e2e:*|inbox:*|load:*|hostile:*|celery:*) bash "bench/$area.sh" ;;
+    *) echo "unknown area \`$area\` (sink, kafka, render, verify, e2e, inbox, load, hostile, celery, all)" >&2; exit 2 ;;
   esac || failed+=("$area")
 done
 python3 bench/summary.py

@@ -50,6 +50,11 @@ if load_result:
     rows.append(("load", "open files with 1,000 connections held", r["held"]["fds"], None, None))
     stored = "all stored" if r["stored"] == r["messages"] + 1 else f"{r['stored']:,} stored"
     rows.append(("load", f"peak RSS MB, burst of {r['messages']:,} ({stored})", round(r["peak_rss_mb"], 1), None, None))
+celery = load("celery")
+if celery:
+    m = celery["median"]
+    rows.append(("celery", "tasks/s to RabbitMQ vs Celery send_task, confirmed", round(m["mailtest"]), round(m["celery"]), celery["ratio"]))
+    rows.append(("celery", "tasks/s vs Celery send_task without confirms", round(m["mailtest"]), round(m["celery_unconfirmed"]), celery["ratio_unconfirmed"]))
 hostile = load("hostile")
 if hostile:
     rows.append(("hostile", f"worst GET ms ratio, hostile vs ordinary {hostile['size_kb']} KB (< 5)", round(hostile["worst_ratio"], 2), None, None))
