@@ -18,6 +18,8 @@ pub struct TaskMessage {
     pub queue: String,
     pub args: Vec<Value>,
     pub kwargs: Map<String, Value>,
+    /// Who sent it, as Celery names senders (`gen<pid>@<host>`).
+    pub origin: String,
 }
 
 impl TaskMessage {
@@ -43,6 +45,7 @@ impl TaskMessage {
                 .iter()
                 .map(|(k, a)| (k.clone(), value(a)))
                 .collect(),
+            origin: format.origin.clone(),
         })
     }
 
@@ -63,7 +66,7 @@ impl TaskMessage {
             "parent_id": null,
             "argsrepr": repr_tuple(&self.args),
             "kwargsrepr": repr(&Value::Object(self.kwargs.clone())),
-            "origin": origin(),
+            "origin": self.origin,
             "ignore_result": false,
             "replaced_task_nesting": 0,
             "stamped_headers": null,
@@ -102,7 +105,7 @@ impl TaskMessage {
 }
 
 /// Where tasks come from, as Celery names its senders (`gen<pid>@<host>`).
-fn origin() -> String {
+pub(super) fn origin() -> String {
     let host = hostname();
     format!("gen{}@{host}", std::process::id())
 }

@@ -18,6 +18,9 @@ pub struct CeleryFormat {
     pub queue: String,
     /// By event type.
     pub tasks: IndexMap<String, Task>,
+    /// The tasks' `origin` header, found once when the file is read, not per task.
+    #[serde(skip, default = "message::origin")]
+    pub origin: String,
 }
 
 /// One event type's task: its registered name and where its arguments come from.
