@@ -25,6 +25,13 @@ pub enum ResultsError {
 }
 
 impl ResultsError {
+    fn unreachable(url: &str, reason: String) -> Self {
+        Self::Unreachable {
+            url: url.to_owned(),
+            reason,
+        }
+    }
+
     pub fn kind(&self) -> ErrorKind {
         match self {
             Self::Unreachable { .. } => ErrorKind::Unavailable,
@@ -52,6 +59,14 @@ impl TaskState {
     }
 }
 
+/// A client for the backend at `url` (it connects when used).
+fn client(url: &str) -> Result<redis::Client, ResultsError> {
+    redis::Client::open(url).map_err(|e| ResultsError::BadUrl {
+        url: url.to_owned(),
+        reason: e.to_string(),
+    })
+}
+
 /// States seen so far, by task id, with when each arrived.
 type Seen = Arc<Mutex<HashMap<String, (TaskState, Instant)>>>;
 
@@ -68,14 +83,8 @@ pub struct Watch {
 impl Watch {
     /// Subscribes at `url` (`redis://host:port/db`), waiting at most `timeout` to connect.
     pub async fn start(url: &str, timeout: Duration) -> Result<Self, ResultsError> {
-        let client = redis::Client::open(url).map_err(|e| ResultsError::BadUrl {
-            url: url.to_owned(),
-            reason: e.to_string(),
-        })?;
-        let unreachable = |reason: String| ResultsError::Unreachable {
-            url: url.to_owned(),
-            reason,
-        };
+        let client = client(url)?;
+        let unreachable = |reason: String| ResultsError::unreachable(url, reason);
         let connect = async {
             let mut pubsub = client.get_async_pubsub().await?;
             pubsub.psubscribe(format!("{KEY_PREFIX}*")).await?;
@@ -160,10 +169,8 @@ impl Watch {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        let unreachable = |e: redis::RedisError| ResultsError::Unreachable {
-            url: self.url.clone(),
-            reason: e.to_string(),
-        };
+        let unreachable =
+            |e: redis::RedisError| ResultsError::unreachable(&self.url, e.to_string());
         let mut con = self
             .client
             .get_multiplexed_async_connection()
@@ -246,14 +253,8 @@ pub async fn all_states(
     url: &str,
     timeout: Duration,
 ) -> Result<BTreeMap<String, TaskState>, ResultsError> {
-    let client = redis::Client::open(url).map_err(|e| ResultsError::BadUrl {
-        url: url.to_owned(),
-        reason: e.to_string(),
-    })?;
-    let unreachable = |reason: String| ResultsError::Unreachable {
-        url: url.to_owned(),
-        reason,
-    };
+    let client = client(url)?;
+    let unreachable = |reason: String| ResultsError::unreachable(url, reason);
     let read = async {
         let mut con = client.get_multiplexed_async_connection().await?;
         let mut keys: Vec<String> = Vec::new();
