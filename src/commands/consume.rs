@@ -101,14 +101,10 @@ impl<W: Write> consume::Handler for Shower<W> {
             return Ok(false);
         }
         match self.format {
-            ConsumeFormat::Raw => {
-                self.out.write_all(&msg.payload)?;
-                self.out.write_all(b"\n")?;
-            }
+            ConsumeFormat::Raw => self.line(&msg.payload)?,
             ConsumeFormat::Json => {
                 let errors = schema_errors(read.as_ref().map(|(_, problems)| problems.as_slice()));
-                serde_json::to_writer(&mut self.out, &msg.to_json(parsed.as_ref(), &errors))?;
-                self.out.write_all(b"\n")?;
+                self.json_line(&msg.to_json(parsed.as_ref(), &errors))?;
             }
             ConsumeFormat::Pretty => {
                 let errors = schema_errors(read.as_ref().map(|(_, problems)| problems.as_slice()));
@@ -124,6 +120,18 @@ impl<W: Write> consume::Handler for Shower<W> {
 }
 
 impl<W: Write> Shower<W> {
+    /// One record's output line.
+    fn line(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        self.out.write_all(bytes)?;
+        self.out.write_all(b"\n")
+    }
+
+    /// One record as a JSON line, written straight into the buffer.
+    fn json_line(&mut self, value: &Value) -> Result<()> {
+        serde_json::to_writer(&mut self.out, value)?;
+        Ok(self.out.write_all(b"\n")?)
+    }
+
     /// A Celery task: shown decoded (name, id, arguments), with no schema to fail, and
     /// kept by `--task` and header filters; event filters (type, recipient) pass no task.
     fn task(&mut self, msg: &Received, task: &Value) -> Result<bool> {
@@ -133,13 +141,9 @@ impl<W: Write> Shower<W> {
             return Ok(false);
         }
         match self.format {
-            ConsumeFormat::Raw => {
-                self.out.write_all(&msg.payload)?;
-                self.out.write_all(b"\n")?;
-            }
+            ConsumeFormat::Raw => self.line(&msg.payload)?,
             ConsumeFormat::Json => {
-                serde_json::to_writer(&mut self.out, &msg.to_json(Some(task), &[]))?;
-                self.out.write_all(b"\n")?;
+                self.json_line(&msg.to_json(Some(task), &[]))?;
             }
             ConsumeFormat::Pretty => {
                 let place = format!("{}[{}]@{}", msg.topic, msg.partition, msg.offset);

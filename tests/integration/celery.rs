@@ -368,11 +368,13 @@ fn mistakes_in_celery_yaml_are_named_before_anything_is_sent() {
         "tasks:\n  welcom:\n    task: a.b\n  welcome:\n    task: a.c\n    args: [data.user_name]\n",
     )
     .unwrap();
-    let run = mailtest()
-        .args(["produce", "--dry-run", "--catalog"])
-        .arg(dir.path())
-        .run();
-    run.fails_with(
+    let dry_run = || {
+        mailtest()
+            .args(["produce", "--dry-run", "--catalog"])
+            .arg(dir.path())
+            .run()
+    };
+    dry_run().fails_with(
         2,
         "celery.yaml: `welcom` is no event type of the catalog; welcome: `data.user_name`",
     );
@@ -381,11 +383,7 @@ fn mistakes_in_celery_yaml_are_named_before_anything_is_sent() {
         "tasks:\n  welcome: {tsk: a.b}\n",
     )
     .unwrap();
-    let run = mailtest()
-        .args(["produce", "--dry-run", "--catalog"])
-        .arg(dir.path())
-        .run();
-    run.fails_with(2, "celery.yaml");
+    dry_run().fails_with(2, "celery.yaml");
     mailtest()
         .args([
             "produce",
