@@ -12,7 +12,7 @@ use futures_util::StreamExt;
 use super::check::{Target, Vars};
 use super::message::Message;
 use super::spec::{Fields, HtmlCheckFields, LinkCheckFields, SpamCheckFields};
-use crate::checks::{Checker, HtmlChecker, html, links, spam};
+use crate::checks::{HtmlChecker, html, links, spam};
 
 /// A network check and its options.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -152,7 +152,7 @@ impl Checks {
     async fn run_one(&self, kind: Kind, raw: &[u8]) -> Done {
         match kind {
             Kind::Links { follow, internal } => {
-                Done::Links(Checker::new(None, internal).links(raw, follow).await)
+                Done::Links(links::check(raw, follow, internal).await)
             }
             Kind::Spam => Done::Spam(match &self.spamd {
                 Some(addr) => spam::check(addr, raw).await,
