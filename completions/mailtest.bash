@@ -909,7 +909,7 @@ _mailtest() {
             return 0
             ;;
         mailtest__subcmd__produce)
-            opts="-b -X -n -t -v -q -h --brokers --timeout --catalog --fixtures --type --count --rate --seed --topic --topic-per-type --header --dry-run --raw --output --fallback-smtp --templates --amqp --celery-results --results-timeout --verbose --quiet --color --config --profile --log-format --help"
+            opts="-b -X -n -t -v -q -h --brokers --timeout --catalog --fixtures --type --count --rate --seed --topic --topic-per-type --header --dry-run --raw --output --fallback-smtp --templates --amqp --celery-results --results-timeout --poison --verbose --quiet --color --config --profile --log-format --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -988,6 +988,10 @@ _mailtest() {
                     return 0
                     ;;
                 --results-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --poison)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

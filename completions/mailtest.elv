@@ -84,6 +84,7 @@ set edit:completion:arg-completer[mailtest] = {|@words|
             cand --amqp 'Send the Celery tasks of a catalog with `celery.yaml` to RabbitMQ at this AMQP URL (`amqp://user:pass@host:5672/vhost`) instead of Kafka, with publisher confirms'
             cand --celery-results 'With a catalog whose `celery.yaml` makes events Celery tasks: wait for every task''s result in this Redis result backend (`redis://host:port/db`) and report the states'
             cand --results-timeout 'How long to wait for the tasks'' results after the last is sent'
+            cand --poison 'Robustness mode: send malformed Celery tasks made from one of the catalog''s (`--poison` for every case, `--poison=no-id,bad-json` for some), each followed by a canary task, and report what the worker did with each; --results-timeout is the wait for each canary'
             cand --color 'When to use colour; `NO_COLOR` set means never under `auto`'
             cand --config 'Config file [default: ./mailtest.yaml if present]'
             cand --profile 'Lay this profile of the config file over its other settings'

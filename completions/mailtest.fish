@@ -82,6 +82,7 @@ complete -c mailtest -n "__fish_mailtest_using_subcommand produce" -l templates 
 complete -c mailtest -n "__fish_mailtest_using_subcommand produce" -l amqp -d 'Send the Celery tasks of a catalog with `celery.yaml` to RabbitMQ at this AMQP URL (`amqp://user:pass@host:5672/vhost`) instead of Kafka, with publisher confirms' -r
 complete -c mailtest -n "__fish_mailtest_using_subcommand produce" -l celery-results -d 'With a catalog whose `celery.yaml` makes events Celery tasks: wait for every task\'s result in this Redis result backend (`redis://host:port/db`) and report the states' -r
 complete -c mailtest -n "__fish_mailtest_using_subcommand produce" -l results-timeout -d 'How long to wait for the tasks\' results after the last is sent' -r
+complete -c mailtest -n "__fish_mailtest_using_subcommand produce" -l poison -d 'Robustness mode: send malformed Celery tasks made from one of the catalog\'s (`--poison` for every case, `--poison=no-id,bad-json` for some), each followed by a canary task, and report what the worker did with each; --results-timeout is the wait for each canary' -r
 complete -c mailtest -n "__fish_mailtest_using_subcommand produce" -l color -d 'When to use colour; `NO_COLOR` set means never under `auto`' -r -f -a "auto\t''
 always\t''
 never\t''"

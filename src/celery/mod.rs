@@ -3,6 +3,7 @@
 //! task states a worker leaves in Celery's Redis result backend.
 
 pub mod message;
+pub mod poison;
 pub mod results;
 
 use indexmap::IndexMap;

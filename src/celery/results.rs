@@ -122,20 +122,13 @@ impl Watch {
         })
     }
 
-    /// Waits until every task in `sent` (id and when it was sent) has a final state, or
-    /// until `deadline`; then reads the stored state of those without one.
-    pub async fn wait(
-        self,
-        sent: &[(String, Instant)],
-        deadline: Instant,
-    ) -> Result<Outcomes, ResultsError> {
+    /// Waits until every task in `ids` has a final state, or until `deadline`; whether
+    /// they all did.
+    pub async fn until_final(&self, ids: &[&str], deadline: Instant) -> bool {
         let done = || {
-            let seen = self
-                .seen
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            sent.iter()
-                .all(|(id, _)| seen.get(id).is_some_and(|(s, _)| s.is_final()))
+            let seen = self.seen();
+            ids.iter()
+                .all(|id| seen.get(*id).is_some_and(|(s, _)| s.is_final()))
         };
         let until = tokio::time::Instant::from_std(deadline);
         while !done() {
@@ -143,20 +136,42 @@ impl Watch {
                 .await
                 .is_err()
             {
-                break;
+                return done();
             }
         }
+        true
+    }
+
+    /// The last state of task `id`: seen, else stored; `None` when it has none.
+    pub async fn state_of(&self, id: &str) -> Result<Option<TaskState>, ResultsError> {
+        if let Some((state, _)) = self.seen().get(id) {
+            return Ok(Some(state.clone()));
+        }
+        let stored = self.read_keys(&[id]).await?;
+        Ok(stored.into_iter().next().map(|(_, s)| s))
+    }
+
+    fn seen(&self) -> std::sync::MutexGuard<'_, HashMap<String, (TaskState, Instant)>> {
+        self.seen
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Waits until every task in `sent` (id and when it was sent) has a final state, or
+    /// until `deadline`; then reads the stored state of those without one.
+    pub async fn wait(
+        self,
+        sent: &[(String, Instant)],
+        deadline: Instant,
+    ) -> Result<Outcomes, ResultsError> {
+        let ids: Vec<&str> = sent.iter().map(|(id, _)| id.as_str()).collect();
+        self.until_final(&ids, deadline).await;
         self.reader.abort();
-        let mut seen = std::mem::take(
-            &mut *self
-                .seen
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner),
-        );
-        let missing: Vec<&str> = sent
+        let mut seen = std::mem::take(&mut *self.seen());
+        let missing: Vec<&str> = ids
             .iter()
-            .filter(|(id, _)| !seen.get(id).is_some_and(|(s, _)| s.is_final()))
-            .map(|(id, _)| id.as_str())
+            .copied()
+            .filter(|id| !seen.get(*id).is_some_and(|(s, _)| s.is_final()))
             .collect();
         for (id, state) in self.read_keys(&missing).await? {
             seen.insert(id, (state, Instant::now()));
@@ -187,6 +202,12 @@ impl Watch {
             .zip(values)
             .filter_map(|(id, v)| Some(((*id).to_owned(), serde_json::from_slice(&v?).ok()?)))
             .collect())
+    }
+}
+
+impl Drop for Watch {
+    fn drop(&mut self) {
+        self.reader.abort();
     }
 }
 

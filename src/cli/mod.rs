@@ -206,6 +206,20 @@ pub struct ProduceArgs {
         requires = "celery_results"
     )]
     pub results_timeout: Span,
+    /// Robustness mode: send malformed Celery tasks made from one of the catalog's
+    /// (`--poison` for every case, `--poison=no-id,bad-json` for some), each followed by a
+    /// canary task, and report what the worker did with each; --results-timeout is the
+    /// wait for each canary
+    #[arg(
+        long,
+        value_name = "CASES",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "all",
+        value_delimiter = ',',
+        requires = "celery_results"
+    )]
+    pub poison: Option<Vec<String>>,
 }
 
 #[derive(Debug, Args)]

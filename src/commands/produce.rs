@@ -13,6 +13,7 @@ use crate::outbound::fallback;
 use crate::outbound::sender::{Relay, Retry, Sender, TlsMode};
 use crate::printer::Printer;
 use crate::produce::plan;
+use crate::produce::robustness::{CaseReport, Fate, Step};
 use crate::produce::{self, Deliveries, Pace};
 use crate::render::{Renderer, Templates};
 use crate::settings::{self, ConfigFile, HostPort};
@@ -25,6 +26,9 @@ pub async fn run(args: ProduceArgs, config: &ConfigFile, printer: &Printer) -> R
             printer.data(&String::from_utf8_lossy(&message.payload))?;
         }
         return Ok(Outcome::Success);
+    }
+    if !settings.poison.is_empty() {
+        return robustness(plan, &settings, printer).await;
     }
     // Subscribed before the first task goes, so no result can come unseen.
     let watch = match &settings.celery_results {
@@ -92,6 +96,101 @@ async fn send(
     })
     .await
     .context("the producer thread failed")
+}
+
+/// `--poison`: each case and its canary sent in turn, watched at the result backend; a
+/// worker that stopped answering fails the run.
+async fn robustness(
+    mut plan: plan::Plan,
+    settings: &settings::Produce,
+    printer: &Printer,
+) -> Result<Outcome> {
+    let (url, timeout) = settings
+        .celery_results
+        .as_ref()
+        .context("--poison needs --celery-results")?;
+    let (queue, good) = plan
+        .messages
+        .find_map(|m| {
+            let v: serde_json::Value = serde_json::from_slice(&m.payload).ok()?;
+            v["headers"]["task"].is_string().then_some((m.topic, v))
+        })
+        .ok_or_else(|| {
+            settings::SettingsError::invalid(
+                "--poison",
+                "none of the event types chosen is a task in celery.yaml",
+            )
+        })?;
+    let watch = Watch::start(url, settings.connection.timeout).await?;
+    printer.status(&format!(
+        "{} robustness cases to `{queue}`, each followed by a canary task (celery.accumulate)",
+        settings.poison.len()
+    ));
+    let mut reports = Vec::new();
+    let mut alive = true;
+    for &case in &settings.poison {
+        let step = Step::new(case, &good, &queue);
+        if !alive {
+            reports.push(step.not_reached());
+            continue;
+        }
+        let messages = step.messages();
+        let plan = plan::Plan {
+            total: messages.len() as u64,
+            messages: Box::new(messages.into_iter()),
+        };
+        let sent = send(plan, settings, printer).await??;
+        if sent.delivered < sent.sent {
+            let why: Vec<&str> = sent.errors.keys().map(String::as_str).collect();
+            anyhow::bail!("case `{}` was not sent: {}", case.name(), why.join("; "));
+        }
+        let report = step.observe(&watch, *timeout).await?;
+        alive = report.worker == Fate::Answered;
+        reports.push(report);
+    }
+    report_robustness(&reports, settings.output, printer)?;
+    Ok(if alive {
+        Outcome::Success
+    } else {
+        Outcome::Failure
+    })
+}
+
+fn report_robustness(
+    reports: &[CaseReport],
+    output: OutputFormat,
+    printer: &Printer,
+) -> Result<()> {
+    if output == OutputFormat::Json {
+        printer.data(&serde_json::to_string(
+            &serde_json::json!({ "cases": reports }),
+        )?)?;
+    }
+    // What each case breaks is in the JSON report and the README; the table stays narrow.
+    let mut table = printer.table(&["case", "task result", "worker after"]);
+    for r in reports {
+        let result = match (&r.state, r.worker) {
+            (_, Fate::NotReached) => "not sent".to_owned(),
+            (None, _) => "no result".to_owned(),
+            (Some(state), _) if r.error.is_empty() => state.clone(),
+            (Some(state), _) => format!("{state}: {}", r.error),
+        };
+        let worker = match r.worker {
+            Fate::Answered => "took the next task",
+            Fate::StoppedAnswering => "STOPPED answering",
+            Fate::NotReached => "-",
+        };
+        table.add_row(vec![r.case, &result, worker]);
+    }
+    printer.table_out(&table);
+    if let Some(r) = reports.iter().find(|r| r.worker == Fate::StoppedAnswering) {
+        printer.warn(&format!(
+            "the worker stopped answering after case `{}`; the message may still be queued, \
+             and each worker that takes it may stop the same way (`celery purge` removes it)",
+            r.case
+        ));
+    }
+    Ok(())
 }
 
 /// Kafka is unreachable: every event rendered and sent over SMTP, with dispatch's retries.

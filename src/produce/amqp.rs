@@ -207,15 +207,25 @@ fn unwrap_envelope(payload: &[u8]) -> Result<(Vec<u8>, BasicProperties), String>
     for (k, v) in headers {
         table.insert(ShortString::from(k.as_str()), amqp_value(v));
     }
-    let text = |v: &Value| ShortString::from(v.as_str().unwrap_or_default());
-    let properties = BasicProperties::default()
-        .with_content_type(text(&envelope["content-type"]))
-        .with_content_encoding(text(&envelope["content-encoding"]))
+    // A property the envelope lacks stays unset, as kombu leaves it (the robustness cases
+    // drop some on purpose).
+    let text = |v: &Value| v.as_str().map(ShortString::from);
+    let mut properties = BasicProperties::default()
         .with_delivery_mode(2)
         .with_priority(0)
-        .with_correlation_id(text(&props["correlation_id"]))
-        .with_reply_to(text(&props["reply_to"]))
         .with_headers(table);
+    if let Some(t) = text(&envelope["content-type"]) {
+        properties = properties.with_content_type(t);
+    }
+    if let Some(e) = text(&envelope["content-encoding"]) {
+        properties = properties.with_content_encoding(e);
+    }
+    if let Some(c) = text(&props["correlation_id"]) {
+        properties = properties.with_correlation_id(c);
+    }
+    if let Some(r) = text(&props["reply_to"]) {
+        properties = properties.with_reply_to(r);
+    }
     Ok((body, properties))
 }
 

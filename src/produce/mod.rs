@@ -15,6 +15,7 @@ use serde::Serialize;
 
 pub mod amqp;
 pub mod plan;
+pub mod robustness;
 
 use crate::kafka::{Connection, KafkaError};
 use crate::record::Outgoing;

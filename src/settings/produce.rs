@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use super::{ConfigFile, HostPort, SettingsError, headers, kafka, topic_layout};
 use crate::catalog::{Catalog, TYPE_PLACEHOLDER};
+use crate::celery::poison::Case;
 use crate::cli::{OutputFormat, ProduceArgs};
 use crate::kafka::Connection;
 use crate::produce::plan::{Input, PlanSettings};
@@ -27,6 +28,8 @@ pub struct Produce {
     pub amqp: Option<String>,
     /// Wait for each Celery task's result in this Redis backend, this long after sending.
     pub celery_results: Option<(String, std::time::Duration)>,
+    /// Robustness mode: these malformed tasks, each with a canary (empty: normal sending).
+    pub poison: Vec<Case>,
 }
 
 pub fn produce(args: &ProduceArgs, file: &ConfigFile) -> Result<Produce, SettingsError> {
@@ -72,7 +75,42 @@ pub fn produce(args: &ProduceArgs, file: &ConfigFile) -> Result<Produce, Setting
             .clone()
             .map(|url| (url, args.results_timeout.0)),
         amqp: args.amqp.clone(),
+        poison: poison(args)?,
     })
+}
+
+/// The robustness cases `--poison` names (`all`: each that the transport can carry).
+fn poison(args: &ProduceArgs) -> Result<Vec<Case>, SettingsError> {
+    let Some(names) = &args.poison else {
+        return Ok(Vec::new());
+    };
+    let amqp = args.amqp.is_some();
+    if names.iter().any(|n| n == "all") {
+        return Ok(Case::ALL
+            .into_iter()
+            .filter(|c| !(amqp && c.kafka_only()))
+            .collect());
+    }
+    names
+        .iter()
+        .map(|name| match Case::parse(name) {
+            Some(c) if amqp && c.kafka_only() => Err(SettingsError::invalid(
+                "--poison",
+                format!("`{name}` is a case of Kafka only: RabbitMQ sets delivery tags itself"),
+            )),
+            Some(c) => Ok(c),
+            None => {
+                let known: Vec<&str> = Case::ALL.iter().map(|c| c.name()).collect();
+                Err(SettingsError::invalid(
+                    "--poison",
+                    format!(
+                        "`{name}` is no robustness case; the cases: all, {}",
+                        known.join(", ")
+                    ),
+                ))
+            }
+        })
+        .collect()
 }
 
 /// The types to send: `--type`, else all; to RabbitMQ, which takes tasks only, the types

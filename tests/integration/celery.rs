@@ -17,12 +17,12 @@ use serde_json::Value;
 use crate::api::sink;
 use crate::util::{mailtest, root, signal};
 
-fn catalog_dir() -> PathBuf {
+pub(crate) fn catalog_dir() -> PathBuf {
     root().join("examples/catalogs/celery")
 }
 
 /// A process of the test's own, stopped by its PID (TERM, then waited for).
-struct Server(Child);
+pub(crate) struct Server(pub Child);
 
 impl Drop for Server {
     fn drop(&mut self) {
@@ -33,7 +33,7 @@ impl Drop for Server {
 
 /// Starts `cmd` and reads its output (`stderr` or `stdout`) until a line has `ready`; the
 /// rest of the output is drained so the process never blocks on it.
-fn start_until(mut cmd: Command, from_stderr: bool, ready: &str) -> Server {
+pub(crate) fn start_until(mut cmd: Command, from_stderr: bool, ready: &str) -> Server {
     let (out, err) = if from_stderr {
         (Stdio::null(), Stdio::piped())
     } else {
@@ -59,7 +59,7 @@ fn start_until(mut cmd: Command, from_stderr: bool, ready: &str) -> Server {
     Server(child)
 }
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -68,7 +68,7 @@ fn free_port() -> u16 {
 }
 
 /// Redis on a free loopback port, nothing kept on disk.
-fn redis(dir: &std::path::Path) -> (Server, String) {
+pub(crate) fn redis(dir: &std::path::Path) -> (Server, String) {
     let port = free_port();
     let mut cmd = Command::new("redis-server");
     cmd.args(["--bind", "127.0.0.1", "--port", &port.to_string()])
@@ -82,14 +82,14 @@ fn redis(dir: &std::path::Path) -> (Server, String) {
 /// RabbitMQ on free loopback ports (AMQP, distribution, its own epmd), with its node name,
 /// data and logs under `dir`; its AMQP URL. The server runs as Debian's `rabbitmq` user,
 /// so `dir` is handed to it.
-struct Rabbit {
+pub(crate) struct Rabbit {
     server: Option<Server>,
     env: Vec<(String, String)>,
     epmd: u16,
     pub url: String,
 }
 
-fn rabbitmq(dir: &std::path::Path) -> Rabbit {
+pub(crate) fn rabbitmq(dir: &std::path::Path) -> Rabbit {
     let (amqp, dist, epmd) = (free_port(), free_port(), free_port());
     std::fs::write(dir.join("enabled_plugins"), "[].").unwrap();
     let at = |name: &str| dir.join(name).display().to_string();
@@ -145,7 +145,7 @@ impl Drop for Rabbit {
 }
 
 /// The reference app's worker on `broker`, results to `results`, mail to `smtp`.
-fn worker(broker: &str, results: &str, smtp: std::net::SocketAddr) -> Server {
+pub(crate) fn worker(broker: &str, results: &str, smtp: std::net::SocketAddr) -> Server {
     let celery = root().join("target/tools/celery-venv/bin/celery");
     let mut cmd = Command::new(celery);
     cmd.current_dir(root().join("examples/celery"))
@@ -169,11 +169,11 @@ fn worker(broker: &str, results: &str, smtp: std::net::SocketAddr) -> Server {
     start_until(cmd, true, "ready.")
 }
 
-fn kafka_url(b: &Broker) -> String {
+pub(crate) fn kafka_url(b: &Broker) -> String {
     format!("confluentkafka://{}", b.bootstrap())
 }
 
-fn celery_broker() -> Broker {
+pub(crate) fn celery_broker() -> Broker {
     let catalog = mailtest::catalog::Catalog::load(Some(&catalog_dir())).unwrap();
     Broker::start(&BrokerSettings {
         brokers: 1,
