@@ -125,6 +125,8 @@ Register-ArgumentCompleter -Native -CommandName 'mailtest' -ScriptBlock {
             [CompletionResult]::new('--header', '--header', [CompletionResultType]::ParameterName, 'Only messages with this header value, repeatable')
             [CompletionResult]::new('-f', '-f', [CompletionResultType]::ParameterName, 'Output format')
             [CompletionResult]::new('--format', '--format', [CompletionResultType]::ParameterName, 'Output format')
+            [CompletionResult]::new('--amqp', '--amqp', [CompletionResultType]::ParameterName, 'Read RabbitMQ queues at this AMQP URL instead of Kafka topics, without consuming: every message read goes back to its queue')
+            [CompletionResult]::new('--queue', '--queue', [CompletionResultType]::ParameterName, 'With --amqp: a queue to read, repeatable [default: the catalog''s Celery queues, else `celery`]')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colour; `NO_COLOR` set means never under `auto`')
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file [default: ./mailtest.yaml if present]')
             [CompletionResult]::new('--profile', '--profile', [CompletionResultType]::ParameterName, 'Lay this profile of the config file over its other settings')

@@ -415,7 +415,7 @@ _mailtest() {
             return 0
             ;;
         mailtest__subcmd__consume)
-            opts="-b -X -t -g -e -n -f -v -q -h --brokers --timeout --catalog --topic --from --group --exit-at-end --count --type --task --to --header --format --verbose --quiet --color --config --profile --log-format --help"
+            opts="-b -X -t -g -e -n -f -v -q -h --brokers --timeout --catalog --topic --from --group --exit-at-end --count --type --task --to --header --format --amqp --queue --verbose --quiet --color --config --profile --log-format --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -491,6 +491,14 @@ _mailtest() {
                     ;;
                 -f)
                     COMPREPLY=($(compgen -W "pretty json raw" -- "${cur}"))
+                    return 0
+                    ;;
+                --amqp)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --queue)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 --color)

@@ -119,6 +119,8 @@ set edit:completion:arg-completer[mailtest] = {|@words|
             cand --header 'Only messages with this header value, repeatable'
             cand -f 'Output format'
             cand --format 'Output format'
+            cand --amqp 'Read RabbitMQ queues at this AMQP URL instead of Kafka topics, without consuming: every message read goes back to its queue'
+            cand --queue 'With --amqp: a queue to read, repeatable [default: the catalog''s Celery queues, else `celery`]'
             cand --color 'When to use colour; `NO_COLOR` set means never under `auto`'
             cand --config 'Config file [default: ./mailtest.yaml if present]'
             cand --profile 'Lay this profile of the config file over its other settings'

@@ -112,6 +112,8 @@ complete -c mailtest -n "__fish_mailtest_using_subcommand consume" -l header -d 
 complete -c mailtest -n "__fish_mailtest_using_subcommand consume" -s f -l format -d 'Output format' -r -f -a "pretty\t'Readable, with a header line per message'
 json\t'One JSON object per line, accepted back by `produce`'
 raw\t'The payload bytes alone, one message per line'"
+complete -c mailtest -n "__fish_mailtest_using_subcommand consume" -l amqp -d 'Read RabbitMQ queues at this AMQP URL instead of Kafka topics, without consuming: every message read goes back to its queue' -r
+complete -c mailtest -n "__fish_mailtest_using_subcommand consume" -l queue -d 'With --amqp: a queue to read, repeatable [default: the catalog\'s Celery queues, else `celery`]' -r
 complete -c mailtest -n "__fish_mailtest_using_subcommand consume" -l color -d 'When to use colour; `NO_COLOR` set means never under `auto`' -r -f -a "auto\t''
 always\t''
 never\t''"

@@ -21,6 +21,7 @@
 //!
 //! `docs/architecture.md` draws the two data flows and where new capabilities plug in.
 
+pub mod amqp;
 pub mod api;
 pub mod broker;
 pub mod catalog;

@@ -262,6 +262,14 @@ pub struct ConsumeArgs {
     /// Output format
     #[arg(short, long, value_enum, default_value_t = ConsumeFormat::Pretty)]
     pub format: ConsumeFormat,
+    /// Read RabbitMQ queues at this AMQP URL instead of Kafka topics, without consuming:
+    /// every message read goes back to its queue
+    #[arg(long, env = "MAILTEST_AMQP", value_name = "URL", conflicts_with_all = ["group", "topics"])]
+    pub amqp: Option<String>,
+    /// With --amqp: a queue to read, repeatable [default: the catalog's Celery queues, else
+    /// `celery`]
+    #[arg(long = "queue", value_name = "QUEUE", requires = "amqp")]
+    pub queues: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

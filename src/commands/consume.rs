@@ -19,21 +19,15 @@ use crate::settings::{self, ConfigFile};
 pub async fn run(args: ConsumeArgs, config: &ConfigFile, printer: &Printer) -> Result<Outcome> {
     let settings = settings::consume(&args, config)?;
     let stop = super::interrupt_flag();
-    let stats = tokio::task::spawn_blocking(move || {
-        let options = options(&settings)?;
-        let connection = settings.connection;
-        let mut shower = Shower {
-            out: BufWriter::with_capacity(1 << 16, std::io::stdout().lock()),
-            filter: settings.filter,
-            catalog: settings.catalog,
-            format: settings.format,
-        };
-        let stats = consume::run(&connection, &options, &stop, &mut shower)?;
+    let stats = if let Some((url, queues)) = settings.amqp.clone() {
+        let (timeout, count) = (settings.connection.timeout, settings.count);
+        let mut shower = Shower::stdout(settings);
+        let stats = consume::amqp::peek(&url, &queues, timeout, count, &stop, &mut shower).await?;
         shower.out.flush()?;
-        anyhow::Ok(stats)
-    })
-    .await
-    .context("the consumer thread failed")??;
+        stats
+    } else {
+        read_kafka(settings, stop).await?
+    };
     printer.status(&format!(
         "{} messages read, {} shown",
         stats.received, stats.accepted
@@ -43,6 +37,22 @@ pub async fn run(args: ConsumeArgs, config: &ConfigFile, printer: &Printer) -> R
     } else {
         Outcome::Success
     })
+}
+
+async fn read_kafka(
+    settings: settings::Consume,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> Result<consume::Stats> {
+    tokio::task::spawn_blocking(move || {
+        let options = options(&settings)?;
+        let connection = settings.connection.clone();
+        let mut shower = Shower::stdout(settings);
+        let stats = consume::run(&connection, &options, &stop, &mut shower)?;
+        shower.out.flush()?;
+        anyhow::Ok(stats)
+    })
+    .await
+    .context("the consumer thread failed")?
 }
 
 /// What to read: the topics given, or the catalog's topics that exist.
@@ -116,6 +126,17 @@ impl<W: Write> consume::Handler for Shower<W> {
 
     fn idle(&mut self) -> Result<()> {
         Ok(self.out.flush()?)
+    }
+}
+
+impl Shower<BufWriter<std::io::StdoutLock<'static>>> {
+    fn stdout(settings: settings::Consume) -> Self {
+        Self {
+            out: BufWriter::with_capacity(1 << 16, std::io::stdout().lock()),
+            filter: settings.filter,
+            catalog: settings.catalog,
+            format: settings.format,
+        }
     }
 }
 

@@ -65,8 +65,8 @@ fn kind_of(cause: &(dyn StdError + 'static)) -> Option<ErrorKind> {
         };
     }
     ask!(
+        crate::amqp::AmqpError,
         crate::catalog::CatalogError,
-        crate::produce::amqp::AmqpError,
         crate::celery::results::ResultsError,
         crate::dispatch::ledger::LedgerError,
         crate::event::InputError,

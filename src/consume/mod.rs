@@ -9,6 +9,7 @@ use rdkafka::error::KafkaError as RdError;
 use rdkafka::message::{Headers, Message as _};
 use rdkafka::{Offset, TopicPartitionList};
 
+pub mod amqp;
 mod ends;
 mod filter;
 

@@ -12,33 +12,16 @@ use base64::Engine;
 use futures_util::StreamExt;
 use indicatif::ProgressBar;
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions, QueueDeclareOptions};
-use lapin::types::{AMQPValue, FieldArray, FieldTable, ShortString};
-use lapin::{BasicProperties, Channel, Confirmation, Connection, ConnectionProperties};
+use lapin::types::{FieldTable, ShortString};
+use lapin::{BasicProperties, Channel, Confirmation, Connection};
 use serde_json::Value;
 
 use super::{Deliveries, Pace, Tally};
-use crate::exit_code::ErrorKind;
+use crate::amqp::{AmqpError, connect};
 use crate::record::Outgoing;
 
 /// Publishes waiting for the broker at once, at most.
 const IN_FLIGHT: usize = 512;
-
-#[derive(Debug, thiserror::Error)]
-pub enum AmqpError {
-    #[error("cannot reach RabbitMQ at {url}: {reason}")]
-    Unreachable { url: String, reason: String },
-    #[error("RabbitMQ refused `{what}`: {reason}")]
-    Refused { what: String, reason: String },
-}
-
-impl AmqpError {
-    pub fn kind(&self) -> ErrorKind {
-        match self {
-            Self::Unreachable { .. } => ErrorKind::Unavailable,
-            Self::Refused { .. } => ErrorKind::Failed,
-        }
-    }
-}
 
 /// Publishes `messages` (kombu envelopes, as the plan makes them) at `url` and reports on
 /// them as `produce` does for Kafka.
@@ -97,18 +80,6 @@ pub async fn run(
     ))
 }
 
-async fn connect(url: &str, timeout: Duration) -> Result<Connection, AmqpError> {
-    let unreachable = |reason: String| AmqpError::Unreachable {
-        url: redacted(url),
-        reason,
-    };
-    let connect = Connection::connect(url, ConnectionProperties::default());
-    tokio::time::timeout(timeout, connect)
-        .await
-        .map_err(|_| unreachable(format!("no answer in {}s", timeout.as_secs())))?
-        .map_err(|e| unreachable(e.to_string()))
-}
-
 async fn confirming_channel(connection: &Connection) -> Result<Channel, AmqpError> {
     let refused = |e: lapin::Error| AmqpError::Refused {
         what: "a channel with publisher confirms".to_owned(),
@@ -128,7 +99,7 @@ async fn confirming_channel(connection: &Connection) -> Result<Channel, AmqpErro
 /// runs on a channel of its own.
 async fn declare(connection: &Connection, queue: &str) -> Result<(), AmqpError> {
     let refused = |e: lapin::Error| AmqpError::Refused {
-        what: format!("queue `{queue}`"),
+        what: format!("declaring queue `{queue}`"),
         reason: e.to_string(),
     };
     let probe = connection.create_channel().await.map_err(refused)?;
@@ -203,10 +174,7 @@ fn unwrap_envelope(payload: &[u8]) -> Result<(Vec<u8>, BasicProperties), String>
     let Value::Object(headers) = &envelope["headers"] else {
         return Err("a task without headers".to_owned());
     };
-    let mut table = FieldTable::default();
-    for (k, v) in headers {
-        table.insert(ShortString::from(k.as_str()), amqp_value(v));
-    }
+    let table = crate::amqp::table(headers);
     // A property the envelope lacks stays unset, as kombu leaves it (the robustness cases
     // drop some on purpose).
     let text = |v: &Value| v.as_str().map(ShortString::from);
@@ -227,38 +195,4 @@ fn unwrap_envelope(payload: &[u8]) -> Result<(Vec<u8>, BasicProperties), String>
         properties = properties.with_reply_to(r);
     }
     Ok((body, properties))
-}
-
-/// A JSON value as the AMQP field value kombu's `amqp` library writes for it.
-fn amqp_value(value: &Value) -> AMQPValue {
-    match value {
-        Value::Null => AMQPValue::Void,
-        Value::Bool(b) => AMQPValue::Boolean(*b),
-        Value::Number(n) => n.as_i64().map_or_else(
-            || AMQPValue::Double(n.as_f64().unwrap_or_default()),
-            AMQPValue::LongLongInt,
-        ),
-        Value::String(s) => AMQPValue::LongString(s.as_str().into()),
-        Value::Array(items) => AMQPValue::FieldArray(FieldArray::from(
-            items.iter().map(amqp_value).collect::<Vec<_>>(),
-        )),
-        Value::Object(map) => {
-            let mut table = FieldTable::default();
-            for (k, v) in map {
-                table.insert(ShortString::from(k.as_str()), amqp_value(v));
-            }
-            AMQPValue::FieldTable(table)
-        }
-    }
-}
-
-/// The URL without its password, for messages.
-fn redacted(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(mut u) if u.password().is_some() => {
-            let _ = u.set_password(Some("***"));
-            u.to_string()
-        }
-        _ => url.to_owned(),
-    }
 }

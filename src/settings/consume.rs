@@ -19,6 +19,8 @@ pub struct Consume {
     pub count: Option<u64>,
     pub filter: Filter,
     pub format: ConsumeFormat,
+    /// Read these RabbitMQ queues at this URL, without consuming, instead of Kafka.
+    pub amqp: Option<(String, Vec<String>)>,
 }
 
 pub fn consume(args: &ConsumeArgs, file: &ConfigFile) -> Result<Consume, SettingsError> {
@@ -34,6 +36,7 @@ pub fn consume(args: &ConsumeArgs, file: &ConfigFile) -> Result<Consume, Setting
             "with --group, only `beginning` or `end` (where a new group starts); committed offsets decide the rest",
         ));
     }
+    let amqp = args.amqp.clone().map(|url| (url, queues(args, &catalog)));
     Ok(Consume {
         connection,
         catalog,
@@ -49,5 +52,25 @@ pub fn consume(args: &ConsumeArgs, file: &ConfigFile) -> Result<Consume, Setting
             headers: headers(&args.headers)?,
         },
         format: args.format,
+        amqp,
     })
+}
+
+/// The queues to read: those named, else the queues of the catalog's Celery tasks, else
+/// Celery's default.
+fn queues(args: &ConsumeArgs, catalog: &Catalog) -> Vec<String> {
+    if !args.queues.is_empty() {
+        return args.queues.clone();
+    }
+    let Some(celery) = catalog.celery() else {
+        return vec!["celery".to_owned()];
+    };
+    let mut queues: Vec<String> = Vec::new();
+    for task in celery.tasks.values() {
+        let queue = celery.queue_of(task).to_owned();
+        if !queues.contains(&queue) {
+            queues.push(queue);
+        }
+    }
+    queues
 }

@@ -396,63 +396,6 @@ fn mistakes_in_celery_yaml_are_named_before_anything_is_sent() {
         .fails_with(2, "the catalog makes no Celery tasks");
 }
 
-/// Over RabbitMQ: tasks published with confirms to the queue Celery reads are run by the
-/// worker and their mail arrives; an unreachable RabbitMQ is exit 3.
-#[tokio::test(flavor = "multi_thread")]
-async fn a_celery_worker_runs_the_tasks_mailtest_publishes_to_rabbitmq() {
-    let dir = tempfile::tempdir().unwrap();
-    let rabbit_dir = dir.path().join("rabbitmq");
-    std::fs::create_dir(&rabbit_dir).unwrap();
-    let rabbit = rabbitmq(&rabbit_dir);
-    let s = sink(None).await;
-    let (_redis, results) = redis(dir.path());
-    let _worker = worker(&rabbit.url.replace("%2f", "/"), &results, s.smtp);
-    let url = rabbit.url.clone();
-    let run = tokio::task::spawn_blocking(move || {
-        mailtest()
-            .args([
-                "produce",
-                "--output",
-                "json",
-                "--amqp",
-                &url,
-                "--count",
-                "6",
-                "--catalog",
-            ])
-            .arg(catalog_dir())
-            .args(["--celery-results", &results, "--results-timeout", "20s"])
-            .run()
-    })
-    .await
-    .unwrap();
-    assert_eq!(run.code, 0, "{}", run.stderr);
-    let report: Value = serde_json::from_str(&run.stdout).unwrap();
-    assert_eq!(report["delivered"], 6, "confirmed by the broker: {report}");
-    assert_eq!(report["tasks"]["states"], serde_json::json!({"SUCCESS": 6}));
-    let mail = s
-        .store
-        .wait(&Query::default(), 6, std::time::Duration::from_secs(10))
-        .await;
-    assert_eq!(mail.len(), 6);
-    drop(rabbit);
-    mailtest()
-        .args([
-            "produce",
-            "--amqp",
-            "amqp://guest:guest@127.0.0.1:1/%2f",
-            "--timeout",
-            "3s",
-            "--catalog",
-        ])
-        .arg(catalog_dir())
-        .run()
-        .fails_with(
-            3,
-            "cannot reach RabbitMQ at amqp://guest:***@127.0.0.1:1/%2f",
-        );
-}
-
 /// `consume` shows a Celery task decoded (name, id, arguments from the base64 body), not
 /// kombu's envelope with schema errors, and `--task` keeps the tasks of one name.
 #[test]

@@ -7,6 +7,7 @@ mod api_inbox;
 mod browser;
 mod catalog;
 mod celery;
+mod celery_rabbitmq;
 mod celery_robustness;
 mod checks;
 mod cli;
