@@ -370,6 +370,8 @@ Register-ArgumentCompleter -Native -CommandName 'mailtest' -ScriptBlock {
             [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Print the report as a table or as one JSON object')
             [CompletionResult]::new('--junit', '--junit', [CompletionResultType]::ParameterName, 'Also write the verification as JUnit XML to this file')
             [CompletionResult]::new('--ready-file', '--ready-file', [CompletionResultType]::ParameterName, 'Write `MAILTEST_BROKERS`, `MAILTEST_SMTP` and `MAILTEST_HTTP` to this file once the pipeline is up (shell-sourceable), before producing')
+            [CompletionResult]::new('--worker', '--worker', [CompletionResultType]::ParameterName, 'Your service or Celery worker, a shell command started once the broker and sink are up (with their addresses in `MAILTEST_*` variables) and stopped after the run; the reference dispatcher does not run')
+            [CompletionResult]::new('--celery-results', '--celery-results', [CompletionResultType]::ParameterName, 'Celery''s Redis result backend (`redis://host:port/db`): the scenario''s `celery:` task states are read there, and a started worker is ready once it runs a first task')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colour; `NO_COLOR` set means never under `auto`')
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file [default: ./mailtest.yaml if present]')
             [CompletionResult]::new('--profile', '--profile', [CompletionResultType]::ParameterName, 'Lay this profile of the config file over its other settings')

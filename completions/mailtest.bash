@@ -1431,7 +1431,7 @@ _mailtest() {
             return 0
             ;;
         mailtest__subcmd__smoke)
-            opts="-b -X -t -v -q -h --scenario --brokers --timeout --catalog --smtp-listen --http-listen --allow-remote --no-dispatch --topic --topic-per-type --keep --wait --var --templates --output --junit --ready-file --verbose --quiet --color --config --profile --log-format --help"
+            opts="-b -X -t -v -q -h --scenario --brokers --timeout --catalog --smtp-listen --http-listen --allow-remote --no-dispatch --topic --topic-per-type --keep --wait --var --templates --output --junit --ready-file --worker --celery-results --verbose --quiet --color --config --profile --log-format --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1498,6 +1498,14 @@ _mailtest() {
                     return 0
                     ;;
                 --ready-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --worker)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --celery-results)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -351,6 +351,8 @@ set edit:completion:arg-completer[mailtest] = {|@words|
             cand --output 'Print the report as a table or as one JSON object'
             cand --junit 'Also write the verification as JUnit XML to this file'
             cand --ready-file 'Write `MAILTEST_BROKERS`, `MAILTEST_SMTP` and `MAILTEST_HTTP` to this file once the pipeline is up (shell-sourceable), before producing'
+            cand --worker 'Your service or Celery worker, a shell command started once the broker and sink are up (with their addresses in `MAILTEST_*` variables) and stopped after the run; the reference dispatcher does not run'
+            cand --celery-results 'Celery''s Redis result backend (`redis://host:port/db`): the scenario''s `celery:` task states are read there, and a started worker is ready once it runs a first task'
             cand --color 'When to use colour; `NO_COLOR` set means never under `auto`'
             cand --config 'Config file [default: ./mailtest.yaml if present]'
             cand --profile 'Lay this profile of the config file over its other settings'

@@ -324,6 +324,8 @@ complete -c mailtest -n "__fish_mailtest_using_subcommand smoke" -l output -d 'P
 json\t''"
 complete -c mailtest -n "__fish_mailtest_using_subcommand smoke" -l junit -d 'Also write the verification as JUnit XML to this file' -r -F
 complete -c mailtest -n "__fish_mailtest_using_subcommand smoke" -l ready-file -d 'Write `MAILTEST_BROKERS`, `MAILTEST_SMTP` and `MAILTEST_HTTP` to this file once the pipeline is up (shell-sourceable), before producing' -r -F
+complete -c mailtest -n "__fish_mailtest_using_subcommand smoke" -l worker -d 'Your service or Celery worker, a shell command started once the broker and sink are up (with their addresses in `MAILTEST_*` variables) and stopped after the run; the reference dispatcher does not run' -r
+complete -c mailtest -n "__fish_mailtest_using_subcommand smoke" -l celery-results -d 'Celery\'s Redis result backend (`redis://host:port/db`): the scenario\'s `celery:` task states are read there, and a started worker is ready once it runs a first task' -r
 complete -c mailtest -n "__fish_mailtest_using_subcommand smoke" -l color -d 'When to use colour; `NO_COLOR` set means never under `auto`' -r -f -a "auto\t''
 always\t''
 never\t''"

@@ -257,4 +257,13 @@ pub struct SmokeArgs {
     /// pipeline is up (shell-sourceable), before producing
     #[arg(long, value_name = "FILE")]
     pub ready_file: Option<PathBuf>,
+    /// Your service or Celery worker, a shell command started once the broker and sink are
+    /// up (with their addresses in `MAILTEST_*` variables) and stopped after the run; the
+    /// reference dispatcher does not run
+    #[arg(long, value_name = "COMMAND")]
+    pub worker: Option<String>,
+    /// Celery's Redis result backend (`redis://host:port/db`): the scenario's `celery:`
+    /// task states are read there, and a started worker is ready once it runs a first task
+    #[arg(long, env = "MAILTEST_CELERY_RESULTS", value_name = "URL")]
+    pub celery_results: Option<String>,
 }

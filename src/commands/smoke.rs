@@ -9,7 +9,7 @@ use crate::cli::{OutputFormat, SmokeArgs};
 use crate::exit_code::Outcome;
 use crate::printer::Printer;
 use crate::render::Templates;
-use crate::settings::{self, ConfigFile};
+use crate::settings::{self, ConfigFile, SettingsError};
 use crate::smoke::{self, Pipeline, Report, Scenario};
 use crate::verify::report;
 
@@ -85,6 +85,13 @@ fn setup(settings: settings::Smoke) -> Result<smoke::Setup> {
     if settings.wait.is_some() {
         scenario.spec.timeout = settings.wait;
     }
+    if scenario.spec.celery.is_some() && settings.celery_results.is_none() {
+        return Err(SettingsError::invalid(
+            "--celery-results",
+            "the scenario's `celery:` task states need Celery's result backend: give --celery-results redis://HOST:PORT/DB",
+        )
+        .into());
+    }
     let templates = Templates::load(settings.templates.as_deref(), settings.catalog.dir())?;
     Ok(smoke::Setup {
         kafka: settings.kafka,
@@ -97,6 +104,8 @@ fn setup(settings: settings::Smoke) -> Result<smoke::Setup> {
         http: settings.http,
         dispatch: settings.dispatch,
         vars: settings.vars,
+        worker: settings.worker,
+        celery_results: settings.celery_results,
     })
 }
 

@@ -36,14 +36,20 @@ pub struct Smoke {
     pub ready_file: Option<PathBuf>,
     pub output: OutputFormat,
     pub junit: Option<PathBuf>,
+    /// The team's service or worker, a shell command smoke starts and stops.
+    pub worker: Option<String>,
+    /// Celery's result backend, for the scenario's `celery:` states.
+    pub celery_results: Option<String>,
 }
 
 pub fn smoke(args: &SmokeArgs, file: &ConfigFile) -> Result<Smoke, SettingsError> {
     let given = args.kafka.brokers.is_some() || file.brokers.is_some();
     let (connection, catalog) = kafka(&args.kafka, file)?;
-    // Without dispatch the user's own service sends, to the port every other command
-    // defaults to; with it, the embedded sink takes any free port.
-    let default_smtp = if args.no_dispatch {
+    // Celery tasks are run by the team's worker, never by the reference dispatcher.
+    let dispatch = !args.no_dispatch && args.worker.is_none() && catalog.celery().is_none();
+    // A service the user starts sends to the port every other command defaults to; the
+    // reference dispatcher, or a worker smoke starts and tells, to any free port.
+    let default_smtp = if !dispatch && args.worker.is_none() {
         DEFAULT_SMTP
     } else {
         "127.0.0.1:0"
@@ -60,11 +66,13 @@ pub fn smoke(args: &SmokeArgs, file: &ConfigFile) -> Result<Smoke, SettingsError
         layout: topic_layout(args.topic.as_deref(), args.topic_per_type, file),
         smtp: listen_addr("--smtp-listen", smtp, args.allow_remote)?,
         http: listen_addr("--http-listen", http, args.allow_remote)?,
-        dispatch: !args.no_dispatch,
+        dispatch,
         vars: vars(&args.vars)?,
         keep: args.keep,
         ready_file: args.ready_file.clone(),
         output: args.output,
         junit: args.junit.clone(),
+        worker: args.worker.clone(),
+        celery_results: args.celery_results.clone(),
     })
 }

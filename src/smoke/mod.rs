@@ -5,31 +5,27 @@
 //! [`Pipeline::run`].
 
 pub mod scenario;
+mod start;
+pub mod worker;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::api::ApiSettings;
-use crate::broker::{Broker, BrokerSettings};
+use crate::broker::Broker;
+use crate::catalog::Catalog;
 use crate::catalog::TopicLayout;
-use crate::catalog::{Catalog, DEFAULT_TOPIC};
-use crate::dispatch::ledger::Ledger;
-use crate::dispatch::{self, Handler, Metrics, Service, Snapshot};
+use crate::dispatch::{Service, Snapshot};
 use crate::event::{Event, InputError};
 use crate::exit_code::ErrorKind;
 use crate::kafka::{Connection, KafkaError};
-use crate::outbound::sender::{Relay, Retry, Sender, TlsMode};
 use crate::produce::{self, Pace};
 use crate::render::{Renderer, Templates};
 use crate::sink::Sink;
-use crate::smtp::ServerSettings;
-use crate::store::Store;
 use crate::verify::golden::GoldenRenderer;
 use crate::verify::kafka::KafkaEvents;
 use crate::verify::{self, Source};
@@ -55,6 +51,10 @@ pub enum SmokeError {
     Produce(#[source] KafkaError),
     #[error("cannot read the captured mail")]
     Verify(#[source] verify::SourceError),
+    #[error(transparent)]
+    Worker(#[from] worker::WorkerError),
+    #[error(transparent)]
+    Results(#[from] crate::celery::results::ResultsError),
 }
 
 impl SmokeError {
@@ -64,6 +64,8 @@ impl SmokeError {
             Self::Broker(e) | Self::Dispatch(e) | Self::Produce(e) => e.kind(),
             Self::Events(e) => e.kind(),
             Self::Verify(e) => e.kind(),
+            Self::Worker(_) => ErrorKind::Failed,
+            Self::Results(e) => e.kind(),
         }
     }
 }
@@ -83,6 +85,10 @@ pub struct Setup {
     pub dispatch: bool,
     /// Values for the scenario's `{{ name }}` placeholders, over its own `vars`.
     pub vars: BTreeMap<String, String>,
+    /// The team's service or worker, a shell command started and stopped by the run.
+    pub worker: Option<String>,
+    /// Celery's result backend: task states, and a started worker's readiness.
+    pub celery_results: Option<String>,
 }
 
 /// One step of the run, as reported.
@@ -113,6 +119,7 @@ pub struct Pipeline {
     pub bootstrap: String,
     pub sink: Sink,
     pub dispatch: Option<Service>,
+    pub worker: Option<worker::Worker>,
     connection: Connection,
     /// The scenario's events, checked before anything started.
     events: Vec<Value>,
@@ -148,7 +155,7 @@ impl Pipeline {
             .map_err(SmokeError::Events)?;
         let mut steps = Vec::new();
         let t = Instant::now();
-        let (broker, connection) = kafka(settings)?;
+        let (broker, connection) = start::kafka(settings)?;
         let bootstrap = connection.brokers.clone();
         let what = if broker.is_some() {
             "embedded"
@@ -163,26 +170,36 @@ impl Pipeline {
             t,
         );
         let t = Instant::now();
-        let sink = start_sink(settings).await?;
+        let sink = start::sink(settings).await?;
         let detail = format!("SMTP {}, API {}", sink.smtp, sink.url());
         record(&mut steps, on_step, "sink", detail, t);
         let t = Instant::now();
         let dispatch = if settings.dispatch {
-            Some(start_dispatch(settings, &connection, &sink)?)
+            Some(start::dispatch(settings, &connection, &sink)?)
         } else {
             None
         };
-        let detail = if dispatch.is_some() {
-            format!("reference service, sending to {}", sink.smtp)
-        } else {
-            format!("yours, expected to send to {}", sink.smtp)
+        let detail = match (&dispatch, &settings.worker) {
+            (Some(_), _) => format!("reference service, sending to {}", sink.smtp),
+            (None, Some(_)) => format!("your worker's, told to send to {}", sink.smtp),
+            (None, None) => format!("yours, expected to send to {}", sink.smtp),
         };
         record(&mut steps, on_step, "dispatch", detail, t);
+        let worker = match &settings.worker {
+            Some(command) => {
+                let t = Instant::now();
+                let (worker, detail) = start::worker(settings, command, &connection, &sink).await?;
+                record(&mut steps, on_step, "worker", detail, t);
+                Some(worker)
+            }
+            None => None,
+        };
         Ok(Self {
             broker,
             bootstrap,
             sink,
             dispatch,
+            worker,
             connection,
             events,
             steps,
@@ -227,8 +244,11 @@ impl Pipeline {
         })
     }
 
-    /// Stops dispatch (draining), the sink, then the broker.
+    /// Stops the worker, dispatch (draining), the sink, then the broker.
     pub async fn stop(self) -> Option<Snapshot> {
+        if let Some(worker) = self.worker {
+            worker.stop().await;
+        }
         let snapshot = match self.dispatch {
             Some(service) => service.stop().await.ok(),
             None => None,
@@ -237,95 +257,6 @@ impl Pipeline {
         drop(self.broker);
         snapshot
     }
-}
-
-/// The user's cluster, or a fresh embedded one with the catalog's topics.
-fn kafka(settings: &Setup) -> Result<(Option<Broker>, Connection), SmokeError> {
-    if let Some(connection) = &settings.kafka {
-        return Ok((None, connection.clone()));
-    }
-    // Created up front with their partitions: the built-in layouts, the run's own (topics
-    // named after the types, say) and the dead letters.
-    let topics = crate::catalog::unique_topics(
-        settings
-            .catalog
-            .topics()
-            .into_iter()
-            .chain(settings.layout.topics(&settings.catalog))
-            .chain([format!("{DEFAULT_TOPIC}.dlq")]),
-    );
-    let broker = Broker::start(&BrokerSettings {
-        brokers: 1,
-        partitions: 3,
-        topics,
-        ..BrokerSettings::default()
-    })
-    .map_err(SmokeError::Broker)?;
-    let connection = Connection {
-        brokers: broker.bootstrap().to_owned(),
-        properties: settings.properties.clone(),
-        timeout: Duration::from_secs(10),
-    };
-    Ok((Some(broker), connection))
-}
-
-async fn start_sink(settings: &Setup) -> Result<Sink, SmokeError> {
-    let bind = |what, addr| async move {
-        tokio::net::TcpListener::bind(addr)
-            .await
-            .map_err(|source| SmokeError::Bind { what, addr, source })
-    };
-    let smtp = bind("SMTP", settings.smtp).await?;
-    let http = bind("the API", settings.http).await?;
-    Sink::start(
-        smtp,
-        http,
-        Arc::new(Store::memory()),
-        ServerSettings::default(),
-        ApiSettings::default(),
-    )
-    .map_err(|source| SmokeError::Bind {
-        what: "the sink",
-        addr: settings.smtp,
-        source,
-    })
-}
-
-/// The reference dispatcher in a fresh group that starts at the topics' current end, so
-/// events already on a shared cluster are not sent again.
-fn start_dispatch(
-    settings: &Setup,
-    connection: &Connection,
-    sink: &Sink,
-) -> Result<Service, SmokeError> {
-    let group = format!("mailtest-smoke-{}", uuid::Uuid::new_v4().simple());
-    let topics = settings.layout.topics(&settings.catalog);
-    connection
-        .start_group_at_end(&group, &topics)
-        .map_err(SmokeError::Dispatch)?;
-    let server = Relay {
-        addr: sink.smtp.into(),
-        tls: TlsMode::None,
-        insecure: false,
-        auth: None,
-    };
-    let sender = Sender::new(&server, None, Retry::default());
-    let handler = Handler {
-        dlq: connection.future_producer().map_err(SmokeError::Dispatch)?,
-        dlq_topic: format!("{DEFAULT_TOPIC}.dlq"),
-        catalog: settings.catalog.clone(),
-        renderer: Renderer::new(settings.templates.clone()),
-        sender,
-        ledger: Arc::new(Ledger::memory()),
-        metrics: Arc::new(Metrics::default()),
-    };
-    let settings = dispatch::Subscription {
-        connection: connection.clone(),
-        group,
-        topics,
-        concurrency: dispatch::DEFAULT_CONCURRENCY,
-    };
-    Ok(Service::start(settings, Arc::new(handler)))
 }
 
 /// Produces `events`; returns how many were delivered and a line saying where.
@@ -339,24 +270,7 @@ async fn produce_events(
         .iter()
         .map(|e| crate::produce::plan::event_message(e, None, layout, &[], catalog))
         .collect();
-    let connection = connection.clone();
-    let summary = tokio::task::spawn_blocking(move || {
-        let pace = Pace {
-            rate: None,
-            flush_timeout: Duration::from_secs(30).max(connection.timeout),
-        };
-        let progress = indicatif::ProgressBar::hidden();
-        produce::run(
-            &connection,
-            messages.into_iter(),
-            &pace,
-            &progress,
-            &AtomicBool::new(false),
-        )
-    })
-    .await
-    .map_err(|e| SmokeError::Produce(KafkaError::Internal(format!("producer thread: {e}"))))?
-    .map_err(SmokeError::Produce)?;
+    let summary = send(connection, messages).await?;
     let topics: std::collections::BTreeSet<_> = summary
         .partitions
         .keys()
@@ -377,6 +291,31 @@ async fn produce_events(
     Ok((summary.delivered, line))
 }
 
+/// Sends `messages` and waits for the broker to have them.
+async fn send(
+    connection: &Connection,
+    messages: Vec<crate::record::Outgoing>,
+) -> Result<produce::Deliveries, SmokeError> {
+    let connection = connection.clone();
+    tokio::task::spawn_blocking(move || {
+        let pace = Pace {
+            rate: None,
+            flush_timeout: Duration::from_secs(30).max(connection.timeout),
+        };
+        let progress = indicatif::ProgressBar::hidden();
+        produce::run(
+            &connection,
+            messages.into_iter(),
+            &pace,
+            &progress,
+            &AtomicBool::new(false),
+        )
+    })
+    .await
+    .map_err(|e| SmokeError::Produce(KafkaError::Internal(format!("producer thread: {e}"))))?
+    .map_err(SmokeError::Produce)
+}
+
 /// Verifies the scenario's expectations against the sink, through its API as any client.
 async fn check(
     settings: &Setup,
@@ -389,6 +328,7 @@ async fn check(
         .into_iter()
         .filter_map(|e| serde_json::from_value(e).ok())
         .collect();
+    let ids: Vec<String> = produced.iter().map(|e| e.event_id.to_string()).collect();
     let golden = GoldenRenderer::new(
         Renderer::new(settings.templates.clone()),
         settings.catalog.clone(),
@@ -406,7 +346,12 @@ async fn check(
     let mut source = Source::sink(&sink.url(), None, spec.mailbox.as_deref())
         .await
         .map_err(SmokeError::Verify)?;
-    let checks = verify::checks::Checks::default();
+    // Task states: those of this run's tasks alone (a task's id is its event's).
+    let mut checks =
+        verify::checks::Checks::default().with_celery_results(settings.celery_results.clone());
+    if settings.catalog.celery().is_some() {
+        checks = checks.with_celery_tasks(ids);
+    }
     verify::run(spec, &mut source, &settings.vars, &golden_check, &checks)
         .await
         .map_err(SmokeError::Verify)

@@ -64,7 +64,11 @@ struct File {
     mailbox: Option<String>,
     #[serde(default)]
     vars: IndexMap<String, String>,
+    #[serde(default)]
     expect: Vec<Expectation>,
+    /// Celery task states, as in an expectations file.
+    #[serde(default)]
+    celery: Option<crate::verify::celery::CelerySpec>,
 }
 
 impl Scenario {
@@ -97,7 +101,7 @@ impl Scenario {
             mailbox: parsed.mailbox,
             vars: parsed.vars,
             expect: parsed.expect,
-            celery: None,
+            celery: parsed.celery,
         };
         spec.check_names(file)?;
         Ok(Self {

@@ -84,6 +84,7 @@ pub fn verdict(
         passed: reasons.is_empty(),
         expected: spec.count.to_string(),
         matched: Vec::new(),
+        found: Some(n),
         reasons,
         closest: Vec::new(),
         extracted: BTreeMap::new(),

@@ -34,6 +34,8 @@ pub enum Done {
 pub struct Checks {
     spamd: Option<String>,
     celery_results: Option<String>,
+    /// Only these tasks' states count (a smoke run's own, on a shared backend).
+    celery_tasks: Option<std::collections::HashSet<String>>,
     html_checker: std::sync::OnceLock<HtmlChecker>,
     html: Mutex<HashMap<u64, Arc<html::Report>>>,
     done: Mutex<HashMap<(u64, Kind), Arc<Done>>>,
@@ -79,6 +81,13 @@ impl Checks {
         self
     }
 
+    /// Counts the states of these tasks alone, not every task in the backend.
+    #[must_use]
+    pub fn with_celery_tasks(mut self, ids: impl IntoIterator<Item = String>) -> Self {
+        self.celery_tasks = Some(ids.into_iter().collect());
+        self
+    }
+
     pub fn has_celery_results(&self) -> bool {
         self.celery_results.is_some()
     }
@@ -91,7 +100,10 @@ impl Checks {
         window_open: bool,
     ) -> Result<super::eval::Verdict, crate::celery::results::ResultsError> {
         let url = self.celery_results.as_deref().unwrap_or_default();
-        let states = crate::celery::results::all_states(url, CELERY_TIMEOUT).await?;
+        let mut states = crate::celery::results::all_states(url, CELERY_TIMEOUT).await?;
+        if let Some(ids) = &self.celery_tasks {
+            states.retain(|id, _| ids.contains(id));
+        }
         Ok(super::celery::verdict(spec, &states, messages, window_open))
     }
 

@@ -22,6 +22,9 @@ pub struct Verdict {
     /// The count wanted, as text (`1`, `at least 1`, `0`).
     pub expected: String,
     pub matched: Vec<Seen>,
+    /// How many were found, when what is counted is no message (Celery task results).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub found: Option<usize>,
     /// Why it failed (empty when it passed).
     pub reasons: Vec<String>,
     /// For a count that was not reached: the messages that came closest, and what differed.
@@ -112,6 +115,7 @@ impl Verdict {
             passed: false,
             expected: e.count.to_string(),
             matched: Vec::new(),
+            found: None,
             reasons: Vec::new(),
             closest: Vec::new(),
             extracted: BTreeMap::new(),

@@ -10,7 +10,8 @@ use super::Report;
 /// The table: expectation, matched, result, reason (with the closest candidates).
 pub fn table(report: &Report, mut table: Table) -> Table {
     for v in &report.verdicts {
-        let matched = format!("{} (want {})", v.matched.len(), v.expected);
+        let found = v.found.unwrap_or(v.matched.len());
+        let matched = format!("{found} (want {})", v.expected);
         let result = if v.passed { "pass" } else { "FAIL" };
         let mut reason = v.reasons.join("\n");
         if !v.closest.is_empty() {

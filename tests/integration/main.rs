@@ -9,6 +9,7 @@ mod catalog;
 mod celery;
 mod celery_rabbitmq;
 mod celery_robustness;
+mod celery_smoke;
 mod checks;
 mod cli;
 mod crash;
