@@ -16,6 +16,10 @@ pub struct TaskMessage {
     pub id: String,
     pub task: String,
     pub queue: String,
+    /// The AMQP exchange (empty: the default one, which routes by queue name) and routing
+    /// key, kept in kombu's `delivery_info`.
+    pub exchange: String,
+    pub routing_key: String,
     pub args: Vec<Value>,
     pub kwargs: Map<String, Value>,
     /// Who sent it, as Celery names senders (`gen<pid>@<host>`).
@@ -35,10 +39,13 @@ impl TaskMessage {
             .get("event_id")
             .and_then(Value::as_str)
             .map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_owned);
+        let (exchange, routing_key) = format.route_of(task);
         Some(Self {
             id,
             task: task.task.clone(),
             queue: format.queue_of(task).to_owned(),
+            exchange,
+            routing_key,
             args: task.args.iter().map(value).collect(),
             kwargs: task
                 .kwargs
@@ -94,7 +101,7 @@ impl TaskMessage {
                 "correlation_id": self.id,
                 "reply_to": "",
                 "delivery_mode": 2,
-                "delivery_info": {"exchange": "", "routing_key": self.queue},
+                "delivery_info": {"exchange": self.exchange, "routing_key": self.routing_key},
                 "priority": 0,
                 "body_encoding": "base64",
                 "delivery_tag": uuid::Uuid::new_v4().to_string(),

@@ -17,6 +17,10 @@ pub struct CeleryFormat {
     /// The queue tasks go to unless their own says otherwise (Celery's default: `celery`).
     #[serde(default = "default_queue")]
     pub queue: String,
+    /// The AMQP exchange tasks are published to unless their own says otherwise; none: the
+    /// default exchange, which routes by queue name. Kafka has no exchanges: a task goes to
+    /// the topic named after its queue either way.
+    pub exchange: Option<String>,
     /// By event type.
     pub tasks: IndexMap<String, Task>,
     /// The tasks' `origin` header, found once when the file is read, not per task.
@@ -35,6 +39,10 @@ pub struct Task {
     #[serde(default)]
     pub kwargs: IndexMap<String, Arg>,
     pub queue: Option<String>,
+    /// The AMQP exchange, over the file's.
+    pub exchange: Option<String>,
+    /// The AMQP routing key (default: the queue's name).
+    pub routing_key: Option<String>,
 }
 
 /// An argument: a dotted path into the event (`recipient.email`, `data.order_id`), or a
@@ -59,6 +67,14 @@ impl CeleryFormat {
     /// The queue of `task`.
     pub fn queue_of<'a>(&'a self, task: &'a Task) -> &'a str {
         task.queue.as_deref().unwrap_or(&self.queue)
+    }
+
+    /// Where `task` is published over AMQP: exchange (empty: the default one) and routing
+    /// key.
+    pub fn route_of(&self, task: &Task) -> (String, String) {
+        let exchange = task.exchange.as_ref().or(self.exchange.as_ref());
+        let key = task.routing_key.as_deref().unwrap_or(self.queue_of(task));
+        (exchange.cloned().unwrap_or_default(), key.to_owned())
     }
 
     /// Paths that name nothing an event of its type has, as `type: path` (for `load`'s

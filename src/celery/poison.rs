@@ -140,6 +140,9 @@ pub fn canary(queue: &str, origin: &str) -> (String, Vec<u8>) {
         id: uuid::Uuid::new_v4().to_string(),
         task: "celery.accumulate".to_owned(),
         queue: queue.to_owned(),
+        // The default exchange reaches any queue by its name, whatever the team's routing.
+        exchange: String::new(),
+        routing_key: queue.to_owned(),
         args: vec![json!("mailtest canary")],
         kwargs: serde_json::Map::new(),
         origin: origin.to_owned(),
@@ -178,6 +181,8 @@ mod tests {
             id: "t-1".into(),
             task: "app.tasks.send_welcome_email_task".into(),
             queue: "celery".into(),
+            exchange: String::new(),
+            routing_key: "celery".into(),
             args: vec![json!("ann@example.com"), json!("ann")],
             kwargs: serde_json::Map::new(),
             origin: "gen1@host".into(),

@@ -8,12 +8,13 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use base64::Engine;
 use futures_util::StreamExt;
 use indicatif::ProgressBar;
-use lapin::options::{BasicPublishOptions, ConfirmSelectOptions, QueueDeclareOptions};
-use lapin::types::{FieldTable, ShortString};
-use lapin::{BasicProperties, Channel, Confirmation, Connection};
+use lapin::options::{
+    BasicPublishOptions, ConfirmSelectOptions, ExchangeDeclareOptions, QueueDeclareOptions,
+};
+use lapin::types::FieldTable;
+use lapin::{BasicProperties, Channel, Confirmation, Connection, ExchangeKind};
 use serde_json::Value;
 
 use super::{Deliveries, Pace, Tally};
@@ -36,7 +37,7 @@ pub async fn run(
     let connection = connect(url, timeout).await?;
     let channel = confirming_channel(&connection).await?;
     let start = Instant::now();
-    let mut declared: Vec<String> = Vec::new();
+    let mut declared: Vec<(String, String)> = Vec::new();
     let mut tally = Tally::default();
     let mut waiting = futures_util::stream::FuturesUnordered::new();
     let mut sent = 0u64;
@@ -48,11 +49,20 @@ pub async fn run(
         if let Some(interval) = interval {
             tokio::time::sleep_until((start + interval.mul_f64(sent as f64)).into()).await;
         }
-        if !declared.contains(&message.topic) {
-            declare(&connection, &message.topic).await?;
-            declared.push(message.topic.clone());
+        let task = match unwrap_envelope(message) {
+            Ok(task) => task,
+            Err(why) => {
+                tally.count((Instant::now(), Err(why)));
+                sent += 1;
+                continue;
+            }
+        };
+        let target = (task.exchange.clone(), task.queue.clone());
+        if !declared.contains(&target) {
+            declare(&connection, &task).await?;
+            declared.push(target);
         }
-        waiting.push(publish(&channel, message));
+        waiting.push(publish(&channel, task));
         sent += 1;
         while waiting.len() >= IN_FLIGHT {
             if let Some(done) = waiting.next().await {
@@ -93,16 +103,35 @@ async fn confirming_channel(connection: &Connection) -> Result<Channel, AmqpErro
     Ok(channel)
 }
 
-/// Makes sure `queue` exists: a queue that is there is left as declared (quorum, TTL...),
-/// as a second declaration with other arguments would be refused; a missing one is made
-/// as Celery makes it. A passive check closes its channel when the queue is missing, so it
-/// runs on a channel of its own.
-async fn declare(connection: &Connection, queue: &str) -> Result<(), AmqpError> {
-    let refused = |e: lapin::Error| AmqpError::Refused {
-        what: format!("declaring queue `{queue}`"),
-        reason: e.to_string(),
-    };
-    let probe = connection.create_channel().await.map_err(refused)?;
+/// Makes sure `task` can be delivered. Through the default exchange, its queue must
+/// exist: a queue that is there is left as declared (quorum, TTL...), as a second
+/// declaration with other arguments would be refused; a missing one is made as Celery
+/// makes it. Through a named exchange, the exchange must exist (the team's worker declares
+/// it and its bindings). A passive check closes its channel when what it asks for is
+/// missing, so it runs on a channel of its own.
+async fn declare(connection: &Connection, task: &Task) -> Result<(), AmqpError> {
+    let probe = connection
+        .create_channel()
+        .await
+        .map_err(|e| refused("a channel", e))?;
+    if !task.exchange.is_empty() {
+        let what = format!("publishing to exchange `{}`", task.exchange);
+        let passive = ExchangeDeclareOptions {
+            passive: true,
+            ..ExchangeDeclareOptions::default()
+        };
+        let kind = ExchangeKind::Direct;
+        let checked = probe.exchange_declare(
+            task.exchange.as_str().into(),
+            kind,
+            passive,
+            FieldTable::default(),
+        );
+        checked.await.map_err(|e| refused(&what, e))?;
+        let _ = probe.close(200, "checked".into()).await;
+        return Ok(());
+    }
+    let queue = task.queue.as_str();
     let passive = QueueDeclareOptions {
         passive: true,
         ..QueueDeclareOptions::default()
@@ -115,7 +144,11 @@ async fn declare(connection: &Connection, queue: &str) -> Result<(), AmqpError> 
         let _ = probe.close(200, "checked".into()).await;
         return Ok(());
     }
-    let channel = connection.create_channel().await.map_err(refused)?;
+    let what = format!("declaring queue `{queue}`");
+    let channel = connection
+        .create_channel()
+        .await
+        .map_err(|e| refused(&what, e))?;
     let durable = QueueDeclareOptions {
         durable: true,
         ..QueueDeclareOptions::default()
@@ -123,33 +156,45 @@ async fn declare(connection: &Connection, queue: &str) -> Result<(), AmqpError> 
     channel
         .queue_declare(queue.into(), durable, FieldTable::default())
         .await
-        .map_err(refused)?;
+        .map_err(|e| refused(&what, e))?;
     let _ = channel.close(200, "declared".into()).await;
     Ok(())
 }
 
+fn refused(what: &str, e: lapin::Error) -> AmqpError {
+    AmqpError::Refused {
+        what: what.to_owned(),
+        reason: e.to_string(),
+    }
+}
+
 /// One publish and its confirm: `Ok(queue)` once the broker has it, else why not.
-async fn publish(channel: &Channel, message: Outgoing) -> (Instant, Result<String, String>) {
+async fn publish(channel: &Channel, task: Task) -> (Instant, Result<String, String>) {
     let at = Instant::now();
-    let (body, properties) = match unwrap_envelope(&message.payload) {
-        Ok(parts) => parts,
-        Err(why) => return (at, Err(why)),
-    };
     let options = BasicPublishOptions {
         mandatory: true,
         ..BasicPublishOptions::default()
     };
-    let queue = message.topic;
     let confirm = channel
-        .basic_publish("".into(), queue.as_str().into(), options, &body, properties)
+        .basic_publish(
+            task.exchange.as_str().into(),
+            task.routing_key.as_str().into(),
+            options,
+            &task.body,
+            task.properties,
+        )
         .await;
     let outcome = match confirm {
         Err(e) => Err(e.to_string()),
         Ok(confirm) => match confirm.await {
-            Ok(Confirmation::Ack(None)) => Ok(queue),
-            Ok(Confirmation::Ack(Some(_))) => {
-                Err(format!("no queue `{queue}` took it (unroutable)"))
+            Ok(Confirmation::Ack(None)) => Ok(task.queue),
+            Ok(Confirmation::Ack(Some(_))) if task.exchange.is_empty() => {
+                Err(format!("no queue `{}` took it (unroutable)", task.queue))
             }
+            Ok(Confirmation::Ack(Some(_))) => Err(format!(
+                "exchange `{}` routed it to no queue (routing key `{}`)",
+                task.exchange, task.routing_key
+            )),
             Ok(Confirmation::Nack(_)) => Err("the broker refused it (nack)".to_owned()),
             Ok(Confirmation::NotRequested) => Err("no confirm".to_owned()),
             Err(e) => Err(e.to_string()),
@@ -158,41 +203,32 @@ async fn publish(channel: &Channel, message: Outgoing) -> (Instant, Result<Strin
     (at, outcome)
 }
 
-/// The body and AMQP properties of a task from kombu's envelope (what the plan makes for
-/// Kafka): the base64 body decoded, the task headers as AMQP headers.
-fn unwrap_envelope(payload: &[u8]) -> Result<(Vec<u8>, BasicProperties), String> {
-    let envelope: Value = serde_json::from_slice(payload)
-        .map_err(|_| "not a Celery task (its type has no task in celery.yaml)".to_owned())?;
-    let props = &envelope["properties"];
-    let body = match envelope["body"].as_str() {
-        Some(b) if props["body_encoding"] == "base64" => base64::engine::general_purpose::STANDARD
-            .decode(b)
-            .map_err(|e| e.to_string())?,
-        Some(b) => b.as_bytes().to_vec(),
-        None => return Err("not a Celery task (its type has no task in celery.yaml)".to_owned()),
-    };
-    let Value::Object(headers) = &envelope["headers"] else {
-        return Err("a task without headers".to_owned());
-    };
-    let table = crate::amqp::table(headers);
-    // A property the envelope lacks stays unset, as kombu leaves it (the robustness cases
-    // drop some on purpose).
-    let text = |v: &Value| v.as_str().map(ShortString::from);
-    let mut properties = BasicProperties::default()
-        .with_delivery_mode(2)
-        .with_priority(0)
-        .with_headers(table);
-    if let Some(t) = text(&envelope["content-type"]) {
-        properties = properties.with_content_type(t);
+/// A task to publish, from kombu's envelope.
+struct Task {
+    body: Vec<u8>,
+    properties: BasicProperties,
+    exchange: String,
+    routing_key: String,
+    /// The queue it is meant for (the Kafka topic the plan chose).
+    queue: String,
+}
+
+/// The task in `message` (kombu's envelope, as the plan makes it for Kafka), to publish as
+/// its `delivery_info` routes it.
+fn unwrap_envelope(message: Outgoing) -> Result<Task, String> {
+    let not_a_task = || "not a Celery task (its type has no task in celery.yaml)".to_owned();
+    let envelope: Value = serde_json::from_slice(&message.payload).map_err(|_| not_a_task())?;
+    if !envelope["body"].is_string() {
+        return Err(not_a_task());
     }
-    if let Some(e) = text(&envelope["content-encoding"]) {
-        properties = properties.with_content_encoding(e);
-    }
-    if let Some(c) = text(&props["correlation_id"]) {
-        properties = properties.with_correlation_id(c);
-    }
-    if let Some(r) = text(&props["reply_to"]) {
-        properties = properties.with_reply_to(r);
-    }
-    Ok((body, properties))
+    let (body, properties) = crate::amqp::from_envelope(&envelope)?;
+    let info = &envelope["properties"]["delivery_info"];
+    let text = |v: &Value| v.as_str().map(str::to_owned);
+    Ok(Task {
+        body,
+        properties,
+        exchange: text(&info["exchange"]).unwrap_or_default(),
+        routing_key: text(&info["routing_key"]).unwrap_or_else(|| message.topic.clone()),
+        queue: message.topic,
+    })
 }

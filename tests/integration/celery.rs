@@ -464,3 +464,48 @@ fn consume_decodes_tasks_and_filters_them_by_name() {
         "a task is no event"
     );
 }
+
+/// An unreachable result backend is exit 3, named, before any task is sent (produce) or
+/// any verdict is given (verify).
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unreachable_result_backend_is_exit_3() {
+    let b = celery_broker();
+    let s = sink(None).await;
+    let dir = tempfile::tempdir().unwrap();
+    let spec = dir.path().join("expect.yaml");
+    std::fs::write(&spec, "timeout: 2s\ncelery: {count: 1}\n").unwrap();
+    let (bootstrap, http) = (b.bootstrap().to_owned(), s.http);
+    tokio::task::spawn_blocking(move || {
+        let (code, report, stderr) =
+            produce(&bootstrap, "redis://127.0.0.1:1/0", &["--timeout", "3s"]);
+        assert_eq!(code, 3, "{stderr}");
+        assert!(report.is_null(), "nothing sent: {report}");
+        assert!(
+            stderr.contains("cannot reach the Celery result backend at redis://127.0.0.1:1/0"),
+            "{stderr}"
+        );
+        mailtest()
+            .args(["verify", "--sink", &format!("http://{http}")])
+            .args(["--celery-results", "redis://127.0.0.1:1/0"])
+            .arg(&spec)
+            .run()
+            .fails_with(
+                3,
+                "cannot reach the Celery result backend at redis://127.0.0.1:1/0",
+            );
+    })
+    .await
+    .unwrap();
+    let consumed = mailtest()
+        .args([
+            "consume",
+            "-b",
+            b.bootstrap(),
+            "--exit-at-end",
+            "--format",
+            "raw",
+        ])
+        .args(["--topic", "celery"])
+        .ok();
+    assert!(consumed.is_empty(), "no task was sent: {consumed}");
+}

@@ -2,7 +2,8 @@
 //! folders): tasks published with confirms, queues read without being consumed, the tasks
 //! then run by a real Celery 5.7 worker, and publishes the broker refuses counted as failed.
 
-use lapin::options::QueueDeclareOptions;
+use lapin::ExchangeKind;
+use lapin::options::{ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions};
 use lapin::types::{AMQPValue, FieldTable};
 use mailtest::store::Query;
 use serde_json::Value;
@@ -120,78 +121,141 @@ async fn tasks_wait_in_rabbitmq_are_read_without_consuming_and_then_run() {
         );
 }
 
-/// A queue that refuses publishes once full (`x-overflow: reject-publish`, as a team may
-/// set one up): the broker's nacks are counted as failed, never as sent, and the run
-/// exits 1. The queue, declared by someone else with its own arguments, is left as it is.
-/// Reading a queue that does not exist is exit 1 with RabbitMQ's reason.
-#[tokio::test(flavor = "multi_thread")]
-async fn publishes_the_broker_refuses_are_counted_as_failed() {
-    let dir = tempfile::tempdir().unwrap();
-    let rabbit_dir = dir.path().join("rabbitmq");
-    std::fs::create_dir(&rabbit_dir).unwrap();
-    let rabbit = rabbitmq(&rabbit_dir);
-    let connection =
-        lapin::Connection::connect(&rabbit.url, lapin::ConnectionProperties::default())
-            .await
-            .unwrap();
-    let channel = connection.create_channel().await.unwrap();
-    let mut args = FieldTable::default();
-    args.insert("x-max-length".into(), AMQPValue::LongInt(2));
-    args.insert(
-        "x-overflow".into(),
-        AMQPValue::LongString("reject-publish".into()),
-    );
-    let durable = QueueDeclareOptions {
-        durable: true,
-        ..QueueDeclareOptions::default()
-    };
-    channel
-        .queue_declare("tasks-full".into(), durable, args)
-        .await
-        .unwrap();
-    let catalog = dir.path().join("catalog");
+/// A catalog folder under `dir` named `name` whose `celery.yaml` is the example's with
+/// `edit` applied; its path.
+fn catalog_with(dir: &std::path::Path, name: &str, edit: impl Fn(String) -> String) -> String {
+    let catalog = dir.join(name);
     std::fs::create_dir(&catalog).unwrap();
     let yaml = std::fs::read_to_string(catalog_dir().join("celery.yaml")).unwrap();
-    std::fs::write(
-        catalog.join("celery.yaml"),
-        yaml.replace("queue: celery", "queue: tasks-full"),
-    )
-    .unwrap();
-    let args = [
+    std::fs::write(catalog.join("celery.yaml"), edit(yaml)).unwrap();
+    catalog.display().to_string()
+}
+
+/// `produce --amqp URL --output json --catalog CATALOG ARGS`: exit code, report, stderr.
+async fn publish(url: &str, catalog: &str, args: &[&str]) -> (i32, Value, String) {
+    let base = [
         "produce",
         "--output",
         "json",
         "--amqp",
-        &rabbit.url,
-        "--type",
-        "welcome",
-        "--count",
-        "5",
+        url,
         "--catalog",
+        catalog,
     ];
-    let mut args = strings(&args);
-    args.push(catalog.display().to_string());
-    let sent = run(args).await;
-    assert_eq!(sent.code, 1, "{}", sent.stderr);
-    let report: Value = serde_json::from_str(&sent.stdout).unwrap();
-    assert_eq!(
-        (report["delivered"].as_u64(), report["failed"].as_u64()),
-        (Some(2), Some(3)),
-        "{report}"
+    let sent = run(strings(&[&base[..], args].concat())).await;
+    let report = serde_json::from_str(&sent.stdout).unwrap_or_default();
+    (sent.code, report, sent.stderr)
+}
+
+fn counts(report: &Value) -> (Option<u64>, Option<u64>) {
+    (report["delivered"].as_u64(), report["failed"].as_u64())
+}
+
+/// Routing as the team set it up: tasks go to the exchange and routing key `celery.yaml`
+/// names and reach the queue bound there. What the broker will not take is a failure,
+/// never counted as sent, with its reason, and exit 1: a nack from a full queue
+/// (`x-overflow: reject-publish`, declared by someone else and left as it is), a routing
+/// key no binding matches, an exchange that does not exist. Reading a queue that does not
+/// exist is exit 1 with RabbitMQ's reason.
+#[tokio::test(flavor = "multi_thread")]
+async fn tasks_follow_the_teams_routing_and_refused_publishes_are_failures() {
+    let dir = tempfile::tempdir().unwrap();
+    let rabbit_dir = dir.path().join("rabbitmq");
+    std::fs::create_dir(&rabbit_dir).unwrap();
+    let rabbit = rabbitmq(&rabbit_dir);
+    let url = rabbit.url.as_str();
+    let connection = lapin::Connection::connect(url, lapin::ConnectionProperties::default())
+        .await
+        .unwrap();
+    let channel = connection.create_channel().await.unwrap();
+    let durable = QueueDeclareOptions {
+        durable: true,
+        ..QueueDeclareOptions::default()
+    };
+    let mut full = FieldTable::default();
+    full.insert("x-max-length".into(), AMQPValue::LongInt(2));
+    full.insert(
+        "x-overflow".into(),
+        AMQPValue::LongString("reject-publish".into()),
     );
-    assert!(
-        sent.stderr.contains("the broker refused it (nack)"),
-        "{}",
-        sent.stderr
-    );
-    let missing = run(strings(&[
-        "consume",
-        "--amqp",
-        &rabbit.url,
-        "--queue",
-        "nope",
+    channel
+        .queue_declare("tasks-full".into(), durable, full)
+        .await
+        .unwrap();
+    let exchange = ExchangeDeclareOptions {
+        durable: true,
+        ..ExchangeDeclareOptions::default()
+    };
+    channel
+        .exchange_declare(
+            "notifications".into(),
+            ExchangeKind::Direct,
+            exchange,
+            FieldTable::default(),
+        )
+        .await
+        .unwrap();
+    channel
+        .queue_declare("emails".into(), durable, FieldTable::default())
+        .await
+        .unwrap();
+    channel
+        .queue_bind(
+            "emails".into(),
+            "notifications".into(),
+            "email.welcome".into(),
+            QueueBindOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+        .unwrap();
+
+    let routed = catalog_with(dir.path(), "routed", |y| {
+        y.replace("queue: celery", "queue: emails\nexchange: notifications")
+            .replace(
+                "task: app.tasks.send_welcome_email_task",
+                "task: app.tasks.send_welcome_email_task\n    routing_key: email.welcome",
+            )
+    });
+    let (code, report, stderr) = publish(url, &routed, &["--type", "welcome", "-n", "2"]).await;
+    assert_eq!((code, counts(&report)), (0, (Some(2), Some(0))), "{stderr}");
+    let read = run(strings(&[
+        "consume", "--amqp", url, "--queue", "emails", "--format", "json",
     ]))
     .await;
+    let tasks = json_lines(&read.stdout);
+    assert_eq!(tasks.len(), 2, "{}", read.stderr);
+    assert_eq!(
+        tasks[0]["payload"]["task"],
+        "app.tasks.send_welcome_email_task"
+    );
+    let (code, report, stderr) =
+        publish(url, &routed, &["--type", "order_confirmation", "-n", "1"]).await;
+    assert_eq!((code, counts(&report)), (1, (Some(0), Some(1))), "{stderr}");
+    assert!(
+        stderr.contains("exchange `notifications` routed it to no queue (routing key `emails`)"),
+        "{stderr}"
+    );
+
+    let no_exchange = catalog_with(dir.path(), "no-exchange", |y| {
+        y.replace("queue: celery", "queue: celery\nexchange: nope")
+    });
+    let (code, _, stderr) = publish(url, &no_exchange, &["-n", "1"]).await;
+    assert_eq!(code, 1, "{stderr}");
+    assert!(
+        stderr.contains("RabbitMQ refused publishing to exchange `nope`")
+            && stderr.contains("NOT_FOUND"),
+        "{stderr}"
+    );
+
+    let full = catalog_with(dir.path(), "full", |y| {
+        y.replace("queue: celery", "queue: tasks-full")
+    });
+    let (code, report, stderr) = publish(url, &full, &["--type", "welcome", "-n", "5"]).await;
+    assert_eq!((code, counts(&report)), (1, (Some(2), Some(3))), "{stderr}");
+    assert!(stderr.contains("the broker refused it (nack)"), "{stderr}");
+
+    let missing = run(strings(&["consume", "--amqp", url, "--queue", "nope"])).await;
     assert_eq!(missing.code, 1, "{}", missing.stderr);
     assert!(
         missing
