@@ -113,7 +113,7 @@ async fn declare(connection: &Connection, task: &Task) -> Result<(), AmqpError> 
     let probe = connection
         .create_channel()
         .await
-        .map_err(|e| refused("a channel", e))?;
+        .map_err(|e| refused("a channel", &e))?;
     if !task.exchange.is_empty() {
         let what = format!("publishing to exchange `{}`", task.exchange);
         let passive = ExchangeDeclareOptions {
@@ -127,7 +127,7 @@ async fn declare(connection: &Connection, task: &Task) -> Result<(), AmqpError> 
             passive,
             FieldTable::default(),
         );
-        checked.await.map_err(|e| refused(&what, e))?;
+        checked.await.map_err(|e| refused(&what, &e))?;
         let _ = probe.close(200, "checked".into()).await;
         return Ok(());
     }
@@ -148,7 +148,7 @@ async fn declare(connection: &Connection, task: &Task) -> Result<(), AmqpError> 
     let channel = connection
         .create_channel()
         .await
-        .map_err(|e| refused(&what, e))?;
+        .map_err(|e| refused(&what, &e))?;
     let durable = QueueDeclareOptions {
         durable: true,
         ..QueueDeclareOptions::default()
@@ -156,12 +156,12 @@ async fn declare(connection: &Connection, task: &Task) -> Result<(), AmqpError> 
     channel
         .queue_declare(queue.into(), durable, FieldTable::default())
         .await
-        .map_err(|e| refused(&what, e))?;
+        .map_err(|e| refused(&what, &e))?;
     let _ = channel.close(200, "declared".into()).await;
     Ok(())
 }
 
-fn refused(what: &str, e: lapin::Error) -> AmqpError {
+fn refused(what: &str, e: &lapin::Error) -> AmqpError {
     AmqpError::Refused {
         what: what.to_owned(),
         reason: e.to_string(),
