@@ -151,19 +151,10 @@ fn counts(report: &Value) -> (Option<u64>, Option<u64>) {
     (report["delivered"].as_u64(), report["failed"].as_u64())
 }
 
-/// Routing as the team set it up: tasks go to the exchange and routing key `celery.yaml`
-/// names and reach the queue bound there. What the broker will not take is a failure,
-/// never counted as sent, with its reason, and exit 1: a nack from a full queue
-/// (`x-overflow: reject-publish`, declared by someone else and left as it is), a routing
-/// key no binding matches, an exchange that does not exist. Reading a queue that does not
-/// exist is exit 1 with RabbitMQ's reason.
-#[tokio::test(flavor = "multi_thread")]
-async fn tasks_follow_the_teams_routing_and_refused_publishes_are_failures() {
-    let dir = tempfile::tempdir().unwrap();
-    let rabbit_dir = dir.path().join("rabbitmq");
-    std::fs::create_dir(&rabbit_dir).unwrap();
-    let rabbit = rabbitmq(&rabbit_dir);
-    let url = rabbit.url.as_str();
+/// What a team may have set up, declared as its own tools would: a queue `tasks-full`
+/// that refuses publishes past two messages, and a direct exchange `notifications` with
+/// the queue `emails` bound under `email.welcome`. The connection, to close at the end.
+async fn declare_routes(url: &str) -> lapin::Connection {
     let connection = lapin::Connection::connect(url, lapin::ConnectionProperties::default())
         .await
         .unwrap();
@@ -210,6 +201,23 @@ async fn tasks_follow_the_teams_routing_and_refused_publishes_are_failures() {
         .await
         .unwrap();
 
+    connection
+}
+
+/// Routing as the team set it up: tasks go to the exchange and routing key `celery.yaml`
+/// names and reach the queue bound there. What the broker will not take is a failure,
+/// never counted as sent, with its reason, and exit 1: a nack from a full queue
+/// (`x-overflow: reject-publish`, declared by someone else and left as it is), a routing
+/// key no binding matches, an exchange that does not exist. Reading a queue that does not
+/// exist is exit 1 with RabbitMQ's reason.
+#[tokio::test(flavor = "multi_thread")]
+async fn tasks_follow_the_teams_routing_and_refused_publishes_are_failures() {
+    let dir = tempfile::tempdir().unwrap();
+    let rabbit_dir = dir.path().join("rabbitmq");
+    std::fs::create_dir(&rabbit_dir).unwrap();
+    let rabbit = rabbitmq(&rabbit_dir);
+    let url = rabbit.url.as_str();
+    let connection = declare_routes(url).await;
     let routed = catalog_with(dir.path(), "routed", |y| {
         y.replace("queue: celery", "queue: emails\nexchange: notifications")
             .replace(
