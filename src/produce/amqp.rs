@@ -49,20 +49,16 @@ pub async fn run(
         if let Some(interval) = interval {
             tokio::time::sleep_until((start + interval.mul_f64(sent as f64)).into()).await;
         }
-        let task = match unwrap_envelope(message) {
-            Ok(task) => task,
-            Err(why) => {
-                tally.count((Instant::now(), Err(why)));
-                sent += 1;
-                continue;
+        match unwrap_envelope(message) {
+            Err(why) => tally.count((Instant::now(), Err(why))),
+            Ok(task) => {
+                if !declared.contains(&task.target()) {
+                    declare(&connection, &task).await?;
+                    declared.push(task.target());
+                }
+                waiting.push(publish(&channel, task));
             }
-        };
-        let target = (task.exchange.clone(), task.queue.clone());
-        if !declared.contains(&target) {
-            declare(&connection, &task).await?;
-            declared.push(target);
         }
-        waiting.push(publish(&channel, task));
         sent += 1;
         while waiting.len() >= IN_FLIGHT {
             if let Some(done) = waiting.next().await {
@@ -211,6 +207,13 @@ struct Task {
     routing_key: String,
     /// The queue it is meant for (the Kafka topic the plan chose).
     queue: String,
+}
+
+impl Task {
+    /// What [`declare`] checks: its exchange, else its queue.
+    fn target(&self) -> (String, String) {
+        (self.exchange.clone(), self.queue.clone())
+    }
 }
 
 /// The task in `message` (kombu's envelope, as the plan makes it for Kafka), to publish as
