@@ -68,3 +68,17 @@ def send_password_reset_email(self, email, link):
         raise ValueError(f"no account for {email}")
     send(email, "Reset your password", f"Reset it here: {link}\n", self.request.id)
     return {"sent_to": email}
+
+
+@app.task(bind=True, name="app.tasks.send_role_upgrade_email")
+def send_role_upgrade_email(self, email, username, new_role, permissions=None):
+    can = ", ".join(permissions or [])
+    send(email, f"You are now {new_role}", f"Hi {username},\n\nYou can now: {can}\n", self.request.id)
+    return {"sent_to": email, "role": new_role}
+
+
+@app.task(bind=True, name="app.tasks.send_email_task")
+def send_email_task(self, to, subject, body):
+    """The generic task a backend's test-email endpoint enqueues."""
+    send(to, subject, body, self.request.id)
+    return {"sent_to": to}
