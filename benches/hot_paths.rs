@@ -47,6 +47,7 @@ fn incoming(raw: Vec<u8>) -> Incoming {
             tls: false,
             auth: None,
             client: "127.0.0.1:9".parse().unwrap(),
+            api: None,
         },
         raw,
         received_at: chrono::Utc::now(),

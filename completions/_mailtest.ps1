@@ -170,6 +170,7 @@ Register-ArgumentCompleter -Native -CommandName 'mailtest' -ScriptBlock {
             [CompletionResult]::new('--http', '--http', [CompletionResultType]::ParameterName, 'HTTP API address [default: 127.0.0.1:8025]')
             [CompletionResult]::new('--mailpit', '--mailpit', [CompletionResultType]::ParameterName, 'Also serve Mailpit''s API (v1) on this address, so suites written for Mailpit run unchanged with this as their base URL')
             [CompletionResult]::new('--enable-spamassassin', '--enable-spamassassin', [CompletionResultType]::ParameterName, 'Score messages with this SpamAssassin daemon (`HOST:PORT` of `spamd`, or `unix:/path`): Mailpit''s `sa-check` route and the inbox''s spam tab, as Mailpit''s flag')
+            [CompletionResult]::new('--provider-key', '--provider-key', [CompletionResultType]::ParameterName, 'Accept only this key on the providers'' send APIs (SendGrid, SES, ...), under this name (which becomes the mailbox of what it sends), repeatable; default: any key')
             [CompletionResult]::new('--mailhog', '--mailhog', [CompletionResultType]::ParameterName, 'Also serve MailHog''s API (v1 and v2) on this address, for suites written for MailHog')
             [CompletionResult]::new('--api-token', '--api-token', [CompletionResultType]::ParameterName, 'Require this token on the API (`Authorization: Bearer <token>`)')
             [CompletionResult]::new('--store', '--store', [CompletionResultType]::ParameterName, 'Store directory [default: .mailtest/store]')

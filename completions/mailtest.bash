@@ -1089,7 +1089,7 @@ _mailtest() {
             return 0
             ;;
         mailtest__subcmd__sink)
-            opts="-v -q -h --smtp --http --mailpit --allow-internal-http-requests --enable-spamassassin --enable-chaos --mailhog --api-token --store --retain-count --retain-age --eml-dir --memory --fsync --max-size --max-connections --idle-timeout --hostname --tls --tls-cert --tls-key --auth-users --auth-required --no-auth --auth-before-tls --bare-lf --release-to --release-allow --faults --allow-remote --allow-host --ready-file --verbose --quiet --color --config --profile --log-format --help list show export help"
+            opts="-v -q -h --smtp --http --mailpit --allow-internal-http-requests --enable-spamassassin --provider-key --enable-chaos --mailhog --api-token --store --retain-count --retain-age --eml-dir --memory --fsync --max-size --max-connections --idle-timeout --hostname --tls --tls-cert --tls-key --auth-users --auth-required --no-auth --auth-before-tls --bare-lf --release-to --release-allow --faults --allow-remote --allow-host --ready-file --verbose --quiet --color --config --profile --log-format --help list show export help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1108,6 +1108,10 @@ _mailtest() {
                     return 0
                     ;;
                 --enable-spamassassin)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --provider-key)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

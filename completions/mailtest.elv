@@ -162,6 +162,7 @@ set edit:completion:arg-completer[mailtest] = {|@words|
             cand --http 'HTTP API address [default: 127.0.0.1:8025]'
             cand --mailpit 'Also serve Mailpit''s API (v1) on this address, so suites written for Mailpit run unchanged with this as their base URL'
             cand --enable-spamassassin 'Score messages with this SpamAssassin daemon (`HOST:PORT` of `spamd`, or `unix:/path`): Mailpit''s `sa-check` route and the inbox''s spam tab, as Mailpit''s flag'
+            cand --provider-key 'Accept only this key on the providers'' send APIs (SendGrid, SES, ...), under this name (which becomes the mailbox of what it sends), repeatable; default: any key'
             cand --mailhog 'Also serve MailHog''s API (v1 and v2) on this address, for suites written for MailHog'
             cand --api-token 'Require this token on the API (`Authorization: Bearer <token>`)'
             cand --store 'Store directory [default: .mailtest/store]'

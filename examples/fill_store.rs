@@ -37,6 +37,7 @@ fn main() -> anyhow::Result<()> {
                 tls: false,
                 auth: None,
                 client: "127.0.0.1:9".parse()?,
+                api: None,
             },
             raw: raw.into_bytes(),
             received_at: chrono::Utc::now(),

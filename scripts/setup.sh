@@ -105,4 +105,11 @@ if ! "$celery_venv/bin/python" -c 'import celery, confluent_kafka, redis' 2>/dev
   python3 -m venv "$celery_venv"
   "$celery_venv/bin/pip" install -q celery==5.7.0 kombu==5.7.0 confluent-kafka==2.16.2 redis==8.2.0
 fi
+# The email providers' official SDKs, unmodified, pointed at the sink's provider APIs.
+providers_venv="$tools/providers-venv"
+if ! "$providers_venv/bin/python" -c 'import boto3, sendgrid' 2>/dev/null; then
+  echo "setup: installing boto3 and sendgrid in $providers_venv" >&2
+  python3 -m venv "$providers_venv"
+  "$providers_venv/bin/pip" install -q boto3==1.44.18 sendgrid==6.12.5
+fi
 echo "setup: ready (tansu at $tansu)" >&2

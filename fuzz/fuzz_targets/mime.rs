@@ -22,6 +22,7 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
             tls: false,
             auth: None,
             client: "127.0.0.1:1".parse().unwrap(),
+            api: None,
         },
         raw: data.to_vec(),
         received_at: chrono::Utc::now(),

@@ -7,6 +7,7 @@ mod events;
 mod guard;
 pub mod mailhog;
 pub mod mailpit;
+pub mod providers;
 mod routes;
 mod search;
 mod view;
@@ -44,6 +45,8 @@ pub struct ApiSettings {
     pub chaos: bool,
     /// The HTML, link and spam checks, with what they may reach.
     pub checks: Arc<crate::checks::Checker>,
+    /// The API keys the providers' send APIs accept, by name; empty: any key.
+    pub provider_keys: Vec<providers::ProviderKey>,
 }
 
 impl Default for ApiSettings {
@@ -55,6 +58,7 @@ impl Default for ApiSettings {
             release: Arc::default(),
             chaos: false,
             checks: Arc::default(),
+            provider_keys: Vec::new(),
         }
     }
 }
@@ -128,9 +132,11 @@ pub fn router(store: Arc<Store>, faults: Arc<FaultSet>, settings: ApiSettings) -
         .merge(checks::routes())
         .merge(view::routes())
         .route_layer(middleware::from_fn_with_state(state.clone(), guard::token));
+    // The providers' routes authenticate with the providers' own keys, not the API token.
     Router::new()
         .merge(routes::health())
         .merge(web::routes())
+        .merge(providers::routes())
         .merge(protected)
         .layer(middleware::from_fn_with_state(state.clone(), guard::origin))
         .with_state(state)

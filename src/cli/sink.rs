@@ -30,6 +30,15 @@ pub struct SinkArgs {
     /// `unix:/path`): Mailpit's `sa-check` route and the inbox's spam tab, as Mailpit's flag
     #[arg(long, env = "MAILTEST_SPAMASSASSIN", value_name = "ADDR")]
     pub enable_spamassassin: Option<String>,
+    /// Accept only this key on the providers' send APIs (SendGrid, SES, ...), under this
+    /// name (which becomes the mailbox of what it sends), repeatable; default: any key
+    #[arg(
+        long = "provider-key",
+        env = "MAILTEST_PROVIDER_KEYS",
+        value_name = "NAME=KEY",
+        value_delimiter = ','
+    )]
+    pub provider_keys: Vec<String>,
     /// Let Mailpit's chaos API (`/api/v1/chaos`) set fault rules, as Mailpit's own flag
     #[arg(long)]
     pub enable_chaos: bool,

@@ -2,6 +2,7 @@
 //! a session hands on, the [`Deliver`] seam between SMTP (or any ingest) and the store, and
 //! (in `parsed`) a stored message parsed into headers, bodies, attachments, links and lints.
 
+pub mod compose;
 pub mod parsed;
 pub mod thumb;
 
@@ -32,6 +33,46 @@ pub struct Envelope {
     /// The AUTH identity, when the client authenticated.
     pub auth: Option<String>,
     pub client: SocketAddr,
+    /// Sent through a provider's HTTP API (SendGrid, SES, ...), not SMTP: which, and what
+    /// the request carried besides the mail.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api: Option<ApiSend>,
+}
+
+impl Envelope {
+    /// The fields an HTTP API fills in the same way for every message it takes: no SMTP
+    /// session, no TLS, no AUTH, a loopback client.
+    pub fn api_default() -> Self {
+        Self {
+            mail_from: String::new(),
+            rcpt_to: Vec::new(),
+            helo: String::new(),
+            esmtp: false,
+            smtputf8: false,
+            body_8bit: true,
+            bare_lf: false,
+            tls: false,
+            auth: None,
+            client: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+            api: None,
+        }
+    }
+}
+
+/// A send through a provider's HTTP API, as captured.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiSend {
+    /// `sendgrid`, `ses`, `postmark`, `resend` or `mailgun`.
+    pub provider: String,
+    /// The route called: `POST /v3/mail/send`.
+    pub endpoint: String,
+    /// The name of the API key it authenticated with (`--provider-keys`), else none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    /// What the request carried besides the mail: tags, categories, custom arguments,
+    /// template id and data, as the provider names them.
+    #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
+    pub metadata: serde_json::Map<String, serde_json::Value>,
 }
 
 /// A message the server accepted the data of, before it is answered with 250.

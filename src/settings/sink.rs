@@ -129,8 +129,30 @@ fn api(args: &SinkArgs, file: &ConfigFile, http: SocketAddr) -> Result<ApiSettin
             args.enable_spamassassin.clone(),
             args.allow_internal_http_requests,
         )),
+        provider_keys: provider_keys(&args.provider_keys)?,
         ..ApiSettings::default()
     })
+}
+
+/// `NAME=KEY` pairs.
+fn provider_keys(
+    pairs: &[String],
+) -> Result<Vec<crate::api::providers::ProviderKey>, SettingsError> {
+    pairs
+        .iter()
+        .map(|pair| match pair.split_once('=') {
+            Some((name, key)) if !name.trim().is_empty() && !key.trim().is_empty() => {
+                Ok(crate::api::providers::ProviderKey {
+                    name: name.trim().to_owned(),
+                    key: key.trim().to_owned(),
+                })
+            }
+            _ => Err(SettingsError::invalid(
+                "--provider-key",
+                format!("`{pair}`: expected NAME=KEY"),
+            )),
+        })
+        .collect()
 }
 
 fn tls_config(args: &SinkArgs) -> Result<Option<Arc<rustls::ServerConfig>>, SettingsError> {

@@ -34,7 +34,9 @@ pub struct Rule {
 #[serde(deny_unknown_fields)]
 pub struct When {
     /// `connect` (a new connection), a command verb (`EHLO`, `MAIL`, `RCPT`, `DATA` at the
-    /// end of the message, ...), or `any` command. Default: `any`.
+    /// end of the message, ...), or `any` command. Default: `any`. For sends through the
+    /// providers' HTTP APIs: a provider (`sendgrid`, `ses`, `postmark`, `resend`,
+    /// `mailgun`), or `api` for all of them; `any` is SMTP's alone.
     pub on: Option<String>,
     /// A regex on the MAIL or RCPT address.
     pub address: Option<String>,
@@ -66,7 +68,14 @@ pub struct Action {
     /// second (`2KiB`), or at a rate drawn from a range for each connection (`1KiB-10KiB`):
     /// a slow link, as MailHog's Jim makes one.
     pub link_speed: Option<String>,
+    /// For a provider's API: `throttle` (its rate-limit answer: SendGrid's 429 with its
+    /// headers, SES's `TooManyRequestsException` or `Throttling`, ...) or `error` (its
+    /// server error, 500). Nothing is stored.
+    pub api: Option<String>,
 }
+
+/// The providers whose HTTP APIs the sink takes sends on, as rules' `on` names them.
+pub const PROVIDERS: &[&str] = &["sendgrid", "ses", "postmark", "resend", "mailgun"];
 
 /// What a paused sink answers.
 fn paused_effect() -> Effect {
@@ -114,6 +123,8 @@ pub struct Effect {
     pub drop: bool,
     /// Bytes a second the session is held to from now on.
     pub link_speed: Option<u64>,
+    /// A provider API's answer instead of storing: `throttle` or `error`.
+    pub api: Option<String>,
 }
 
 impl FaultSet {
@@ -167,6 +178,7 @@ impl FaultSet {
             close: armed.rule.action.close,
             drop: armed.rule.action.drop,
             link_speed: armed.link_speed.map(|range| self.draw(range)),
+            api: armed.rule.action.api.clone(),
         })
     }
 
@@ -195,8 +207,10 @@ impl FaultSet {
     fn fires(&self, armed: &Armed, event: &Moment<'_>) -> bool {
         let when = &armed.rule.when;
         let on = when.on.as_deref().unwrap_or("any");
-        let on_matches =
-            on.eq_ignore_ascii_case(event.on) || (on == "any" && event.on != "connect");
+        let api = PROVIDERS.contains(&event.on);
+        let on_matches = on.eq_ignore_ascii_case(event.on)
+            || (on == "any" && event.on != "connect" && !api)
+            || (on == "api" && api);
         let address_matches = armed
             .address
             .as_ref()
@@ -225,19 +239,9 @@ impl FaultSet {
     }
 }
 
-fn arm(rule: &Rule) -> Result<Armed, String> {
-    let address = rule
-        .when
-        .address
-        .as_deref()
-        .map(|re| regex::Regex::new(re).map_err(|e| format!("address regex: {e}")))
-        .transpose()?;
-    let delay = rule
-        .action
-        .delay
-        .as_deref()
-        .map(|d| humantime::parse_duration(d).map_err(|e| format!("delay `{d}`: {e}")))
-        .transpose()?;
+/// What a rule must be beyond its types: a reply an SMTP client can read, a probability,
+/// an `api` answer on a provider's sends, an action that does something.
+fn check(rule: &Rule) -> Result<(), String> {
     if let Some(reply) = &rule.action.reply {
         let code = reply.get(..3).and_then(|c| c.parse::<u16>().ok());
         if !code.is_some_and(|c| (400..600).contains(&c)) || reply.contains(['\r', '\n']) {
@@ -253,6 +257,48 @@ fn arm(rule: &Rule) -> Result<Armed, String> {
     {
         return Err("probability must be between 0 and 1".into());
     }
+    let action = &rule.action;
+    let does = [
+        action.reply.is_some(),
+        action.drop,
+        action.delay.is_some(),
+        action.close,
+    ];
+    if !does.contains(&true) && action.link_speed.is_none() && action.api.is_none() {
+        return Err(
+            "the action does nothing: give reply, delay, close, drop, link_speed or api".into(),
+        );
+    }
+    let Some(api) = &rule.action.api else {
+        return Ok(());
+    };
+    if api != "throttle" && api != "error" {
+        return Err(format!("api `{api}`: expected `throttle` or `error`"));
+    }
+    let on = rule.when.on.as_deref().unwrap_or("any");
+    if on != "api" && !PROVIDERS.contains(&on) {
+        return Err(format!(
+            "api is an answer to a provider's send: give `on: api` or one of {}",
+            PROVIDERS.join(", ")
+        ));
+    }
+    Ok(())
+}
+
+fn arm(rule: &Rule) -> Result<Armed, String> {
+    let address = rule
+        .when
+        .address
+        .as_deref()
+        .map(|re| regex::Regex::new(re).map_err(|e| format!("address regex: {e}")))
+        .transpose()?;
+    let delay = rule
+        .action
+        .delay
+        .as_deref()
+        .map(|d| humantime::parse_duration(d).map_err(|e| format!("delay `{d}`: {e}")))
+        .transpose()?;
+    check(rule)?;
     let link_speed = rule
         .action
         .link_speed
@@ -267,15 +313,6 @@ fn arm(rule: &Rule) -> Result<Armed, String> {
             .is_some_and(|on| on.eq_ignore_ascii_case("connect"))
     {
         return Err("link_speed is a connection's: give it with `on: connect`".into());
-    }
-    let action = &rule.action;
-    if action.reply.is_none()
-        && !action.drop
-        && delay.is_none()
-        && !action.close
-        && link_speed.is_none()
-    {
-        return Err("the action does nothing: give reply, delay, close, drop or link_speed".into());
     }
     Ok(Armed {
         rule: rule.clone(),

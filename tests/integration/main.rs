@@ -27,6 +27,7 @@ mod mailhog;
 mod mailpit;
 mod malformed;
 mod mime_bombs;
+mod providers;
 mod release;
 mod render;
 mod sink;

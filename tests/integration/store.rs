@@ -21,6 +21,7 @@ pub fn incoming(to: &str, raw: &str) -> Incoming {
             tls: false,
             auth: None,
             client: "127.0.0.1:40000".parse().unwrap(),
+            api: None,
         },
         raw: raw.as_bytes().to_vec(),
         received_at: chrono::Utc::now(),

@@ -145,12 +145,8 @@ fn build(body: &Value) -> Result<(lettre::Message, Envelope), String> {
             .collect(),
         helo: "api".to_owned(),
         esmtp: true,
-        smtputf8: false,
         body_8bit: true,
-        bare_lf: false,
-        tls: false,
-        auth: None,
-        client: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+        ..Envelope::api_default()
     };
     Ok((message, envelope))
 }

@@ -158,6 +158,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
                 tls: self.state.tls,
                 auth: self.state.user.clone(),
                 client: self.peer,
+                api: None,
             },
             raw,
             received_at: chrono::Utc::now(),

@@ -1,0 +1,101 @@
+"""The email providers' official SDKs, unmodified, pointed at mailtest's sink by the endpoint
+setting each documents: boto3's `endpoint_url` (sesv2), sendgrid's `host`. Prints one JSON
+object with what each SDK saw.
+
+  python providers_sdk.py send URL       each SDK sends text, HTML, an attachment, CC and BCC
+  python providers_sdk.py throttle URL   each SDK's error when the sink throttles
+"""
+
+import base64
+import json
+import sys
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import ClientError
+from python_http_client.exceptions import HTTPError
+from sendgrid import SendGridAPIClient
+from sendgrid.helpers.mail import Attachment, Bcc, Category, Cc, CustomArg, Mail
+
+mode, url = sys.argv[1], sys.argv[2]
+# One attempt: botocore's standard mode would retry a throttled send twice more.
+ses = boto3.client(
+    "sesv2",
+    endpoint_url=url,
+    region_name="eu-west-1",
+    aws_access_key_id="AKIAMAILTEST",
+    aws_secret_access_key="not-a-secret",
+    config=Config(retries={"total_max_attempts": 1}),
+)
+sendgrid = SendGridAPIClient("SG.mailtest-key", host=url)
+
+
+def ses_simple():
+    return ses.send_email(
+        FromEmailAddress="Shop <shop@example.com>",
+        Destination={
+            "ToAddresses": ["ann@example.com"],
+            "CcAddresses": ["cc@example.com"],
+            "BccAddresses": ["audit@example.com"],
+        },
+        Content={
+            "Simple": {
+                "Subject": {"Data": "Your receipt (SES)"},
+                "Body": {"Text": {"Data": "Thanks!"}, "Html": {"Data": "<p>Thanks!</p>"}},
+                "Attachments": [
+                    {"FileName": "receipt.pdf", "RawContent": b"%PDF-1.4 receipt", "ContentType": "application/pdf"}
+                ],
+            }
+        },
+        EmailTags=[{"Name": "flow", "Value": "receipt"}],
+        ConfigurationSetName="transactional",
+    )
+
+
+def ses_raw():
+    raw = (
+        b"From: shop@example.com\r\nTo: raw@example.com\r\nSubject: Raw (SES)\r\n"
+        b"Message-ID: <raw-1@example.com>\r\n\r\nsent whole\r\n"
+    )
+    return ses.send_email(Content={"Raw": {"Data": raw}})
+
+
+def sendgrid_mail():
+    mail = Mail(
+        from_email="shop@example.com",
+        to_emails="bob@example.com",
+        subject="Your receipt (SendGrid)",
+        plain_text_content="Thanks!",
+        html_content="<p>Thanks!</p>",
+    )
+    mail.add_cc(Cc("cc@example.com"))
+    mail.add_bcc(Bcc("audit@example.com"))
+    mail.attachment = Attachment(
+        file_content=base64.b64encode(b"%PDF-1.4 receipt").decode(),
+        file_name="receipt.pdf",
+        file_type="application/pdf",
+        disposition="attachment",
+    )
+    mail.category = Category("receipt")
+    mail.custom_arg = CustomArg("order_id", "ORD-7")
+    return sendgrid.send(mail)
+
+
+if mode == "send":
+    simple, raw, sent = ses_simple(), ses_raw(), sendgrid_mail()
+    print(json.dumps({
+        "ses": simple["MessageId"],
+        "ses_raw": raw["MessageId"],
+        "sendgrid": [sent.status_code, sent.headers.get("X-Message-Id")],
+    }))
+elif mode == "throttle":
+    seen = {}
+    try:
+        ses_simple()
+    except ClientError as e:
+        seen["ses"] = [e.response["Error"]["Code"], e.response["ResponseMetadata"]["HTTPStatusCode"]]
+    try:
+        sendgrid_mail()
+    except HTTPError as e:
+        seen["sendgrid"] = [type(e).__name__, e.status_code, e.headers.get("X-RateLimit-Remaining")]
+    print(json.dumps(seen))
