@@ -70,7 +70,8 @@ fn provider(s: &Sink, id: u64) -> Value {
     serde_json::to_value(&summary.envelope).unwrap()["api"].clone()
 }
 
-/// boto3's `sesv2` and sendgrid's client send text, HTML, an attachment, CC and BCC: each
+/// boto3's `sesv2`, sendgrid, postmarker and resend send text, HTML, an attachment, CC and
+/// BCC: each
 /// is stored as the MIME the provider would deliver, BCC in the envelope alone, with the
 /// provider, the key's mailbox and the request's tags, categories and custom arguments;
 /// SES raw content is kept byte for byte; `verify` passes on the captures.
@@ -82,9 +83,18 @@ async fn the_providers_sdks_send_through_the_sink() {
     assert!(seen["ses"].as_str().unwrap().starts_with("0100"), "{seen}");
     let mail = s
         .store
-        .wait(&Query::default(), 3, std::time::Duration::from_secs(5))
+        .wait(&Query::default(), 5, std::time::Duration::from_secs(5))
         .await;
-    assert_eq!(mail.len(), 3);
+    assert_eq!(mail.len(), 5);
+    assert_eq!(
+        (
+            seen["postmark"]["ErrorCode"].as_u64(),
+            seen["postmark"]["Message"].as_str()
+        ),
+        (Some(0), Some("OK")),
+        "{seen}"
+    );
+    assert!(seen["resend"]["id"].is_string(), "{seen}");
     let by_subject = |subject: &str| {
         mail.iter()
             .find(|m| m.subject.as_deref() == Some(subject))
@@ -93,6 +103,8 @@ async fn the_providers_sdks_send_through_the_sink() {
     for (subject, provider_name, key) in [
         ("Your receipt (SES)", "ses", "AKIAMAILTEST"),
         ("Your receipt (SendGrid)", "sendgrid", "SG.mailtest-key"),
+        ("Your receipt (Postmark)", "postmark", "pm-mailtest-token"),
+        ("Your receipt (Resend)", "resend", "re_mailtest_key"),
     ] {
         let m = by_subject(subject);
         assert!(
@@ -124,6 +136,16 @@ async fn the_providers_sdks_send_through_the_sink() {
         ),
         (Some("receipt"), Some("ORD-7"))
     );
+    let pm = provider(&s, by_subject("Your receipt (Postmark)").id);
+    assert_eq!(
+        (
+            pm["metadata"]["tag"].as_str(),
+            pm["metadata"]["metadata"]["order_id"].as_str()
+        ),
+        (Some("receipt"), Some("ORD-7"))
+    );
+    let re = provider(&s, by_subject("Your receipt (Resend)").id);
+    assert_eq!(re["metadata"]["tags"]["flow"], "receipt");
     let raw = s.store.raw(by_subject("Raw (SES)").id).unwrap();
     assert!(
         raw.starts_with(b"From: shop@example.com\r\nTo: raw@example.com\r\n"),
@@ -131,7 +153,7 @@ async fn the_providers_sdks_send_through_the_sink() {
     );
     let dir = tempfile::tempdir().unwrap();
     let spec = dir.path().join("expect.yaml");
-    std::fs::write(&spec, "timeout: 2s\nexpect:\n- name: receipts\n  match: {subject: {contains: Your receipt}}\n  count: 2\n  assert: {attachments: {count: 1}}\n").unwrap();
+    std::fs::write(&spec, "timeout: 2s\nexpect:\n- name: receipts\n  match: {subject: {contains: Your receipt}}\n  count: 4\n  assert: {attachments: {count: 1}}\n").unwrap();
     let http = s.http;
     let verified = tokio::task::spawn_blocking(move || {
         mailtest()
@@ -145,8 +167,9 @@ async fn the_providers_sdks_send_through_the_sink() {
 }
 
 /// A throttling rule (`on: api`, `api: throttle`) makes boto3 raise SES's
-/// `TooManyRequestsException` (429) and sendgrid's client its `TooManyRequestsError` with
-/// SendGrid's rate-limit headers; nothing is stored.
+/// `TooManyRequestsException` (429), sendgrid's client its `TooManyRequestsError` with
+/// SendGrid's rate-limit headers, postmarker its `ClientError` with Postmark's code 429 and
+/// resend its `RateLimitError`; nothing is stored.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_throttling_rule_gives_each_sdk_its_providers_error() {
     let s = sink(None).await;
@@ -244,4 +267,79 @@ async fn bad_requests_get_the_providers_errors_and_store_nothing() {
         .wait(&Query::default(), 1, std::time::Duration::from_secs(5))
         .await;
     assert_eq!(stored[0].mailbox.as_deref(), Some("ci"));
+}
+
+/// Postmark's and Resend's own refusals: a bad token, no recipients, invalid JSON, a
+/// missing field; a Postmark batch answers each message on its own.
+#[tokio::test(flavor = "multi_thread")]
+async fn postmark_and_resend_refuse_as_they_do() {
+    let s = sink(None).await;
+    let token = [
+        ("X-Postmark-Server-Token", "pm"),
+        ("Content-Type", "application/json"),
+    ];
+    let r = post(s.http, "/email", &[], b"{}").await;
+    assert!(
+        r.starts_with("HTTP/1.1 401") && r.contains(r#""ErrorCode":10"#),
+        "{r}"
+    );
+    let r = post(
+        s.http,
+        "/email",
+        &token,
+        br#"{"From":"a@example.com","Subject":"s","TextBody":"x"}"#,
+    )
+    .await;
+    assert!(
+        r.starts_with("HTTP/1.1 422") && r.contains("Zero recipients specified"),
+        "{r}"
+    );
+    let r = post(s.http, "/email", &token, b"{").await;
+    assert!(
+        r.starts_with("HTTP/1.1 422") && r.contains(r#""ErrorCode":402"#),
+        "{r}"
+    );
+    let batch = br#"[{"From":"a@example.com","To":"b@example.com","Subject":"s","TextBody":"x"},{"From":"a@example.com","Subject":"s","TextBody":"x"}]"#;
+    let r = post(s.http, "/email/batch", &token, batch).await;
+    assert!(
+        r.starts_with("HTTP/1.1 200")
+            && r.contains(r#""ErrorCode":0"#)
+            && r.contains(r#""ErrorCode":300"#),
+        "{r}"
+    );
+    assert_eq!(s.store.len(), 1, "the good one of the batch");
+    let bearer = [
+        ("Authorization", "Bearer re_k"),
+        ("Content-Type", "application/json"),
+    ];
+    let r = post(s.http, "/emails", &[], b"{}").await;
+    assert!(
+        r.starts_with("HTTP/1.1 401") && r.contains("missing_api_key"),
+        "{r}"
+    );
+    let r = post(
+        s.http,
+        "/emails",
+        &bearer,
+        br#"{"from":"a@example.com","subject":"s","text":"x"}"#,
+    )
+    .await;
+    assert!(
+        r.starts_with("HTTP/1.1 422")
+            && r.contains("Missing `to` field.")
+            && r.contains("missing_required_field"),
+        "{r}"
+    );
+    let r = post(
+        s.http,
+        "/emails",
+        &bearer,
+        br#"{"from":"not an address","to":"b@example.com","subject":"s"}"#,
+    )
+    .await;
+    assert!(
+        r.contains("Invalid `from` field") && r.contains("validation_error"),
+        "{r}"
+    );
+    assert_eq!(s.store.len(), 1);
 }

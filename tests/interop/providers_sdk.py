@@ -1,6 +1,6 @@
 """The email providers' official SDKs, unmodified, pointed at mailtest's sink by the endpoint
-setting each documents: boto3's `endpoint_url` (sesv2), sendgrid's `host`. Prints one JSON
-object with what each SDK saw.
+setting each documents: boto3's `endpoint_url` (sesv2), sendgrid's `host`, postmarker's
+`root_api_url`, resend's `api_url`. Prints one JSON object with what each SDK saw.
 
   python providers_sdk.py send URL       each SDK sends text, HTML, an attachment, CC and BCC
   python providers_sdk.py throttle URL   each SDK's error when the sink throttles
@@ -16,6 +16,9 @@ from botocore.exceptions import ClientError
 from python_http_client.exceptions import HTTPError
 from sendgrid import SendGridAPIClient
 from sendgrid.helpers.mail import Attachment, Bcc, Category, Cc, CustomArg, Mail
+from postmarker.core import PostmarkClient
+from postmarker.exceptions import ClientError as PostmarkError
+import resend
 
 mode, url = sys.argv[1], sys.argv[2]
 # One attempt: botocore's standard mode would retry a throttled send twice more.
@@ -28,6 +31,10 @@ ses = boto3.client(
     config=Config(retries={"total_max_attempts": 1}),
 )
 sendgrid = SendGridAPIClient("SG.mailtest-key", host=url)
+postmark = PostmarkClient(server_token="pm-mailtest-token", root_api_url=url + "/")
+resend.api_key = "re_mailtest_key"
+resend.api_url = url
+PDF = b"%PDF-1.4 receipt"
 
 
 def ses_simple():
@@ -81,12 +88,43 @@ def sendgrid_mail():
     return sendgrid.send(mail)
 
 
+def postmark_mail():
+    return postmark.emails.send(
+        From="Shop <shop@example.com>",
+        To="carol@example.com",
+        Cc="cc@example.com",
+        Bcc="audit@example.com",
+        Subject="Your receipt (Postmark)",
+        TextBody="Thanks!",
+        HtmlBody="<p>Thanks!</p>",
+        Tag="receipt",
+        Metadata={"order_id": "ORD-7"},
+        Attachments=[{"Name": "receipt.pdf", "Content": base64.b64encode(PDF).decode(), "ContentType": "application/pdf"}],
+    )
+
+
+def resend_mail():
+    return resend.Emails.send({
+        "from": "Shop <shop@example.com>",
+        "to": ["dan@example.com"],
+        "cc": "cc@example.com",
+        "bcc": ["audit@example.com"],
+        "subject": "Your receipt (Resend)",
+        "text": "Thanks!",
+        "html": "<p>Thanks!</p>",
+        "tags": [{"name": "flow", "value": "receipt"}],
+        "attachments": [{"filename": "receipt.pdf", "content": list(PDF), "content_type": "application/pdf"}],
+    })
+
+
 if mode == "send":
     simple, raw, sent = ses_simple(), ses_raw(), sendgrid_mail()
     print(json.dumps({
         "ses": simple["MessageId"],
         "ses_raw": raw["MessageId"],
         "sendgrid": [sent.status_code, sent.headers.get("X-Message-Id")],
+        "postmark": postmark_mail(),
+        "resend": resend_mail(),
     }))
 elif mode == "throttle":
     seen = {}
@@ -98,4 +136,12 @@ elif mode == "throttle":
         sendgrid_mail()
     except HTTPError as e:
         seen["sendgrid"] = [type(e).__name__, e.status_code, e.headers.get("X-RateLimit-Remaining")]
+    try:
+        postmark_mail()
+    except PostmarkError as e:
+        seen["postmark"] = [type(e).__name__, e.error_code]
+    try:
+        resend_mail()
+    except resend.exceptions.ResendError as e:
+        seen["resend"] = [type(e).__name__, e.code, e.error_type]
     print(json.dumps(seen))

@@ -7,6 +7,8 @@
 //! `--provider-key` names the accepted ones), answered in the provider's formats, and the
 //! sink's fault rules can answer with each provider's throttling or server error.
 
+mod postmark;
+mod resend;
 mod sendgrid;
 mod ses;
 
@@ -32,6 +34,22 @@ pub fn routes() -> Router<AppState> {
         .route(
             "/v3/mail/send",
             post(sendgrid::send).layer(DefaultBodyLimit::max(30 * MIB + MIB)),
+        )
+        .route(
+            "/email",
+            post(postmark::send).layer(DefaultBodyLimit::max(10 * MIB + MIB)),
+        )
+        .route(
+            "/email/batch",
+            post(postmark::batch).layer(DefaultBodyLimit::max(50 * MIB)),
+        )
+        .route(
+            "/emails",
+            post(resend::send).layer(DefaultBodyLimit::max(40 * MIB + MIB)),
+        )
+        .route(
+            "/emails/batch",
+            post(resend::batch).layer(DefaultBodyLimit::max(40 * MIB + MIB)),
         )
         .route(
             "/v2/email/outbound-emails",
