@@ -62,10 +62,17 @@ async fn serve(settings: settings::Sink, printer: &Printer) -> Result<Outcome> {
     let stop = super::StopSignal::listen()?;
     let api = settings.api.clone();
     let mut sink = Sink::start(smtp, http, store.clone(), settings.server, settings.api)?;
+    // The providers' send APIs share the HTTP port, under their own paths: an SDK needs
+    // only its endpoint set to this URL.
     let mut lines = vec![
         format!("MAILTEST_SMTP={}", sink.smtp),
         format!("MAILTEST_HTTP={}", sink.url()),
+        format!("MAILTEST_PROVIDERS={}", sink.url()),
     ];
+    printer.status(&format!(
+        "sink: SendGrid, Amazon SES (v2), Postmark and Resend send APIs on {}/ (set an SDK's endpoint to it)",
+        sink.url()
+    ));
     for (flavour, listener) in compat {
         let at = sink.serve_compat(flavour, listener, api.clone())?;
         let (key, name) = match flavour {

@@ -83,9 +83,9 @@ async fn the_providers_sdks_send_through_the_sink() {
     assert!(seen["ses"].as_str().unwrap().starts_with("0100"), "{seen}");
     let mail = s
         .store
-        .wait(&Query::default(), 5, std::time::Duration::from_secs(5))
+        .wait(&Query::default(), 7, std::time::Duration::from_secs(5))
         .await;
-    assert_eq!(mail.len(), 5);
+    assert_eq!(mail.len(), 7);
     assert_eq!(
         (
             seen["postmark"]["ErrorCode"].as_u64(),
@@ -146,24 +146,48 @@ async fn the_providers_sdks_send_through_the_sink() {
     );
     let re = provider(&s, by_subject("Your receipt (Resend)").id);
     assert_eq!(re["metadata"]["tags"]["flow"], "receipt");
+    let v1 = by_subject("Your receipt (SES v1)");
+    assert_eq!(
+        v1.envelope.rcpt_to,
+        ["eve@example.com", "audit@example.com"]
+    );
+    assert_eq!(provider(&s, v1.id)["metadata"]["tags"]["flow"], "receipt");
+    assert_eq!(
+        by_subject("Raw (SES v1)").envelope.rcpt_to,
+        ["raw1@example.com"]
+    );
     let raw = s.store.raw(by_subject("Raw (SES)").id).unwrap();
     assert!(
         raw.starts_with(b"From: shop@example.com\r\nTo: raw@example.com\r\n"),
         "byte for byte"
     );
+    let (code, report) = verify(s.http, RECEIPTS).await;
+    assert_eq!(code, 0, "{report}");
+}
+
+/// The captures of `the_providers_sdks_send_through_the_sink`, as a team's expectations.
+const RECEIPTS: &str = concat!(
+    "timeout: 2s\nexpect:\n",
+    "- name: receipts\n  match: {subject: {contains: Your receipt}}\n  count: 5\n",
+    "- name: with the receipt attached\n",
+    "  match: {subject: {regex: '^Your receipt .(SES|SendGrid|Postmark|Resend).$'}}\n",
+    "  count: 4\n  assert: {attachments: {count: 1}}\n",
+);
+
+/// `mailtest verify` of `spec` against the sink at `http`: exit code and output.
+async fn verify(http: std::net::SocketAddr, spec: &str) -> (i32, String) {
     let dir = tempfile::tempdir().unwrap();
-    let spec = dir.path().join("expect.yaml");
-    std::fs::write(&spec, "timeout: 2s\nexpect:\n- name: receipts\n  match: {subject: {contains: Your receipt}}\n  count: 4\n  assert: {attachments: {count: 1}}\n").unwrap();
-    let http = s.http;
-    let verified = tokio::task::spawn_blocking(move || {
+    let file = dir.path().join("expect.yaml");
+    std::fs::write(&file, spec).unwrap();
+    let run = tokio::task::spawn_blocking(move || {
         mailtest()
             .args(["verify", "--sink", &format!("http://{http}")])
-            .arg(&spec)
+            .arg(&file)
             .run()
     })
     .await
     .unwrap();
-    assert_eq!(verified.code, 0, "{}{}", verified.stdout, verified.stderr);
+    (run.code, format!("{}{}", run.stdout, run.stderr))
 }
 
 /// A throttling rule (`on: api`, `api: throttle`) makes boto3 raise SES's
@@ -187,6 +211,21 @@ async fn a_throttling_rule_gives_each_sdk_its_providers_error() {
     assert_eq!(
         seen["sendgrid"],
         serde_json::json!(["TooManyRequestsError", 429, "0"]),
+        "{seen}"
+    );
+    assert_eq!(
+        seen["ses_v1"],
+        serde_json::json!(["Throttling", 400]),
+        "{seen}"
+    );
+    assert_eq!(
+        seen["postmark"],
+        serde_json::json!(["ClientError", 429]),
+        "{seen}"
+    );
+    assert_eq!(
+        seen["resend"],
+        serde_json::json!(["RateLimitError", 429, "rate_limit_exceeded"]),
         "{seen}"
     );
     assert_eq!(s.store.len(), 0);

@@ -30,6 +30,14 @@ ses = boto3.client(
     aws_secret_access_key="not-a-secret",
     config=Config(retries={"total_max_attempts": 1}),
 )
+ses_v1 = boto3.client(
+    "ses",
+    endpoint_url=url,
+    region_name="eu-west-1",
+    aws_access_key_id="AKIAMAILTEST",
+    aws_secret_access_key="not-a-secret",
+    config=Config(retries={"total_max_attempts": 1}),
+)
 sendgrid = SendGridAPIClient("SG.mailtest-key", host=url)
 postmark = PostmarkClient(server_token="pm-mailtest-token", root_api_url=url + "/")
 resend.api_key = "re_mailtest_key"
@@ -65,6 +73,15 @@ def ses_raw():
         b"Message-ID: <raw-1@example.com>\r\n\r\nsent whole\r\n"
     )
     return ses.send_email(Content={"Raw": {"Data": raw}})
+
+
+def ses_v1_mail():
+    return ses_v1.send_email(
+        Source="shop@example.com",
+        Destination={"ToAddresses": ["eve@example.com"], "BccAddresses": ["audit@example.com"]},
+        Message={"Subject": {"Data": "Your receipt (SES v1)"}, "Body": {"Text": {"Data": "Thanks!"}}},
+        Tags=[{"Name": "flow", "Value": "receipt"}],
+    )
 
 
 def sendgrid_mail():
@@ -122,6 +139,8 @@ if mode == "send":
     print(json.dumps({
         "ses": simple["MessageId"],
         "ses_raw": raw["MessageId"],
+        "ses_v1": ses_v1_mail()["MessageId"],
+        "ses_v1_raw": ses_v1.send_raw_email(RawMessage={"Data": b"From: shop@example.com\r\nTo: raw1@example.com\r\nSubject: Raw (SES v1)\r\n\r\nwhole\r\n"})["MessageId"],
         "sendgrid": [sent.status_code, sent.headers.get("X-Message-Id")],
         "postmark": postmark_mail(),
         "resend": resend_mail(),
@@ -132,6 +151,10 @@ elif mode == "throttle":
         ses_simple()
     except ClientError as e:
         seen["ses"] = [e.response["Error"]["Code"], e.response["ResponseMetadata"]["HTTPStatusCode"]]
+    try:
+        ses_v1_mail()
+    except ClientError as e:
+        seen["ses_v1"] = [e.response["Error"]["Code"], e.response["ResponseMetadata"]["HTTPStatusCode"]]
     try:
         sendgrid_mail()
     except HTTPError as e:

@@ -11,6 +11,7 @@ mod postmark;
 mod resend;
 mod sendgrid;
 mod ses;
+mod ses_query;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -50,6 +51,10 @@ pub fn routes() -> Router<AppState> {
         .route(
             "/emails/batch",
             post(resend::batch).layer(DefaultBodyLimit::max(40 * MIB + MIB)),
+        )
+        .route(
+            "/",
+            post(ses_query::query).layer(DefaultBodyLimit::max(40 * MIB + MIB)),
         )
         .route(
             "/v2/email/outbound-emails",
