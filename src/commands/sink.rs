@@ -62,17 +62,7 @@ async fn serve(settings: settings::Sink, printer: &Printer) -> Result<Outcome> {
     let stop = super::StopSignal::listen()?;
     let api = settings.api.clone();
     let mut sink = Sink::start(smtp, http, store.clone(), settings.server, settings.api)?;
-    // The providers' send APIs share the HTTP port, under their own paths: an SDK needs
-    // only its endpoint set to this URL.
-    let mut lines = vec![
-        format!("MAILTEST_SMTP={}", sink.smtp),
-        format!("MAILTEST_HTTP={}", sink.url()),
-        format!("MAILTEST_PROVIDERS={}", sink.url()),
-    ];
-    printer.status(&format!(
-        "sink: SendGrid, Amazon SES (v2), Postmark and Resend send APIs on {}/ (set an SDK's endpoint to it)",
-        sink.url()
-    ));
+    let mut lines = first_lines(&sink, printer);
     for (flavour, listener) in compat {
         let at = sink.serve_compat(flavour, listener, api.clone())?;
         let (key, name) = match flavour {
@@ -115,6 +105,20 @@ fn open_store(settings: &settings::Sink) -> Result<Store> {
         None => store,
     };
     Ok(store.with_retention(settings.retention))
+}
+
+/// The ready file's lines for SMTP, the API and the providers' send APIs, which share the
+/// HTTP port under their own paths (an SDK needs only its endpoint set to that URL).
+fn first_lines(sink: &Sink, printer: &Printer) -> Vec<String> {
+    printer.status(&format!(
+        "sink: SendGrid, Amazon SES (v1 and v2), Postmark and Resend send APIs on {}/ (set an SDK's endpoint to it)",
+        sink.url()
+    ));
+    vec![
+        format!("MAILTEST_SMTP={}", sink.smtp),
+        format!("MAILTEST_HTTP={}", sink.url()),
+        format!("MAILTEST_PROVIDERS={}", sink.url()),
+    ]
 }
 
 /// A live one-line status on a terminal: messages stored and the recent rate.

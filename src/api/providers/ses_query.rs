@@ -57,22 +57,9 @@ pub async fn query(State(state): State<AppState>, headers: HeaderMap, body: Byte
             &format!("Could not find operation {action} for version 2010-12-01"),
         );
     }
-    let key = match caller(&state, access_key(&headers)) {
-        Caller::Known(name) => name,
-        Caller::Missing => {
-            return error(
-                StatusCode::FORBIDDEN,
-                "MissingAuthenticationToken",
-                "Request is missing Authentication Token",
-            );
-        }
-        Caller::Refused => {
-            return error(
-                StatusCode::FORBIDDEN,
-                "InvalidClientTokenId",
-                "The security token included in the request is invalid.",
-            );
-        }
+    let key = match who(&state, &headers) {
+        Ok(key) => key,
+        Err(refused) => return *refused,
     };
     let api = ApiSend {
         provider: "ses".into(),
@@ -89,39 +76,61 @@ pub async fn query(State(state): State<AppState>, headers: HeaderMap, body: Byte
         Ok(incoming) => incoming,
         Err(message) => return error(StatusCode::BAD_REQUEST, "MessageRejected", &message),
     };
+    deliver(&state, incoming, &action, body.len()).await
+}
+
+/// Stores a send unless a fault rule answers instead; SES's XML answer.
+async fn deliver(state: &AppState, incoming: Incoming, action: &str, size: usize) -> Response {
     let first = incoming.envelope.rcpt_to.first().cloned();
-    match fault(&state, "ses", first.as_deref(), body.len()).await {
-        Some(Fault::Throttle) => {
-            return error(
-                StatusCode::BAD_REQUEST,
-                "Throttling",
-                "Maximum sending rate exceeded.",
-            );
-        }
-        Some(Fault::Error) => {
-            return error(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "InternalFailure",
-                "An internal error occurred.",
-            );
-        }
-        None => {}
-    }
-    if let Err(e) = store(&state, incoming).await {
-        tracing::error!(cause = %e, "an SES send was not stored");
-        return error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "ServiceUnavailable",
-            "Service is unavailable, try again later.",
-        );
-    }
-    let (id, request) = (message_id(), uuid::Uuid::new_v4());
-    xml(
-        StatusCode::OK,
-        format!(
-            "<{action}Response xmlns=\"{NS}\"><{action}Result><MessageId>{id}</MessageId></{action}Result><ResponseMetadata><RequestId>{request}</RequestId></ResponseMetadata></{action}Response>"
+    let (status, code, message) = match fault(state, "ses", first.as_deref(), size).await {
+        Some(Fault::Throttle) => (
+            StatusCode::BAD_REQUEST,
+            "Throttling",
+            "Maximum sending rate exceeded.",
         ),
-    )
+        Some(Fault::Error) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "InternalFailure",
+            "An internal error occurred.",
+        ),
+        None => match store(state, incoming).await {
+            Ok(_) => {
+                let (id, request) = (message_id(), uuid::Uuid::new_v4());
+                return xml(
+                    StatusCode::OK,
+                    format!(
+                        "<{action}Response xmlns=\"{NS}\"><{action}Result><MessageId>{id}</MessageId></{action}Result><ResponseMetadata><RequestId>{request}</RequestId></ResponseMetadata></{action}Response>"
+                    ),
+                );
+            }
+            Err(e) => {
+                tracing::error!(cause = %e, "an SES send was not stored");
+                (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "ServiceUnavailable",
+                    "Service is unavailable, try again later.",
+                )
+            }
+        },
+    };
+    error(status, code, message)
+}
+
+/// The caller's key name, or SES's refusal.
+fn who(state: &AppState, headers: &HeaderMap) -> Result<Option<String>, Box<Response>> {
+    match caller(state, access_key(headers)) {
+        Caller::Known(name) => Ok(name),
+        Caller::Missing => Err(Box::new(error(
+            StatusCode::FORBIDDEN,
+            "MissingAuthenticationToken",
+            "Request is missing Authentication Token",
+        ))),
+        Caller::Refused => Err(Box::new(error(
+            StatusCode::FORBIDDEN,
+            "InvalidClientTokenId",
+            "The security token included in the request is invalid.",
+        ))),
+    }
 }
 
 /// The values of a list parameter: `prefix.member.1`, `prefix.member.2`, ...
