@@ -107,9 +107,9 @@ if ! "$celery_venv/bin/python" -c 'import celery, confluent_kafka, redis' 2>/dev
 fi
 # The email providers' official SDKs, unmodified, pointed at the sink's provider APIs.
 providers_venv="$tools/providers-venv"
-if ! "$providers_venv/bin/python" -c 'import boto3, sendgrid, postmarker, resend' 2>/dev/null; then
-  echo "setup: installing boto3, sendgrid, postmarker and resend in $providers_venv" >&2
+if ! "$providers_venv/bin/python" -c 'import boto3, sendgrid, postmarker, resend, mailgun' 2>/dev/null; then
+  echo "setup: installing boto3, sendgrid, postmarker, resend and mailgun in $providers_venv" >&2
   python3 -m venv "$providers_venv"
-  "$providers_venv/bin/pip" install -q boto3==1.44.18 sendgrid==6.12.5 postmarker==1.0 resend==2.52.0
+  "$providers_venv/bin/pip" install -q boto3==1.44.18 sendgrid==6.12.5 postmarker==1.0 resend==2.52.0 mailgun==1.10.0
 fi
 echo "setup: ready (tansu at $tansu)" >&2

@@ -111,7 +111,7 @@ fn open_store(settings: &settings::Sink) -> Result<Store> {
 /// HTTP port under their own paths (an SDK needs only its endpoint set to that URL).
 fn first_lines(sink: &Sink, printer: &Printer) -> Vec<String> {
     printer.status(&format!(
-        "sink: SendGrid, Amazon SES (v1 and v2), Postmark and Resend send APIs on {}/ (set an SDK's endpoint to it)",
+        "sink: SendGrid, Amazon SES (v1 and v2), Postmark, Resend and Mailgun send APIs on {}/ (set an SDK's endpoint to it)",
         sink.url()
     ));
     vec![

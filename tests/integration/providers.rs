@@ -83,9 +83,10 @@ async fn the_providers_sdks_send_through_the_sink() {
     assert!(seen["ses"].as_str().unwrap().starts_with("0100"), "{seen}");
     let mail = s
         .store
-        .wait(&Query::default(), 7, std::time::Duration::from_secs(5))
+        .wait(&Query::default(), 8, std::time::Duration::from_secs(5))
         .await;
-    assert_eq!(mail.len(), 7);
+    assert_eq!(mail.len(), 8);
+    assert_eq!(seen["mailgun"]["message"], "Queued. Thank you.", "{seen}");
     assert_eq!(
         (
             seen["postmark"]["ErrorCode"].as_u64(),
@@ -105,6 +106,7 @@ async fn the_providers_sdks_send_through_the_sink() {
         ("Your receipt (SendGrid)", "sendgrid", "SG.mailtest-key"),
         ("Your receipt (Postmark)", "postmark", "pm-mailtest-token"),
         ("Your receipt (Resend)", "resend", "re_mailtest_key"),
+        ("Your receipt (Mailgun)", "mailgun", "key-mailtest"),
     ] {
         let m = by_subject(subject);
         assert!(
@@ -146,6 +148,12 @@ async fn the_providers_sdks_send_through_the_sink() {
     );
     let re = provider(&s, by_subject("Your receipt (Resend)").id);
     assert_eq!(re["metadata"]["tags"]["flow"], "receipt");
+    let mg = provider(&s, by_subject("Your receipt (Mailgun)").id);
+    assert_eq!(
+        mg["metadata"]["tags"],
+        serde_json::json!(["receipt", "transactional"])
+    );
+    assert_eq!(mg["metadata"]["variables"]["order_id"], "ORD-7");
     let v1 = by_subject("Your receipt (SES v1)");
     assert_eq!(
         v1.envelope.rcpt_to,
@@ -168,10 +176,10 @@ async fn the_providers_sdks_send_through_the_sink() {
 /// The captures of `the_providers_sdks_send_through_the_sink`, as a team's expectations.
 const RECEIPTS: &str = concat!(
     "timeout: 2s\nexpect:\n",
-    "- name: receipts\n  match: {subject: {contains: Your receipt}}\n  count: 5\n",
+    "- name: receipts\n  match: {subject: {contains: Your receipt}}\n  count: 6\n",
     "- name: with the receipt attached\n",
-    "  match: {subject: {regex: '^Your receipt .(SES|SendGrid|Postmark|Resend).$'}}\n",
-    "  count: 4\n  assert: {attachments: {count: 1}}\n",
+    "  match: {subject: {regex: '^Your receipt .(SES|SendGrid|Postmark|Resend|Mailgun).$'}}\n",
+    "  count: 5\n  assert: {attachments: {count: 1}}\n",
 );
 
 /// `mailtest verify` of `spec` against the sink at `http`: exit code and output.
@@ -216,6 +224,11 @@ async fn a_throttling_rule_gives_each_sdk_its_providers_error() {
     assert_eq!(
         seen["ses_v1"],
         serde_json::json!(["Throttling", 400]),
+        "{seen}"
+    );
+    assert_eq!(
+        seen["mailgun"],
+        serde_json::json!([429, "Too many requests"]),
         "{seen}"
     );
     assert_eq!(
@@ -381,4 +394,54 @@ async fn postmark_and_resend_refuse_as_they_do() {
         "{r}"
     );
     assert_eq!(s.store.len(), 1);
+}
+
+/// Mailgun's refusals (a plain `Forbidden` without its Basic auth, `'from' parameter is
+/// missing`), and its MIME route storing the message it is given byte for byte.
+#[tokio::test(flavor = "multi_thread")]
+async fn mailgun_refuses_as_it_does_and_keeps_mime_whole() {
+    let s = sink(None).await;
+    let form = [("Content-Type", "application/x-www-form-urlencoded")];
+    let r = post(
+        s.http,
+        "/v3/mg.example.com/messages",
+        &form,
+        b"to=a%40example.com",
+    )
+    .await;
+    assert!(
+        r.starts_with("HTTP/1.1 401") && r.ends_with("Forbidden"),
+        "{r}"
+    );
+    let basic = [form[0], ("Authorization", "Basic YXBpOmtleS0x")];
+    let r = post(
+        s.http,
+        "/v3/mg.example.com/messages",
+        &basic,
+        b"to=a%40example.com&text=x",
+    )
+    .await;
+    assert!(
+        r.starts_with("HTTP/1.1 400") && r.contains("'from' parameter is missing"),
+        "{r}"
+    );
+    let mime = b"to=b%40example.com&message=From%3A+a%40example.com%0D%0ASubject%3A+whole%0D%0A%0D%0Ahi%0D%0A";
+    let r = post(s.http, "/v3/mg.example.com/messages.mime", &basic, mime).await;
+    assert!(
+        r.starts_with("HTTP/1.1 200") && r.contains("Queued. Thank you."),
+        "{r}"
+    );
+    let stored = s
+        .store
+        .wait(&Query::default(), 2, std::time::Duration::from_secs(5))
+        .await;
+    let whole = stored
+        .iter()
+        .find(|m| m.subject.as_deref() == Some("whole"))
+        .unwrap();
+    assert_eq!(
+        s.store.raw(whole.id).unwrap(),
+        b"From: a@example.com\r\nSubject: whole\r\n\r\nhi\r\n"
+    );
+    assert_eq!(whole.envelope.rcpt_to, ["b@example.com"]);
 }

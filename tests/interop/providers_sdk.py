@@ -1,6 +1,6 @@
 """The email providers' official SDKs, unmodified, pointed at mailtest's sink by the endpoint
-setting each documents: boto3's `endpoint_url` (sesv2), sendgrid's `host`, postmarker's
-`root_api_url`, resend's `api_url`. Prints one JSON object with what each SDK saw.
+setting each documents: boto3's `endpoint_url` (sesv2, ses), sendgrid's `host`,
+postmarker's `root_api_url`, resend's `api_url`, mailgun's `api_url`. Prints one JSON object with what each SDK saw.
 
   python providers_sdk.py send URL       each SDK sends text, HTML, an attachment, CC and BCC
   python providers_sdk.py throttle URL   each SDK's error when the sink throttles
@@ -19,6 +19,8 @@ from sendgrid.helpers.mail import Attachment, Bcc, Category, Cc, CustomArg, Mail
 from postmarker.core import PostmarkClient
 from postmarker.exceptions import ClientError as PostmarkError
 import resend
+from mailgun.client import Client as MailgunClient
+from mailgun.config import RetryPolicy
 
 mode, url = sys.argv[1], sys.argv[2]
 # One attempt: botocore's standard mode would retry a throttled send twice more.
@@ -43,6 +45,8 @@ postmark = PostmarkClient(server_token="pm-mailtest-token", root_api_url=url + "
 resend.api_key = "re_mailtest_key"
 resend.api_url = url
 PDF = b"%PDF-1.4 receipt"
+# No retries: mailgun's default policy would retry a throttled send three times.
+mailgun = MailgunClient(auth=("api", "key-mailtest"), api_url=url, retry_policy=RetryPolicy(max_retries=0))
 
 
 def ses_simple():
@@ -134,6 +138,25 @@ def resend_mail():
     })
 
 
+def mailgun_mail():
+    return mailgun.messages.create(
+        data={
+            "from": "Shop <shop@example.com>",
+            "to": ["frank@example.com"],
+            "cc": "cc@example.com",
+            "bcc": "audit@example.com",
+            "subject": "Your receipt (Mailgun)",
+            "text": "Thanks!",
+            "html": "<p>Thanks!</p>",
+            "o:tag": ["receipt", "transactional"],
+            "h:X-Order": "ORD-7",
+            "v:order_id": "ORD-7",
+        },
+        files=[("attachment", ("receipt.pdf", PDF, "application/pdf"))],
+        domain="mg.example.com",
+    )
+
+
 if mode == "send":
     simple, raw, sent = ses_simple(), ses_raw(), sendgrid_mail()
     print(json.dumps({
@@ -144,6 +167,7 @@ if mode == "send":
         "sendgrid": [sent.status_code, sent.headers.get("X-Message-Id")],
         "postmark": postmark_mail(),
         "resend": resend_mail(),
+        "mailgun": mailgun_mail().json(),
     }))
 elif mode == "throttle":
     seen = {}
@@ -167,4 +191,6 @@ elif mode == "throttle":
         resend_mail()
     except resend.exceptions.ResendError as e:
         seen["resend"] = [type(e).__name__, e.code, e.error_type]
+    throttled = mailgun_mail()
+    seen["mailgun"] = [throttled.status_code, throttled.json()["message"]]
     print(json.dumps(seen))

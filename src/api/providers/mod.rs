@@ -7,6 +7,7 @@
 //! `--provider-key` names the accepted ones), answered in the provider's formats, and the
 //! sink's fault rules can answer with each provider's throttling or server error.
 
+mod mailgun;
 mod postmark;
 mod resend;
 mod sendgrid;
@@ -32,6 +33,14 @@ pub struct ProviderKey {
 pub fn routes() -> Router<AppState> {
     const MIB: usize = 1 << 20;
     Router::new()
+        .route(
+            "/v3/{domain}/messages",
+            post(mailgun::messages).layer(DefaultBodyLimit::max(25 * MIB + MIB)),
+        )
+        .route(
+            "/v3/{domain}/messages.mime",
+            post(mailgun::mime).layer(DefaultBodyLimit::max(25 * MIB + MIB)),
+        )
         .route(
             "/v3/mail/send",
             post(sendgrid::send).layer(DefaultBodyLimit::max(30 * MIB + MIB)),
