@@ -70,6 +70,9 @@ fn header_failures(f: &Fields, m: &Message, vars: &Vars) -> Vec<String> {
         vars,
     ));
     out.extend(eval(f.size.as_ref(), "size", Target::Number(m.size), vars));
+    if let Some(p) = &f.provider {
+        out.extend(provider_failures(p, m, vars));
+    }
     if let Some(env) = &f.envelope {
         match &m.envelope {
             Some(e) => {
@@ -90,6 +93,46 @@ fn header_failures(f: &Fields, m: &Message, vars: &Vars) -> Vec<String> {
             }
             None => out.push("this source has no SMTP envelope (use --sink or --store)".to_owned()),
         }
+    }
+    out
+}
+
+/// Conditions on the provider a message was sent through and its request's metadata.
+fn provider_failures(p: &super::spec::ProviderFields, m: &Message, vars: &Vars) -> Vec<String> {
+    let Some(envelope) = &m.envelope else {
+        return vec!["this source has no SMTP envelope (use --sink or --store)".to_owned()];
+    };
+    let api = envelope.api.as_ref();
+    let name = api.map_or("smtp", |a| a.provider.as_str());
+    let mut out: Vec<String> = eval(p.name.as_ref(), "provider", Target::Text(Some(name)), vars)
+        .into_iter()
+        .collect();
+    for (path, check) in &p.metadata {
+        let value = api.and_then(|a| {
+            let mut parts = path.split('.');
+            let first = a.metadata.get(parts.next()?)?;
+            parts.try_fold(first, |v, part| v.get(part))
+        });
+        let what = format!("provider metadata `{path}`");
+        let list: Vec<String>;
+        let text: Option<String>;
+        let target = match value {
+            Some(serde_json::Value::Array(items)) => {
+                list = items
+                    .iter()
+                    .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_owned))
+                    .collect();
+                Target::List(&list, false)
+            }
+            Some(serde_json::Value::String(s)) => Target::Text(Some(s)),
+            other => {
+                text = other
+                    .filter(|v| !v.is_null())
+                    .map(serde_json::Value::to_string);
+                Target::Text(text.as_deref())
+            }
+        };
+        out.extend(eval(Some(check), &what, target, vars));
     }
     out
 }

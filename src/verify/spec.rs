@@ -103,6 +103,8 @@ pub struct Fields {
     /// The message size in bytes (`102KB` style limits allowed).
     pub size: Option<Check>,
     pub mailbox: Option<Check>,
+    /// How it was sent: through a provider's HTTP API, and what the request carried.
+    pub provider: Option<ProviderFields>,
     /// This message arrived after the messages of the named expectation.
     pub arrives_after: Option<String>,
     /// The message equals what the templates render for its event.
@@ -161,6 +163,19 @@ pub struct SpamCheckFields {
 pub struct EnvelopeFields {
     pub mail_from: Option<Check>,
     pub rcpt_to: Option<Check>,
+}
+
+/// Conditions on a send through a provider's HTTP API.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProviderFields {
+    /// `sendgrid`, `ses`, `postmark`, `resend` or `mailgun`; `smtp` for mail that came over
+    /// SMTP.
+    pub name: Option<Check>,
+    /// What the request carried besides the mail, by dotted path into it as the API shows
+    /// it (`categories`, `tags.flow`, `custom_args.order_id`, `template_id`).
+    #[serde(default)]
+    pub metadata: IndexMap<String, Check>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

@@ -169,8 +169,21 @@ async fn the_providers_sdks_send_through_the_sink() {
         raw.starts_with(b"From: shop@example.com\r\nTo: raw@example.com\r\n"),
         "byte for byte"
     );
-    let (code, report) = verify(s.http, RECEIPTS).await;
+    verify_receipts(s.http).await;
+}
+
+/// `verify` passes on the receipts, provider conditions included, and fails when a
+/// metadata condition does not hold.
+async fn verify_receipts(http: std::net::SocketAddr) {
+    let (code, report) = verify(http, RECEIPTS).await;
     assert_eq!(code, 0, "{report}");
+    let wrong = RECEIPTS.replace("order_id: ORD-7", "order_id: ORD-8");
+    let (code, report) = verify(http, &wrong).await;
+    assert_eq!(code, 1, "{report}");
+    assert!(
+        report.contains("provider metadata `custom_args.order_id`"),
+        "{report}"
+    );
 }
 
 /// The captures of `the_providers_sdks_send_through_the_sink`, as a team's expectations.
@@ -180,6 +193,10 @@ const RECEIPTS: &str = concat!(
     "- name: with the receipt attached\n",
     "  match: {subject: {regex: '^Your receipt .(SES|SendGrid|Postmark|Resend|Mailgun).$'}}\n",
     "  count: 5\n  assert: {attachments: {count: 1}}\n",
+    "- name: SendGrid's, with its category and custom argument\n",
+    "  match: {provider: {name: sendgrid}}\n  count: 1\n",
+    "  assert: {provider: {metadata: {categories: {contains: receipt}, custom_args.order_id: ORD-7}}}\n",
+    "- name: none came over SMTP\n  match: {provider: {name: smtp}}\n  count: 0\n",
 );
 
 /// `mailtest verify` of `spec` against the sink at `http`: exit code and output.
