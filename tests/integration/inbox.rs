@@ -336,3 +336,36 @@ async fn screenshots_of_rendered_mail() {
     assert_eq!(findings, Value::from(7));
     assert!(browser.screenshot("message-lints").await.exists());
 }
+
+/// A send through SendGrid's API opens in the inbox like any mail; its envelope tab names
+/// the provider, the route and what the request carried (categories, custom arguments).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_provider_send_shows_its_provider_and_metadata() {
+    let sink = sink(None).await;
+    let browser = open_inbox(&sink).await;
+    let body = br#"{"personalizations":[{"to":[{"email":"ann@example.com"}],"custom_args":{"order_id":"ORD-7"}}],"from":{"email":"shop@example.com"},"subject":"Through SendGrid","content":[{"type":"text/plain","value":"hi"}],"categories":["receipt"]}"#;
+    let bearer = [
+        ("Authorization", "Bearer SG.k"),
+        ("Content-Type", "application/json"),
+    ];
+    let answer = crate::providers::post(sink.http, "/v3/mail/send", &bearer, body).await;
+    assert!(answer.starts_with("HTTP/1.1 202"), "{answer}");
+    browser.until("document.body.dataset.listed === '1'").await;
+    browser.click("#rows tr").await;
+    browser
+        .until("document.getElementById('m-subject').textContent === 'Through SendGrid'")
+        .await;
+    browser.click("[data-tab=envelope]").await;
+    browser
+        .until("document.querySelector('.panel pre.raw') !== null")
+        .await;
+    let panel = browser.text(".panel").await;
+    for shown in [
+        "sendgrid (POST /v3/mail/send)",
+        "categories",
+        "[\"receipt\"]",
+        "ORD-7",
+    ] {
+        assert!(panel.contains(shown), "{shown} in {panel}");
+    }
+}

@@ -43,7 +43,7 @@ async fn sdk(mode: &str, http: std::net::SocketAddr) -> Value {
 }
 
 /// A POST with `body`; the whole response (head and body) as text.
-async fn post(
+pub(crate) async fn post(
     http: std::net::SocketAddr,
     path: &str,
     headers: &[(&str, &str)],

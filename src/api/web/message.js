@@ -110,6 +110,14 @@ function envelopePanel(summary) {
     ['AUTH', e.auth || 'no'],
     ['8BITMIME / SMTPUTF8', `${e.body_8bit ? 'yes' : 'no'} / ${e.smtputf8 ? 'yes' : 'no'}`],
   ];
+  // A send through a provider's HTTP API: which, and what its request carried.
+  if (e.api) {
+    rows.splice(0, 0, ['Sent through', `${e.api.provider} (${e.api.endpoint})`]);
+    rows.push(['API key', e.api.key || '']);
+    for (const [name, value] of Object.entries(e.api.metadata || {})) {
+      rows.push([name, typeof value === 'string' ? value : JSON.stringify(value)]);
+    }
+  }
   const transcript = fetched(`api/v1/messages/${summary.id}/transcript`,
     (text) => el('pre', { class: 'raw' }, JSON.parse(text).join('\n')));
   return [table(['Envelope', ''], rows), el('h2', {}, 'SMTP transcript'), transcript];
