@@ -23,6 +23,9 @@ enum Field {
 
 type Form = Vec<(String, Field)>;
 
+/// The largest request taken (Mailgun's limit is 25 MB of message).
+pub const LIMIT: usize = 26 << 20;
+
 fn answer(status: StatusCode, message: &str) -> Response {
     let body = json!({ "message": message }).to_string();
     (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
@@ -66,7 +69,7 @@ async fn handle(
     };
     let form = match read_form(request).await {
         Ok(form) => form,
-        Err(message) => return answer(StatusCode::BAD_REQUEST, &message),
+        Err((status, message)) => return answer(status, &message),
     };
     let endpoint = format!(
         "POST /v3/{domain}/messages{}",
@@ -114,16 +117,21 @@ async fn handle(
 }
 
 /// The form's fields, from a multipart or URL-encoded body.
-async fn read_form(request: Request) -> Result<Form, String> {
+async fn read_form(request: Request) -> Result<Form, (StatusCode, String)> {
     let multipart = request
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|t| t.starts_with("multipart/"));
     if !multipart {
-        let body = axum::body::to_bytes(request.into_body(), usize::MAX)
+        let body = axum::body::to_bytes(request.into_body(), LIMIT)
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(|_| {
+                (
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "Request entity too large".to_owned(),
+                )
+            })?;
         return Ok(url::form_urlencoded::parse(&body)
             .into_owned()
             .map(|(k, v)| (k, Field::Text(v)))
@@ -131,13 +139,20 @@ async fn read_form(request: Request) -> Result<Form, String> {
     }
     let mut parts = Multipart::from_request(request, &())
         .await
-        .map_err(|e| e.body_text())?;
+        .map_err(|e| (e.status(), e.body_text()))?;
     let mut form = Vec::new();
-    while let Some(part) = parts.next_field().await.map_err(|e| e.body_text())? {
+    while let Some(part) = parts
+        .next_field()
+        .await
+        .map_err(|e| (e.status(), e.body_text()))?
+    {
         let name = part.name().unwrap_or_default().to_owned();
         let file = part.file_name().map(str::to_owned);
         let content_type = part.content_type().map(str::to_owned);
-        let data = part.bytes().await.map_err(|e| e.body_text())?;
+        let data = part
+            .bytes()
+            .await
+            .map_err(|e| (e.status(), e.body_text()))?;
         let field = match file {
             Some(filename) => Field::File(File {
                 name: filename,

@@ -7,6 +7,7 @@
 
 use axum::body::Bytes;
 use axum::extract::State;
+use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
@@ -40,7 +41,15 @@ fn who(state: &AppState, headers: &HeaderMap) -> Result<Option<String>, Box<Resp
     }
 }
 
-pub async fn send(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+pub async fn send(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let body = match body {
+        Ok(body) => body,
+        Err(e) => return failure(e.status(), 300, &e.body_text()),
+    };
     let key = match who(&state, &headers) {
         Ok(key) => key,
         Err(refused) => return *refused,
@@ -58,7 +67,15 @@ pub async fn send(State(state): State<AppState>, headers: HeaderMap, body: Bytes
     }
 }
 
-pub async fn batch(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+pub async fn batch(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let body = match body {
+        Ok(body) => body,
+        Err(e) => return failure(e.status(), 300, &e.body_text()),
+    };
     let key = match who(&state, &headers) {
         Ok(key) => key,
         Err(refused) => return *refused,

@@ -8,6 +8,7 @@
 
 use axum::body::Bytes;
 use axum::extract::State;
+use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
@@ -73,7 +74,15 @@ fn who(state: &AppState, headers: &HeaderMap) -> Result<Option<String>, Failure>
     }
 }
 
-pub async fn send(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+pub async fn send(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let body = match body {
+        Ok(body) => body,
+        Err(e) => return failure((e.status(), e.body_text(), "validation_error")),
+    };
     let key = match who(&state, &headers) {
         Ok(key) => key,
         Err(refused) => return failure(refused),
@@ -101,7 +110,15 @@ pub async fn send(State(state): State<AppState>, headers: HeaderMap, body: Bytes
     }
 }
 
-pub async fn batch(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+pub async fn batch(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let body = match body {
+        Ok(body) => body,
+        Err(e) => return failure((e.status(), e.body_text(), "validation_error")),
+    };
     let key = match who(&state, &headers) {
         Ok(key) => key,
         Err(refused) => return failure(refused),

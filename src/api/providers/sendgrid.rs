@@ -8,6 +8,7 @@
 
 use axum::body::Bytes;
 use axum::extract::State;
+use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
@@ -57,7 +58,21 @@ fn plain(status: StatusCode, message: &str) -> Response {
     )
 }
 
-pub async fn send(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+pub async fn send(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let body = match body {
+        Ok(body) => body,
+        Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            return plain(
+                e.status(),
+                "The JSON payload you have included in your request is too large.",
+            );
+        }
+        Err(e) => return plain(e.status(), &e.body_text()),
+    };
     let key = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())

@@ -7,6 +7,7 @@
 
 use axum::body::Bytes;
 use axum::extract::State;
+use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
@@ -48,7 +49,15 @@ fn bad(message: impl AsRef<str>) -> Response {
     )
 }
 
-pub async fn send_v2(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+pub async fn send_v2(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let body = match body {
+        Ok(body) => body,
+        Err(e) => return error(e.status(), "RequestEntityTooLargeException", &e.body_text()),
+    };
     let key = match caller(&state, access_key(&headers)) {
         Caller::Known(name) => name,
         Caller::Missing => {

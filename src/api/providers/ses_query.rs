@@ -6,6 +6,7 @@
 
 use axum::body::Bytes;
 use axum::extract::State;
+use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
@@ -46,7 +47,15 @@ fn escape(text: &str) -> String {
         .replace('>', "&gt;")
 }
 
-pub async fn query(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+pub async fn query(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let body = match body {
+        Ok(body) => body,
+        Err(e) => return error(e.status(), "RequestEntityTooLarge", &e.body_text()),
+    };
     let form: Vec<(String, String)> = url::form_urlencoded::parse(&body).into_owned().collect();
     let get = |key: &str| form.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str());
     let action = get("Action").unwrap_or_default().to_owned();
