@@ -65,13 +65,7 @@ pub async fn send(
 ) -> Response {
     let body = match body {
         Ok(body) => body,
-        Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-            return plain(
-                e.status(),
-                "The JSON payload you have included in your request is too large.",
-            );
-        }
-        Err(e) => return plain(e.status(), &e.body_text()),
+        Err(e) => return unread(&e),
     };
     let key = headers
         .get(header::AUTHORIZATION)
@@ -106,6 +100,18 @@ pub async fn send(
             None => {}
         }
     }
+    if let Err(refused) = keep(&state, emails, key).await {
+        return refused;
+    }
+    let mut response = StatusCode::ACCEPTED.into_response();
+    if let Ok(id) = HeaderValue::from_str(&random_id(22)) {
+        response.headers_mut().insert("X-Message-Id", id);
+    }
+    response
+}
+
+/// Stores each personalization's message.
+async fn keep(state: &AppState, emails: Vec<Send>, key: Option<String>) -> Result<(), Response> {
     for (email, metadata) in emails {
         let api = ApiSend {
             provider: "sendgrid".into(),
@@ -113,20 +119,24 @@ pub async fn send(
             key: key.clone(),
             metadata,
         };
-        let stored = match email.incoming(api, ([127, 0, 0, 1], 0).into()) {
-            Ok(incoming) => store(&state, incoming).await,
-            Err(e) => return plain(StatusCode::BAD_REQUEST, &e),
-        };
-        if let Err(e) = stored {
+        let incoming = email
+            .incoming(api, ([127, 0, 0, 1], 0).into())
+            .map_err(|e| plain(StatusCode::BAD_REQUEST, &e))?;
+        store(state, incoming).await.map_err(|e| {
             tracing::error!(cause = %e, "a SendGrid send was not stored");
-            return plain(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable");
-        }
+            plain(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable")
+        })?;
     }
-    let mut response = StatusCode::ACCEPTED.into_response();
-    if let Ok(id) = HeaderValue::from_str(&random_id(22)) {
-        response.headers_mut().insert("X-Message-Id", id);
+    Ok(())
+}
+
+/// A body that could not be read: too large (SendGrid takes up to 30 MB), or cut short.
+fn unread(e: &BytesRejection) -> Response {
+    if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        let message = "The JSON payload you have included in your request is too large.";
+        return plain(e.status(), message);
     }
-    response
+    plain(e.status(), &e.body_text())
 }
 
 /// SendGrid's 429, with its rate-limit headers.

@@ -58,22 +58,9 @@ pub async fn send_v2(
         Ok(body) => body,
         Err(e) => return error(e.status(), "RequestEntityTooLargeException", &e.body_text()),
     };
-    let key = match caller(&state, access_key(&headers)) {
-        Caller::Known(name) => name,
-        Caller::Missing => {
-            return error(
-                StatusCode::FORBIDDEN,
-                "MissingAuthenticationTokenException",
-                "Missing Authentication Token",
-            );
-        }
-        Caller::Refused => {
-            return error(
-                StatusCode::FORBIDDEN,
-                "UnrecognizedClientException",
-                "The security token included in the request is invalid.",
-            );
-        }
+    let key = match who(&state, &headers) {
+        Ok(key) => key,
+        Err(refused) => return error(StatusCode::FORBIDDEN, refused.0, refused.1),
     };
     let Ok(request) = serde_json::from_slice::<Value>(&body) else {
         return error(
@@ -115,6 +102,24 @@ pub async fn send_v2(
                 )
             }
         },
+    }
+}
+
+/// The caller's key name, or the code and message of SES's refusal.
+fn who(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Result<Option<String>, (&'static str, &'static str)> {
+    match caller(state, access_key(headers)) {
+        Caller::Known(name) => Ok(name),
+        Caller::Missing => Err((
+            "MissingAuthenticationTokenException",
+            "Missing Authentication Token",
+        )),
+        Caller::Refused => Err((
+            "UnrecognizedClientException",
+            "The security token included in the request is invalid.",
+        )),
     }
 }
 
