@@ -137,6 +137,28 @@ pub async fn store(state: &AppState, incoming: Incoming) -> Result<u64, String> 
     stored.map(|s| s.id).map_err(|e| e.to_string())
 }
 
+/// A list of `{name, value}` objects (`name` and `value` as the provider spells them) as
+/// pairs, in order: tags, headers. Entries without a string name are left out.
+pub fn pairs(
+    list: &serde_json::Value,
+    name: &str,
+    value: &str,
+) -> Vec<(String, serde_json::Value)> {
+    list.as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|e| Some((e[name].as_str()?.to_owned(), e[value].clone())))
+        .collect()
+}
+
+/// Pairs whose values are text, as headers are.
+pub fn text_pairs(list: &serde_json::Value, name: &str, value: &str) -> Vec<(String, String)> {
+    pairs(list, name, value)
+        .into_iter()
+        .filter_map(|(k, v)| Some((k, v.as_str()?.to_owned())))
+        .collect()
+}
+
 /// A provider-style id: `len` random lowercase letters and digits.
 pub fn random_id(len: usize) -> String {
     let uuid =

@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use serde_json::{Map, Value, json};
 
-use super::{AppState, Caller, Fault, caller, fault, store};
+use super::{AppState, Caller, Fault, caller, fault, store, text_pairs};
 use crate::mail::ApiSend;
 use crate::mail::compose::{Email, File, mailbox_list};
 
@@ -186,17 +186,7 @@ fn read(request: &Value) -> Result<Email, String> {
         subject: text("Subject").unwrap_or_default().to_owned(),
         text: text("TextBody").map(str::to_owned),
         html: text("HtmlBody").map(str::to_owned),
-        headers: request["Headers"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|h| {
-                Some((
-                    h["Name"].as_str()?.to_owned(),
-                    h["Value"].as_str()?.to_owned(),
-                ))
-            })
-            .collect(),
+        headers: text_pairs(&request["Headers"], "Name", "Value"),
         files: files(&request["Attachments"])?,
         message_id: format!("{}@postmark.mailtest", uuid::Uuid::new_v4()),
     };

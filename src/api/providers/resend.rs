@@ -14,7 +14,7 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use serde_json::{Map, Value, json};
 
-use super::{AppState, Caller, Fault, caller, fault, store};
+use super::{AppState, Caller, Fault, caller, fault, pairs, store};
 use crate::mail::ApiSend;
 use crate::mail::compose::{Email, File, mailbox_list};
 
@@ -302,11 +302,8 @@ fn files(list: &Value) -> Result<Vec<File>, Failure> {
 
 fn metadata(request: &Value) -> Map<String, Value> {
     let mut out = Map::new();
-    let tags: Map<String, Value> = request["tags"]
-        .as_array()
+    let tags: Map<String, Value> = pairs(&request["tags"], "name", "value")
         .into_iter()
-        .flatten()
-        .filter_map(|t| Some((t["name"].as_str()?.to_owned(), t["value"].clone())))
         .collect();
     if !tags.is_empty() {
         out.insert("tags".into(), Value::Object(tags));

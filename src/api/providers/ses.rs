@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use serde_json::{Map, Value, json};
 
-use super::{AppState, Caller, Fault, caller, fault, random_id, store};
+use super::{AppState, Caller, Fault, caller, fault, pairs, random_id, store, text_pairs};
 use crate::mail::compose::{Email, File, raw_incoming};
 use crate::mail::{ApiSend, Incoming};
 
@@ -203,17 +203,7 @@ fn fill(email: &mut Email, content: &Value) -> Result<(), String> {
     } else {
         return Err("Content must be one of Simple, Raw or Template".into());
     };
-    email.headers = part["Headers"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|h| {
-            Some((
-                h["Name"].as_str()?.to_owned(),
-                h["Value"].as_str()?.to_owned(),
-            ))
-        })
-        .collect();
+    email.headers = text_pairs(&part["Headers"], "Name", "Value");
     email.files = attachments(&part["Attachments"])?;
     Ok(())
 }
@@ -258,11 +248,8 @@ fn attachments(list: &Value) -> Result<Vec<File>, String> {
 /// Tags, configuration set and template, as sent.
 fn metadata(request: &Value) -> Map<String, Value> {
     let mut out = Map::new();
-    let tags: Map<String, Value> = request["EmailTags"]
-        .as_array()
+    let tags: Map<String, Value> = pairs(&request["EmailTags"], "Name", "Value")
         .into_iter()
-        .flatten()
-        .filter_map(|t| Some((t["Name"].as_str()?.to_owned(), t["Value"].clone())))
         .collect();
     if !tags.is_empty() {
         out.insert("tags".into(), Value::Object(tags));
