@@ -132,6 +132,20 @@ impl Connection {
             .map_err(config_error)
     }
 
+    /// A producer with [`PRODUCER_DEFAULTS`], then `tuned` over them, then the user's
+    /// properties over both.
+    pub fn producer_with<C, P>(&self, context: C, tuned: &[(&str, &str)]) -> Result<P, KafkaError>
+    where
+        C: rdkafka::client::ClientContext,
+        P: rdkafka::config::FromClientConfigAndContext<C>,
+    {
+        let mut defaults = PRODUCER_DEFAULTS.to_vec();
+        defaults.extend_from_slice(tuned);
+        self.config(&defaults)
+            .create_with_context(context)
+            .map_err(config_error)
+    }
+
     /// A consumer; `group` joins a consumer group that commits, `None` reads without one.
     pub fn consumer<C: ConsumerContext>(
         &self,

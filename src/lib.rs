@@ -24,6 +24,7 @@
 pub mod amqp;
 pub mod api;
 pub mod broker;
+pub mod capture;
 pub mod catalog;
 pub mod celery;
 pub mod checks;

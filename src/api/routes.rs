@@ -22,7 +22,20 @@ use crate::store::{Query, Summary};
 pub fn health() -> Router<AppState> {
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
-        .route("/readyz", get(|| async { "ready\n" }))
+        .route("/readyz", get(ready))
+}
+
+/// Ready unless the capture log (a replica's, a reader's) is out of reach: a load balancer
+/// then sends mail to replicas that can take it.
+async fn ready(State(state): State<AppState>) -> Response {
+    let unready: Vec<String> = (state.store.probes().iter())
+        .filter_map(|p| p.unready())
+        .collect();
+    if unready.is_empty() {
+        return "ready\n".into_response();
+    }
+    let body = format!("unready: {}\n", unready.join("; "));
+    (StatusCode::SERVICE_UNAVAILABLE, body).into_response()
 }
 
 pub fn api() -> Router<AppState> {
@@ -407,5 +420,9 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
          # TYPE mailtest_http_requests_total counter\n\
          mailtest_http_requests_total {requests}\n"
     );
+    let mut body = body;
+    for probe in state.store.probes() {
+        body.push_str(&probe.metrics());
+    }
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body)
 }

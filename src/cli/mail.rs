@@ -59,6 +59,10 @@ pub struct VerifyArgs {
     /// A store directory instead of a running sink (checked once, no waiting)
     #[arg(long, value_name = "DIR", conflicts_with = "eml")]
     pub store: Option<PathBuf>,
+    /// Read the mail from this capture topic (where `sink --capture-topic` replicas
+    /// write), to its end, with -b and -X
+    #[arg(long, value_name = "TOPIC", conflicts_with_all = ["store", "eml", "sink", "watch"])]
+    pub capture_topic: Option<String>,
     /// `.eml` files or Maildir folders instead of a sink (checked once, no waiting)
     #[arg(long, value_name = "PATH", num_args = 1..)]
     pub eml: Vec<PathBuf>,

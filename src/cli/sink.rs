@@ -138,6 +138,36 @@ pub struct SinkArgs {
     /// (shell-sourceable)
     #[arg(long, value_name = "FILE")]
     pub ready_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub capture: CaptureArgs,
+}
+
+/// A sink beyond one machine: replicas that write to a Kafka topic, readers of it.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Capture log (Kafka)")]
+pub struct CaptureArgs {
+    /// Be a replica: write every accepted message to this Kafka topic and answer 250 only
+    /// once the broker acknowledged it (451 otherwise). The local store is then a cache,
+    /// in memory unless --store is given
+    #[arg(long, env = "MAILTEST_CAPTURE_TOPIC", value_name = "TOPIC")]
+    pub capture_topic: Option<String>,
+    /// Be a reader: build the store from this topic (the mail of every replica), and
+    /// capture this sink's own mail into it too
+    #[arg(long, value_name = "TOPIC", conflicts_with = "capture_topic")]
+    pub from_topic: Option<String>,
+    /// Kafka bootstrap servers of the capture topic [default: 127.0.0.1:9092]
+    #[arg(short, long, env = "MAILTEST_BROKERS", value_name = "HOST:PORT,...")]
+    pub brokers: Option<String>,
+    /// A librdkafka property for the capture log's clients, repeatable
+    #[arg(short = 'X', value_name = "KEY=VALUE")]
+    pub property: Vec<String>,
+    /// How long a message may wait for the broker's acknowledgement before its client is
+    /// told 451
+    #[arg(long, default_value = "10s", value_name = "DURATION")]
+    pub capture_timeout: Span,
+    /// This replica's name in its records [default: the host name and SMTP port]
+    #[arg(long, value_name = "NAME")]
+    pub replica_name: Option<String>,
 }
 
 /// `--bare-lf`.

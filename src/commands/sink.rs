@@ -9,6 +9,7 @@ use anyhow::{Context, Result};
 use tokio::net::TcpListener;
 
 use crate::api::Flavour;
+use crate::capture::{Reader, ReaderStatus, Replica};
 use crate::cli::{
     MessageFilterArgs, OutputFormat, SinkAction, SinkArgs, SinkExportArgs, SinkListArgs,
     SinkShowArgs,
@@ -42,9 +43,10 @@ async fn bind(flag: &str, addr: SocketAddr, printer: &Printer) -> Result<TcpList
     Ok(listener)
 }
 
-async fn serve(settings: settings::Sink, printer: &Printer) -> Result<Outcome> {
+async fn serve(mut settings: settings::Sink, printer: &Printer) -> Result<Outcome> {
     super::raise_open_file_limit();
-    let store = Arc::new(open_store(&settings)?);
+    let (store, log) = Log::attach(settings.capture.take(), open_store(&settings)?, printer)?;
+    let store = Arc::new(store);
     store.enforce_retention()?;
     let (smtp, http) = (
         bind("--smtp", settings.smtp, printer).await?,
@@ -85,13 +87,86 @@ async fn serve(settings: settings::Sink, printer: &Printer) -> Result<Outcome> {
         sink.url(),
         store.len()
     ));
+    let log = log.start_reading(&store, settings.store.as_deref(), printer)?;
     let status = status_line(store.clone(), printer);
     // SIGTERM (a service manager, CI, `docker stop`) drains like Ctrl-C.
     stop.recv().await;
     status.abort();
     sink.stop().await;
+    log.stop();
     printer.status(&format!("sink: stopped with {} messages kept", store.len()));
     Ok(Outcome::Success)
+}
+
+/// The capture log's parts of a sink: the replica writer, and the reader once started.
+#[derive(Default)]
+struct Log {
+    replica: Option<Replica>,
+    reader: Option<(settings::Capture, Arc<ReaderStatus>)>,
+    running: Option<Reader>,
+}
+
+impl Log {
+    /// Puts the capture log in front of the store (a replica) and its reader's status
+    /// behind it (a reader).
+    fn attach(
+        capture: Option<settings::Capture>,
+        store: Store,
+        printer: &Printer,
+    ) -> Result<(Store, Self)> {
+        let Some(capture) = capture else {
+            return Ok((store, Self::default()));
+        };
+        let replica = Replica::start(capture.log.clone())?;
+        if let Some(why) = replica.unreachable() {
+            printer.warn(&format!(
+                "the capture log at {} does not answer yet ({why}); mail gets 451 until it does",
+                capture.log.connection.brokers
+            ));
+        }
+        printer.status(&format!(
+            "sink: capturing into `{}` at {} as replica `{}`",
+            capture.log.topic, capture.log.connection.brokers, capture.log.replica
+        ));
+        let mut store = store.with_upstream(replica.upstream());
+        let mut log = Self {
+            replica: Some(replica),
+            ..Self::default()
+        };
+        if capture.read {
+            let status = Arc::new(ReaderStatus::new(&capture.log.topic));
+            store = store.with_probe(status.clone());
+            log.reader = Some((capture, status));
+        }
+        Ok((store, log))
+    }
+
+    /// Starts the reader, if this sink is one; its offsets are kept beside a store on disk.
+    fn start_reading(
+        mut self,
+        store: &Arc<Store>,
+        dir: Option<&Path>,
+        printer: &Printer,
+    ) -> Result<Self> {
+        if let Some((capture, status)) = self.reader.take() {
+            let offsets = dir.map(|d| d.join("capture-offsets.json"));
+            let conn = &capture.log.connection;
+            let topic = &capture.log.topic;
+            let reader = Reader::start(conn, topic, store.clone(), status, offsets)?;
+            printer.status(&format!("sink: reading every replica's mail from `{topic}`"));
+            self.running = Some(reader);
+        }
+        Ok(self)
+    }
+
+    fn stop(self) {
+        if let Some(reader) = self.running {
+            reader.stop();
+        }
+        if let Some(replica) = self.replica {
+            replica.stop();
+        }
+    }
 }
 
 /// The store the settings name, with its `.eml` mirror and retention.

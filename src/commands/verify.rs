@@ -61,6 +61,12 @@ pub async fn run(args: VerifyArgs, config: &ConfigFile, printer: &Printer) -> Re
 async fn open_source(source: &MailSource, mailbox: Option<&str>) -> Result<Source> {
     Ok(match source {
         MailSource::Store(dir) => Source::store(dir, mailbox)?,
+        MailSource::Topic { connection, topic } => {
+            let (connection, topic) = (connection.clone(), topic.clone());
+            let read = move || crate::capture::read_to_end(&connection, &topic);
+            let store = tokio::task::spawn_blocking(read).await??;
+            Source::from_store(&store, mailbox)
+        }
         MailSource::Files(paths) => Source::files(paths)?,
         MailSource::Sink { url, token } => Source::sink(url, token.clone(), mailbox).await?,
     })

@@ -102,6 +102,10 @@ pub enum DeliverError {
     /// goes on.
     #[error("Cannot store the message, try again later")]
     Panicked,
+    /// The shared capture log (Kafka, `--capture-topic`) did not acknowledge the message
+    /// in time: nothing was acknowledged that the log may not have.
+    #[error("Cannot write the message to the capture log, try again later")]
+    Upstream,
 }
 
 /// The result of handing a message on: its id, or why it was not kept.

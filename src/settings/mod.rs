@@ -27,7 +27,7 @@ pub use dispatch::{Dispatch, dispatch};
 pub use file::{ConfigFile, DispatchConfig, SinkConfig};
 pub use produce::{Produce, produce};
 pub use render::{Render, RenderMode, render};
-pub use sink::{Sink, sink, store_dir};
+pub use sink::{Capture, Sink, sink, store_dir};
 pub use smoke::{Smoke, smoke};
 pub use verify::{MailSource, Verify, verify};
 

@@ -11,7 +11,8 @@ use super::{
     listen_addr,
 };
 use crate::api::{ApiSettings, HostPolicy};
-use crate::cli::{BareLfArg, SinkArgs, StoreArgs};
+use crate::capture::CaptureSettings;
+use crate::cli::{BareLfArg, CaptureArgs, SinkArgs, StoreArgs};
 use crate::outbound::release::Targets;
 use crate::smtp::auth::AuthPolicy;
 use crate::smtp::faults::FaultSet;
@@ -33,7 +34,21 @@ pub struct Sink {
     pub eml_dir: Option<PathBuf>,
     pub retention: Retention,
     pub ready_file: Option<PathBuf>,
+    /// The capture log, when this sink is a replica or a reader of one.
+    pub capture: Option<Capture>,
 }
+
+/// A sink beyond one machine.
+pub struct Capture {
+    /// What this sink writes every message to.
+    pub log: CaptureSettings,
+    /// Whether it also builds its store from the topic (`--from-topic`).
+    pub read: bool,
+}
+
+/// A replica's cache, when it keeps one in memory: the newest messages, so its API can
+/// still show what it took without growing with the load.
+const REPLICA_CACHE: usize = 10_000;
 
 pub fn sink(args: &SinkArgs, file: &ConfigFile) -> Result<Sink, SettingsError> {
     let conf = &file.sink;
@@ -55,6 +70,11 @@ pub fn sink(args: &SinkArgs, file: &ConfigFile) -> Result<Sink, SettingsError> {
         args.mailhog.as_deref().or(conf.mailhog.as_deref()),
     )?;
     let max_size = args.max_size.or(conf.max_size).unwrap_or(DEFAULT_MAX_SIZE);
+    let capture = capture(&args.capture, file, smtp)?;
+    // A replica's store is a cache: in memory, unless a folder is named.
+    let cache_only = capture.as_ref().is_some_and(|c| !c.read)
+        && args.store.dir.is_none()
+        && file.sink.store.is_none();
     let session = SessionConfig {
         hostname: args.hostname.clone(),
         max_size: max_size.0,
@@ -80,15 +100,47 @@ pub fn sink(args: &SinkArgs, file: &ConfigFile) -> Result<Sink, SettingsError> {
             ..ServerSettings::default()
         },
         api: api(args, file, http)?,
-        store: (!args.memory).then(|| store_dir(&args.store, file)),
+        store: (!args.memory && !cache_only).then(|| store_dir(&args.store, file)),
         fsync: args.fsync,
         eml_dir: args.eml_dir.clone(),
         retention: Retention {
-            max_count: args.retain_count,
+            max_count: args
+                .retain_count
+                .or(cache_only.then_some(REPLICA_CACHE)),
             max_age: args.retain_age.map(|a| a.0),
         },
         ready_file: args.ready_file.clone(),
+        capture,
     })
+}
+
+/// The capture log's settings, from `--capture-topic` or `--from-topic` and `-b`/`-X`.
+fn capture(
+    args: &CaptureArgs,
+    file: &ConfigFile,
+    smtp: SocketAddr,
+) -> Result<Option<Capture>, SettingsError> {
+    let (topic, read) = match (&args.capture_topic, &args.from_topic) {
+        (Some(topic), _) => (topic, false),
+        (None, Some(topic)) => (topic, true),
+        (None, None) => return Ok(None),
+    };
+    if topic.trim().is_empty() {
+        return Err(SettingsError::invalid("--capture-topic", "the topic name is empty"));
+    }
+    let connection = super::connection(args.brokers.as_deref(), &args.property, None, file)?;
+    let replica = args.replica_name.clone().unwrap_or_else(|| {
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map_or_else(|_| "localhost".to_owned(), |h| h.trim().to_owned());
+        format!("{host}:{}", smtp.port())
+    });
+    let log = CaptureSettings {
+        connection,
+        topic: topic.clone(),
+        timeout: args.capture_timeout.0,
+        replica,
+    };
+    Ok(Some(Capture { log, read }))
 }
 
 /// The store folder `sink` and `sink list|show|export` use.

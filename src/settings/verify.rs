@@ -21,6 +21,8 @@ pub enum MailSource {
     Store(PathBuf),
     /// `.eml` files or Maildir folders, read once.
     Files(Vec<PathBuf>),
+    /// A capture topic, read to its end.
+    Topic { connection: Connection, topic: String },
 }
 
 /// Everything `mailtest verify` runs with.
@@ -51,7 +53,13 @@ pub struct Verify {
 }
 
 pub fn verify(args: &VerifyArgs, file: &ConfigFile) -> Result<Verify, SettingsError> {
-    let source = if let Some(dir) = &args.store {
+    let source = if let Some(topic) = &args.capture_topic {
+        let connection = connection(args.brokers.as_deref(), &args.property, file.timeout, file)?;
+        MailSource::Topic {
+            connection,
+            topic: topic.clone(),
+        }
+    } else if let Some(dir) = &args.store {
         MailSource::Store(dir.clone())
     } else if !args.eml.is_empty() {
         MailSource::Files(args.eml.clone())

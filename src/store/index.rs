@@ -92,6 +92,9 @@ impl Body {
 pub(super) struct Index {
     pub messages: BTreeMap<u64, (Arc<Summary>, Body)>,
     pub next_id: u64,
+    /// Message ids by capture id, for the messages that have one: a reader skips a capture
+    /// it already holds (a replay after a restart, its own replica's copy).
+    pub captures: HashMap<String, u64>,
     /// Flags from a compaction's mark, for the message records after it.
     pending: HashMap<u64, Flags>,
 }
@@ -101,6 +104,7 @@ impl Default for Index {
         Self {
             messages: BTreeMap::new(),
             next_id: 1,
+            captures: HashMap::new(),
             pending: HashMap::new(),
         }
     }
@@ -127,7 +131,7 @@ impl Index {
                     at: record.raw_at,
                     len: record.raw_len,
                 };
-                self.messages.insert(summary.id, (Arc::new(*summary), body));
+                self.add(Arc::new(*summary), body);
             }
             Ok(Entry::Mark { next_id, flags }) => {
                 self.next_id = self.next_id.max(next_id);
@@ -142,10 +146,29 @@ impl Index {
             }
             Ok(Entry::Deleted { ids }) => {
                 for id in ids {
-                    self.messages.remove(&id);
+                    self.remove(id);
                 }
             }
             Err(err) => tracing::warn!(cause = %err, "skipped an unreadable store record"),
         }
+    }
+}
+
+impl Index {
+    /// Indexes a message (and its capture id).
+    pub fn add(&mut self, summary: Arc<Summary>, body: Body) {
+        if let Some(capture) = &summary.capture {
+            self.captures.insert(capture.clone(), summary.id);
+        }
+        self.messages.insert(summary.id, (summary, body));
+    }
+
+    /// Drops a message from the index; what it was.
+    pub fn remove(&mut self, id: u64) -> Option<(Arc<Summary>, Body)> {
+        let gone = self.messages.remove(&id)?;
+        if let Some(capture) = &gone.0.capture {
+            self.captures.remove(capture);
+        }
+        Some(gone)
     }
 }

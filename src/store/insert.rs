@@ -12,9 +12,39 @@ use crate::mail::{Deliver, DeliverError, DeliverFuture, Incoming};
 
 impl Store {
     /// Stores a message and announces it; returns once it is written (and synced, in
-    /// fsync mode).
+    /// fsync mode). With an upstream log, the log has it first: a message the log refused
+    /// is not kept here either.
     pub fn insert(&self, incoming: Incoming) -> Result<Arc<Summary>, StoreError> {
         let mut summary = Summary::new(0, &incoming);
+        if let Some(upstream) = &self.upstream {
+            let capture = upstream
+                .append(&incoming, &summary)
+                .map_err(StoreError::Upstream)?;
+            summary.capture = Some(capture);
+        }
+        self.keep(incoming, summary).map(|(summary, _)| summary)
+    }
+
+    /// Stores a message read back from the capture log under its capture id; `None` when
+    /// the store holds that capture already (a replay, or this replica's own copy).
+    pub fn insert_captured(
+        &self,
+        incoming: Incoming,
+        capture: String,
+    ) -> Result<Option<Arc<Summary>>, StoreError> {
+        let mut summary = Summary::new(0, &incoming);
+        summary.capture = Some(capture);
+        let (summary, new) = self.keep(incoming, summary)?;
+        Ok(new.then_some(summary))
+    }
+
+    /// Writes and indexes a message; with a capture id the store holds already, the one it
+    /// holds (and `false`).
+    fn keep(
+        &self,
+        incoming: Incoming,
+        mut summary: Summary,
+    ) -> Result<(Arc<Summary>, bool), StoreError> {
         let Incoming {
             raw, transcript, ..
         } = incoming;
@@ -27,6 +57,12 @@ impl Store {
             // Ids are taken under the write lock, so the log's order is the id order and no
             // reader sees a later id before an earlier one.
             let mut index = self.write_index();
+            if let Some(had) = (summary.capture.as_ref())
+                .and_then(|c| index.captures.get(c))
+                .and_then(|id| index.messages.get(id))
+            {
+                return Ok((had.0.clone(), false));
+            }
             summary.id = index.next_id;
             let (body, seq) = if let (Some(log), Some(pending)) = (&self.log, &pending) {
                 let tail = index::message_tail(summary.id);
@@ -46,10 +82,10 @@ impl Store {
             index.next_id += 1;
             self.live_bytes
                 .fetch_add(body.log_bytes(), std::sync::atomic::Ordering::Relaxed);
-            index.messages.insert(summary.id, (summary.clone(), body));
+            index.add(summary.clone(), body);
             (summary, seq)
         };
-        self.settle(summary, seq, &raw)
+        self.settle(summary, seq, &raw).map(|s| (s, true))
     }
 
     /// After an insert: sync (fsync mode), mirror, retention, then the announcement, which
@@ -87,6 +123,10 @@ impl Store {
     fn insert_guarded(&self, message: Incoming) -> Result<String, DeliverError> {
         match std::panic::catch_unwind(AssertUnwindSafe(|| self.insert(message))) {
             Ok(Ok(summary)) => Ok(summary.id.to_string()),
+            Ok(Err(StoreError::Upstream(why))) => {
+                tracing::warn!(cause = %why, "the capture log did not take a message; answered 451");
+                Err(DeliverError::Upstream)
+            }
             Ok(Err(err)) => {
                 tracing::error!(cause = %err, source = ?std::error::Error::source(&err), "store write failed");
                 Err(DeliverError::Write)

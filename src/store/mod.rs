@@ -3,6 +3,7 @@
 //! log on disk (see `log.rs`) or, with `--memory`, only in memory; the index of summaries
 //! is always in memory and raw bytes are read from disk on demand, so memory stays small.
 
+mod captured;
 mod compact;
 pub mod flags;
 mod herald;
@@ -12,6 +13,7 @@ mod log;
 mod mirror;
 mod retention;
 pub mod summary;
+mod upstream;
 
 use std::collections::HashSet;
 use std::path::Path;
@@ -26,6 +28,7 @@ pub use compact::Compacted;
 pub use mirror::write_file;
 pub use retention::Retention;
 pub use summary::{Query, Summary};
+pub use upstream::{Probe, Upstream};
 
 use index::{Body, Entry, Index};
 use retention::{PinGuard, Pins};
@@ -49,6 +52,9 @@ pub enum StoreError {
     },
     #[error("no message {0}")]
     NotFound(u64),
+    /// The capture log did not take the message (its reason).
+    #[error("the capture log did not take the message: {0}")]
+    Upstream(String),
 }
 
 impl StoreError {
@@ -56,6 +62,7 @@ impl StoreError {
         match self {
             Self::Open { .. } => ErrorKind::BadInput,
             Self::Write(_) | Self::Read { .. } | Self::NotFound(_) => ErrorKind::Failed,
+            Self::Upstream(_) => ErrorKind::Unavailable,
         }
     }
 }
@@ -79,6 +86,10 @@ pub struct Store {
     live_bytes: std::sync::atomic::AtomicU64,
     /// Where each message is also kept as `<id>.eml`, if anywhere.
     eml_dir: Option<std::path::PathBuf>,
+    /// The shared capture log every message goes to first, if any.
+    upstream: Option<Arc<dyn Upstream>>,
+    /// What reports through `/readyz` and `/metrics` besides the store.
+    probes: Vec<Arc<dyn Probe>>,
 }
 
 impl Store {
@@ -140,6 +151,8 @@ impl Store {
             compact_floor: compact::DEFAULT_FLOOR,
             live_bytes: std::sync::atomic::AtomicU64::new(live),
             eml_dir: None,
+            upstream: None,
+            probes: Vec::new(),
         }
     }
 
@@ -270,8 +283,23 @@ impl Store {
         }
     }
 
-    /// Deletes the messages with these ids; returns how many there were.
+    /// Deletes the messages with these ids, here and (with an upstream log) for every
+    /// reader of it; returns how many there were.
     pub fn delete(&self, ids: &[u64]) -> Result<usize, StoreError> {
+        let gone = self.remove(ids)?;
+        if let Some(upstream) = &self.upstream {
+            let captured: Vec<Arc<Summary>> =
+                gone.iter().filter(|s| s.capture.is_some()).cloned().collect();
+            if !captured.is_empty() {
+                upstream.forget(&captured);
+            }
+        }
+        Ok(gone.len())
+    }
+
+    /// Deletes the messages with these ids from this store alone (retention, a deletion
+    /// read from the log); what went.
+    fn remove(&self, ids: &[u64]) -> Result<Vec<Arc<Summary>>, StoreError> {
         let mut index = self.write_index();
         let present: Vec<u64> = ids
             .iter()
@@ -279,7 +307,7 @@ impl Store {
             .filter(|id| index.messages.contains_key(id))
             .collect();
         if present.is_empty() {
-            return Ok(0);
+            return Ok(Vec::new());
         }
         if let Some(log) = &self.log {
             let meta = serde_json::to_vec(&Entry::Deleted {
@@ -289,20 +317,21 @@ impl Store {
             let appended = log.append(&meta).map_err(StoreError::Write)?;
             log.sync_to(appended.seq).map_err(StoreError::Write)?;
         }
+        let mut gone = Vec::with_capacity(present.len());
         for id in &present {
-            if let Some((_, body)) = index.messages.remove(id) {
+            if let Some((summary, body)) = index.remove(*id) {
                 self.live_bytes
                     .fetch_sub(body.log_bytes(), std::sync::atomic::Ordering::Relaxed);
+                gone.push(summary);
             }
             if let Some(dir) = &self.eml_dir {
                 mirror::remove(dir, *id);
             }
         }
         drop(index);
-        let count = present.len();
         let _ = self.removals.send(Arc::new(present));
         self.maybe_compact()?;
-        Ok(count)
+        Ok(gone)
     }
 
     /// The index to read. A panic elsewhere while it was held cannot leave it half-changed

@@ -101,7 +101,7 @@ impl super::Store {
         if victims.is_empty() {
             return Ok(0);
         }
-        let gone = self.delete(&victims)?;
+        let gone = self.remove(&victims)?.len();
         let before = self
             .evicted
             .fetch_add(gone as u64, std::sync::atomic::Ordering::Relaxed);

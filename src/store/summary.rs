@@ -31,6 +31,10 @@ pub struct Summary {
     /// Tags a client set, sorted.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tags: Vec<String>,
+    /// The id the capture log gave it (`--capture-topic`, `--from-topic`), unique across
+    /// replicas: what readers tell one capture from another by.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capture: Option<String>,
 }
 
 impl Summary {
@@ -56,6 +60,7 @@ impl Summary {
             attachments: count_attachments(&incoming.raw, header("Content-Type").as_deref()),
             read: false,
             tags: tags_on_receipt(header("X-Tags").as_deref(), &incoming.envelope.rcpt_to),
+            capture: None,
         }
     }
 }

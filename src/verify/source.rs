@@ -78,6 +78,11 @@ impl Source {
     /// A store directory (also one a running sink is writing).
     pub fn store(dir: &Path, mailbox: Option<&str>) -> Result<Self, SourceError> {
         let store = Arc::new(Store::open_read_only(dir)?);
+        Ok(Self::from_store(&store, mailbox))
+    }
+
+    /// What a store holds now (read from a folder or a capture topic).
+    pub fn from_store(store: &Arc<Store>, mailbox: Option<&str>) -> Self {
         let query = Query {
             mailbox: mailbox.map(str::to_owned),
             ..Query::default()
@@ -92,7 +97,7 @@ impl Source {
                 Message::new(facts(&s, None), loader)
             })
             .collect();
-        Ok(Self::Fixed(messages))
+        Self::Fixed(messages)
     }
 
     /// `.eml` files, and Maildir folders (their `new/` and `cur/`), in the order given.

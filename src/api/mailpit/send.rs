@@ -54,7 +54,10 @@ pub async fn send(With(state): With<State>, body: Bytes) -> Response {
         transcript: vec!["API: POST /api/v1/send".to_owned()],
     };
     let tags = strings(&body, "Tags");
-    match state.store.insert(incoming) {
+    // Off the async workers: with a capture log, storing waits for the broker.
+    let store = state.store.clone();
+    let stored = tokio::task::spawn_blocking(move || store.insert(incoming)).await;
+    match stored.map_err(|e| e.to_string()).and_then(|r| r.map_err(|e| e.to_string())) {
         Ok(summary) => {
             if !tags.is_empty() {
                 let _ = state
@@ -63,7 +66,7 @@ pub async fn send(With(state): With<State>, body: Bytes) -> Response {
             }
             super::json(&json!({"ID": summary.id.to_string()}))
         }
-        Err(e) => error(e.to_string()),
+        Err(e) => error(e),
     }
 }
 
