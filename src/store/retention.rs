@@ -84,19 +84,20 @@ impl super::Store {
                 .messages
                 .len()
                 .saturating_sub(max_count.unwrap_or(usize::MAX));
-            index
-                .messages
-                .values()
-                .filter(|(s, _)| {
-                    let too_old = oldest_allowed.is_some_and(|t| s.received_at < t);
-                    let evict = (too_old || over > 0) && !self.pins.is_pinned(s.id);
-                    if evict {
-                        over = over.saturating_sub(1);
-                    }
-                    evict
-                })
-                .map(|(s, _)| s.id)
-                .collect()
+            let mut victims = Vec::new();
+            for (s, _) in index.messages.values() {
+                // Without an age limit, the oldest unpinned `over` are all there is to find:
+                // stop there instead of walking the whole index on every insert.
+                if oldest_allowed.is_none() && over == 0 {
+                    break;
+                }
+                let too_old = oldest_allowed.is_some_and(|t| s.received_at < t);
+                if (too_old || over > 0) && !self.pins.is_pinned(s.id) {
+                    over = over.saturating_sub(1);
+                    victims.push(s.id);
+                }
+            }
+            victims
         };
         if victims.is_empty() {
             return Ok(0);
