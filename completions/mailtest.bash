@@ -1089,7 +1089,7 @@ _mailtest() {
             return 0
             ;;
         mailtest__subcmd__sink)
-            opts="-v -q -h --smtp --http --mailpit --allow-internal-http-requests --enable-spamassassin --provider-key --enable-chaos --mailhog --api-token --store --retain-count --retain-age --eml-dir --memory --fsync --max-size --max-connections --idle-timeout --hostname --tls --tls-cert --tls-key --auth-users --auth-required --no-auth --auth-before-tls --bare-lf --release-to --release-allow --faults --allow-remote --allow-host --ready-file --verbose --quiet --color --config --profile --log-format --help list show export help"
+            opts="-b -X -v -q -h --smtp --http --mailpit --allow-internal-http-requests --enable-spamassassin --provider-key --enable-chaos --mailhog --api-token --store --retain-count --retain-age --eml-dir --memory --fsync --max-size --max-connections --idle-timeout --hostname --tls --tls-cert --tls-key --auth-users --auth-required --no-auth --auth-before-tls --bare-lf --release-to --release-allow --faults --allow-remote --allow-host --ready-file --capture-topic --from-topic --brokers --capture-timeout --replica-name --verbose --quiet --color --config --profile --log-format --help list show export help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1188,6 +1188,34 @@ _mailtest() {
                     return 0
                     ;;
                 --ready-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --capture-topic)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --from-topic)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --brokers)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -b)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -X)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --capture-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --replica-name)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1537,7 +1565,7 @@ _mailtest() {
             return 0
             ;;
         mailtest__subcmd__verify)
-            opts="-b -X -v -q -h --sink --store --eml --timeout --mailbox --var --output --junit --api-token --watch --templates --catalog --brokers --topic --spamassassin --celery-results --verbose --quiet --color --config --profile --log-format --help"
+            opts="-b -X -v -q -h --sink --store --capture-topic --eml --timeout --mailbox --var --output --junit --api-token --watch --templates --catalog --brokers --topic --spamassassin --celery-results --verbose --quiet --color --config --profile --log-format --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1548,6 +1576,10 @@ _mailtest() {
                     return 0
                     ;;
                 --store)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --capture-topic)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

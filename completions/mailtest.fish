@@ -176,6 +176,12 @@ complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and not __fish_s
 complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and not __fish_seen_subcommand_from list show export help" -l faults -d 'Scripted faults (YAML rules); replaceable at runtime through the API' -r -F
 complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and not __fish_seen_subcommand_from list show export help" -l allow-host -d 'Also answer API requests for this `Host` name (besides loopback names and the `--http` host); refused otherwise, against DNS rebinding' -r
 complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and not __fish_seen_subcommand_from list show export help" -l ready-file -d 'Write `MAILTEST_SMTP=<addr>` and `MAILTEST_HTTP=<url>` to this file once listening (shell-sourceable)' -r -F
+complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and not __fish_seen_subcommand_from list show export help" -l capture-topic -d 'Be a replica: write every accepted message to this Kafka topic and answer 250 only once the broker acknowledged it (451 otherwise). The local store is then a cache, in memory unless --store is given' -r
+complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and not __fish_seen_subcommand_from list show export help" -l from-topic -d 'Be a reader: build the store from this topic (the mail of every replica), and capture this sink\'s own mail into it too' -r
+complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and not __fish_seen_subcommand_from list show export help" -s b -l brokers -d 'Kafka bootstrap servers of the capture topic [default: 127.0.0.1:9092]' -r
+complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and not __fish_seen_subcommand_from list show export help" -s X -d 'A librdkafka property for the capture log\'s clients, repeatable' -r
+complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and not __fish_seen_subcommand_from list show export help" -l capture-timeout -d 'How long a message may wait for the broker\'s acknowledgement before its client is told 451' -r
+complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and not __fish_seen_subcommand_from list show export help" -l replica-name -d 'This replica\'s name in its records [default: the host name and SMTP port]' -r
 complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and not __fish_seen_subcommand_from list show export help" -l color -d 'When to use colour; `NO_COLOR` set means never under `auto`' -r -f -a "auto\t''
 always\t''
 never\t''"
@@ -251,6 +257,7 @@ complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and __fish_seen_
 complete -c mailtest -n "__fish_mailtest_using_subcommand sink; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c mailtest -n "__fish_mailtest_using_subcommand verify" -l sink -d 'A running sink\'s HTTP API [default: `http://127.0.0.1:8025`]' -r
 complete -c mailtest -n "__fish_mailtest_using_subcommand verify" -l store -d 'A store directory instead of a running sink (checked once, no waiting)' -r -F
+complete -c mailtest -n "__fish_mailtest_using_subcommand verify" -l capture-topic -d 'Read the mail from this capture topic (where `sink --capture-topic` replicas write), to its end, with -b and -X' -r
 complete -c mailtest -n "__fish_mailtest_using_subcommand verify" -l eml -d '`.eml` files or Maildir folders instead of a sink (checked once, no waiting)' -r -F
 complete -c mailtest -n "__fish_mailtest_using_subcommand verify" -l timeout -d 'How long to wait for the expectations, overriding the file\'s `timeout`' -r
 complete -c mailtest -n "__fish_mailtest_using_subcommand verify" -l mailbox -d 'Only mail of this mailbox (test run), overriding the file\'s `mailbox`' -r

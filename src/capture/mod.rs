@@ -4,7 +4,7 @@
 //! the compatible APIs as a local store does. `record.rs` is the records' format,
 //! `assemble.rs` puts large messages back together. See `docs/scaling.md`.
 
-mod assemble;
+pub mod assemble;
 mod metrics;
 mod reader;
 pub mod record;

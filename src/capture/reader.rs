@@ -74,18 +74,41 @@ impl ReaderStatus {
 impl Probe for ReaderStatus {
     fn unready(&self) -> Option<String> {
         let why = self.down.lock().ok()?.clone()?;
-        Some(format!("cannot read the capture log `{}`: {why}", self.topic))
+        Some(format!(
+            "cannot read the capture log `{}`: {why}",
+            self.topic
+        ))
     }
 
     fn metrics(&self) -> String {
         let mut out = String::new();
         let load = |n: &AtomicU64| n.load(Ordering::Relaxed);
         for (name, help, value) in [
-            ("records", "Records read from the capture log.", &self.records),
-            ("stored", "Messages stored from the capture log.", &self.stored),
-            ("forgotten", "Messages deleted by forget records.", &self.forgotten),
-            ("skipped", "Records that were not mailtest captures.", &self.skipped),
-            ("lost", "Offsets the broker dropped before they were read.", &self.lost),
+            (
+                "records",
+                "Records read from the capture log.",
+                &self.records,
+            ),
+            (
+                "stored",
+                "Messages stored from the capture log.",
+                &self.stored,
+            ),
+            (
+                "forgotten",
+                "Messages deleted by forget records.",
+                &self.forgotten,
+            ),
+            (
+                "skipped",
+                "Records that were not mailtest captures.",
+                &self.skipped,
+            ),
+            (
+                "lost",
+                "Offsets the broker dropped before they were read.",
+                &self.lost,
+            ),
         ] {
             let name = format!("mailtest_reader_{name}_total");
             metrics::write(&mut out, "counter", &name, help, load(value));
@@ -205,7 +228,9 @@ impl Run {
             Ok(m) => crate::kafka::partitions(&m, &self.topic),
         };
         let Some(partitions) = partitions else {
-            return self.status.set_down(Some("the topic does not exist".into()));
+            return self
+                .status
+                .set_down(Some("the topic does not exist".into()));
         };
         self.status.set_down(None);
         let mut added = TopicPartitionList::new();
@@ -213,7 +238,9 @@ impl Run {
             .filter(|p| !self.next.contains_key(p))
             .collect();
         for p in &new {
-            let offset = saved.get(p).map_or(Offset::Beginning, |o| Offset::Offset(*o));
+            let offset = saved
+                .get(p)
+                .map_or(Offset::Beginning, |o| Offset::Offset(*o));
             let _ = added.add_partition_offset(&self.topic, *p, offset);
             self.next.insert(*p, saved.get(p).copied().unwrap_or(0));
             self.at_end.insert(*p, false);
@@ -243,7 +270,12 @@ impl Run {
             // Dropped by the broker's retention before this reader got to them.
             let lost = u64::try_from(offset - expected).unwrap_or(0);
             self.status.lost.fetch_add(lost, Ordering::Relaxed);
-            tracing::error!(partition, from = expected, to = offset, "capture log records were gone before they were read");
+            tracing::error!(
+                partition,
+                from = expected,
+                to = offset,
+                "capture log records were gone before they were read"
+            );
         }
         self.next.insert(partition, offset + 1);
         self.at_end.insert(partition, false);

@@ -176,9 +176,8 @@ pub fn decode(headers: &[(String, Vec<u8>)], payload: &[u8]) -> Result<Piece, Re
     let json = |e: serde_json::Error| RecordError::Json(e.to_string());
     match kind {
         "message" => {
-            let end = memchr::memchr(b'\n', payload).ok_or(RecordError::Json(
-                "no newline after the meta".to_owned(),
-            ))?;
+            let end = memchr::memchr(b'\n', payload)
+                .ok_or(RecordError::Json("no newline after the meta".to_owned()))?;
             Ok(Piece::Message {
                 capture: capture()?,
                 meta: Box::new(serde_json::from_slice(&payload[..end]).map_err(json)?),

@@ -171,7 +171,10 @@ impl Inner {
         }
         let mut groups: Vec<((String, Reason), Vec<String>)> = Vec::new();
         for (key, capture, reason) in &pending {
-            match groups.iter_mut().find(|(k, _)| k.0 == *key && k.1 == *reason) {
+            match groups
+                .iter_mut()
+                .find(|(k, _)| k.0 == *key && k.1 == *reason)
+            {
                 Some((_, captures)) => captures.push(capture.clone()),
                 None => groups.push(((key.clone(), *reason), vec![capture.clone()])),
             }
@@ -179,7 +182,12 @@ impl Inner {
         let (ack, acks) = sync_channel(groups.len());
         let mut sent = 0;
         for ((key, reason), captures) in &groups {
-            if self.send(record::forget(captures, *reason), key.as_bytes(), None, &ack) {
+            if self.send(
+                record::forget(captures, *reason),
+                key.as_bytes(),
+                None,
+                &ack,
+            ) {
                 sent += 1;
             }
         }
@@ -249,7 +257,12 @@ impl Inner {
         }
         let meta = Meta::of(incoming, &self.settings.replica);
         let (ack, acks) = sync_channel(1);
-        if !self.send(record::message(capture, &meta, raw), key.as_bytes(), None, &ack) {
+        if !self.send(
+            record::message(capture, &meta, raw),
+            key.as_bytes(),
+            None,
+            &ack,
+        ) {
             return Err(queue_full());
         }
         self.wait(&acks, 1)
@@ -326,7 +339,13 @@ impl Probe for Inner {
         let help = "Whether the capture log's broker answers (1) or not (0).";
         metrics::write(&mut out, "gauge", "mailtest_capture_log_up", help, up);
         let help = "Forget records (voids, deletions) waiting to be written.";
-        metrics::write(&mut out, "gauge", "mailtest_capture_forgets_pending", help, pending);
+        metrics::write(
+            &mut out,
+            "gauge",
+            "mailtest_capture_forgets_pending",
+            help,
+            pending,
+        );
         out
     }
 }

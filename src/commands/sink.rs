@@ -153,7 +153,9 @@ impl Log {
             let conn = &capture.log.connection;
             let topic = &capture.log.topic;
             let reader = Reader::start(conn, topic, store.clone(), status, offsets)?;
-            printer.status(&format!("sink: reading every replica's mail from `{topic}`"));
+            printer.status(&format!(
+                "sink: reading every replica's mail from `{topic}`"
+            ));
             self.running = Some(reader);
         }
         Ok(self)

@@ -71,10 +71,7 @@ pub fn sink(args: &SinkArgs, file: &ConfigFile) -> Result<Sink, SettingsError> {
     )?;
     let max_size = args.max_size.or(conf.max_size).unwrap_or(DEFAULT_MAX_SIZE);
     let capture = capture(&args.capture, file, smtp)?;
-    // A replica's store is a cache: in memory, unless a folder is named.
-    let cache_only = capture.as_ref().is_some_and(|c| !c.read)
-        && args.store.dir.is_none()
-        && file.sink.store.is_none();
+    let (store, retention) = keeping(args, file, capture.as_ref());
     let session = SessionConfig {
         hostname: args.hostname.clone(),
         max_size: max_size.0,
@@ -100,18 +97,30 @@ pub fn sink(args: &SinkArgs, file: &ConfigFile) -> Result<Sink, SettingsError> {
             ..ServerSettings::default()
         },
         api: api(args, file, http)?,
-        store: (!args.memory && !cache_only).then(|| store_dir(&args.store, file)),
+        store,
         fsync: args.fsync,
         eml_dir: args.eml_dir.clone(),
-        retention: Retention {
-            max_count: args
-                .retain_count
-                .or(cache_only.then_some(REPLICA_CACHE)),
-            max_age: args.retain_age.map(|a| a.0),
-        },
+        retention,
         ready_file: args.ready_file.clone(),
         capture,
     })
+}
+
+/// Where messages are kept and for how long. A replica's store is a cache: in memory and
+/// bounded, unless a folder or a limit is named.
+fn keeping(
+    args: &SinkArgs,
+    file: &ConfigFile,
+    capture: Option<&Capture>,
+) -> (Option<PathBuf>, Retention) {
+    let cache_only =
+        capture.is_some_and(|c| !c.read) && args.store.dir.is_none() && file.sink.store.is_none();
+    let store = (!args.memory && !cache_only).then(|| store_dir(&args.store, file));
+    let retention = Retention {
+        max_count: args.retain_count.or(cache_only.then_some(REPLICA_CACHE)),
+        max_age: args.retain_age.map(|a| a.0),
+    };
+    (store, retention)
 }
 
 /// The capture log's settings, from `--capture-topic` or `--from-topic` and `-b`/`-X`.
@@ -126,7 +135,10 @@ fn capture(
         (None, None) => return Ok(None),
     };
     if topic.trim().is_empty() {
-        return Err(SettingsError::invalid("--capture-topic", "the topic name is empty"));
+        return Err(SettingsError::invalid(
+            "--capture-topic",
+            "the topic name is empty",
+        ));
     }
     let connection = super::connection(args.brokers.as_deref(), &args.property, None, file)?;
     let replica = args.replica_name.clone().unwrap_or_else(|| {

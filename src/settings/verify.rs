@@ -22,7 +22,10 @@ pub enum MailSource {
     /// `.eml` files or Maildir folders, read once.
     Files(Vec<PathBuf>),
     /// A capture topic, read to its end.
-    Topic { connection: Connection, topic: String },
+    Topic {
+        connection: Connection,
+        topic: String,
+    },
 }
 
 /// Everything `mailtest verify` runs with.

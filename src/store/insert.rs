@@ -122,7 +122,11 @@ impl Store {
     /// that message's 451, not the sink's end.
     fn insert_guarded(&self, message: Incoming) -> Result<String, DeliverError> {
         match std::panic::catch_unwind(AssertUnwindSafe(|| self.insert(message))) {
-            Ok(Ok(summary)) => Ok(summary.id.to_string()),
+            // A replica's id is its capture id, the one every reader shows.
+            Ok(Ok(summary)) => Ok(summary
+                .capture
+                .clone()
+                .unwrap_or_else(|| summary.id.to_string())),
             Ok(Err(StoreError::Upstream(why))) => {
                 tracing::warn!(cause = %why, "the capture log did not take a message; answered 451");
                 Err(DeliverError::Upstream)

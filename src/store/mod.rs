@@ -288,8 +288,11 @@ impl Store {
     pub fn delete(&self, ids: &[u64]) -> Result<usize, StoreError> {
         let gone = self.remove(ids)?;
         if let Some(upstream) = &self.upstream {
-            let captured: Vec<Arc<Summary>> =
-                gone.iter().filter(|s| s.capture.is_some()).cloned().collect();
+            let captured: Vec<Arc<Summary>> = gone
+                .iter()
+                .filter(|s| s.capture.is_some())
+                .cloned()
+                .collect();
             if !captured.is_empty() {
                 upstream.forget(&captured);
             }

@@ -106,13 +106,13 @@ fn mailtest_produces_and_kcat_consumes() {
 }
 
 /// A tansu broker on a free loopback port, stopped on drop.
-struct Tansu {
+pub struct Tansu {
     child: Child,
-    addr: String,
+    pub addr: String,
 }
 
 impl Tansu {
-    fn start() -> Self {
+    pub fn start() -> Self {
         let port = TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()

@@ -5,6 +5,7 @@ mod api;
 mod api_guard;
 mod api_inbox;
 mod browser;
+mod capture;
 mod catalog;
 mod celery;
 mod celery_rabbitmq;

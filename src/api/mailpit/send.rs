@@ -57,7 +57,10 @@ pub async fn send(With(state): With<State>, body: Bytes) -> Response {
     // Off the async workers: with a capture log, storing waits for the broker.
     let store = state.store.clone();
     let stored = tokio::task::spawn_blocking(move || store.insert(incoming)).await;
-    match stored.map_err(|e| e.to_string()).and_then(|r| r.map_err(|e| e.to_string())) {
+    match stored
+        .map_err(|e| e.to_string())
+        .and_then(|r| r.map_err(|e| e.to_string()))
+    {
         Ok(summary) => {
             if !tags.is_empty() {
                 let _ = state
