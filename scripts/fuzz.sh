@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 seconds=${1:-20}
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
 cd fuzz
-for target in smtp_command smtp_session smtp_framing event_source expectations mime checks providers; do
+for target in smtp_command smtp_session smtp_framing event_source expectations mime checks providers capture_records; do
   mkdir -p "corpus/$target"
   echo "fuzz: $target for ${seconds}s" >&2
   log=$(mktemp)
