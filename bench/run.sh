@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # One entry point for the benchmarks, each measured next to its peer in the same run:
-#   bench/run.sh [sink|kafka|render|verify|e2e|inbox|load|hostile|celery|all] ...  (default: all)
+#   bench/run.sh [sink|kafka|render|verify|e2e|inbox|load|hostile|celery|capture|all] ...  (default: all)
 # Runs the per-area scripts (each installs or builds what it needs, starts its peers on
 # loopback, repeats its workload and writes bench/results/<area>.json), then prints one
 # table of medians and ratios and writes bench/results/all.json.
@@ -9,7 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 areas=("$@")
 [ ${#areas[@]} -eq 0 ] && areas=(all)
-[ "${areas[0]}" = all ] && areas=(sink kafka render verify e2e inbox load hostile celery)
+[ "${areas[0]}" = all ] && areas=(sink kafka render verify e2e inbox load hostile celery capture)
 quick=${SIZE:-full}
 failed=()
 for area in "${areas[@]}"; do
@@ -25,8 +25,9 @@ for area in "${areas[@]}"; do
     load:quick) bash bench/load.sh 20000 ;;
     hostile:quick) bash bench/hostile.sh 10 ;;
     celery:quick) bash bench/celery.sh 5000 1 ;;
-    sink:*|kafka:*|render:*|verify:*|e2e:*|inbox:*|load:*|hostile:*|celery:*) bash "bench/$area.sh" ;;
-    *) echo "unknown area \`$area\` (sink, kafka, render, verify, e2e, inbox, load, hostile, celery, all)" >&2; exit 2 ;;
+    capture:quick) bash bench/capture.sh 5000 1 ;;
+    sink:*|kafka:*|render:*|verify:*|e2e:*|inbox:*|load:*|hostile:*|celery:*|capture:*) bash "bench/$area.sh" ;;
+    *) echo "unknown area \`$area\` (sink, kafka, render, verify, e2e, inbox, load, hostile, celery, capture, all)" >&2; exit 2 ;;
   esac || failed+=("$area")
 done
 python3 bench/summary.py

@@ -55,6 +55,13 @@ if celery:
     m = celery["median"]
     rows.append(("celery", "tasks/s to RabbitMQ vs Celery send_task, confirmed", round(m["mailtest"]), round(m["celery"]), celery["ratio"]))
     rows.append(("celery", "tasks/s vs Celery send_task without confirms", round(m["mailtest"]), round(m["celery_unconfirmed"]), celery["ratio_unconfirmed"]))
+capture = load("capture")
+if capture:
+    r = capture["results"]
+    local, replica = r.get("local/20"), r.get("replica-embedded/20")
+    if local and replica:
+        rows.append(("capture", "msg/s, 20 sessions, replica into Kafka vs local store", replica["msg_per_s"], local["msg_per_s"], replica["msg_per_s"] / local["msg_per_s"]))
+        rows.append(("capture", "sink CPU us/msg, replica vs local store", replica["cpu_us_per_msg"], local["cpu_us_per_msg"], replica["cpu_us_per_msg"] / local["cpu_us_per_msg"]))
 hostile = load("hostile")
 if hostile:
     rows.append(("hostile", f"worst GET ms ratio, hostile vs ordinary {hostile['size_kb']} KB (< 5)", round(hostile["worst_ratio"], 2), None, None))
