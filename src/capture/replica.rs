@@ -57,6 +57,8 @@ struct Inner {
     /// Why the broker is unreachable, or `None` while it answers.
     down: Mutex<Option<String>>,
     forgets: Mutex<Vec<(String, String, Reason)>>,
+    /// Forget records taken off the queue and not yet acknowledged.
+    forgets_in_flight: AtomicU64,
     appended: AtomicU64,
     failed: AtomicU64,
     latency: Histogram,
@@ -84,6 +86,7 @@ impl Replica {
             partitions: AtomicU64::new(0),
             down: Mutex::new(Some("not connected yet".to_owned())),
             forgets: Mutex::new(Vec::new()),
+            forgets_in_flight: AtomicU64::new(0),
             appended: AtomicU64::new(0),
             failed: AtomicU64::new(0),
             latency: Histogram::default(),
@@ -165,7 +168,12 @@ impl Inner {
 
     /// Writes the pending forget records, one per key and reason; keeps what failed.
     fn write_forgets(&self) {
-        let pending = std::mem::take(&mut *self.forgets.lock().expect("forgets lock"));
+        let pending = {
+            let mut queue = self.forgets.lock().expect("forgets lock");
+            self.forgets_in_flight
+                .store(queue.len() as u64, Ordering::Relaxed);
+            std::mem::take(&mut *queue)
+        };
         if pending.is_empty() {
             return;
         }
@@ -192,10 +200,14 @@ impl Inner {
             }
         }
         drop(ack);
-        if sent < groups.len() || self.wait(&acks, sent).is_err() {
+        let written = sent == groups.len() && self.wait(&acks, sent).is_ok();
+        let mut queue = self.forgets.lock().expect("forgets lock");
+        if !written {
             // Written twice at worst: forgetting is idempotent.
-            self.forgets.lock().expect("forgets lock").extend(pending);
+            queue.extend(pending);
         }
+        // Under the queue's lock, so the gauge never shows the records neither here nor there.
+        self.forgets_in_flight.store(0, Ordering::Relaxed);
     }
 
     /// Queues one record; `false` if librdkafka refused it (its queue full).
@@ -315,7 +327,8 @@ impl Probe for Inner {
     fn metrics(&self) -> String {
         let mut out = String::new();
         let up = u8::from(self.down.lock().is_ok_and(|d| d.is_none()));
-        let pending = self.forgets.lock().map_or(0, |f| f.len());
+        let queued = self.forgets.lock().map_or(0, |f| f.len() as u64);
+        let pending = queued + self.forgets_in_flight.load(Ordering::Relaxed);
         let counter = |out: &mut String, name, help, value: &AtomicU64| {
             metrics::write(out, "counter", name, help, value.load(Ordering::Relaxed));
         };

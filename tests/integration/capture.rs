@@ -453,6 +453,12 @@ fn a_stopped_broker_gets_451s_and_the_senders_retries_land_once() {
     });
     assert!(refused >= 2, "{refused} refusals");
     assert_eq!(ids.len(), 300);
+    // The voids of the refused writes are in the log before the marker that follows them.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while metric(&replica, "mailtest_capture_forgets_pending") > 0.0 {
+        assert!(Instant::now() < deadline, "the voids were never written");
+        std::thread::sleep(Duration::from_millis(50));
+    }
     settle(&replica, &reader, to, "marker-outage");
     let stored = listed(&reader);
     let mut subjects: BTreeMap<&str, usize> = BTreeMap::new();
@@ -592,5 +598,6 @@ fn a_replica_without_its_broker_answers_451_and_keeps_nothing() {
     assert_eq!(status, 503, "{body}");
     assert!(body.contains("capture log"), "{body}");
     assert!(listed(&replica).is_empty());
-    assert_eq!(metric(&replica, "mailtest_capture_failed_total"), 1.0);
+    let failed = metric(&replica, "mailtest_capture_failed_total");
+    assert!((failed - 1.0).abs() < 0.5, "{failed} failures");
 }
