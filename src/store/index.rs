@@ -39,6 +39,17 @@ pub(super) enum Entry {
     },
 }
 
+/// How every message record starts ([`message_head`]).
+const MESSAGE_PREFIX: &[u8] = br#"{"kind":"message","summary":"#;
+
+/// A message record's parts the index needs; the transcript is skipped, not kept.
+#[derive(Deserialize)]
+struct MessageRecord {
+    summary: Box<Summary>,
+    #[serde(default)]
+    id: Option<u64>,
+}
+
 /// Where a message's raw bytes (and its log record) are.
 pub(super) enum Body {
     Disk {
@@ -113,26 +124,17 @@ impl Default for Index {
 impl Index {
     /// Applies one log record read back from disk.
     pub fn apply(&mut self, record: &log::Record) {
-        match serde_json::from_slice::<Entry>(&record.meta) {
-            Ok(Entry::Message {
-                mut summary, id, ..
-            }) => {
-                if let Some(id) = id {
-                    summary.id = id;
-                }
-                if let Some(flags) = self.pending.remove(&summary.id) {
-                    flags.apply(&mut summary);
-                }
-                self.next_id = self.next_id.max(summary.id + 1);
-                let meta_len = record.meta.len() as u64;
-                let body = Body::Disk {
-                    meta_at: record.raw_at - meta_len,
-                    meta_len,
-                    at: record.raw_at,
-                    len: record.raw_len,
-                };
-                self.add(Arc::new(*summary), body);
+        // Message records, nearly all of a log, skip serde's buffering of internally tagged
+        // enums, which copies each record (transcript included) into a tree first.
+        if record.meta.starts_with(MESSAGE_PREFIX) {
+            match serde_json::from_slice::<MessageRecord>(&record.meta) {
+                Ok(m) => self.apply_message(m.summary, m.id, record),
+                Err(err) => tracing::warn!(cause = %err, "skipped an unreadable store record"),
             }
+            return;
+        }
+        match serde_json::from_slice::<Entry>(&record.meta) {
+            Ok(Entry::Message { summary, id, .. }) => self.apply_message(summary, id, record),
             Ok(Entry::Mark { next_id, flags }) => {
                 self.next_id = self.next_id.max(next_id);
                 self.pending = flags.into_iter().map(|f| (f.id, f)).collect();
@@ -155,6 +157,24 @@ impl Index {
 }
 
 impl Index {
+    fn apply_message(&mut self, mut summary: Box<Summary>, id: Option<u64>, record: &log::Record) {
+        if let Some(id) = id {
+            summary.id = id;
+        }
+        if let Some(flags) = self.pending.remove(&summary.id) {
+            flags.apply(&mut summary);
+        }
+        self.next_id = self.next_id.max(summary.id + 1);
+        let meta_len = record.meta.len() as u64;
+        let body = Body::Disk {
+            meta_at: record.raw_at - meta_len,
+            meta_len,
+            at: record.raw_at,
+            len: record.raw_len,
+        };
+        self.add(Arc::new(*summary), body);
+    }
+
     /// Indexes a message (and its capture id).
     pub fn add(&mut self, summary: Arc<Summary>, body: Body) {
         if let Some(capture) = &summary.capture {
