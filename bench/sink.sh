@@ -113,3 +113,10 @@ reopened=$(awk '/VmHWM/ {print $2}' /proc/$server/status)
 kill $server; wait $server 2>/dev/null || true; server=""
 stored=$("$bin" -q sink list --store "$dir" --output json | wc -l)
 echo "100,000 messages: peak RSS $((ingest / 1024)) MB while receiving, $((reopened / 1024)) MB after a restart; $stored stored"
+python3 - "$ingest" "$reopened" "$stored" <<'PY'
+import json, sys
+path = "bench/results/sink.json"
+data = json.load(open(path))
+data["memory_100k"] = {"ingest_mb": int(sys.argv[1]) / 1024, "reopened_mb": int(sys.argv[2]) / 1024, "stored": int(sys.argv[3])}
+json.dump(data, open(path, "w"), indent=2)
+PY
