@@ -2,7 +2,9 @@
 # SMTP ingest, mailtest sink next to postfix's smtp-sink (discards: the near upper bound),
 # aiosmtpd writing a file per message and MailDev 3 (npm) keeping each in its mail directory
 # (the storing peers), all driven by postfix's smtp-source with 4 KB messages over 1 and 20
-# sessions. Prints medians, ratios, peak RSS and messages lost (sent versus stored); writes
+# sessions, in two workloads: a new connection per message (smtp-source's default, as a
+# service that connects per email) and connections reused (`-d`, as a pooled client).
+# Prints medians, ratios, peak RSS and messages lost (sent versus stored); writes
 # bench/results/sink.json.
 #   bench/sink.sh [MESSAGES] [RUNS]     (defaults: 20000 messages, 3 runs)
 # The storing peers are far slower (aiosmtpd about 600 messages/s, MailDev about 170 with 20
@@ -53,22 +55,26 @@ for run in $(seq "$runs"); do
     count=$messages
     [ "$name" = maildev ] && count=$maildev_messages
     [ "$name" = aiosmtpd ] && count=$aiosmtpd_messages
-    for sessions in 1 20; do
-      port=$(free_port)
-      # One session: server and client on the same CPU, or VM wake-ups dominate the figure.
-      pin=(env)
-      [ "$sessions" = 1 ] && pin=(taskset -c 0)
-      start "$name" "$port"
-      t0=$(date +%s.%N)
-      "${pin[@]}" /usr/sbin/smtp-source -s "$sessions" -m "$count" -l 4096 127.0.0.1:"$port"
-      t1=$(date +%s.%N)
-      rss=$(awk '/VmHWM/ {print $2}' /proc/$server/status)
-      stored=$(eval "$stored_cmd")
-      # A peer may write after its reply: give it a moment to catch up before counting.
-      for _ in $(seq 40); do [ "$stored" = - ] || [ "$stored" -ge "$count" ] && break; sleep 0.25; stored=$(eval "$stored_cmd"); done
-      kill $server; wait $server 2>/dev/null || true; server=""
-      rate=$(python3 -c "print(round($count / ($t1 - $t0)))")
-      echo "$name $sessions $rate $rss $stored" >> "$results"
+    for workload in new reuse; do
+      reuse=()
+      [ "$workload" = reuse ] && reuse=(-d)
+      for sessions in 1 20; do
+        port=$(free_port)
+        # One session: server and client on the same CPU, or VM wake-ups dominate the figure.
+        pin=(env)
+        [ "$sessions" = 1 ] && pin=(taskset -c 0)
+        start "$name" "$port"
+        t0=$(date +%s.%N)
+        "${pin[@]}" /usr/sbin/smtp-source "${reuse[@]}" -s "$sessions" -m "$count" -l 4096 127.0.0.1:"$port"
+        t1=$(date +%s.%N)
+        rss=$(awk '/VmHWM/ {print $2}' /proc/$server/status)
+        stored=$(eval "$stored_cmd")
+        # A peer may write after its reply: give it a moment to catch up before counting.
+        for _ in $(seq 40); do [ "$stored" = - ] || [ "$stored" -ge "$count" ] && break; sleep 0.25; stored=$(eval "$stored_cmd"); done
+        kill $server; wait $server 2>/dev/null || true; server=""
+        rate=$(python3 -c "print(round($count / ($t1 - $t0)))")
+        echo "$name $sessions $workload $rate $rss $stored" >> "$results"
+      done
     done
   done
 done
@@ -79,21 +85,22 @@ import json, statistics, sys, os
 rows = [l.split() for l in open(sys.argv[1])]
 messages, runs = int(sys.argv[2]), int(sys.argv[3])
 by = {}
-for name, sessions, rate, rss, stored in rows:
-    by.setdefault((name, int(sessions)), []).append((int(rate), int(rss), stored))
+for name, sessions, workload, rate, rss, stored in rows:
+    by.setdefault((name, int(sessions), workload), []).append((int(rate), int(rss), stored))
 med = {k: statistics.median(r for r, _, _ in v) for k, v in by.items()}
 print(f"{messages} messages of 4 KB from smtp-source (aiosmtpd {os.environ.get('AIOSMTPD_MESSAGES', '5000')}, MailDev {os.environ.get('MAILDEV_MESSAGES', '200')}), median of {runs} runs, {os.cpu_count()} cores")
-print(f"{'server':<16} {'sessions':>8} {'msg/s':>8} {'vs smtp-sink':>12} {'vs aiosmtpd':>11} {'vs maildev':>10} {'peak RSS MB':>11} {'stored':>8}")
+print("workload: `new` opens a connection per message (smtp-source's default), `reuse` keeps them (-d)")
+print(f"{'server':<16} {'workload':>8} {'sessions':>8} {'msg/s':>8} {'vs smtp-sink':>12} {'vs aiosmtpd':>11} {'vs maildev':>10} {'peak RSS MB':>11} {'stored':>8}")
 out = {}
-for (name, sessions), v in sorted(by.items(), key=lambda kv: (kv[0][1], kv[0][0])):
-    rate = med[(name, sessions)]
+for (name, sessions, workload), v in sorted(by.items(), key=lambda kv: (kv[0][2], kv[0][1], kv[0][0])):
+    rate = med[(name, sessions, workload)]
     rss = max(r for _, r, _ in v) / 1024
     stored = v[-1][2]
-    vs_sink = rate / med[("smtp-sink", sessions)]
-    vs_aio = rate / med[("aiosmtpd", sessions)]
-    vs_md = rate / med[("maildev", sessions)]
-    print(f"{name:<16} {sessions:>8} {rate:>8,.0f} {vs_sink:>12.2f} {vs_aio:>11.2f} {vs_md:>10.2f} {rss:>11.1f} {stored:>8}")
-    out[f"{name}/{sessions}"] = {"msg_per_s": rate, "runs": [r for r, _, _ in v], "peak_rss_mb": rss, "stored": stored}
+    vs = lambda peer: rate / med[(peer, sessions, workload)]
+    print(f"{name:<16} {workload:>8} {sessions:>8} {rate:>8,.0f} {vs('smtp-sink'):>12.2f} {vs('aiosmtpd'):>11.2f} {vs('maildev'):>10.2f} {rss:>11.1f} {stored:>8}")
+    # The connection-per-message figures keep their old keys; reused ones get `/reuse`.
+    key = f"{name}/{sessions}" + ("/reuse" if workload == "reuse" else "")
+    out[key] = {"msg_per_s": rate, "runs": [r for r, _, _ in v], "peak_rss_mb": rss, "stored": stored}
 json.dump({"messages": messages, "results": out}, open("bench/results/sink.json", "w"), indent=2)
 PY
 

@@ -16,12 +16,13 @@ rows = []
 sink = load("sink")
 if sink:
     r = sink["results"]
-    for sessions in ("1", "20"):
-        ours = r.get(f"mailtest/{sessions}", {}).get("msg_per_s")
-        for peer in ("smtp-sink", "aiosmtpd", "maildev"):
-            theirs = r.get(f"{peer}/{sessions}", {}).get("msg_per_s")
-            if ours and theirs:
-                rows.append(("sink", f"msg/s, {sessions} session(s), vs {peer}", ours, theirs, ours / theirs))
+    for workload, suffix in (("", ""), (", reused", "/reuse")):
+        for sessions in ("1", "20"):
+            ours = r.get(f"mailtest/{sessions}{suffix}", {}).get("msg_per_s")
+            for peer in ("smtp-sink", "aiosmtpd", "maildev"):
+                theirs = r.get(f"{peer}/{sessions}{suffix}", {}).get("msg_per_s")
+                if ours and theirs:
+                    rows.append(("sink", f"msg/s, {sessions} session(s){workload}, vs {peer}", ours, theirs, ours / theirs))
     memory = sink.get("memory_100k")
     if memory:
         rows.append(("sink", "peak RSS MB with 100,000 stored", round(memory["ingest_mb"], 1), None, None))
