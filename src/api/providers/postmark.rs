@@ -41,17 +41,24 @@ fn who(state: &AppState, headers: &HeaderMap) -> Result<Option<String>, Box<Resp
     }
 }
 
+/// A request's body and key, or Postmark's answer to a body it could not read or a token
+/// it refuses.
+fn opened(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<(Bytes, Option<String>), Box<Response>> {
+    let body = body.map_err(|e| Box::new(failure(e.status(), 300, &e.body_text())))?;
+    Ok((body, who(state, headers)?))
+}
+
 pub async fn send(
     State(state): State<AppState>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let body = match body {
-        Ok(body) => body,
-        Err(e) => return failure(e.status(), 300, &e.body_text()),
-    };
-    let key = match who(&state, &headers) {
-        Ok(key) => key,
+    let (body, key) = match opened(&state, &headers, body) {
+        Ok(opened) => opened,
         Err(refused) => return *refused,
     };
     let Ok(request) = serde_json::from_slice::<Value>(&body) else {
@@ -72,12 +79,8 @@ pub async fn batch(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let body = match body {
-        Ok(body) => body,
-        Err(e) => return failure(e.status(), 300, &e.body_text()),
-    };
-    let key = match who(&state, &headers) {
-        Ok(key) => key,
+    let (body, key) = match opened(&state, &headers, body) {
+        Ok(opened) => opened,
         Err(refused) => return *refused,
     };
     let Ok(Value::Array(messages)) = serde_json::from_slice::<Value>(&body) else {

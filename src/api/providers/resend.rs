@@ -74,17 +74,23 @@ fn who(state: &AppState, headers: &HeaderMap) -> Result<Option<String>, Failure>
     }
 }
 
+/// A request's body and key, or why Resend would refuse it before reading the email.
+fn opened(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<(Bytes, Option<String>), Failure> {
+    let body = body.map_err(|e| (e.status(), e.body_text(), "validation_error"))?;
+    Ok((body, who(state, headers)?))
+}
+
 pub async fn send(
     State(state): State<AppState>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let body = match body {
-        Ok(body) => body,
-        Err(e) => return failure((e.status(), e.body_text(), "validation_error")),
-    };
-    let key = match who(&state, &headers) {
-        Ok(key) => key,
+    let (body, key) = match opened(&state, &headers, body) {
+        Ok(opened) => opened,
         Err(refused) => return failure(refused),
     };
     let Ok(request) = serde_json::from_slice::<Value>(&body) else {
@@ -115,12 +121,8 @@ pub async fn batch(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let body = match body {
-        Ok(body) => body,
-        Err(e) => return failure((e.status(), e.body_text(), "validation_error")),
-    };
-    let key = match who(&state, &headers) {
-        Ok(key) => key,
+    let (body, key) = match opened(&state, &headers, body) {
+        Ok(opened) => opened,
         Err(refused) => return failure(refused),
     };
     let Ok(Value::Array(messages)) = serde_json::from_slice::<Value>(&body) else {
