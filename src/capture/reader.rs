@@ -128,7 +128,8 @@ pub struct Reader {
 
 /// What the reader thread owns.
 struct Run {
-    consumer: BaseConsumer,
+    /// Shared with the loop, so a record borrowed from it can be taken while `self` changes.
+    consumer: Arc<BaseConsumer>,
     connection: Connection,
     topic: String,
     store: Arc<Store>,
@@ -154,7 +155,7 @@ impl Reader {
         let extra = [("auto.offset.reset", "earliest")];
         let consumer = connection.consumer(None, &extra, DefaultConsumerContext)?;
         let mut run = Run {
-            consumer,
+            consumer: Arc::new(consumer),
             connection: connection.clone(),
             topic: topic.to_owned(),
             store,
@@ -197,12 +198,10 @@ impl Run {
                 self.refresh(&saved);
                 refreshed = Some(Instant::now());
             }
-            match self.consumer.poll(Duration::from_millis(100)) {
+            let consumer = self.consumer.clone();
+            match consumer.poll(Duration::from_millis(100)) {
                 None => {}
-                Some(Ok(message)) => {
-                    let message = message.detach();
-                    self.take(&message);
-                }
+                Some(Ok(message)) => self.take(&message),
                 Some(Err(rdkafka::error::KafkaError::PartitionEOF(partition))) => {
                     self.at_end.insert(partition, true);
                     self.check_caught_up();
@@ -263,7 +262,7 @@ impl Run {
     }
 
     /// One record: counted, put together, stored or forgotten.
-    fn take(&mut self, message: &rdkafka::message::OwnedMessage) {
+    fn take(&mut self, message: &rdkafka::message::BorrowedMessage<'_>) {
         let (partition, offset) = (message.partition(), message.offset());
         let expected = self.next.get(&partition).copied().unwrap_or(offset);
         if offset > expected {

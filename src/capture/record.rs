@@ -133,14 +133,14 @@ pub fn message(capture: &str, meta: &Meta, raw: &[u8]) -> Encoded {
     (headers, payload)
 }
 
-/// The `index`th chunk record of a large message.
-pub fn chunk(capture: &str, index: u32, bytes: &[u8]) -> Encoded {
-    let headers = vec![
+/// The headers of the `index`th chunk record of a large message; its payload is that
+/// stretch of the message, sent as it is.
+pub fn chunk_headers(capture: &str, index: u32) -> Vec<(&'static str, Vec<u8>)> {
+    vec![
         (KIND, b"chunk".to_vec()),
         (CAPTURE, capture.as_bytes().to_vec()),
         (INDEX, index.to_string().into_bytes()),
-    ];
-    (headers, bytes.to_vec())
+    ]
 }
 
 /// A forget record.
@@ -250,7 +250,7 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
-        let (headers, payload) = owned(chunk("c", 1, b"abc"));
+        let (headers, payload) = owned((chunk_headers("c", 1), b"abc".to_vec()));
         assert_eq!(
             decode(&headers, &payload).unwrap(),
             Piece::Chunk {

@@ -15,7 +15,7 @@ use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
 
 use super::metrics::{self, Histogram};
-use super::record::{self, Encoded, Meta, Reason};
+use super::record::{self, Meta, Reason};
 use super::{CaptureSettings, key_of};
 use crate::kafka::KafkaError;
 use crate::mail::Incoming;
@@ -190,12 +190,8 @@ impl Inner {
         let (ack, acks) = sync_channel(groups.len());
         let mut sent = 0;
         for ((key, reason), captures) in &groups {
-            if self.send(
-                record::forget(captures, *reason),
-                key.as_bytes(),
-                None,
-                &ack,
-            ) {
+            let (names, payload) = record::forget(captures, *reason);
+            if self.send((&names, &payload), key.as_bytes(), None, &ack) {
                 sent += 1;
             }
         }
@@ -211,10 +207,16 @@ impl Inner {
     }
 
     /// Queues one record; `false` if librdkafka refused it (its queue full).
-    fn send(&self, encoded: Encoded, key: &[u8], partition: Option<i32>, ack: &Ack) -> bool {
+    fn send(
+        &self,
+        encoded: (&[(&str, Vec<u8>)], &[u8]),
+        key: &[u8],
+        partition: Option<i32>,
+        ack: &Ack,
+    ) -> bool {
         let (names, payload) = encoded;
         let mut headers = OwnedHeaders::new_with_capacity(names.len());
-        for (name, value) in &names {
+        for (name, value) in names {
             headers = headers.insert(Header {
                 key: name,
                 value: Some(value),
@@ -222,7 +224,7 @@ impl Inner {
         }
         let mut record = BaseRecord::with_opaque_to(&self.settings.topic, Box::new(ack.clone()))
             .key(key)
-            .payload(&payload)
+            .payload(payload)
             .headers(headers);
         if let Some(partition) = partition {
             record = record.partition(partition);
@@ -259,8 +261,8 @@ impl Inner {
                 let partition = (partitions > 0)
                     .then(|| i32::try_from((spread + i as u64) % partitions).unwrap_or(0));
                 let index = u32::try_from(i).unwrap_or(u32::MAX);
-                let chunk = record::chunk(capture, index, bytes);
-                if !self.send(chunk, capture.as_bytes(), partition, &ack) {
+                let names = record::chunk_headers(capture, index);
+                if !self.send((&names, bytes), capture.as_bytes(), partition, &ack) {
                     return Err(queue_full());
                 }
             }
@@ -269,12 +271,8 @@ impl Inner {
         }
         let meta = Meta::of(incoming, &self.settings.replica);
         let (ack, acks) = sync_channel(1);
-        if !self.send(
-            record::message(capture, &meta, raw),
-            key.as_bytes(),
-            None,
-            &ack,
-        ) {
+        let (names, payload) = record::message(capture, &meta, raw);
+        if !self.send((&names, &payload), key.as_bytes(), None, &ack) {
             return Err(queue_full());
         }
         self.wait(&acks, 1)
